@@ -1,0 +1,86 @@
+//! The `sluice` command line: argument parsing and one module per command.
+
+mod check;
+mod serve;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Identity-aware gateway with WebAssembly policy for AI agents"
+)]
+pub struct Cli {
+    /// The configuration file. Without it, ./sluice.toml if present, else the
+    /// embedded defaults.
+    #[arg(long, short, global = true, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate the configuration file.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Load a component exactly as the gateway would (compile, detect its
+    /// world, instantiate in the sandbox, run `init` with its config table)
+    /// and report the outcome.
+    Check {
+        file: PathBuf,
+        /// The plugin name whose `[plugins.config.NAME]` and grants apply.
+        /// Default: the file name without `.wasm`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// Loads the config named on the command line, or `./sluice.toml`, or the
+/// embedded defaults (relative paths then resolve against the working dir).
+pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    if let Some(path) = explicit {
+        return Ok(Config::load(path)?);
+    }
+    let default = Path::new("sluice.toml");
+    if default.exists() {
+        return Ok(Config::load(default)?);
+    }
+    Ok(Config::parse("", Path::new("."))?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve::run(config),
+        Command::Config(ConfigCommand::Check) => {
+            println!(
+                "configuration ok: {} connection(s), plugin dir {}",
+                config.connections.len(),
+                config.plugins.dir.display()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Check { file, name }) => check::run(config, &file, name),
+    }
+}

@@ -1,0 +1,342 @@
+//! `sluice.toml`: the gateway's one configuration file.
+//!
+//! Every table rejects unknown keys so that a typo is an error at startup,
+//! not a silently ignored setting. Each field documents its default and
+//! whether a running gateway picks up a change without restart.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub listen: ListenConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub connections: Vec<ConnectionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where the embedded state lives (dev issuer keys, recordings, audit log).
+    /// Default `.sluice`, relative to the config file. Restart to change.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(".sluice")
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// PostgreSQL listener, e.g. `127.0.0.1:6432`. None: not listening.
+    pub postgres: Option<SocketAddr>,
+    /// HTTP listener, e.g. `127.0.0.1:8443`. None: not listening.
+    pub http: Option<SocketAddr>,
+    /// Admin listener (`/healthz`, `/readyz`, `/metrics`, `/api/v1/...`).
+    /// None: not listening.
+    pub admin: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory watched for `NAME.wasm` components. Default `plugins`,
+    /// relative to the config file. Files in it are hot-reloaded.
+    #[serde(default = "default_plugin_dir")]
+    pub dir: PathBuf,
+    /// CPU deadline of one plugin call, in milliseconds. Default 50.
+    #[serde(default = "default_deadline_ms")]
+    pub call_deadline_ms: u64,
+    /// Linear memory cap of one plugin instance, in MiB. Default 64.
+    #[serde(default = "default_memory_mib")]
+    pub memory_limit_mib: u64,
+    /// Keep initialised instances warm between calls (default true). With
+    /// false, every call instantiates afresh from the cached `InstancePre`
+    /// and runs `init`: full isolation between requests, at a cost per call.
+    #[serde(default = "default_true")]
+    pub reuse_instances: bool,
+    /// Idle warm instances kept per plugin. Default 16.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_instances: usize,
+    /// Upper bound on live plugin instances across all plugins (pooling
+    /// allocator slots). Default 1000. Restart to change.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+    /// Per-plugin configuration, handed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Table>,
+    /// Per-plugin capabilities; everything not granted is denied.
+    #[serde(default)]
+    pub grants: BTreeMap<String, PluginGrants>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_plugin_dir(),
+            call_deadline_ms: default_deadline_ms(),
+            memory_limit_mib: default_memory_mib(),
+            reuse_instances: true,
+            max_idle_instances: default_max_idle(),
+            max_instances: default_max_instances(),
+            config: BTreeMap::new(),
+            grants: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_plugin_dir() -> PathBuf {
+    PathBuf::from("plugins")
+}
+fn default_deadline_ms() -> u64 {
+    50
+}
+fn default_memory_mib() -> u64 {
+    64
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_idle() -> usize {
+    16
+}
+fn default_max_instances() -> u32 {
+    1000
+}
+
+/// Capabilities granted to one plugin, on top of logging, metrics and a clock.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrants {
+    /// Host directories made visible to the plugin (WASI preopens).
+    #[serde(default)]
+    pub dirs: Vec<DirGrant>,
+    /// Names of gateway environment variables the plugin may read.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// Directory on the gateway host (relative to the config file).
+    pub host: PathBuf,
+    /// Path under which the plugin sees it, e.g. `/audit`.
+    pub guest: String,
+    /// Whether the plugin may create and write files there. Default false.
+    #[serde(default)]
+    pub writable: bool,
+}
+
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; the
+// protocol and identity layers check the keys they own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConnectionConfig {
+    /// Name agents use: the PostgreSQL database name, the first HTTP path segment.
+    pub name: String,
+    pub kind: ConnectionKind,
+    /// `host:port` of the real resource.
+    pub upstream: String,
+    /// Plugins run for this connection, in order (guardrails on requests,
+    /// maskers on results, audit sinks on events).
+    #[serde(default)]
+    pub plugins: Vec<String>,
+    /// Protocol- and identity-specific keys (database, user, password_env,
+    /// allow_groups, …) are read by the layers that own them.
+    #[serde(flatten)]
+    pub extra: toml::Table,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    Postgres,
+    Http,
+    Ssh,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths in it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::parse(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.resolve_paths(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.gateway.state_dir);
+        resolve(&mut self.plugins.dir);
+        for grant in self.plugins.grants.values_mut() {
+            for dir in &mut grant.dirs {
+                resolve(&mut dir.host);
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.plugins;
+        if p.call_deadline_ms == 0 || p.call_deadline_ms > 60_000 {
+            return Err(ConfigError::Invalid(
+                "plugins.call_deadline_ms must be between 1 and 60000".into(),
+            ));
+        }
+        if p.memory_limit_mib == 0 || p.memory_limit_mib > 4096 {
+            return Err(ConfigError::Invalid(
+                "plugins.memory_limit_mib must be between 1 and 4096".into(),
+            ));
+        }
+        if p.max_instances == 0 {
+            return Err(ConfigError::Invalid(
+                "plugins.max_instances must be at least 1".into(),
+            ));
+        }
+        for (name, grant) in &p.grants {
+            for dir in &grant.dirs {
+                if !dir.guest.starts_with('/') {
+                    return Err(ConfigError::Invalid(format!(
+                        "plugins.grants.{name}: guest path {:?} must be absolute",
+                        dir.guest
+                    )));
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.connections {
+            if !seen.insert(c.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {:?} is defined twice",
+                    c.name
+                )));
+            }
+            if c.name.is_empty() || c.name.contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "connection name {:?} must be non-empty and contain no '/'",
+                    c.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The JSON handed to a plugin's `init`: its `[plugins.config.NAME]`
+    /// table, or `{}`.
+    pub fn plugin_config_json(&self, name: &str) -> String {
+        self.plugins.plugin_config_json(name)
+    }
+}
+
+impl PluginsConfig {
+    pub fn plugin_config_json(&self, name: &str) -> String {
+        match self.config.get(name) {
+            // A TOML table always converts to JSON: both are trees of maps,
+            // arrays and scalars (datetimes become strings).
+            Some(table) => serde_json::to_string(table).unwrap_or_else(|_| "{}".into()),
+            None => "{}".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = Config::parse("", Path::new("/etc/sluice")).unwrap();
+        assert_eq!(c.plugins.dir, PathBuf::from("/etc/sluice/plugins"));
+        assert_eq!(c.plugins.call_deadline_ms, 50);
+        assert_eq!(c.plugins.memory_limit_mib, 64);
+        assert_eq!(c.gateway.state_dir, PathBuf::from("/etc/sluice/.sluice"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Config::parse("[plugins]\ndeadline = 5\n", Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn plugin_config_becomes_json() {
+        let c = Config::parse(
+            "[plugins.config.deny-word]\nwords = [\"drop\"]\nlimit = 3\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&c.plugin_config_json("deny-word")).unwrap();
+        assert_eq!(v, serde_json::json!({"words": ["drop"], "limit": 3}));
+        assert_eq!(c.plugin_config_json("other"), "{}");
+    }
+
+    #[test]
+    fn duplicate_connections_are_refused() {
+        let text = r#"
+[[connections]]
+name = "a"
+kind = "postgres"
+upstream = "127.0.0.1:5432"
+[[connections]]
+name = "a"
+kind = "http"
+upstream = "127.0.0.1:80"
+"#;
+        assert!(Config::parse(text, Path::new(".")).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Sluice: an identity-aware gateway that puts sandboxed WebAssembly policy in
+//! the data path between AI agents and the systems they use.
+
+pub mod admin;
+pub mod cmd;
+pub mod config;
+pub mod plugins;
+pub mod telemetry;

@@ -1,0 +1,248 @@
+//! Runs a connection's plugins for one request or result.
+//!
+//! Order of the rules, in one place:
+//! 1. every configured plugin must be active, or the request is refused
+//!    naming the missing one (a chain never runs with a part silently gone);
+//! 2. guardrails run in configured order; the first deny wins and stops the
+//!    chain; a require-approval is remembered and the rest still run, so a
+//!    later deny beats it;
+//! 3. a guardrail that fails (trap, deadline, memory, error) denies: guardrails
+//!    and maskers fail closed;
+//! 4. maskers run in configured order, each on the previous one's output; a
+//!    failing masker withholds the result;
+//! 5. audit sinks are not called here: events reach them through the audit
+//!    dispatcher, so a slow or broken sink never blocks the data path.
+
+use std::sync::Arc;
+
+use super::bindings::types::{Column, Detection, HttpBody, Request, Session, Verdict};
+use super::error::CallFailure;
+use super::plugin::{Plugin, PluginKind};
+use super::registry::PluginHost;
+
+/// Why a request or result was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalCause {
+    /// A guardrail's deny verdict.
+    Policy,
+    /// A plugin trapped, timed out, ran out of memory or returned an error.
+    PluginFailure,
+    /// A configured plugin is not loaded.
+    MissingPlugin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub plugin: String,
+    pub rule: String,
+    pub reason: String,
+    pub cause: RefusalCause,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cause {
+            RefusalCause::Policy => write!(
+                f,
+                "denied by plugin `{}` (rule {}): {}",
+                self.plugin, self.rule, self.reason
+            ),
+            RefusalCause::PluginFailure => write!(
+                f,
+                "refused: plugin `{}` {}; failing closed",
+                self.plugin, self.reason
+            ),
+            RefusalCause::MissingPlugin => write!(
+                f,
+                "refused: plugin `{}` is not available ({})",
+                self.plugin, self.reason
+            ),
+        }
+    }
+}
+
+impl Refusal {
+    fn failure(plugin: &Plugin, failure: &CallFailure) -> Self {
+        Self {
+            plugin: plugin.name().to_string(),
+            rule: "plugin-failure".into(),
+            reason: failure.to_string(),
+            cause: RefusalCause::PluginFailure,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalNeeded {
+    pub plugin: String,
+    pub rule: String,
+    pub reason: String,
+    pub approver_groups: Vec<String>,
+    pub ttl_seconds: u32,
+}
+
+/// The combined verdict of a connection's guardrails.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Allow,
+    Deny(Refusal),
+    RequireApproval(ApprovalNeeded),
+}
+
+/// The outcome of masking one batch.
+#[derive(Debug, Default, Clone)]
+pub struct MaskReport {
+    pub cells_changed: u64,
+    pub detections: Vec<Detection>,
+}
+
+/// A connection's plugins, resolved to the generations active when the
+/// request started; it finishes on them whatever reloads happen meanwhile.
+#[derive(Clone)]
+pub struct Chain {
+    plugins: Vec<Arc<Plugin>>,
+}
+
+impl PluginHost {
+    /// Resolves a connection's plugin list, or names the first missing plugin.
+    pub fn chain(&self, names: &[String]) -> Result<Chain, Refusal> {
+        let mut plugins = Vec::with_capacity(names.len());
+        for name in names {
+            match self.get(name) {
+                Some(p) => plugins.push(p),
+                None => {
+                    return Err(Refusal {
+                        plugin: name.clone(),
+                        rule: "missing-plugin".into(),
+                        reason: self.why_missing(name),
+                        cause: RefusalCause::MissingPlugin,
+                    });
+                }
+            }
+        }
+        Ok(Chain { plugins })
+    }
+}
+
+impl Chain {
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+
+    fn of_kind(&self, kind: PluginKind) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.iter().filter(move |p| p.kind() == kind)
+    }
+
+    pub fn has_maskers(&self) -> bool {
+        self.of_kind(PluginKind::Masker).next().is_some()
+    }
+
+    pub fn audit_sinks(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.of_kind(PluginKind::AuditSink)
+    }
+
+    pub async fn check(&self, session: &Session, request: &Request) -> Decision {
+        let mut approval: Option<ApprovalNeeded> = None;
+        for plugin in self.of_kind(PluginKind::Guardrail) {
+            match plugin.check(session, request).await {
+                Ok(Verdict::Allow) => {}
+                Ok(Verdict::Deny(d)) => {
+                    return Decision::Deny(Refusal {
+                        plugin: plugin.name().to_string(),
+                        rule: d.rule,
+                        reason: d.reason,
+                        cause: RefusalCause::Policy,
+                    });
+                }
+                Ok(Verdict::RequireApproval(a)) => {
+                    approval.get_or_insert(ApprovalNeeded {
+                        plugin: plugin.name().to_string(),
+                        rule: a.rule,
+                        reason: a.reason,
+                        approver_groups: a.approver_groups,
+                        ttl_seconds: a.ttl_seconds,
+                    });
+                }
+                Err(failure) => return Decision::Deny(Refusal::failure(plugin, &failure)),
+            }
+        }
+        match approval {
+            Some(a) => Decision::RequireApproval(a),
+            None => Decision::Allow,
+        }
+    }
+
+    /// Masks a batch of rows in place. On error nothing of the batch may be
+    /// sent: the caller withholds the result.
+    pub async fn mask_rows(
+        &self,
+        session: &Session,
+        columns: &[Column],
+        rows: &mut [Vec<Option<Vec<u8>>>],
+    ) -> Result<MaskReport, Refusal> {
+        let mut report = MaskReport::default();
+        for plugin in self.of_kind(PluginKind::Masker) {
+            let masked = plugin
+                .mask_rows(session, columns, rows)
+                .await
+                .map_err(|f| Refusal::failure(plugin, &f))?;
+            for edit in masked.edits {
+                let cell = rows
+                    .get_mut(edit.row as usize)
+                    .and_then(|r| r.get_mut(edit.column as usize));
+                match cell {
+                    Some(cell) => *cell = edit.value,
+                    None => {
+                        // An edit outside the batch is a broken masker; the
+                        // batch cannot be trusted as masked.
+                        return Err(Refusal::failure(
+                            plugin,
+                            &CallFailure::Returned(format!(
+                                "edited cell ({}, {}) outside the batch",
+                                edit.row, edit.column
+                            )),
+                        ));
+                    }
+                }
+                report.cells_changed += 1;
+            }
+            merge_detections(&mut report.detections, masked.detections);
+        }
+        Ok(report)
+    }
+
+    /// Masks an HTTP body; returns the body to send.
+    pub async fn mask_body(
+        &self,
+        session: &Session,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<(Vec<u8>, MaskReport), Refusal> {
+        let mut report = MaskReport::default();
+        let mut current = HttpBody {
+            content_type: content_type.to_string(),
+            body,
+        };
+        for plugin in self.of_kind(PluginKind::Masker) {
+            let masked = plugin
+                .mask_body(session, &current)
+                .await
+                .map_err(|f| Refusal::failure(plugin, &f))?;
+            if let Some(body) = masked.body {
+                report.cells_changed += 1;
+                current.body = body;
+            }
+            merge_detections(&mut report.detections, masked.detections);
+        }
+        Ok((current.body, report))
+    }
+}
+
+fn merge_detections(into: &mut Vec<Detection>, from: Vec<Detection>) {
+    for d in from {
+        match into.iter_mut().find(|x| x.entity == d.entity) {
+            Some(x) => x.count = x.count.saturating_add(d.count),
+            None => into.push(d),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The plugin runtime: sandboxed WASI components that decide on requests
+//! (guardrails), transform results (maskers) and receive audit events
+//! (audit sinks), hot-reloaded from the plugin directory.
+
+pub mod bindings;
+mod chain;
+mod error;
+mod plugin;
+mod registry;
+mod reload;
+mod runtime;
+mod sandbox;
+mod state;
+
+pub use chain::{ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause};
+pub use error::{CallFailure, PluginError};
+pub use plugin::{Inspection, Plugin, PluginKind, PluginSpec, compile};
+pub use registry::{PluginHost, PluginStatus, plugin_name};
+pub use reload::watch;
+pub use runtime::{Limits, Runtime};

@@ -1,0 +1,456 @@
+//! One loaded plugin generation: its compiled component, the `InstancePre`
+//! of the world it targets, and a pool of warm, initialised instances.
+//!
+//! Every call takes an instance (warm, or instantiated on the spot from the
+//! `InstancePre` and `init`-ed), arms the epoch deadline, calls, and returns
+//! the instance to the pool only if the guest returned normally.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use metrics::{Counter, Histogram};
+use wasmtime::component::Component;
+use wasmtime::{Store, StoreLimitsBuilder};
+
+use crate::config::PluginGrants;
+
+use super::bindings::audit_sink::{AuditSink, AuditSinkPre};
+use super::bindings::guardrail::{Guardrail, GuardrailPre};
+use super::bindings::masker::{Masker, MaskerPre};
+use super::bindings::types::{
+    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Session, Verdict,
+};
+use super::error::{CallFailure, PluginError};
+use super::runtime::{Limits, Runtime};
+use super::sandbox::{self, StderrTail};
+use super::state::HostState;
+
+/// Which world a component targets, detected from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    Guardrail,
+    Masker,
+    AuditSink,
+}
+
+impl PluginKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Guardrail => "guardrail",
+            PluginKind::Masker => "masker",
+            PluginKind::AuditSink => "audit-sink",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+enum Pre {
+    Guardrail(GuardrailPre<HostState>),
+    Masker(MaskerPre<HostState>),
+    AuditSink(AuditSinkPre<HostState>),
+}
+
+enum Bound {
+    Guardrail(Guardrail),
+    Masker(Masker),
+    AuditSink(AuditSink),
+}
+
+struct Instance {
+    store: Store<HostState>,
+    bound: Bound,
+    stderr: StderrTail,
+}
+
+struct CallMetrics {
+    ok: Counter,
+    failed: Counter,
+    instantiations: Counter,
+    duration: Histogram,
+}
+
+impl CallMetrics {
+    fn new(name: &str, kind: PluginKind) -> Self {
+        let labels = |outcome: &'static str| {
+            [
+                ("plugin", name.to_string()),
+                ("kind", kind.as_str().to_string()),
+                ("outcome", outcome.to_string()),
+            ]
+        };
+        Self {
+            ok: metrics::counter!("sluice_plugin_calls_total", &labels("ok")),
+            failed: metrics::counter!("sluice_plugin_calls_total", &labels("failed")),
+            instantiations: metrics::counter!(
+                "sluice_plugin_instantiations_total",
+                "plugin" => name.to_string()
+            ),
+            duration: metrics::histogram!(
+                "sluice_plugin_call_duration_seconds",
+                "plugin" => name.to_string()
+            ),
+        }
+    }
+}
+
+/// A plugin generation ready to serve calls. Cheap to share: in-flight calls
+/// hold an `Arc` and finish on the generation they started with.
+pub struct Plugin {
+    name: Arc<str>,
+    kind: PluginKind,
+    generation: u64,
+    digest: String,
+    loaded_at: SystemTime,
+    pre: Pre,
+    config_json: String,
+    grants: PluginGrants,
+    limits: Limits,
+    engine: wasmtime::Engine,
+    idle: Mutex<Vec<Instance>>,
+    metrics: CallMetrics,
+}
+
+/// What a plugin file is, before anything is instantiated.
+pub struct Inspection {
+    pub kind: PluginKind,
+    pub exports: Vec<String>,
+    pub imports: Vec<String>,
+}
+
+/// Compiles a component and finds its world. CPU-heavy: run it off the
+/// request path.
+pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<(Component, Inspection), PluginError> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(PluginError::CoreModule),
+        Some([0, b'a', b's', b'm', ..]) => {}
+        _ => {
+            return Err(PluginError::NotWasm(
+                "the file does not start with the WebAssembly magic bytes".into(),
+            ));
+        }
+    }
+    let component =
+        Component::new(&rt.engine, bytes).map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(&rt.engine).map(|(n, _)| n.to_string()).collect();
+    let imports: Vec<String> = ty.imports(&rt.engine).map(|(n, _)| n.to_string()).collect();
+    let has = |n: &str| exports.iter().any(|e| e == n);
+    let kind = if has("check") {
+        PluginKind::Guardrail
+    } else if has("mask-rows") || has("mask-body") {
+        PluginKind::Masker
+    } else if has("deliver") {
+        PluginKind::AuditSink
+    } else {
+        return Err(PluginError::NoWorld(format!(
+            "it exports [{}]; a guardrail exports init and check, a masker init, mask-rows and \
+             mask-body, an audit sink init and deliver",
+            exports.join(", ")
+        )));
+    };
+    Ok((
+        component,
+        Inspection {
+            kind,
+            exports,
+            imports,
+        },
+    ))
+}
+
+/// What the gateway knows about a plugin besides its component.
+pub struct PluginSpec {
+    pub name: String,
+    /// The `[plugins.config.NAME]` table as JSON, handed to `init`.
+    pub config_json: String,
+    pub grants: PluginGrants,
+    pub generation: u64,
+    /// SHA-256 of the component file, hex.
+    pub digest: String,
+}
+
+impl Plugin {
+    /// Links a compiled component against its world and proves it works:
+    /// one instance is created and `init`-ed with the spec's config, then
+    /// kept warm.
+    pub async fn activate(
+        rt: &Runtime,
+        spec: PluginSpec,
+        component: &Component,
+        inspection: &Inspection,
+    ) -> Result<Arc<Plugin>, PluginError> {
+        let PluginSpec {
+            name,
+            config_json,
+            grants,
+            generation,
+            digest,
+        } = spec;
+        let instance_pre = rt
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| PluginError::UnsatisfiedImport(format!("{e:#}")))?;
+        let no_world = |e: wasmtime::Error| {
+            PluginError::NoWorld(format!(
+                "its exports do not have the {} world's types: {e:#}",
+                inspection.kind
+            ))
+        };
+        let pre = match inspection.kind {
+            PluginKind::Guardrail => {
+                Pre::Guardrail(GuardrailPre::new(instance_pre).map_err(no_world)?)
+            }
+            PluginKind::Masker => Pre::Masker(MaskerPre::new(instance_pre).map_err(no_world)?),
+            PluginKind::AuditSink => {
+                Pre::AuditSink(AuditSinkPre::new(instance_pre).map_err(no_world)?)
+            }
+        };
+        let plugin = Arc::new(Plugin {
+            name: Arc::from(name.as_str()),
+            kind: inspection.kind,
+            generation,
+            digest,
+            loaded_at: SystemTime::now(),
+            pre,
+            config_json,
+            grants,
+            limits: rt.limits.clone(),
+            engine: rt.engine.clone(),
+            idle: Mutex::new(Vec::new()),
+            metrics: CallMetrics::new(&name, inspection.kind),
+        });
+        let first = plugin.instantiate().await?;
+        plugin.release(first);
+        Ok(plugin)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+    pub fn config_json(&self) -> &str {
+        &self.config_json
+    }
+
+    /// A fresh instance with `init` already run.
+    async fn instantiate(&self) -> Result<Instance, PluginError> {
+        self.metrics.instantiations.increment(1);
+        let stderr = StderrTail::default();
+        let wasi = sandbox::wasi_ctx(&self.grants, stderr.clone())?;
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            // A failed grow traps at once with a clear cause instead of
+            // letting the guest's allocator abort somewhere later.
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.name.clone(), wasi, limits, stderr.clone()),
+        );
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(Limits::ticks(self.limits.init_deadline));
+
+        let init_failed = |store: &Store<HostState>, e: wasmtime::Error| {
+            PluginError::InitFailed(self.classify(store, e, self.limits.init_deadline))
+        };
+        let bound = match &self.pre {
+            Pre::Guardrail(p) => p.instantiate_async(&mut store).await.map(Bound::Guardrail),
+            Pre::Masker(p) => p.instantiate_async(&mut store).await.map(Bound::Masker),
+            Pre::AuditSink(p) => p.instantiate_async(&mut store).await.map(Bound::AuditSink),
+        }
+        .map_err(
+            |e| match self.classify(&store, e, self.limits.init_deadline) {
+                CallFailure::Trap(msg) => PluginError::Instantiate(msg),
+                other => PluginError::InitFailed(other),
+            },
+        )?;
+
+        let config = self.config_json.as_str();
+        let result = match &bound {
+            Bound::Guardrail(b) => b.call_init(&mut store, config).await,
+            Bound::Masker(b) => b.call_init(&mut store, config).await,
+            Bound::AuditSink(b) => b.call_init(&mut store, config).await,
+        };
+        match result {
+            Ok(Ok(())) => Ok(Instance {
+                store,
+                bound,
+                stderr,
+            }),
+            Ok(Err(message)) => Err(PluginError::ConfigRejected(message)),
+            Err(e) => Err(init_failed(&store, e)),
+        }
+    }
+
+    async fn acquire(&self) -> Result<Instance, CallFailure> {
+        if self.limits.reuse_instances {
+            let warm = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            if let Some(instance) = warm {
+                return Ok(instance);
+            }
+        }
+        self.instantiate()
+            .await
+            .map_err(|e| CallFailure::Unavailable(e.to_string()))
+    }
+
+    fn release(&self, instance: Instance) {
+        if !self.limits.reuse_instances {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.limits.max_idle_instances {
+            instance.stderr.clear();
+            idle.push(instance);
+        }
+    }
+
+    /// Turns a wasmtime error from a call into the reason shown to operators.
+    fn classify(
+        &self,
+        store: &Store<HostState>,
+        e: wasmtime::Error,
+        deadline: Duration,
+    ) -> CallFailure {
+        let trap = e
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<wasmtime::Trap>())
+            .copied();
+        match trap {
+            Some(wasmtime::Trap::Interrupt) => {
+                return CallFailure::Deadline(deadline.as_millis() as u64);
+            }
+            Some(wasmtime::Trap::StackOverflow) => return CallFailure::StackOverflow,
+            _ => {}
+        }
+        let cause = e.root_cause().to_string();
+        if cause.contains("forcing trap when growing memory") {
+            return CallFailure::OutOfMemory((self.limits.memory_bytes >> 20) as u64);
+        }
+        // A Rust guest keeps large locals on a shadow stack in linear memory;
+        // overflowing it faults below address 0 rather than hitting the
+        // engine's stack guard.
+        let cause = cause.lines().next().unwrap_or("unknown trap").to_string();
+        match store.data().stderr_tail() {
+            Some(tail) => CallFailure::Trap(format!("{cause} ({tail})")),
+            None => CallFailure::Trap(cause),
+        }
+    }
+
+    /// Runs one call on an instance with the call deadline armed. The
+    /// instance goes back to the pool only after a normal return.
+    async fn run<R>(
+        &self,
+        call: impl AsyncFnOnce(&Bound, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, CallFailure> {
+        // A guest call completes without ever returning Pending; a task that
+        // only calls plugins would otherwise hold its worker thread forever.
+        tokio::task::consume_budget().await;
+        let started = Instant::now();
+        let mut instance = self.acquire().await?;
+        let deadline = self.limits.call_deadline;
+        instance.store.set_epoch_deadline(Limits::ticks(deadline));
+        let Instance { store, bound, .. } = &mut instance;
+        let outcome = match call(bound, store).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(message)) => Err(CallFailure::Returned(message)),
+            Err(e) => Err(self.classify(store, e, deadline)),
+        };
+        self.metrics
+            .duration
+            .record(started.elapsed().as_secs_f64());
+        match &outcome {
+            Ok(_) => {
+                self.metrics.ok.increment(1);
+                self.release(instance);
+            }
+            Err(failure) => {
+                self.metrics.failed.increment(1);
+                tracing::warn!(plugin = %self.name, generation = self.generation, "plugin call failed: {failure}");
+                if failure.instance_reusable() {
+                    self.release(instance);
+                }
+            }
+        }
+        outcome
+    }
+
+    fn wrong_kind(&self, wanted: PluginKind) -> CallFailure {
+        CallFailure::Unavailable(format!("is a {}, not a {wanted}", self.kind))
+    }
+
+    pub async fn check(
+        &self,
+        session: &Session,
+        request: &Request,
+    ) -> Result<Verdict, CallFailure> {
+        if self.kind != PluginKind::Guardrail {
+            return Err(self.wrong_kind(PluginKind::Guardrail));
+        }
+        self.run(async |bound, store| match bound {
+            Bound::Guardrail(g) => g.call_check(store, session, request).await,
+            _ => Ok(Err("instance of the wrong world".into())),
+        })
+        .await
+    }
+
+    pub async fn mask_rows(
+        &self,
+        session: &Session,
+        columns: &[Column],
+        rows: &[Vec<Option<Vec<u8>>>],
+    ) -> Result<MaskedRows, CallFailure> {
+        if self.kind != PluginKind::Masker {
+            return Err(self.wrong_kind(PluginKind::Masker));
+        }
+        self.run(async |bound, store| match bound {
+            Bound::Masker(m) => m.call_mask_rows(store, session, columns, rows).await,
+            _ => Ok(Err("instance of the wrong world".into())),
+        })
+        .await
+    }
+
+    pub async fn mask_body(
+        &self,
+        session: &Session,
+        body: &HttpBody,
+    ) -> Result<MaskedBody, CallFailure> {
+        if self.kind != PluginKind::Masker {
+            return Err(self.wrong_kind(PluginKind::Masker));
+        }
+        self.run(async |bound, store| match bound {
+            Bound::Masker(m) => m.call_mask_body(store, session, body).await,
+            _ => Ok(Err("instance of the wrong world".into())),
+        })
+        .await
+    }
+
+    pub async fn deliver(&self, events: &[AuditEvent]) -> Result<(), CallFailure> {
+        if self.kind != PluginKind::AuditSink {
+            return Err(self.wrong_kind(PluginKind::AuditSink));
+        }
+        self.run(async |bound, store| match bound {
+            Bound::AuditSink(a) => a.call_deliver(store, events).await,
+            _ => Ok(Err("instance of the wrong world".into())),
+        })
+        .await
+    }
+}

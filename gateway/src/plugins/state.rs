@@ -1,0 +1,176 @@
+//! The per-instance store data and the host functions every plugin imports:
+//! logging, metrics and a clock. Nothing else is reachable unless granted
+//! (see `sandbox.rs`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::host::{self, LogLevel};
+use super::sandbox::StderrTail;
+
+/// Longest log line a plugin can write; longer ones are cut.
+const MAX_LOG_BYTES: usize = 4096;
+/// Distinct metric series one plugin instance may create.
+const MAX_SERIES: usize = 64;
+
+pub struct HostState {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    /// The guest's stderr (a Rust guest's panic message lands here); bounded.
+    pub(crate) stderr: StderrTail,
+    series: HashSet<String>,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        wasi: WasiCtx,
+        limits: StoreLimits,
+        stderr: StderrTail,
+    ) -> Self {
+        Self {
+            plugin,
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            stderr,
+            series: HashSet::new(),
+        }
+    }
+
+    /// The last thing the guest wrote to stderr, to explain a trap: for a
+    /// Rust panic, its message (the runtime's "note: run with
+    /// RUST_BACKTRACE" hint is skipped).
+    pub(crate) fn stderr_tail(&self) -> Option<String> {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .rev();
+        let last = lines.next()?;
+        let line = match lines.next() {
+            Some(prev) if prev.contains("panicked at") => format!("panicked: {last}"),
+            _ => last.to_string(),
+        };
+        Some(truncate(&line, 300).to_string())
+    }
+
+    /// Admits a series name, bounding how many a plugin can create.
+    fn admit_series(&mut self, name: &str, labels: &[(String, String)]) -> bool {
+        let key = format!("{name}{labels:?}");
+        if self.series.contains(&key) {
+            return true;
+        }
+        if self.series.len() >= MAX_SERIES {
+            return false;
+        }
+        self.series.insert(key);
+        true
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn valid_metric_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<metrics::Label> {
+    let mut out = Vec::with_capacity(labels.len() + 1);
+    out.push(metrics::Label::new("plugin", plugin.to_string()));
+    for (k, v) in labels.into_iter().take(8) {
+        if valid_metric_name(&k) && k != "plugin" {
+            out.push(metrics::Label::new(k, truncate(&v, 128).to_string()));
+        }
+    }
+    out
+}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let plugin = &*self.plugin;
+        let message = truncate(&message, MAX_LOG_BYTES);
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "sluice::plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "sluice::plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "sluice::plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "sluice::plugin", plugin, "{message}"),
+            LogLevel::Error => tracing::error!(target: "sluice::plugin", plugin, "{message}"),
+        }
+    }
+
+    fn counter_add(&mut self, name: String, value: u64, labels: Vec<(String, String)>) {
+        if !valid_metric_name(&name) || !self.admit_series(&name, &labels) {
+            return;
+        }
+        let labels = metric_labels(&self.plugin, labels);
+        metrics::counter!(format!("sluice_plugin_{name}_total"), labels).increment(value);
+    }
+
+    fn histogram_record(&mut self, name: String, value: f64, labels: Vec<(String, String)>) {
+        if !valid_metric_name(&name) || !value.is_finite() || !self.admit_series(&name, &labels) {
+            return;
+        }
+        let labels = metric_labels(&self.plugin, labels);
+        metrics::histogram!(format!("sluice_plugin_{name}"), labels).record(value);
+    }
+
+    fn now_unix_ms(&mut self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+impl super::bindings::types::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn metric_names_are_restricted() {
+        assert!(valid_metric_name("rows_masked"));
+        assert!(!valid_metric_name("Rows"));
+        assert!(!valid_metric_name("a-b"));
+        assert!(!valid_metric_name(""));
+    }
+}
