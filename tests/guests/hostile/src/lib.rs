@@ -1,0 +1,152 @@
+//! Test guest: a guardrail that misbehaves as its config `{"mode": "…"}` asks,
+//! so the gateway's tests can show that each misbehaviour is contained.
+//!
+//! Modes that always answer: `allow`, `deny` (rule "hostile"), `approve`
+//! (requires approval, rule "hostile"). Modes that misbehave in check, but
+//! only for a request whose text (SQL, HTTP path or shell command) contains
+//! `attack`, and allow anything else so that tests can show recovery: `loop`
+//! (spins), `bomb` (allocates until allocation fails, which aborts),
+//! `recursion` (overflows the engine's wasm stack), `shadow-recursion`
+//! (overflows the shadow stack Rust keeps in linear memory), `panic` ("hostile panic"), `open-file`
+//! (reads /etc/passwd), `read-env` (reads the environment). `init-loop` spins
+//! in init. Any other mode fails init.
+
+use std::hint::black_box;
+
+use serde::Deserialize;
+use sluice_plugin_sdk::types::{Request, Session, Verdict};
+use sluice_plugin_sdk::{Guardrail, export_guardrail, log};
+
+#[derive(Deserialize)]
+pub struct Config {
+    mode: String,
+}
+
+enum Mode {
+    Allow,
+    Deny,
+    Approve,
+    Loop,
+    Bomb,
+    Recursion,
+    ShadowRecursion,
+    Panic,
+    OpenFile,
+    ReadEnv,
+}
+
+pub struct Hostile {
+    mode: Mode,
+}
+
+impl Guardrail for Hostile {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        let mode = match config.mode.as_str() {
+            "allow" => Mode::Allow,
+            "deny" => Mode::Deny,
+            "approve" => Mode::Approve,
+            "loop" => Mode::Loop,
+            "bomb" => Mode::Bomb,
+            "recursion" => Mode::Recursion,
+            "shadow-recursion" => Mode::ShadowRecursion,
+            "panic" => Mode::Panic,
+            "open-file" => Mode::OpenFile,
+            "read-env" => Mode::ReadEnv,
+            "init-loop" => spin(),
+            other => return Err(format!("hostile: unknown mode `{other}`")),
+        };
+        Ok(Hostile { mode })
+    }
+
+    fn check(&self, _: &Session, request: &Request) -> Result<Verdict, String> {
+        let text = match request {
+            Request::Sql(sql) => &sql.text,
+            Request::Http(http) => &http.path,
+            Request::Shell(shell) => &shell.command,
+        };
+        let attack = text.contains("attack");
+        match self.mode {
+            Mode::Allow => Ok(Verdict::allow()),
+            Mode::Deny => Ok(Verdict::deny("hostile", "denied by hostile")),
+            Mode::Approve => Ok(Verdict::require_approval(
+                "hostile",
+                "approval required by hostile",
+            )),
+            _ if !attack => Ok(Verdict::allow()),
+            Mode::Loop => spin(),
+            Mode::Bomb => bomb(),
+            Mode::Recursion => Ok(Verdict::deny("hostile", format!("recursed {}", recurse(0)))),
+            Mode::ShadowRecursion => Ok(Verdict::deny(
+                "hostile",
+                format!("recursed {}", recurse_with_frame(0)),
+            )),
+            Mode::Panic => panic!("hostile panic"),
+            Mode::OpenFile => open_file(),
+            Mode::ReadEnv => read_env(),
+        }
+    }
+}
+
+/// Never returns; `black_box` keeps the optimiser from proving the loop
+/// side-effect free.
+fn spin() -> ! {
+    let mut n = 0u64;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates 1 MiB chunks, writing every byte so the pages are really used,
+/// until the allocator fails, at which point Rust aborts (a trap).
+fn bomb() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![0xA5; 1 << 20]);
+        black_box(&mut hoard);
+    }
+}
+
+/// Non-tail recursion whose frames hold only wasm locals, so it exhausts the
+/// engine's wasm stack. The result of the call is used afterwards, so it
+/// cannot become a loop; the `u64::MAX` exit is never reached, it only keeps
+/// the lint for endless recursion quiet.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse(black_box(depth + 1)).wrapping_mul(3) ^ depth
+}
+
+/// Non-tail recursion with an addressable array per frame: Rust keeps it on
+/// the shadow stack in linear memory, which runs out before the wasm stack.
+#[inline(never)]
+fn recurse_with_frame(depth: u64) -> u64 {
+    let frame = black_box([depth as u8; 256]);
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse_with_frame(black_box(depth + 1)).wrapping_add(u64::from(frame[(depth % 256) as usize]))
+}
+
+fn open_file() -> Result<Verdict, String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string())?;
+    log::warn(&format!("hostile read /etc/passwd: {passwd}"));
+    Ok(Verdict::allow())
+}
+
+fn read_env() -> Result<Verdict, String> {
+    let home = std::env::var("HOME").ok();
+    let count = std::env::vars().count();
+    if home.is_none() && count == 0 {
+        return Err("no environment visible".into());
+    }
+    log::warn(&format!(
+        "hostile sees {count} environment variables, HOME={home:?}"
+    ));
+    Ok(Verdict::allow())
+}
+
+export_guardrail!(Hostile);
