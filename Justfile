@@ -1,0 +1,38 @@
+# Sluice developer recipes. On a fresh machine run them through
+# `scripts/dev.sh RECIPE`, which installs the wasm target and `just` first.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+default:
+    @just --list
+
+# The gateway (release) and every plugin as a wasm32-wasip2 component in target/plugins/.
+build: build-plugins
+    cargo build --release -p sluice
+
+# Every crate under plugins/ and tests/guests/ as a component in target/plugins/.
+build-plugins:
+    scripts/build-plugins.sh
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Everything CI runs: lints, every test suite (plugins are built by the test
+# crate), then the README's plugin-author walkthrough.
+test: lint
+    cargo test --workspace
+    just readme-plugin
+
+# Follow the README's "Write a plugin" section from an empty directory to a loaded plugin.
+readme-plugin:
+    python3 scripts/readme-plugin.py
+
+# Plugin call overhead and masking throughput (criterion, release build).
+bench-plugins:
+    cargo bench -p sluice-tests --bench plugins
+
+# Check one component the way the gateway would load it.
+plugin-check FILE:
+    cargo run -q -p sluice -- plugin check {{FILE}}
