@@ -7,7 +7,8 @@ pub fn init() {
     let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let result = if std::env::var("SLUICE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {
