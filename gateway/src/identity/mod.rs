@@ -1,0 +1,42 @@
+//! The identity layer: who is calling, and may they use this connection?
+//!
+//! ```text
+//! bearer token ─▶ Verifier::verify ─▶ Identity{subject, issuer, groups, claims}
+//!                    │  keys: inline | file | HTTPS (OIDC discovery → JWKS), cached,
+//!                    │        refreshed on a schedule and on an unknown kid (rate-limited)
+//!                    └─ no issuer configured → embedded DevIssuer (refused in production)
+//! Identity ─▶ ConnectionPolicy::check ─▶ open upstream
+//! ```
+//!
+//! [`Verifier::authorize`] does both steps in that order. See `validator.rs` for the order
+//! of token checks, `error.rs` for the reject reason codes, `metrics.rs` for metric names.
+
+mod alg;
+mod claims;
+mod config;
+mod dev_issuer;
+mod discovery;
+mod error;
+mod http;
+mod identity;
+mod jose;
+mod jwks;
+mod key_cache;
+pub mod metrics;
+mod policy;
+mod strict_json;
+mod validator;
+
+pub use alg::{Alg, KeyKind};
+pub use claims::claim_path;
+pub use config::{DevIssuerConfig, GroupMapping, IdentityConfig, IssuerConfig};
+pub use dev_issuer::DevIssuer;
+pub use error::{
+    AccessDenied, AuthError, DenyReason, IdentityError, JwksError, RejectReason, TokenRejected,
+};
+pub use http::check_fetch_url;
+pub use identity::Identity;
+pub use jwks::{KeySet, PublicKey};
+pub use key_cache::IssuerStatus;
+pub use policy::ConnectionPolicy;
+pub use validator::Verifier;
