@@ -1,1 +1,2 @@
+pub mod cmd_token;
 pub mod identity;
