@@ -61,21 +61,21 @@ pub(crate) fn validate_registered(
             format!("expired at {exp}, now is {now} (leeway {leeway}s)"),
         ));
     }
-    if let Some(nbf) = numeric_date(claims, "nbf")? {
-        if now.saturating_add(leeway) < nbf {
-            return Err(reject(
-                RejectReason::NotYetValid,
-                format!("not valid before {nbf}, now is {now} (leeway {leeway}s)"),
-            ));
-        }
+    if let Some(nbf) = numeric_date(claims, "nbf")?
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(reject(
+            RejectReason::NotYetValid,
+            format!("not valid before {nbf}, now is {now} (leeway {leeway}s)"),
+        ));
     }
-    if let Some(iat) = numeric_date(claims, "iat")? {
-        if iat > now.saturating_add(leeway) {
-            return Err(reject(
-                RejectReason::IssuedInFuture,
-                format!("issued at {iat}, in the future (now is {now}, leeway {leeway}s)"),
-            ));
-        }
+    if let Some(iat) = numeric_date(claims, "iat")?
+        && iat > now.saturating_add(leeway)
+    {
+        return Err(reject(
+            RejectReason::IssuedInFuture,
+            format!("issued at {iat}, in the future (now is {now}, leeway {leeway}s)"),
+        ));
     }
 
     let aud_ok = match claims.get("aud") {
@@ -184,14 +184,13 @@ pub(crate) fn groups(
     }
     // An intermediate object that is not an object (e.g. `realm_access` is a string) makes
     // `claim_path` return None; report it instead of treating it as "no groups".
-    if out.is_empty() && !claims.contains_key(path) {
-        if let Some((parent, _)) = path.rsplit_once('.') {
-            if let Some(v) = claim_path(claims, parent) {
-                if !v.is_object() {
-                    return Err(bad(&format!("under {parent:?}, which is {}", json_type(v))));
-                }
-            }
-        }
+    if out.is_empty()
+        && !claims.contains_key(path)
+        && let Some((parent, _)) = path.rsplit_once('.')
+        && let Some(v) = claim_path(claims, parent)
+        && !v.is_object()
+    {
+        return Err(bad(&format!("under {parent:?}, which is {}", json_type(v))));
     }
     Ok(out)
 }

@@ -270,10 +270,10 @@ impl IdentityConfig {
                 return err("exposed_claims: empty claim name".to_owned());
             }
         }
-        if self.issuers.is_empty() {
-            if self.dev_issuer.issuer.is_empty() || self.dev_issuer.audience.is_empty() {
-                return err("dev_issuer: issuer and audience must not be empty".to_owned());
-            }
+        if self.issuers.is_empty()
+            && (self.dev_issuer.issuer.is_empty() || self.dev_issuer.audience.is_empty())
+        {
+            return err("dev_issuer: issuer and audience must not be empty".to_owned());
         }
         Ok(())
     }
@@ -317,10 +317,10 @@ impl IssuerConfig {
         if algs.is_empty() {
             return err("`allowed_algs` is empty".into());
         }
-        if let Some(typs) = &self.required_typ {
-            if typs.is_empty() || typs.iter().any(String::is_empty) {
-                return err("`required_typ` must list non-empty values".into());
-            }
+        if let Some(typs) = &self.required_typ
+            && (typs.is_empty() || typs.iter().any(String::is_empty))
+        {
+            return err("`required_typ` must list non-empty values".into());
         }
         if self.http_timeout_secs == 0 {
             return err("`http_timeout_secs` must be at least 1".into());

@@ -15,6 +15,9 @@ use super::error::JwksError;
 use super::http::HttpFetcher;
 use super::jwks::KeySet;
 
+/// Response bodies seen during one discovery, by request URL.
+type SeenBodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// What discovery found.
 pub(crate) struct Discovered {
     pub jwks_uri: String,
@@ -30,7 +33,7 @@ pub(crate) async fn discover(fetcher: &HttpFetcher, issuer: &str) -> Result<Disc
     let issuer_url = IssuerUrl::new(issuer.to_owned()).map_err(|e| fail(e.to_string()))?;
 
     // Bodies seen during discovery, by URL, so the JWKS is parsed from the same bytes.
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let seen: SeenBodies = Arc::default();
     let client = |request: HttpRequest| {
         let fetcher = fetcher.clone();
         let seen = Arc::clone(&seen);

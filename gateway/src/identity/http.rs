@@ -69,6 +69,8 @@ impl HttpFetcher {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
+            // Key fetches are minutes apart: no idle connections to go stale across IdP restarts.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")));
         if loopback {
             builder = builder.no_proxy();

@@ -251,10 +251,10 @@ fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
 /// Parses one JWK; `Err` says why it is not usable.
 pub(crate) fn parse_jwk(jwk: &Map<String, Value>) -> Result<PublicKey, String> {
     let kid = str_member(jwk, "kid")?.map(str::to_owned);
-    if let Some(use_) = str_member(jwk, "use")? {
-        if use_ != "sig" {
-            return Err(format!("use {use_:?} is not \"sig\""));
-        }
+    if let Some(use_) = str_member(jwk, "use")?
+        && use_ != "sig"
+    {
+        return Err(format!("use {use_:?} is not \"sig\""));
     }
     if let Some(ops) = jwk.get("key_ops") {
         let verifies = ops

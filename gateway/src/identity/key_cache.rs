@@ -290,9 +290,6 @@ fn set<T>(slot: &Mutex<T>, value: T) {
     }
 }
 
-fn get<T: Clone>(slot: &Mutex<T>) -> T
-where
-    T: Default,
-{
+fn get<T: Clone + Default>(slot: &Mutex<T>) -> T {
     slot.lock().map(|g| g.clone()).unwrap_or_default()
 }

@@ -18,7 +18,7 @@ mod dev_issuer;
 mod discovery;
 mod error;
 mod http;
-mod identity;
+mod identity_value;
 mod jose;
 mod jwks;
 mod key_cache;
@@ -35,7 +35,7 @@ pub use error::{
     AccessDenied, AuthError, DenyReason, IdentityError, JwksError, RejectReason, TokenRejected,
 };
 pub use http::check_fetch_url;
-pub use identity::Identity;
+pub use identity_value::Identity;
 pub use jwks::{KeySet, PublicKey};
 pub use key_cache::IssuerStatus;
 pub use policy::ConnectionPolicy;

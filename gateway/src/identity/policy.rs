@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{AccessDenied, DenyReason};
-use super::identity::Identity;
+use super::identity_value::Identity;
 use super::metrics;
 
 /// The identity fields of one `[[connections]]` entry.

@@ -32,7 +32,7 @@ use super::config::{GroupMapping, IdentityConfig, IssuerConfig};
 use super::dev_issuer::DevIssuer;
 use super::error::{AuthError, IdentityError, RejectReason, TokenRejected, reject};
 use super::http::{HttpFetcher, is_loopback};
-use super::identity::Identity;
+use super::identity_value::Identity;
 use super::jose::{self, Header, UnverifiedJws};
 use super::jwks::{KeySet, Lookup};
 use super::key_cache::{self, ForcedRefresh, IssuerStatus, KeyCache, KeySource, Trigger};
