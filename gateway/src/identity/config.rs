@@ -37,7 +37,7 @@ pub struct IdentityConfig {
     /// Refuse to start with the embedded dev issuer (no `[[identity.issuers]]`). Default false.
     #[serde(default)]
     pub production: bool,
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. Default 30.
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. Default 30, at most 300.
     #[serde(default = "default_leeway_secs")]
     pub leeway_secs: u64,
     /// Longest token accepted, in bytes; checked before anything is decoded. Default 16384.
@@ -108,7 +108,7 @@ pub struct IssuerConfig {
     #[serde(default = "default_refresh_interval_secs")]
     pub refresh_interval_secs: u64,
     /// Minimum time between two refreshes triggered by an unknown `kid`, in seconds, so a
-    /// flood of bogus kids cannot hammer the IdP. Default 30.
+    /// flood of bogus kids cannot hammer the IdP. Default 30, at least 1.
     #[serde(default = "default_refresh_cooldown_secs")]
     pub refresh_cooldown_secs: u64,
     /// Timeout of one discovery or JWKS request, in seconds. Default 10.
@@ -210,6 +210,9 @@ impl Default for DevIssuerConfig {
     }
 }
 
+/// Upper bound of `leeway_secs`.
+const MAX_LEEWAY_SECS: u64 = 300;
+
 fn default_leeway_secs() -> u64 {
     30
 }
@@ -248,6 +251,12 @@ impl IdentityConfig {
             return err(format!(
                 "max_token_bytes = {} is too small",
                 self.max_token_bytes
+            ));
+        }
+        if self.leeway_secs > MAX_LEEWAY_SECS {
+            return err(format!(
+                "leeway_secs = {} is more than {MAX_LEEWAY_SECS}: that would keep expired tokens alive",
+                self.leeway_secs
             ));
         }
         if self.production && self.issuers.is_empty() {
@@ -321,6 +330,9 @@ impl IssuerConfig {
             && (typs.is_empty() || typs.iter().any(String::is_empty))
         {
             return err("`required_typ` must list non-empty values".into());
+        }
+        if self.refresh_cooldown_secs == 0 {
+            return err("`refresh_cooldown_secs` must be at least 1 (it protects the IdP)".into());
         }
         if self.http_timeout_secs == 0 {
             return err("`http_timeout_secs` must be at least 1".into());
@@ -429,6 +441,11 @@ mod tests {
                claim = "x"
                groups = ["g"]"#,
             "production = true",
+            "leeway_secs = 3600",
+            r#"[[issuers]]
+               issuer = "https://idp"
+               audiences = ["a"]
+               refresh_cooldown_secs = 0"#,
         ];
         for case in cases {
             let cfg = parse(case).unwrap();

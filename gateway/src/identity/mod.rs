@@ -10,6 +10,17 @@
 //!
 //! [`Verifier::authorize`] does both steps in that order. See `validator.rs` for the order
 //! of token checks, `error.rs` for the reject reason codes, `metrics.rs` for metric names.
+//!
+//! Wiring (for the gateway):
+//! * startup: `Verifier::from_config(&cfg.identity, &state_dir).await?` inside the Tokio
+//!   runtime; call [`metrics::describe`] once after installing the metrics recorder;
+//! * listeners: `verifier.authorize(token, &connection.policy).await` before connecting
+//!   upstream; answer with `err.reason()` (stable codes), log `err` (human message);
+//! * admin: when `verifier.dev_issuer()` is `Some(dev)`, serve `dev.jwks_json()` at
+//!   `/.well-known/jwks.json` and `dev.discovery_document()` at
+//!   `/.well-known/openid-configuration`; `/readyz` can use `verifier.is_ready()` and the
+//!   admin API `verifier.issuer_status()`;
+//! * plugins and audit: [`Identity`] is `Serialize`; `claims_json()` is the exposed claims.
 
 mod alg;
 mod claims;
