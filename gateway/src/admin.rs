@@ -12,10 +12,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use crate::identity::Verifier;
 use crate::plugins::PluginHost;
 
 pub struct AdminState {
     pub plugins: Arc<PluginHost>,
+    pub identity: Verifier,
     pub metrics: Option<PrometheusHandle>,
 }
 
@@ -35,15 +37,31 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         (&Method::GET, "/readyz") => {
-            if state.plugins.ready() {
+            let waiting: Vec<&str> = [
+                (!state.plugins.ready()).then_some("plugins not scanned yet"),
+                (!state.identity.is_ready()).then_some("no issuer keys loaded yet"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if waiting.is_empty() {
                 json(StatusCode::OK, serde_json::json!({"status": "ready"}))
             } else {
                 json(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"status": "starting", "detail": "plugins not scanned yet"}),
+                    serde_json::json!({"status": "starting", "detail": waiting}),
                 )
             }
         }
+        // The embedded dev issuer publishes its keys where its `iss` points.
+        (&Method::GET, "/.well-known/jwks.json") => match state.identity.dev_issuer() {
+            Some(dev) => json(StatusCode::OK, dev.jwks_json()),
+            None => not_found("no embedded dev issuer: tokens come from the configured issuers"),
+        },
+        (&Method::GET, "/.well-known/openid-configuration") => match state.identity.dev_issuer() {
+            Some(dev) => json(StatusCode::OK, dev.discovery_document()),
+            None => not_found("no embedded dev issuer: tokens come from the configured issuers"),
+        },
         (&Method::GET, "/metrics") => {
             let text = state
                 .metrics
@@ -61,11 +79,15 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::OK,
             serde_json::json!({ "plugins": state.plugins.statuses() }),
         ),
-        (_, path) => json(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({"error": "not_found", "detail": format!("no admin route {path}")}),
-        ),
+        (_, path) => not_found(&format!("no admin route {path}")),
     }
+}
+
+fn not_found(detail: &str) -> Response<Body> {
+    json(
+        StatusCode::NOT_FOUND,
+        serde_json::json!({"error": "not_found", "detail": detail}),
+    )
 }
 
 /// Serves the admin API until the task is dropped.

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::identity::IdentityConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -30,6 +32,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     #[serde(default)]
     pub listen: ListenConfig,
+    #[serde(default)]
+    pub identity: IdentityConfig,
     #[serde(default)]
     pub plugins: PluginsConfig,
     #[serde(default)]
@@ -211,6 +215,7 @@ impl Config {
             message: e.to_string(),
         })?;
         config.resolve_paths(base);
+        config.derive_dev_issuer_url();
         config.validate()?;
         Ok(config)
     }
@@ -230,7 +235,22 @@ impl Config {
         }
     }
 
+    /// The dev issuer's `iss` is where its JWKS is served: the admin
+    /// listener. Unless configured explicitly, follow `listen.admin`.
+    fn derive_dev_issuer_url(&mut self) {
+        let default = crate::identity::DevIssuerConfig::default().issuer;
+        if let (Some(admin), true) = (
+            self.listen.admin,
+            self.identity.dev_issuer.issuer == default,
+        ) {
+            self.identity.dev_issuer.issuer = format!("http://{admin}");
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        self.identity
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[identity]: {e}")))?;
         let p = &self.plugins;
         if p.call_deadline_ms == 0 || p.call_deadline_ms > 60_000 {
             return Err(ConfigError::Invalid(

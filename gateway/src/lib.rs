@@ -4,5 +4,6 @@
 pub mod admin;
 pub mod cmd;
 pub mod config;
+pub mod identity;
 pub mod plugins;
 pub mod telemetry;

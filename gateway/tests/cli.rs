@@ -195,6 +195,16 @@ fn serve_hot_reloads_and_reports_through_the_admin_api() {
     );
     assert_eq!(get(port, "/healthz").unwrap().0, 200);
 
+    // The embedded dev issuer publishes its keys at its `iss`, the admin listener.
+    let (status, jwks) = get(port, "/.well-known/jwks.json").unwrap();
+    assert_eq!(status, 200);
+    assert!(jwks.contains("\"keys\""), "{jwks}");
+    let (_, discovery) = get(port, "/.well-known/openid-configuration").unwrap();
+    assert!(
+        discovery.contains(&format!("http://127.0.0.1:{port}")),
+        "{discovery}"
+    );
+
     // Add a plugin while running.
     std::fs::copy(component("deny-word"), plugins.join("deny-word.wasm")).unwrap();
     assert!(wait_until(Duration::from_secs(5), || {

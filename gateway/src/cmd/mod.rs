@@ -2,6 +2,7 @@
 
 mod check;
 mod serve;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,15 @@ pub enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Tokens of the embedded dev issuer.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token for a subject, signed by the embedded dev issuer.
+    Issue(token::TokenIssueArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,5 +92,10 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Check { file, name }) => check::run(config, &file, name),
+        Command::Token(TokenCommand::Issue(args)) => {
+            let token = token::run(&args, &config.identity, &config.gateway.state_dir)?;
+            println!("{token}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }

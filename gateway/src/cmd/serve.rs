@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::identity::Verifier;
 use crate::plugins::{self, PluginHost};
 
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -35,6 +36,19 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
 
+    crate::identity::metrics::describe();
+    // Identity first: with `production = true` and no issuer this refuses to
+    // start, before anything listens.
+    let identity = Verifier::from_config(&config.identity, &config.gateway.state_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+    if let Some(dev) = identity.dev_issuer() {
+        tracing::warn!(
+            issuer = dev.issuer_url(),
+            "no [[identity.issuers]] configured: using the embedded dev issuer (mint tokens with `sluice token issue`)"
+        );
+    }
+
     std::fs::create_dir_all(&config.plugins.dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create plugin dir {}: {e}",
@@ -52,6 +66,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         tracing::info!(addr = %listener.local_addr()?, "admin listener ready");
         let state = Arc::new(AdminState {
             plugins: host.clone(),
+            identity: identity.clone(),
             metrics,
         });
         tokio::spawn(admin::serve(listener, state));
