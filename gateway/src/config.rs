@@ -191,6 +191,29 @@ pub enum ConnectionKind {
     Ssh,
 }
 
+impl ConnectionConfig {
+    /// The connection's access policy (`allow_groups`, `allow_subjects`,
+    /// `deny_groups`, `deny_subjects`, `allow_all`).
+    pub fn policy(&self) -> Result<crate::identity::ConnectionPolicy, ConfigError> {
+        let keys = [
+            "allow_all",
+            "allow_groups",
+            "allow_subjects",
+            "deny_groups",
+            "deny_subjects",
+        ];
+        let table: toml::Table = self
+            .extra
+            .iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        table.try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(format!("connection {:?}: {}", self.name, e.message()))
+        })
+    }
+}
+
 impl Config {
     /// Reads and validates a config file; relative paths in it are resolved
     /// against the file's directory.
@@ -291,6 +314,7 @@ impl Config {
                     c.name
                 )));
             }
+            c.policy()?;
         }
         Ok(())
     }
@@ -343,6 +367,27 @@ mod tests {
             serde_json::from_str(&c.plugin_config_json("deny-word")).unwrap();
         assert_eq!(v, serde_json::json!({"words": ["drop"], "limit": 3}));
         assert_eq!(c.plugin_config_json("other"), "{}");
+    }
+
+    #[test]
+    fn connection_access_policy() {
+        let text = r#"
+[[connections]]
+name = "appdb"
+kind = "postgres"
+upstream = "127.0.0.1:5432"
+allow_groups = ["agents"]
+deny_subjects = ["agent-9"]
+"#;
+        let c = Config::parse(text, Path::new(".")).unwrap();
+        let policy = c.connections[0].policy().unwrap();
+        assert_eq!(policy.allow_groups, vec!["agents".to_string()]);
+        assert_eq!(policy.deny_subjects, vec!["agent-9".to_string()]);
+        assert!(!policy.allow_all);
+
+        let bad = text.replace(r#"allow_groups = ["agents"]"#, r#"allow_groups = "agents""#);
+        let err = Config::parse(&bad, Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("appdb"), "{err}");
     }
 
     #[test]

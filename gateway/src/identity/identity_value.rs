@@ -100,3 +100,15 @@ mod tests {
         assert_eq!(id.expires_in(), Duration::ZERO);
     }
 }
+
+/// What plugins see of an identity (the `identity` record of the WIT contract).
+impl From<&Identity> for crate::plugins::bindings::types::Identity {
+    fn from(id: &Identity) -> Self {
+        Self {
+            subject: id.subject.clone(),
+            issuer: id.issuer.clone(),
+            groups: id.groups.clone(),
+            claims_json: id.claims_json(),
+        }
+    }
+}
