@@ -1,24 +1,51 @@
 #!/usr/bin/env bash
-# Entry point for a fresh machine: installs what the Justfile needs (the
-# wasm32-wasip2 Rust target and `just`), then runs a Justfile recipe.
+# Entry point for a fresh machine: installs what the recipes need, then runs
+# a Justfile recipe.
 #   scripts/dev.sh test       build everything, run every test suite
 #   scripts/dev.sh <recipe>   any other recipe (`scripts/dev.sh --list`)
+#
+# Installs, when missing: the wasm32-wasip2 Rust target; `just`; on Debian,
+# clang/libclang (C parsers built with bindgen), node/npm (the OpenID provider
+# the identity tests start) and python3 (the README walkthrough test); the
+# OpenID provider's locked npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+say() { echo "==> $*" >&2; }
+
+if command -v apt-get >/dev/null 2>&1; then
+  need=()
+  for pkg in clang libclang-dev python3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+  fi
+fi
+
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-  echo "==> installing the wasm32-wasip2 Rust target" >&2
+  say "installing the wasm32-wasip2 Rust target"
   rustup target add wasm32-wasip2
 fi
 
 if ! command -v just >/dev/null 2>&1; then
-  echo "==> installing just" >&2
-  if command -v pip3 >/dev/null 2>&1 && pip3 install --quiet rust-just 2>/dev/null && command -v just >/dev/null 2>&1; then
-    :
-  else
+  say "installing just"
+  if ! { command -v pip3 >/dev/null 2>&1 && pip3 install --quiet rust-just && hash -r && command -v just >/dev/null 2>&1; }; then
     cargo install just --locked --quiet
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
 hash -r
+
+if [ ! -d tests/oidc-provider/node_modules ] && command -v npm >/dev/null 2>&1; then
+  say "installing the test OpenID provider's npm dependencies"
+  npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
+fi
+
 exec just "$@"
