@@ -125,6 +125,19 @@ async fn bad_files_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
+async fn an_oversized_file_is_refused_without_reading_it() {
+    let dir = PluginDir::new();
+    // Sparse: costs no disk, but its length is past the limit.
+    let file = std::fs::File::create(dir.path().join("huge.wasm")).unwrap();
+    file.set_len(sluice::plugins::MAX_COMPONENT_BYTES + 1)
+        .unwrap();
+    let host = dir.host("").await;
+    assert!(host.get("huge").is_none());
+    let why = host.why_missing("huge");
+    assert!(why.contains("larger than the 256 MiB limit"), "{why}");
+}
+
+#[tokio::test]
 async fn a_component_importing_unknown_interfaces_is_refused() {
     // A component built for another world entirely: wasi:cli/command.
     let dir = PluginDir::new();

@@ -15,6 +15,6 @@ mod state;
 pub use chain::{ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause};
 pub use error::{CallFailure, PluginError};
 pub use plugin::{Inspection, Plugin, PluginKind, PluginSpec, compile};
-pub use registry::{PluginHost, PluginStatus, plugin_name};
+pub use registry::{MAX_COMPONENT_BYTES, PluginHost, PluginStatus, plugin_name};
 pub use reload::watch;
 pub use runtime::{Limits, Runtime};

@@ -21,6 +21,10 @@ use super::runtime::Runtime;
 
 type Active = HashMap<String, Arc<Plugin>>;
 
+/// Largest component file read; interpreter-based plugins (Python, JS) are
+/// tens of MiB, anything far beyond is a mistake or an attack on memory.
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
 /// What operators see for one plugin name (admin API, `sluice plugin list`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginStatus {
@@ -135,10 +139,7 @@ impl PluginHost {
     /// Compiles and activates one file under `name`, without touching the
     /// active set: the shared path of directory scans and `sluice plugin check`.
     pub async fn load_file(&self, name: &str, path: &Path) -> Result<Arc<Plugin>, PluginError> {
-        let bytes = tokio::fs::read(path).await.map_err(|e| PluginError::Read {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let bytes = read_component(path).await?;
         self.load_bytes(name, bytes).await
     }
 
@@ -178,11 +179,16 @@ impl PluginHost {
             if scan.stamps.get(name) == Some(stamp) {
                 continue;
             }
-            let bytes = match tokio::fs::read(path).await {
+            let bytes = match read_component(path).await {
                 Ok(b) => b,
+                Err(e @ PluginError::Read { .. }) if path.exists() => {
+                    scan.stamps.insert(name.clone(), stamp.clone());
+                    self.report_failure(name, &e, self.get(name).is_some());
+                    continue;
+                }
                 Err(e) => {
                     // Raced with a delete or rename; the next scan sees the outcome.
-                    tracing::debug!(plugin = %name, "cannot read {}: {e}", path.display());
+                    tracing::debug!(plugin = %name, "{e}");
                     continue;
                 }
             };
@@ -318,6 +324,26 @@ impl PluginHost {
             status.remove(name);
         }
     }
+}
+
+async fn read_component(path: &Path) -> Result<Vec<u8>, PluginError> {
+    let read_error = |message: String| PluginError::Read {
+        path: path.display().to_string(),
+        message,
+    };
+    let len = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| read_error(e.to_string()))?
+        .len();
+    if len > MAX_COMPONENT_BYTES {
+        return Err(read_error(format!(
+            "{len} bytes is larger than the {} MiB limit for a component",
+            MAX_COMPONENT_BYTES >> 20
+        )));
+    }
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| read_error(e.to_string()))
 }
 
 fn list_dir(dir: &Path) -> std::io::Result<BTreeMap<String, (PathBuf, Stamp)>> {
