@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end suites: where the built plugin
 //! components are, a plugin directory to play with, and requests to send.
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

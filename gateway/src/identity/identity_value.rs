@@ -73,6 +73,18 @@ mod unix_seconds {
     }
 }
 
+/// What plugins see of an identity (the `identity` record of the WIT contract).
+impl From<&Identity> for crate::plugins::bindings::types::Identity {
+    fn from(id: &Identity) -> Self {
+        Self {
+            subject: id.subject.clone(),
+            issuer: id.issuer.clone(),
+            groups: id.groups.clone(),
+            claims_json: id.claims_json(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,17 +110,5 @@ mod tests {
         assert_eq!(back, id);
         assert!(id.in_group("agents"));
         assert_eq!(id.expires_in(), Duration::ZERO);
-    }
-}
-
-/// What plugins see of an identity (the `identity` record of the WIT contract).
-impl From<&Identity> for crate::plugins::bindings::types::Identity {
-    fn from(id: &Identity) -> Self {
-        Self {
-            subject: id.subject.clone(),
-            issuer: id.issuer.clone(),
-            groups: id.groups.clone(),
-            claims_json: id.claims_json(),
-        }
     }
 }

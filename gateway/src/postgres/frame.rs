@@ -1,0 +1,231 @@
+//! Protocol 3 message framing: a type byte, a big-endian length that counts
+//! itself, and the body. Frames are kept as bytes so that what the gateway
+//! allows is forwarded exactly as it arrived.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Longest message accepted from either side unless configured otherwise.
+/// PostgreSQL itself caps most messages at 1 GiB; a gateway buffering whole
+/// messages needs a much smaller bound.
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("message length {0} is invalid")]
+    BadLength(i64),
+    #[error("message of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge { len: usize, max: usize },
+    #[error("malformed {what}")]
+    Malformed { what: &'static str },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub tag: u8,
+    pub body: Bytes,
+}
+
+impl Frame {
+    pub fn new(tag: u8, body: impl Into<Bytes>) -> Self {
+        Self {
+            tag,
+            body: body.into(),
+        }
+    }
+
+    /// The frame as it goes on the wire.
+    pub fn encode(&self, out: &mut BytesMut) {
+        out.reserve(5 + self.body.len());
+        out.put_u8(self.tag);
+        out.put_i32((self.body.len() + 4) as i32);
+        out.put_slice(&self.body);
+    }
+
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.encode(&mut out);
+        out.freeze()
+    }
+}
+
+/// Reads one tagged message. `Ok(None)` on a clean end of stream between
+/// messages; a stream that ends inside a message is an error.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Option<Frame>, FrameError> {
+    let mut header = [0u8; 5];
+    match r.read(&mut header[..1]).await? {
+        0 => return Ok(None),
+        _ => r
+            .read_exact(&mut header[1..])
+            .await
+            .map_err(eof_is_closed)?,
+    };
+    let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    if len < 4 {
+        return Err(FrameError::BadLength(len.into()));
+    }
+    let body_len = len as usize - 4;
+    if body_len > max {
+        return Err(FrameError::TooLarge { len: body_len, max });
+    }
+    let mut body = vec![0u8; body_len];
+    r.read_exact(&mut body).await.map_err(eof_is_closed)?;
+    Ok(Some(Frame::new(header[0], body)))
+}
+
+/// Reads an untagged startup-phase packet (StartupMessage, SSLRequest,
+/// CancelRequest, GSSENCRequest): a length, then the body.
+pub async fn read_startup<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Bytes, FrameError> {
+    let len = r.read_i32().await.map_err(eof_is_closed)?;
+    if len < 8 {
+        return Err(FrameError::BadLength(len.into()));
+    }
+    let body_len = len as usize - 4;
+    if body_len > max {
+        return Err(FrameError::TooLarge { len: body_len, max });
+    }
+    let mut body = vec![0u8; body_len];
+    r.read_exact(&mut body).await.map_err(eof_is_closed)?;
+    Ok(body.into())
+}
+
+pub async fn write_frames<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frames: &[Frame],
+) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    for f in frames {
+        f.encode(&mut out);
+    }
+    w.write_all(&out).await?;
+    w.flush().await
+}
+
+fn eof_is_closed(e: std::io::Error) -> FrameError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        FrameError::Closed
+    } else {
+        FrameError::Io(e)
+    }
+}
+
+/// Reads the NUL-terminated strings and integers of message bodies.
+pub struct BodyReader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Self { buf, what }
+    }
+
+    fn malformed(&self) -> FrameError {
+        FrameError::Malformed { what: self.what }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn cstr(&mut self) -> Result<&'a str, FrameError> {
+        let end = self
+            .buf
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| self.malformed())?;
+        let s = std::str::from_utf8(&self.buf[..end]).map_err(|_| self.malformed())?;
+        self.buf = &self.buf[end + 1..];
+        Ok(s)
+    }
+
+    pub fn i32(&mut self) -> Result<i32, FrameError> {
+        let bytes = self.take(4)?;
+        Ok(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
+        if self.buf.len() < n {
+            return Err(self.malformed());
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// The fields of an ErrorResponse or NoticeResponse, by field code.
+pub fn error_fields(body: &[u8]) -> Vec<(u8, String)> {
+    let mut fields = Vec::new();
+    let mut rest = body;
+    while let Some((&code, tail)) = rest.split_first() {
+        if code == 0 {
+            break;
+        }
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        fields.push((code, String::from_utf8_lossy(&tail[..end]).into_owned()));
+        rest = tail.get(end + 1..).unwrap_or(&[]);
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let f = Frame::new(b'Q', &b"select 1\0"[..]);
+        let bytes = f.to_bytes();
+        let mut r = &bytes[..];
+        assert_eq!(read_frame(&mut r, 1024).await.unwrap(), Some(f));
+        assert_eq!(read_frame(&mut r, 1024).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn hostile_lengths_are_refused_before_allocating() {
+        let mut r: &[u8] = &[b'Q', 0x40, 0, 0, 0];
+        assert!(matches!(
+            read_frame(&mut r, 1024).await,
+            Err(FrameError::TooLarge { .. })
+        ));
+        let mut r: &[u8] = &[b'Q', 0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame(&mut r, 1024).await,
+            Err(FrameError::BadLength(-1))
+        ));
+        let mut r: &[u8] = &[b'Q', 0, 0, 0, 9, b'x'];
+        assert!(matches!(
+            read_frame(&mut r, 1024).await,
+            Err(FrameError::Closed)
+        ));
+    }
+
+    #[test]
+    fn error_fields_parse() {
+        let body = b"SERROR\0C42501\0Mdenied\0\0";
+        assert_eq!(
+            error_fields(body),
+            vec![
+                (b'S', "ERROR".into()),
+                (b'C', "42501".into()),
+                (b'M', "denied".into())
+            ]
+        );
+        assert_eq!(error_fields(b"Sx"), vec![(b'S', "x".into())]);
+    }
+}

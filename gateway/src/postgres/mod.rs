@@ -1,0 +1,10 @@
+//! The PostgreSQL side of the gateway.
+//!
+//! Built so far: message framing and the upstream connection with injected
+//! credentials. The agent-facing listener and the relay build on these.
+
+pub mod frame;
+pub mod upstream;
+
+pub use frame::{Frame, FrameError};
+pub use upstream::{Upstream, UpstreamConfig, UpstreamError, UpstreamTls};
