@@ -33,6 +33,10 @@ readme-plugin:
 bench-plugins:
     cargo bench -p sluice-tests --bench plugins
 
+# Token validations per second: cached RS256, EdDSA and ES256 tokens (criterion, release build).
+bench-identity:
+    cargo bench -p sluice --bench identity
+
 # Check one component the way the gateway would load it.
 plugin-check FILE:
     cargo run -q -p sluice -- plugin check {{FILE}}
