@@ -1,9 +1,12 @@
 //! The PostgreSQL side of the gateway.
 //!
-//! Built so far: message framing and the upstream connection with injected
-//! credentials. The agent-facing listener and the relay build on these.
+//! Built so far: message framing, the startup packets, the listener's TLS
+//! and the upstream connection with injected credentials. The agent-facing
+//! listener and the relay build on these.
 
 pub mod frame;
+pub mod startup;
+pub mod tls;
 pub mod upstream;
 
 pub use frame::{Frame, FrameError};
