@@ -4,7 +4,9 @@
 //! and the upstream connection with injected credentials. The agent-facing
 //! listener and the relay build on these.
 
+pub mod errors;
 pub mod frame;
+pub mod handshake;
 pub mod startup;
 pub mod tls;
 pub mod upstream;

@@ -1,0 +1,64 @@
+//! ErrorResponse messages the gateway itself sends, with named SQLSTATEs.
+
+use bytes::{BufMut, BytesMut};
+
+use super::frame::Frame;
+
+/// SQLSTATE codes used by the gateway (PostgreSQL Appendix A).
+pub mod sqlstate {
+    pub const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
+    pub const INVALID_PASSWORD: &str = "28P01";
+    pub const INVALID_CATALOG_NAME: &str = "3D000";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const CONNECTION_FAILURE: &str = "08006";
+    pub const SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: &str = "08001";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Ends the statement; the session goes on.
+    Error,
+    /// Ends the session.
+    Fatal,
+}
+
+/// An ErrorResponse with severity, SQLSTATE and message.
+pub fn error_response(severity: Severity, code: &str, message: &str) -> Frame {
+    let severity = match severity {
+        Severity::Error => "ERROR",
+        Severity::Fatal => "FATAL",
+    };
+    let mut body = BytesMut::new();
+    for (field, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', code),
+        (b'M', message),
+    ] {
+        body.put_u8(field);
+        // A NUL inside a value would end the field early: never forward one.
+        body.put_slice(value.replace('\0', " ").as_bytes());
+        body.put_u8(0);
+    }
+    body.put_u8(0);
+    Frame::new(b'E', body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::frame::error_fields;
+
+    #[test]
+    fn builds_fields() {
+        let f = error_response(Severity::Fatal, sqlstate::INVALID_PASSWORD, "bad\0token");
+        assert_eq!(f.tag, b'E');
+        let fields = error_fields(&f.body);
+        assert!(fields.contains(&(b'C', "28P01".into())));
+        assert!(fields.contains(&(b'M', "bad token".into())));
+        assert!(fields.contains(&(b'S', "FATAL".into())));
+    }
+}

@@ -1,0 +1,221 @@
+//! A client's way in: TLS negotiation, the startup message, the token as the
+//! password, identity and the connection's access policy — all before any
+//! upstream traffic. Every refusal is a FATAL ErrorResponse with a SQLSTATE
+//! and a message naming the reason.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::identity::{AuthError, ConnectionPolicy, Identity, Verifier};
+
+use super::errors::{Severity, error_response, sqlstate};
+use super::frame::{self, Frame, FrameError};
+use super::startup::{self, StartupMessage, StartupPacket};
+use super::upstream::ServerIo;
+
+/// Longest startup packet and password (token) message accepted.
+const MAX_STARTUP_BYTES: usize = 10_000;
+const MAX_PASSWORD_BYTES: usize = 32 * 1024;
+
+pub struct HandshakeSettings {
+    /// TLS for clients that ask (SSLRequest); `None` answers "N".
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Accept a token over plaintext from loopback clients (off by default:
+    /// the token is a bearer credential).
+    pub allow_plaintext_loopback: bool,
+}
+
+/// What the gateway knows about a configured PostgreSQL connection at the
+/// door: its name and who may use it.
+pub trait ConnectionLookup: Send + Sync {
+    fn policy(&self, name: &str) -> Option<ConnectionPolicy>;
+}
+
+pub enum Accepted {
+    /// An authenticated agent; the caller opens the upstream next.
+    Session(Box<AgentSession>),
+    /// A CancelRequest: the caller routes it and closes.
+    Cancel { pid: i32, secret: Bytes },
+}
+
+pub struct AgentSession {
+    pub io: Pin<Box<dyn ServerIo>>,
+    pub startup: StartupMessage,
+    /// The negotiated minor protocol version (0 or 2).
+    pub minor: u16,
+    pub connection: String,
+    pub identity: Identity,
+    pub tls: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// Refused with a FATAL ErrorResponse already sent to the client.
+    #[error("refused ({code}): {message}")]
+    Refused { code: &'static str, message: String },
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+async fn refuse(
+    io: &mut (dyn ServerIo + '_),
+    code: &'static str,
+    message: String,
+) -> HandshakeError {
+    let mut io = io;
+    let _ = frame::write_frames(&mut io, &[error_response(Severity::Fatal, code, &message)]).await;
+    HandshakeError::Refused { code, message }
+}
+
+/// Runs the handshake on a new client connection.
+pub async fn accept(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    settings: &HandshakeSettings,
+    verifier: &Verifier,
+    connections: &(dyn ConnectionLookup + '_),
+) -> Result<Accepted, HandshakeError> {
+    let _ = tcp.set_nodelay(true);
+    let mut io: Pin<Box<dyn ServerIo>> = Box::pin(tcp);
+    let mut tls = false;
+    let mut tried_tls = false;
+    let startup = loop {
+        let body = frame::read_startup(&mut io, MAX_STARTUP_BYTES).await?;
+        match startup::parse(&body) {
+            Ok(StartupPacket::Ssl) if !tried_tls => {
+                tried_tls = true;
+                match &settings.tls {
+                    Some(config) => {
+                        io.write_all(b"S").await.map_err(FrameError::Io)?;
+                        io.flush().await.map_err(FrameError::Io)?;
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                        let stream = acceptor.accept(io).await.map_err(HandshakeError::Tls)?;
+                        io = Box::pin(stream);
+                        tls = true;
+                    }
+                    None => {
+                        io.write_all(b"N").await.map_err(FrameError::Io)?;
+                    }
+                }
+            }
+            // No Kerberos: decline, the client continues without it.
+            Ok(StartupPacket::Gssenc) if !tls => {
+                io.write_all(b"N").await.map_err(FrameError::Io)?;
+            }
+            Ok(StartupPacket::Cancel { pid, secret }) => {
+                return Ok(Accepted::Cancel { pid, secret });
+            }
+            Ok(StartupPacket::Startup(m)) => break m,
+            Ok(_) => {
+                return Err(refuse(
+                    &mut *io,
+                    sqlstate::PROTOCOL_VIOLATION,
+                    "unexpected repeated encryption request".into(),
+                )
+                .await);
+            }
+            Err(e) => {
+                return Err(refuse(
+                    &mut *io,
+                    sqlstate::PROTOCOL_VIOLATION,
+                    format!("invalid startup packet: {e}"),
+                )
+                .await);
+            }
+        }
+    };
+
+    let (minor, negotiate) = startup.negotiate();
+    if let Some(f) = negotiate {
+        frame::write_frames(&mut io, &[f])
+            .await
+            .map_err(FrameError::Io)?;
+    }
+
+    let Some(connection) = startup.database().map(str::to_string) else {
+        return Err(refuse(
+            &mut *io,
+            sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            "no database (connection name) in the startup message".into(),
+        )
+        .await);
+    };
+    let Some(policy) = connections.policy(&connection) else {
+        return Err(refuse(
+            &mut *io,
+            sqlstate::INVALID_CATALOG_NAME,
+            format!("connection \"{connection}\" does not exist on this gateway"),
+        )
+        .await);
+    };
+    if !tls && !(settings.allow_plaintext_loopback && peer.ip().is_loopback()) {
+        return Err(refuse(
+            &mut *io,
+            sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            "the token must be sent over TLS: connect with sslmode=require".into(),
+        )
+        .await);
+    }
+
+    // AuthenticationCleartextPassword: the agent's token is the password.
+    frame::write_frames(
+        &mut io,
+        &[Frame::new(b'R', Bytes::from_static(&[0, 0, 0, 3]))],
+    )
+    .await
+    .map_err(FrameError::Io)?;
+    let token = match frame::read_frame(&mut io, MAX_PASSWORD_BYTES).await {
+        Ok(Some(f)) if f.tag == b'p' => {
+            let raw = f.body.strip_suffix(&[0]).unwrap_or(&f.body);
+            String::from_utf8_lossy(raw).into_owned()
+        }
+        Ok(Some(_)) => {
+            return Err(refuse(
+                &mut *io,
+                sqlstate::PROTOCOL_VIOLATION,
+                "expected a password message".into(),
+            )
+            .await);
+        }
+        Ok(None) => return Err(FrameError::Closed.into()),
+        Err(FrameError::TooLarge { .. }) => {
+            return Err(refuse(
+                &mut *io,
+                sqlstate::INVALID_PASSWORD,
+                "token rejected (too_large): the password is too long to be a token".into(),
+            )
+            .await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let identity = match verifier.authorize(&token, &policy).await {
+        Ok(id) => id,
+        Err(AuthError::Rejected(r)) => {
+            return Err(refuse(&mut *io, sqlstate::INVALID_PASSWORD, r.to_string()).await);
+        }
+        Err(AuthError::Denied(d)) => {
+            return Err(refuse(
+                &mut *io,
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("{d} (connection \"{connection}\")"),
+            )
+            .await);
+        }
+    };
+    Ok(Accepted::Session(Box::new(AgentSession {
+        io,
+        startup,
+        minor,
+        connection,
+        identity,
+        tls,
+    })))
+}
