@@ -155,7 +155,8 @@ pub async fn accept(
         )
         .await);
     };
-    if !tls && !(settings.allow_plaintext_loopback && peer.ip().is_loopback()) {
+    let plaintext_allowed = settings.allow_plaintext_loopback && peer.ip().is_loopback();
+    if !tls && !plaintext_allowed {
         return Err(refuse(
             &mut *io,
             sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
