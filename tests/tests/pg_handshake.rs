@@ -31,8 +31,10 @@ struct Gateway {
 
 async fn start(allow_plaintext_loopback: bool) -> Gateway {
     let state = tempfile::tempdir().unwrap();
-    let mut identity = IdentityConfig::default();
-    identity.leeway_secs = 0;
+    let identity = IdentityConfig {
+        leeway_secs: 0,
+        ..Default::default()
+    };
     let verifier = Verifier::from_config(&identity, state.path())
         .await
         .unwrap();
