@@ -7,11 +7,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice::plugins::bindings::types::{
-    Column, FunctionCall, Request, SqlPhase, SqlRequest, SqlStatement, StatementFlags,
-    StatementKind, TableRef, ValueFormat,
+    FunctionCall, Request, SqlPhase, SqlRequest, SqlStatement, StatementFlags, StatementKind,
+    TableRef,
 };
 use sluice::plugins::{Decision, PluginHost};
-use sluice_tests::{PluginDir, session};
+use sluice_tests::{PluginDir, session, text_column};
 
 fn realistic_sql() -> Request {
     let text = "SELECT c.id, c.name, c.email, sum(o.total) AS spent FROM public.customers c \
@@ -98,20 +98,11 @@ fn masking(c: &mut Criterion) {
     let host = host(&rt, &dir, true);
     let chain = host.chain(&["mask-email".into()]).unwrap();
     let who = session("agent-1", &["agents"]);
-    let column = |name: &str| Column {
-        name: name.into(),
-        table_oid: 16384,
-        table: Some("public.customers".into()),
-        column_id: 1,
-        type_oid: 25,
-        type_name: Some("text".into()),
-        format: ValueFormat::Text,
-    };
     let columns = vec![
-        column("name"),
-        column("email"),
-        column("city"),
-        column("note"),
+        text_column("name"),
+        text_column("email"),
+        text_column("city"),
+        text_column("note"),
     ];
     // 10% of the values (two rows in five, one column of four) carry an email address.
     let rows: Vec<Vec<Option<Vec<u8>>>> = (0..1000)

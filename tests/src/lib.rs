@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sluice::config::{Config, PluginsConfig};
 use sluice::plugins::PluginHost;
 use sluice::plugins::bindings::types::{
-    Identity, Protocol, Request, Session, SqlPhase, SqlRequest,
+    Column, Identity, Protocol, Request, Session, SqlPhase, SqlRequest, ValueFormat,
 };
 
 /// Directory holding every first-party plugin and test guest as
@@ -139,4 +139,18 @@ pub async fn eventually(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> Op
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     None
+}
+
+/// A text-format `text` column of `public.customers`, as RowDescription
+/// would describe it.
+pub fn text_column(name: &str) -> Column {
+    Column {
+        name: name.into(),
+        table_oid: 16384,
+        table: Some("public.customers".into()),
+        column_id: 1,
+        type_oid: 25,
+        type_name: Some("text".into()),
+        format: ValueFormat::Text,
+    }
 }

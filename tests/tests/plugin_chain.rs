@@ -1,9 +1,9 @@
 //! The chain runner and plugin configuration: verdict combination, masking,
 //! audit delivery through a granted directory, and `init` receiving config.
 
-use sluice::plugins::bindings::types::{AuditEvent, Column, ValueFormat};
+use sluice::plugins::bindings::types::AuditEvent;
 use sluice::plugins::{Decision, PluginError, RefusalCause};
-use sluice_tests::{PluginDir, session, sql};
+use sluice_tests::{PluginDir, session, sql, text_column};
 
 const DENY_WORD: &str = "[plugins.config.deny-word]\nwords = [\"secret\", \"drop\"]\n";
 
@@ -104,18 +104,6 @@ async fn first_deny_wins_and_approval_yields_to_deny() {
         run(&["allow-all"], "select 1").await,
         Decision::Allow
     ));
-}
-
-fn text_column(name: &str) -> Column {
-    Column {
-        name: name.into(),
-        table_oid: 16384,
-        table: Some("public.customers".into()),
-        column_id: 1,
-        type_oid: 25,
-        type_name: Some("text".into()),
-        format: ValueFormat::Text,
-    }
 }
 
 #[tokio::test]

@@ -89,8 +89,8 @@ async fn wait_for_calls(load: &Load, at_least: u64) {
     assert!(ok.is_some(), "load did not reach {at_least} calls");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replacing_a_plugin_under_load_loses_no_call() {
+/// A watched plugin directory holding `flip.wasm` = allow-all, loaded.
+async fn watched_flip() -> (PluginDir, Arc<PluginHost>, tokio::task::JoinHandle<()>) {
     let dir = PluginDir::new();
     dir.install("flip", "allow-all");
     let host = PluginHost::new(dir.config("")).unwrap();
@@ -100,6 +100,12 @@ async fn replacing_a_plugin_under_load_loses_no_call() {
             .await
             .is_some()
     );
+    (dir, host, watcher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_plugin_under_load_loses_no_call() {
+    let (dir, host, watcher) = watched_flip().await;
 
     let load = start_load(&host, 8);
     wait_for_calls(&load, 1000).await;
@@ -158,15 +164,7 @@ async fn replacing_a_plugin_under_load_loses_no_call() {
 async fn in_place_rewrites_are_picked_up_too() {
     // `cp new.wasm plugins/flip.wasm` truncates and writes the file in place;
     // a scan may see it half-written, which must never break serving.
-    let dir = PluginDir::new();
-    dir.install("flip", "allow-all");
-    let host = PluginHost::new(dir.config("")).unwrap();
-    let watcher = sluice::plugins::watch(host.clone());
-    assert!(
-        eventually(Duration::from_secs(10), async || host.get("flip").is_some())
-            .await
-            .is_some()
-    );
+    let (dir, host, watcher) = watched_flip().await;
     let load = start_load(&host, 4);
     wait_for_calls(&load, 500).await;
     let bytes = std::fs::read(sluice_tests::built("deny-all")).unwrap();

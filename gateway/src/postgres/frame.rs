@@ -68,26 +68,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             .map_err(eof_is_closed)?,
     };
     let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    if len < 4 {
-        return Err(FrameError::BadLength(len.into()));
-    }
-    let body_len = len as usize - 4;
-    if body_len > max {
-        return Err(FrameError::TooLarge { len: body_len, max });
-    }
-    let mut body = vec![0u8; body_len];
-    r.read_exact(&mut body).await.map_err(eof_is_closed)?;
+    let body = read_body(r, len, 4, max).await?;
     Ok(Some(Frame::new(header[0], body)))
 }
 
-/// Reads an untagged startup-phase packet (StartupMessage, SSLRequest,
-/// CancelRequest, GSSENCRequest): a length, then the body.
-pub async fn read_startup<R: AsyncRead + Unpin>(
+/// Reads the body announced by a length field (which counts itself), after
+/// checking it against `min` and `max` so that a hostile length costs nothing.
+async fn read_body<R: AsyncRead + Unpin>(
     r: &mut R,
+    len: i32,
+    min: i32,
     max: usize,
 ) -> Result<Bytes, FrameError> {
-    let len = r.read_i32().await.map_err(eof_is_closed)?;
-    if len < 8 {
+    if len < min {
         return Err(FrameError::BadLength(len.into()));
     }
     let body_len = len as usize - 4;
@@ -97,6 +90,16 @@ pub async fn read_startup<R: AsyncRead + Unpin>(
     let mut body = vec![0u8; body_len];
     r.read_exact(&mut body).await.map_err(eof_is_closed)?;
     Ok(body.into())
+}
+
+/// Reads an untagged startup-phase packet (StartupMessage, SSLRequest,
+/// CancelRequest, GSSENCRequest): a length, then the body.
+pub async fn read_startup<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Bytes, FrameError> {
+    let len = r.read_i32().await.map_err(eof_is_closed)?;
+    read_body(r, len, 8, max).await
 }
 
 pub async fn write_frames<W: AsyncWrite + Unpin>(
