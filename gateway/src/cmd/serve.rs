@@ -42,12 +42,6 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let identity = Verifier::from_config(&config.identity, &config.gateway.state_dir)
         .await
         .map_err(|e| anyhow::anyhow!("identity: {e}"))?;
-    if let Some(dev) = identity.dev_issuer() {
-        tracing::warn!(
-            issuer = dev.issuer_url(),
-            "no [[identity.issuers]] configured: using the embedded dev issuer (mint tokens with `sluice token issue`)"
-        );
-    }
 
     std::fs::create_dir_all(&config.plugins.dir).map_err(|e| {
         anyhow::anyhow!(
