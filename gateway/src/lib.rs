@@ -6,4 +6,5 @@ pub mod cmd;
 pub mod config;
 pub mod identity;
 pub mod plugins;
+pub mod sql;
 pub mod telemetry;
