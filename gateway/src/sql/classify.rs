@@ -3,9 +3,7 @@
 //! targets, prepared names, dropped objects).
 
 use pg_query::NodeEnum;
-use pg_query::protobuf::{
-    self, ObjectType, TransactionStmtKind, VariableSetKind, VariableSetStmt,
-};
+use pg_query::protobuf::{self, ObjectType, TransactionStmtKind, VariableSetKind, VariableSetStmt};
 use serde_json::Value;
 
 use super::tag;
@@ -105,7 +103,8 @@ pub(crate) fn classify(node: &NodeEnum, name: &str) -> Class {
             c
         }
         NodeEnum::ExecuteStmt(s) => {
-            let mut c = Class::new(&name, K::Procedural, "EXECUTE").with(StatementFlags::DYNAMIC_SQL);
+            let mut c =
+                Class::new(&name, K::Procedural, "EXECUTE").with(StatementFlags::DYNAMIC_SQL);
             c.prepared_name = Some(s.name.clone());
             c
         }
@@ -113,7 +112,11 @@ pub(crate) fn classify(node: &NodeEnum, name: &str) -> Class {
             let mut c = Class::new(
                 &name,
                 K::Utility,
-                if s.isall { "DEALLOCATE ALL" } else { "DEALLOCATE" },
+                if s.isall {
+                    "DEALLOCATE ALL"
+                } else {
+                    "DEALLOCATE"
+                },
             );
             c.prepared_name = (!s.isall).then(|| s.name.clone());
             c
@@ -134,8 +137,8 @@ pub(crate) fn classify(node: &NodeEnum, name: &str) -> Class {
             Class::new(&name, K::Dml, tag).with(StatementFlags::SELECT_INTO)
         }
         NodeEnum::DeclareCursorStmt(s) => {
-            let mut c = inner(s.query.as_deref())
-                .unwrap_or_else(|| Class::new(&name, K::Utility, ""));
+            let mut c =
+                inner(s.query.as_deref()).unwrap_or_else(|| Class::new(&name, K::Utility, ""));
             c.node = name;
             c.command_tag = "DECLARE CURSOR".into();
             c
@@ -171,12 +174,17 @@ pub(crate) fn classify(node: &NodeEnum, name: &str) -> Class {
         | NodeEnum::RuleStmt(_)
         | NodeEnum::CreateEventTrigStmt(_) => {
             // Their bodies run later, out of this analysis' sight.
-            Class::new(&name, K::Ddl, tag::command_tag(node, &name)).with(StatementFlags::DYNAMIC_SQL)
+            Class::new(&name, K::Ddl, tag::command_tag(node, &name))
+                .with(StatementFlags::DYNAMIC_SQL)
         }
         // LISTEN registers the session for other sessions' messages and NOTIFY
         // delivers one to them: both have effects beyond this statement, so
         // they keep `modifies-state` (the conservative default).
-        _ => Class::new(&name, tag::kind_of(node, &name), tag::command_tag(node, &name)),
+        _ => Class::new(
+            &name,
+            tag::kind_of(node, &name),
+            tag::command_tag(node, &name),
+        ),
     }
 }
 
@@ -189,7 +197,11 @@ fn inner(node: Option<&protobuf::Node>) -> Option<Class> {
 
 /// The type name of a serialised `Node`: its single key.
 pub(crate) fn node_name(node: &Value) -> Option<&str> {
-    node.get("node")?.as_object()?.keys().next().map(String::as_str)
+    node.get("node")?
+        .as_object()?
+        .keys()
+        .next()
+        .map(String::as_str)
 }
 
 fn explain(name: &str, s: &protobuf::ExplainStmt) -> Class {
@@ -261,9 +273,19 @@ fn set(name: &str, s: &VariableSetStmt) -> Class {
         VariableSetKind::VarSetCurrent => Some("FROM CURRENT".to_owned()),
         _ => None,
     };
-    let reset = matches!(kind, VariableSetKind::VarReset | VariableSetKind::VarResetAll);
-    let role_change = matches!(setting_name.as_str(), "role" | "session_authorization" | "all");
-    let mut c = Class::new(name, StatementKind::Session, if reset { "RESET" } else { "SET" });
+    let reset = matches!(
+        kind,
+        VariableSetKind::VarReset | VariableSetKind::VarResetAll
+    );
+    let role_change = matches!(
+        setting_name.as_str(),
+        "role" | "session_authorization" | "all"
+    );
+    let mut c = Class::new(
+        name,
+        StatementKind::Session,
+        if reset { "RESET" } else { "SET" },
+    );
     if role_change {
         c.flags |= StatementFlags::ROLE_CHANGE;
     } else if !SENSITIVE_SETTINGS.contains(&setting_name.as_str()) {

@@ -59,16 +59,31 @@ impl Analyzer {
         if let Some(hit) = self.cache.get(text) {
             return Ok(hit);
         }
-        let tree = parse::parse(text)?;
-        let statements: Arc<[SqlStatement]> = tree
-            .stmts
-            .iter()
-            .map(|raw| summarize(text, raw))
-            .collect::<Result<Vec<_>, _>>()?
-            .into();
+        let encoded = parse::parse(text)?;
+        let statements = stacker::grow(ANALYSIS_STACK, || summarize_all(text, &encoded))?;
         self.cache.put(text, &statements);
         Ok(statements)
     }
+}
+
+/// The stack the decode, walk and drop of one parse tree run on.
+///
+/// The parser refuses trees that would take it more than 2 MiB of C stack
+/// ("stack depth limit exceeded", or bison's "memory exhausted"); everything
+/// after it (prost's decode, serde, the walk, dropping the tree) recurses once
+/// per tree level too, with frames up to several times larger in a debug
+/// build. A fresh, lazily committed stack of this size holds any tree the
+/// parser accepts, whatever stack the caller (a tokio worker: 2 MiB) has left.
+const ANALYSIS_STACK: usize = 64 * 1024 * 1024;
+
+fn summarize_all(text: &str, encoded: &[u8]) -> Result<Arc<[SqlStatement]>, AnalysisError> {
+    let tree = parse::decode(encoded)?;
+    let statements: Vec<SqlStatement> = tree
+        .stmts
+        .iter()
+        .map(|raw| summarize(text, raw))
+        .collect::<Result<_, _>>()?;
+    Ok(statements.into())
 }
 
 fn summarize(text: &str, raw: &protobuf::RawStmt) -> Result<SqlStatement, AnalysisError> {
@@ -76,8 +91,14 @@ fn summarize(text: &str, raw: &protobuf::RawStmt) -> Result<SqlStatement, Analys
         message: format!("statement analysis failed: {what}"),
         cursor_position: u32::try_from(raw.stmt_location).ok().map(|p| p + 1),
     };
-    let node = raw.stmt.as_deref().ok_or_else(|| internal("empty statement node"))?;
-    let stmt = node.node.as_ref().ok_or_else(|| internal("empty statement node"))?;
+    let node = raw
+        .stmt
+        .as_deref()
+        .ok_or_else(|| internal("empty statement node"))?;
+    let stmt = node
+        .node
+        .as_ref()
+        .ok_or_else(|| internal("empty statement node"))?;
     let value = serde_json::to_value(node).map_err(|e| internal(&e.to_string()))?;
     let name = classify::node_name(&value).ok_or_else(|| internal("untyped statement node"))?;
 
@@ -93,8 +114,16 @@ fn summarize(text: &str, raw: &protobuf::RawStmt) -> Result<SqlStatement, Analys
         // are named, not written.
         reads.extend(writes.drain(..).map(|w| w.table));
     }
-    if facts.writable_cte && !class.not_executed {
-        flags |= StatementFlags::WRITABLE_CTE;
+    if !class.not_executed {
+        if facts.writable_cte {
+            flags |= StatementFlags::WRITABLE_CTE;
+        }
+        if facts.nested_dynamic {
+            flags |= StatementFlags::DYNAMIC_SQL | StatementFlags::MODIFIES_STATE;
+        }
+        if facts.row_locks {
+            flags |= StatementFlags::MODIFIES_STATE;
+        }
     }
     // Even under plain EXPLAIN: the planner folds calls of functions declared
     // immutable, and a user function can lie about that.

@@ -46,8 +46,13 @@ unsafe extern "C" {
     fn pg_query_free_protobuf_parse_result(result: PgQueryProtobufParseResult);
 }
 
-/// Parses `text` with the default (top-level SQL) grammar.
-pub(crate) fn parse(text: &str) -> Result<protobuf::ParseResult, AnalysisError> {
+/// Parses `text` with the default (top-level SQL) grammar, returning the
+/// encoded tree (see [`decode`]).
+///
+/// Call this on the caller's own stack: the parser sizes its stack-depth
+/// check from the thread's real stack bounds, and on a foreign stack (such as
+/// one `stacker` grew) it falls back to a 100 kB budget.
+pub(crate) fn parse(text: &str) -> Result<Vec<u8>, AnalysisError> {
     // PostgreSQL itself refuses a NUL in a Query message; a C string would
     // silently cut the text there and hide everything after it.
     let input = CString::new(text).map_err(|e| AnalysisError {
@@ -64,9 +69,7 @@ pub(crate) fn parse(text: &str) -> Result<protobuf::ParseResult, AnalysisError> 
 
 /// # Safety
 /// `result` must come from `pg_query_parse_protobuf_opts` and not be freed yet.
-unsafe fn read_result(
-    result: &PgQueryProtobufParseResult,
-) -> Result<protobuf::ParseResult, AnalysisError> {
+unsafe fn read_result(result: &PgQueryProtobufParseResult) -> Result<Vec<u8>, AnalysisError> {
     if !result.error.is_null() {
         // SAFETY: a non-null error points to a PgQueryError whose message is a
         // NUL-terminated string (or null, guarded below).
@@ -84,16 +87,18 @@ unsafe fn read_result(
         });
     }
     let data = result.parse_tree.data;
-    let bytes: &[u8] = if data.is_null() || result.parse_tree.len == 0 {
-        &[]
-    } else {
-        // SAFETY: the parser hands back `len` bytes at `data`, valid until freed.
-        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), result.parse_tree.len) }
-    };
-    // prost refuses messages nested deeper than its recursion limit; that is
-    // the bound that keeps the tree walk off the end of the stack.
+    if data.is_null() || result.parse_tree.len == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the parser hands back `len` bytes at `data`, valid until freed.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), result.parse_tree.len) }.to_vec())
+}
+
+/// Decodes the parser's tree. The depth of what is decoded here is bounded by
+/// the parser's own stack check (see `ANALYSIS_STACK` in mod.rs).
+pub(crate) fn decode(bytes: &[u8]) -> Result<protobuf::ParseResult, AnalysisError> {
     protobuf::ParseResult::decode(bytes).map_err(|e| AnalysisError {
-        message: format!("statement too deeply nested or not decodable: {e}"),
+        message: format!("parse tree not decodable: {e}"),
         cursor_position: None,
     })
 }

@@ -37,7 +37,10 @@ pub(crate) fn kind_of(node: &NodeEnum, name: &str) -> StatementKind {
         | NodeEnum::CompositeTypeStmt(_)
         | NodeEnum::ImportForeignSchemaStmt(_) => StatementKind::Ddl,
         NodeEnum::ConstraintsSetStmt(_) => StatementKind::Transaction,
-        _ if ["Create", "Alter", "Drop"].iter().any(|p| name.starts_with(p)) => {
+        _ if ["Create", "Alter", "Drop"]
+            .iter()
+            .any(|p| name.starts_with(p)) =>
+        {
             StatementKind::Ddl
         }
         _ => StatementKind::Utility,
@@ -64,8 +67,20 @@ pub(crate) fn command_tag(node: &NodeEnum, name: &str) -> String {
         NodeEnum::DropStmt(s) => return format!("DROP {}", object_word(s.remove_type)),
         NodeEnum::AlterTableStmt(s) => return format!("ALTER {}", object_word(s.objtype)),
         NodeEnum::RenameStmt(s) => return format!("ALTER {}", object_word(s.rename_type)),
-        NodeEnum::GrantStmt(s) => if s.is_grant { "GRANT" } else { "REVOKE" },
-        NodeEnum::GrantRoleStmt(s) => if s.is_grant { "GRANT ROLE" } else { "REVOKE ROLE" },
+        NodeEnum::GrantStmt(s) => {
+            if s.is_grant {
+                "GRANT"
+            } else {
+                "REVOKE"
+            }
+        }
+        NodeEnum::GrantRoleStmt(s) => {
+            if s.is_grant {
+                "GRANT ROLE"
+            } else {
+                "REVOKE ROLE"
+            }
+        }
         NodeEnum::CreateRoleStmt(s) => match RoleStmtType::try_from(s.stmt_type) {
             Ok(RoleStmtType::RolestmtUser) => "CREATE USER",
             Ok(RoleStmtType::RolestmtGroup) => "CREATE GROUP",
@@ -80,7 +95,11 @@ pub(crate) fn command_tag(node: &NodeEnum, name: &str) -> String {
         NodeEnum::CreateSeqStmt(_) => "CREATE SEQUENCE",
         NodeEnum::AlterSeqStmt(_) => "ALTER SEQUENCE",
         NodeEnum::CreateFunctionStmt(s) => {
-            if s.is_procedure { "CREATE PROCEDURE" } else { "CREATE FUNCTION" }
+            if s.is_procedure {
+                "CREATE PROCEDURE"
+            } else {
+                "CREATE FUNCTION"
+            }
         }
         NodeEnum::CreateTrigStmt(_) => "CREATE TRIGGER",
         NodeEnum::CreateEventTrigStmt(_) => "CREATE EVENT TRIGGER",
@@ -92,7 +111,13 @@ pub(crate) fn command_tag(node: &NodeEnum, name: &str) -> String {
         NodeEnum::ListenStmt(_) => "LISTEN",
         NodeEnum::UnlistenStmt(_) => "UNLISTEN",
         NodeEnum::NotifyStmt(_) => "NOTIFY",
-        NodeEnum::VacuumStmt(s) => if s.is_vacuumcmd { "VACUUM" } else { "ANALYZE" },
+        NodeEnum::VacuumStmt(s) => {
+            if s.is_vacuumcmd {
+                "VACUUM"
+            } else {
+                "ANALYZE"
+            }
+        }
         NodeEnum::LockStmt(_) => "LOCK TABLE",
         NodeEnum::CheckPointStmt(_) => "CHECKPOINT",
         NodeEnum::LoadStmt(_) => "LOAD",

@@ -10,8 +10,8 @@
 //! protobuf embeds a message without a tag (`InsertStmt.relation`,
 //! `CallStmt.funccall`, …), by the fields only that message has.
 //!
-//! Depth: prost refuses to decode a tree nested deeper than its recursion
-//! limit (see parse.rs), which bounds the recursion here too.
+//! Depth: the recursion here follows the tree, whose depth the parser bounds;
+//! it runs on the stack `ANALYSIS_STACK` (mod.rs) provides.
 
 use serde_json::{Map, Value};
 
@@ -25,6 +25,11 @@ pub(crate) struct Facts {
     pub functions: Vec<FunctionCall>,
     /// A data-modifying statement inside a WITH clause.
     pub writable_cte: bool,
+    /// A nested statement that runs SQL out of sight (`CREATE TABLE … AS
+    /// EXECUTE p`, a `DO` inside a rule's actions, …).
+    pub nested_dynamic: bool,
+    /// `FOR UPDATE`/`FOR SHARE` anywhere, subqueries included: row locks.
+    pub row_locks: bool,
 }
 
 /// Fields whose relations are written by the statement that owns them, and how.
@@ -137,6 +142,19 @@ impl Walker {
                 }
                 self.fields(tag, body, Mode::Read, &[]);
             }
+            "ExecuteStmt" | "DoStmt" | "CallStmt" => {
+                self.facts.nested_dynamic = true;
+                self.fields(tag, body, Mode::Read, &[]);
+            }
+            "SelectStmt"
+                if body
+                    .get("locking_clause")
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| !l.is_empty()) =>
+            {
+                self.facts.row_locks = true;
+                self.fields(tag, body, Mode::Read, &[]);
+            }
             // Write targets reach relations through these wrappers.
             "VacuumRelation" | "List" => self.fields(tag, body, mode, &[]),
             _ => self.fields(tag, body, Mode::Read, &[]),
@@ -177,7 +195,12 @@ impl Walker {
             .into_iter()
             .flatten()
             .filter_map(|n| tagged(n, "CommonTableExpr"))
-            .map(|cte| (cte.get("ctename").and_then(Value::as_str).unwrap_or(""), cte))
+            .map(|cte| {
+                (
+                    cte.get("ctename").and_then(Value::as_str).unwrap_or(""),
+                    cte,
+                )
+            })
             .collect();
         // A non-recursive CTE sees only the CTEs before it: a reference to a
         // later (or its own) name is a real table, and must be reported as one.
@@ -257,7 +280,12 @@ impl Walker {
             }
         }
         // The alias and anything else hanging off the RangeVar.
-        self.fields("RangeVar", rv, Mode::Read, &["relname", "schemaname", "catalogname"]);
+        self.fields(
+            "RangeVar",
+            rv,
+            Mode::Read,
+            &["relname", "schemaname", "catalogname"],
+        );
     }
 
     fn func_call(&mut self, call: &Map<String, Value>) {
