@@ -7,4 +7,5 @@ pub mod config;
 pub mod identity;
 pub mod plugins;
 pub mod postgres;
+pub mod sql;
 pub mod telemetry;

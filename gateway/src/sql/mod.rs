@@ -1,0 +1,176 @@
+//! Host-side SQL analysis: the per-statement summaries guardrail plugins decide
+//! on (`sluice:plugin/types.sql-statement`).
+//!
+//! Plugins trust these summaries, so the analysis uses PostgreSQL's own parser
+//! (libpg_query) and errs towards "changes state": a statement that does not
+//! parse is refused, never forwarded.
+//!
+//! What it cannot see: SQL inside strings that something executes later or
+//! elsewhere — DO bodies, `EXECUTE` of a prepared statement prepared in an
+//! earlier message, function and procedure bodies, `query_to_xml('…')`,
+//! `dblink_exec('…')`. Those are flagged `dynamic-sql` (and the function is
+//! listed), never looked into.
+//!
+//! parse.rs (the parser call) → walk.rs (relations, writes and functions,
+//! generically) + classify.rs/tag.rs (what the top-level statement is) →
+//! functions.rs (what function names imply) → this file (one summary).
+
+mod cache;
+mod classify;
+mod functions;
+mod parse;
+mod tag;
+mod walk;
+
+use std::sync::Arc;
+
+use pg_query::protobuf;
+
+use crate::plugins::bindings::types::{SqlStatement, StatementFlags, StatementKind, TableRef};
+
+/// A query the analysis refuses. At the edge it becomes an ErrorResponse with
+/// SQLSTATE 42601 (syntax_error); the statement is not forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AnalysisError {
+    pub message: String,
+    /// 1-based character position in the query text, as PostgreSQL reports it.
+    pub cursor_position: Option<u32>,
+}
+
+/// Analyses query texts, remembering recent ones.
+pub struct Analyzer {
+    cache: cache::Cache,
+}
+
+impl Analyzer {
+    /// `cache_entries` bounds the number of remembered texts (0: no cache).
+    pub fn new(cache_entries: usize) -> Self {
+        Analyzer {
+            cache: cache::Cache::new(cache_entries),
+        }
+    }
+
+    /// Every statement in `text` (a simple-protocol Query may hold several), in
+    /// order. An empty, whitespace-only or comment-only text gives `Ok` of an
+    /// empty list (PostgreSQL answers EmptyQueryResponse); any other text gives
+    /// at least one statement or an error.
+    pub fn analyze(&self, text: &str) -> Result<Arc<[SqlStatement]>, AnalysisError> {
+        if let Some(hit) = self.cache.get(text) {
+            return Ok(hit);
+        }
+        let encoded = parse::parse(text)?;
+        let statements = stacker::grow(ANALYSIS_STACK, || summarize_all(text, &encoded))?;
+        self.cache.put(text, &statements);
+        Ok(statements)
+    }
+}
+
+/// The stack the decode, walk and drop of one parse tree run on.
+///
+/// The parser refuses trees that would take it more than 2 MiB of C stack
+/// ("stack depth limit exceeded", or bison's "memory exhausted"); everything
+/// after it (prost's decode, serde, the walk, dropping the tree) recurses once
+/// per tree level too, with frames up to several times larger in a debug
+/// build. A fresh, lazily committed stack of this size holds any tree the
+/// parser accepts, whatever stack the caller (a tokio worker: 2 MiB) has left.
+const ANALYSIS_STACK: usize = 64 * 1024 * 1024;
+
+fn summarize_all(text: &str, encoded: &[u8]) -> Result<Arc<[SqlStatement]>, AnalysisError> {
+    let tree = parse::decode(encoded)?;
+    let statements: Vec<SqlStatement> = tree
+        .stmts
+        .iter()
+        .map(|raw| summarize(text, raw))
+        .collect::<Result<_, _>>()?;
+    Ok(statements.into())
+}
+
+fn summarize(text: &str, raw: &protobuf::RawStmt) -> Result<SqlStatement, AnalysisError> {
+    let internal = |what: &str| AnalysisError {
+        message: format!("statement analysis failed: {what}"),
+        cursor_position: u32::try_from(raw.stmt_location).ok().map(|p| p + 1),
+    };
+    let node = raw
+        .stmt
+        .as_deref()
+        .ok_or_else(|| internal("empty statement node"))?;
+    let stmt = node
+        .node
+        .as_ref()
+        .ok_or_else(|| internal("empty statement node"))?;
+    let value = serde_json::to_value(node).map_err(|e| internal(&e.to_string()))?;
+    let name = classify::node_name(&value).ok_or_else(|| internal("untyped statement node"))?;
+
+    let class = classify::classify(stmt, name);
+    let facts = walk::collect(&value);
+
+    let mut reads = facts.reads;
+    let mut writes = facts.writes;
+    writes.extend(class.extra_writes);
+    let mut flags = class.flags;
+    if class.not_executed {
+        // Plain EXPLAIN plans the statement without running it: its targets
+        // are named, not written.
+        reads.extend(writes.drain(..).map(|w| w.table));
+    }
+    if !class.not_executed {
+        if facts.writable_cte {
+            flags |= StatementFlags::WRITABLE_CTE;
+        }
+        if facts.nested_dynamic {
+            flags |= StatementFlags::DYNAMIC_SQL | StatementFlags::MODIFIES_STATE;
+        }
+        if facts.row_locks {
+            flags |= StatementFlags::MODIFIES_STATE;
+        }
+    }
+    // Even under plain EXPLAIN: the planner folds calls of functions declared
+    // immutable, and a user function can lie about that.
+    let function_flags = functions::flags(&facts.functions);
+    flags |= if class.not_executed {
+        function_flags & StatementFlags::MODIFIES_STATE
+    } else {
+        function_flags
+    };
+    if !writes.is_empty() || flags.contains(StatementFlags::ROLE_CHANGE) {
+        flags |= StatementFlags::MODIFIES_STATE;
+    }
+    let kind = match class.kind {
+        StatementKind::Query if !writes.is_empty() => StatementKind::Dml,
+        kind => kind,
+    };
+    dedup_tables(&mut reads);
+
+    Ok(SqlStatement {
+        text: statement_text(text, raw),
+        node: class.node,
+        kind,
+        command_tag: class.command_tag,
+        tables_read: reads,
+        tables_written: writes,
+        functions: facts.functions,
+        has_where: class.has_where,
+        flags,
+        setting: class.setting,
+        prepared_name: class.prepared_name,
+    })
+}
+
+/// The statement's own slice of the query text (byte offsets from the parser;
+/// a length of 0 means "to the end").
+fn statement_text(text: &str, raw: &protobuf::RawStmt) -> String {
+    let start = usize::try_from(raw.stmt_location).unwrap_or(0);
+    let end = match usize::try_from(raw.stmt_len) {
+        Ok(0) | Err(_) => text.len(),
+        Ok(len) => start.saturating_add(len),
+    };
+    text.get(start..end).unwrap_or(text).trim().to_owned()
+}
+
+/// Keeps the first mention of each relation (a hash set: a huge statement may
+/// name thousands).
+fn dedup_tables(tables: &mut Vec<TableRef>) {
+    let mut seen = std::collections::HashSet::with_capacity(tables.len());
+    tables.retain(|t| seen.insert((t.schema.clone(), t.name.clone())));
+}
