@@ -35,6 +35,8 @@ pub struct Config {
     #[serde(default)]
     pub identity: IdentityConfig,
     #[serde(default)]
+    pub postgres: PostgresListenerConfig,
+    #[serde(default)]
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
@@ -71,6 +73,43 @@ pub struct ListenConfig {
     /// Admin listener (`/healthz`, `/readyz`, `/metrics`, `/api/v1/...`).
     /// None: not listening.
     pub admin: Option<SocketAddr>,
+}
+
+/// `[postgres]`: the agent-facing PostgreSQL listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresListenerConfig {
+    /// PEM certificate chain and key for the listener's TLS. Default: a
+    /// self-signed pair generated into `<state_dir>/tls/`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Accept tokens over plaintext from loopback clients. Default false:
+    /// a token is a bearer credential and travels over TLS only.
+    #[serde(default)]
+    pub allow_plaintext_loopback: bool,
+}
+
+/// The upstream keys of a `kind = "postgres"` connection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostgresUpstreamConfig {
+    /// The real database name.
+    pub database: String,
+    /// The role the gateway logs in as.
+    pub user: String,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (first line).
+    pub password_file: Option<PathBuf>,
+    /// `disable` (default) or `verify-full`.
+    #[serde(default = "default_upstream_tls")]
+    pub tls: String,
+    pub ca_file: Option<PathBuf>,
+    /// Host name checked against the certificate; default: the upstream host.
+    pub server_name: Option<String>,
+}
+
+fn default_upstream_tls() -> String {
+    "disable".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +231,58 @@ pub enum ConnectionKind {
 }
 
 impl ConnectionConfig {
+    /// The upstream settings of a PostgreSQL connection.
+    pub fn postgres(&self) -> Result<PostgresUpstreamConfig, ConfigError> {
+        let keys = [
+            "database",
+            "user",
+            "password_env",
+            "password_file",
+            "tls",
+            "ca_file",
+            "server_name",
+        ];
+        let table: toml::Table = self
+            .extra
+            .iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let pg: PostgresUpstreamConfig = table.try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(format!("connection {:?}: {}", self.name, e.message()))
+        })?;
+        if pg.tls != "disable" && pg.tls != "verify-full" {
+            return Err(ConfigError::Invalid(format!(
+                "connection {:?}: tls must be \"disable\" or \"verify-full\"",
+                self.name
+            )));
+        }
+        Ok(pg)
+    }
+
+    /// Keys this connection does not use: a typo must not pass silently.
+    fn unknown_keys(&self) -> Vec<&str> {
+        let known: &[&str] = &[
+            "allow_all",
+            "allow_groups",
+            "allow_subjects",
+            "deny_groups",
+            "deny_subjects",
+            "database",
+            "user",
+            "password_env",
+            "password_file",
+            "tls",
+            "ca_file",
+            "server_name",
+        ];
+        self.extra
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(k))
+            .collect()
+    }
+
     /// The connection's access policy (`allow_groups`, `allow_subjects`,
     /// `deny_groups`, `deny_subjects`, `allow_all`).
     pub fn policy(&self) -> Result<crate::identity::ConnectionPolicy, ConfigError> {
@@ -251,6 +342,12 @@ impl Config {
         };
         resolve(&mut self.gateway.state_dir);
         resolve(&mut self.plugins.dir);
+        for p in [&mut self.postgres.tls_cert, &mut self.postgres.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            resolve(p);
+        }
         for grant in self.plugins.grants.values_mut() {
             for dir in &mut grant.dirs {
                 resolve(&mut dir.host);
@@ -315,6 +412,17 @@ impl Config {
                 )));
             }
             c.policy()?;
+            let unknown = c.unknown_keys();
+            if !unknown.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {:?}: unknown key(s) {}",
+                    c.name,
+                    unknown.join(", ")
+                )));
+            }
+            if c.kind == ConnectionKind::Postgres {
+                c.postgres()?;
+            }
         }
         Ok(())
     }

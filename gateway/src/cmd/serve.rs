@@ -5,9 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{self, AdminState};
-use crate::config::Config;
+use crate::config::{Config, ConnectionKind};
 use crate::identity::Verifier;
 use crate::plugins::{self, PluginHost};
+use crate::postgres::handshake::HandshakeSettings;
+use crate::postgres::listener::{PgConnection, PgListener};
+use crate::postgres::tls::{self, TlsFiles};
+use crate::postgres::{UpstreamConfig, UpstreamTls};
+use crate::sql::Analyzer;
 
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -53,6 +58,15 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     tracing::info!(dir = %host.dir().display(), "watching the plugin directory");
     let _watcher = plugins::watch(host.clone());
 
+    if let Some(addr) = config.listen.postgres {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (postgres): {e}"))?;
+        let pg = postgres_listener(&config, identity.clone(), host.clone())?;
+        tracing::info!(addr = %listener.local_addr()?, "postgres listener ready");
+        tokio::spawn(pg.serve(listener));
+    }
+
     if let Some(addr) = config.listen.admin {
         let listener = admin::bind(addr)
             .await
@@ -91,4 +105,86 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+fn postgres_listener(
+    config: &Config,
+    identity: Verifier,
+    host: Arc<PluginHost>,
+) -> anyhow::Result<Arc<PgListener>> {
+    let files = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!("[postgres] needs both tls_cert and tls_key, or neither"),
+    };
+    let tls = tls::server_config(files.as_ref(), &config.gateway.state_dir)?;
+    let mut connections = Vec::new();
+    for c in config
+        .connections
+        .iter()
+        .filter(|c| c.kind == ConnectionKind::Postgres)
+    {
+        let pg = c.postgres()?;
+        let password = match (&pg.password_env, &pg.password_file) {
+            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+                anyhow::anyhow!(
+                    "connection {:?}: environment variable {var} is not set",
+                    c.name
+                )
+            })?),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|e| {
+                        anyhow::anyhow!("connection {:?}: {}: {e}", c.name, file.display())
+                    })?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let host_name = c
+            .upstream
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&c.upstream);
+        let tls = match pg.tls.as_str() {
+            "verify-full" => UpstreamTls::VerifyFull {
+                ca_file: pg.ca_file.clone(),
+                server_name: pg
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| host_name.to_string()),
+            },
+            _ => UpstreamTls::Disable,
+        };
+        connections.push(PgConnection {
+            name: c.name.clone(),
+            policy: c.policy()?,
+            upstream: UpstreamConfig {
+                addr: c.upstream.clone(),
+                database: pg.database,
+                user: pg.user,
+                password,
+                tls,
+                connect_timeout: Duration::from_secs(10),
+            },
+            plugins: c.plugins.clone(),
+        });
+    }
+    let settings = HandshakeSettings {
+        tls: Some(tls),
+        allow_plaintext_loopback: config.postgres.allow_plaintext_loopback,
+    };
+    Ok(PgListener::new(
+        settings,
+        connections,
+        identity,
+        host,
+        Arc::new(Analyzer::new(10_000)),
+    ))
 }

@@ -152,6 +152,11 @@ impl<'a> BodyReader<'a> {
         Ok(s)
     }
 
+    pub fn i16(&mut self) -> Result<i16, FrameError> {
+        let bytes = self.take(2)?;
+        Ok(i16::from_be_bytes([bytes[0], bytes[1]]))
+    }
+
     pub fn i32(&mut self) -> Result<i32, FrameError> {
         let bytes = self.take(4)?;
         Ok(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))

@@ -7,6 +7,9 @@
 pub mod errors;
 pub mod frame;
 pub mod handshake;
+pub mod listener;
+pub mod relay;
+pub mod rows;
 pub mod startup;
 pub mod tls;
 pub mod upstream;

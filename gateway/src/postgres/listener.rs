@@ -1,0 +1,237 @@
+//! The PostgreSQL listener: for each agent, the handshake, an upstream
+//! session with the connection's credentials, the gateway's own
+//! BackendKeyData, then the relay. Cancel requests are routed by the
+//! gateway's key to the upstream backend; unknown keys do nothing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use dashmap::DashMap;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
+
+use crate::identity::{ConnectionPolicy, Verifier};
+use crate::plugins::PluginHost;
+use crate::plugins::bindings::types::{Protocol, Session};
+use crate::sql::Analyzer;
+
+use super::errors::{Severity, error_response, sqlstate};
+use super::frame::{self, Frame};
+use super::handshake::{self, Accepted, ConnectionLookup, HandshakeSettings};
+use super::relay::{self, RelayContext};
+use super::upstream::{Upstream, UpstreamConfig};
+
+/// A configured PostgreSQL connection, ready to use.
+pub struct PgConnection {
+    pub name: String,
+    pub policy: ConnectionPolicy,
+    pub upstream: UpstreamConfig,
+    pub plugins: Vec<String>,
+}
+
+pub struct PgListener {
+    pub settings: HandshakeSettings,
+    pub connections: HashMap<String, Arc<PgConnection>>,
+    pub verifier: Verifier,
+    pub plugins: Arc<PluginHost>,
+    pub analyzer: Arc<Analyzer>,
+    cancel_keys: DashMap<(i32, Bytes), CancelTarget>,
+}
+
+struct CancelTarget {
+    addr: String,
+    pid: i32,
+    secret: Bytes,
+}
+
+impl ConnectionLookup for PgListener {
+    fn policy(&self, name: &str) -> Option<ConnectionPolicy> {
+        self.connections.get(name).map(|c| c.policy.clone())
+    }
+}
+
+/// Startup parameters passed to the server: only those that shape how
+/// results are presented. `options` could set `role` or
+/// `session_authorization`; it is not passed.
+const PASSED_PARAMS: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "extra_float_digits",
+    "intervalstyle",
+];
+
+impl PgListener {
+    pub fn new(
+        settings: HandshakeSettings,
+        connections: Vec<PgConnection>,
+        verifier: Verifier,
+        plugins: Arc<PluginHost>,
+        analyzer: Arc<Analyzer>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            connections: connections
+                .into_iter()
+                .map(|c| (c.name.clone(), Arc::new(c)))
+                .collect(),
+            verifier,
+            plugins,
+            analyzer,
+            cancel_keys: DashMap::new(),
+        })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("postgres accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let this = self.clone();
+            let span = tracing::info_span!("pg", %peer, session = tracing::field::Empty, subject = tracing::field::Empty, connection = tracing::field::Empty);
+            tokio::spawn(async move { this.session(tcp, peer).await }.instrument(span));
+        }
+    }
+
+    async fn session(&self, tcp: TcpStream, peer: SocketAddr) {
+        let accepted =
+            match handshake::accept(tcp, peer, &self.settings, &self.verifier, self).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::info!("connection refused: {e}");
+                    return;
+                }
+            };
+        let mut agent = match accepted {
+            Accepted::Cancel { pid, secret } => return self.cancel(pid, secret).await,
+            Accepted::Session(s) => s,
+        };
+        let Some(conn) = self.connections.get(&agent.connection).cloned() else {
+            return;
+        };
+        let session_id = new_id();
+        let span = tracing::Span::current();
+        span.record("session", session_id.as_str());
+        span.record("subject", agent.identity.subject.as_str());
+        span.record("connection", conn.name.as_str());
+
+        let params: Vec<(String, String)> = agent
+            .startup
+            .params
+            .iter()
+            .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
+            .cloned()
+            .collect();
+        let upstream = match Upstream::connect(&conn.upstream, &params).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!("upstream connection failed: {e}");
+                let f = error_response(
+                    Severity::Fatal,
+                    sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+                    &format!(
+                        "the gateway could not connect to the database of connection \"{}\"",
+                        conn.name
+                    ),
+                );
+                let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                return;
+            }
+        };
+
+        // The agent gets the gateway's own key; the upstream's stays here.
+        let pid = rand_i32();
+        let secret = Bytes::copy_from_slice(&rand_bytes::<4>());
+        self.cancel_keys.insert(
+            (pid, secret.clone()),
+            CancelTarget {
+                addr: conn.upstream.addr.clone(),
+                pid: upstream.backend_pid,
+                secret: upstream.backend_secret.clone(),
+            },
+        );
+        let mut greeting = vec![Frame::new(b'R', &[0u8, 0, 0, 0][..])];
+        for (k, v) in &upstream.parameters {
+            greeting.push(Frame::new(b'S', format!("{k}\0{v}\0").into_bytes()));
+        }
+        let mut key = BytesMut::new();
+        key.put_i32(pid);
+        key.put_slice(&secret);
+        greeting.push(Frame::new(b'K', key.freeze()));
+        greeting.push(Frame::new(b'Z', vec![upstream.status]));
+        if frame::write_frames(&mut agent.io, &greeting).await.is_err() {
+            self.cancel_keys.remove(&(pid, secret));
+            return;
+        }
+        tracing::info!("session started");
+
+        let ctx = RelayContext {
+            host: self.plugins.clone(),
+            plugins: conn.plugins.clone(),
+            analyzer: self.analyzer.clone(),
+            session: Session {
+                id: session_id,
+                connection: conn.name.clone(),
+                protocol: Protocol::Postgres,
+                identity: (&agent.identity).into(),
+                client_addr: peer.to_string(),
+            },
+        };
+        let server_io = upstream.io.into_inner();
+        let result = relay::run(agent.io, server_io, ctx).await;
+        self.cancel_keys.remove(&(pid, secret));
+        match result {
+            Ok(()) => tracing::info!("session ended"),
+            Err(e) => tracing::info!("session ended: {e}"),
+        }
+    }
+
+    async fn cancel(&self, pid: i32, secret: Bytes) {
+        let Some(target) = self
+            .cancel_keys
+            .get(&(pid, secret))
+            .map(|t| (t.addr.clone(), t.pid, t.secret.clone()))
+        else {
+            tracing::info!("cancel request with an unknown key ignored");
+            return;
+        };
+        let (addr, pid, secret) = target;
+        let mut packet = BytesMut::new();
+        packet.put_i32(12 + secret.len() as i32);
+        packet.put_i32(80_877_102);
+        packet.put_i32(pid);
+        packet.put_slice(&secret);
+        if let Ok(mut s) = TcpStream::connect(&addr).await {
+            let _ = s.write_all(&packet).await;
+            let _ = s.shutdown().await;
+        }
+    }
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    // The OS generator; a failure leaves zeros, which only weakens cancel
+    // keys, never access.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    b
+}
+
+fn rand_i32() -> i32 {
+    i32::from_be_bytes(rand_bytes::<4>()) & 0x7fff_ffff
+}
+
+fn new_id() -> String {
+    rand_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,438 @@
+//! The relay between an authenticated agent and its upstream session.
+//!
+//! Client to server: every simple Query and every Parse is analysed with the
+//! PostgreSQL parser and checked by the connection's guardrails before it is
+//! forwarded. A refused message is *replaced* by a statement that fails to
+//! parse, carrying a per-refusal marker: the server then behaves exactly as
+//! if the client's statement had failed (a transaction block is aborted, an
+//! extended-protocol batch discards until Sync, ReadyForQuery reports the
+//! true state), so client and server never disagree about transaction
+//! state. Nothing else is forwarded in its place.
+//!
+//! Server to client: the marked error is swapped for the refusal; result
+//! rows go through the maskers in batches when the connection has any.
+//! Data that cannot be masked (rows with no known description, COPY out) is
+//! never forwarded: the session ends with an error instead.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
+
+use crate::plugins::bindings::types::{
+    Column, Request, Session, SqlPhase, SqlRequest, StatementFlags, ValueFormat,
+};
+use crate::plugins::{Chain, Decision, PluginHost, Refusal};
+use crate::sql::Analyzer;
+
+use super::errors::{Severity, error_response, sqlstate};
+use super::frame::{self, BodyReader, Frame, FrameError};
+use super::rows::{self, Cell};
+use super::upstream::ServerIo;
+
+/// Rows handed to the maskers per call.
+const MASK_BATCH: usize = 256;
+const MAX_CLIENT_FRAME: usize = frame::DEFAULT_MAX_FRAME;
+const MAX_SERVER_FRAME: usize = 1 << 30;
+
+pub struct RelayContext {
+    pub host: Arc<PluginHost>,
+    pub plugins: Vec<String>,
+    pub analyzer: Arc<Analyzer>,
+    pub session: Session,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("client: {0}")]
+    Client(FrameError),
+    #[error("server: {0}")]
+    Server(FrameError),
+    #[error("{0}")]
+    Unmaskable(String),
+}
+
+/// State the two directions share.
+#[derive(Default)]
+struct Shared {
+    /// Marker → the ErrorResponse to show instead of the server's.
+    refusals: HashMap<String, Frame>,
+    /// Result formats of Binds not yet acknowledged (BindComplete), in order.
+    bind_formats: VecDeque<Vec<i16>>,
+}
+
+type Io = Pin<Box<dyn ServerIo>>;
+
+pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<(), RelayError> {
+    let (client_r, client_w) = tokio::io::split(client);
+    let (server_r, server_w) = tokio::io::split(server);
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let marker = format!("sluice_refused_{}", ctx.session.id.replace('-', ""));
+    let ctx = Arc::new(ctx);
+    let up = client_to_server(
+        client_r,
+        server_w,
+        ctx.clone(),
+        shared.clone(),
+        marker.clone(),
+    );
+    let down = server_to_client(server_r, client_w, ctx, shared, marker);
+    // Either side ending ends the session.
+    tokio::select! {
+        r = up => r,
+        r = down => r,
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn client_to_server(
+    client: ReadHalf<Io>,
+    server: WriteHalf<Io>,
+    ctx: Arc<RelayContext>,
+    shared: Arc<Mutex<Shared>>,
+    marker: String,
+) -> Result<(), RelayError> {
+    let mut client = BufReader::new(client);
+    let mut server = BufWriter::new(server);
+    let mut refusals = 0u64;
+    loop {
+        let Some(f) = frame::read_frame(&mut client, MAX_CLIENT_FRAME)
+            .await
+            .map_err(RelayError::Client)?
+        else {
+            return Ok(());
+        };
+        let out = match f.tag {
+            b'Q' => {
+                let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
+                match check(&ctx, &text, SqlPhase::SimpleQuery, None).await {
+                    None => f,
+                    Some(refusal) => {
+                        refusals += 1;
+                        let m = format!("{marker}_{refusals}");
+                        lock(&shared).refusals.insert(m.clone(), refusal);
+                        Frame::new(b'Q', format!("{m}\0").into_bytes())
+                    }
+                }
+            }
+            b'P' => {
+                let mut r = BodyReader::new(&f.body, "Parse");
+                let name = r.cstr().map_err(RelayError::Client)?.to_string();
+                let text = r.cstr().map_err(RelayError::Client)?.to_string();
+                match check(&ctx, &text, SqlPhase::Parse, Some(name.clone())).await {
+                    None => f,
+                    Some(refusal) => {
+                        refusals += 1;
+                        let m = format!("{marker}_{refusals}");
+                        lock(&shared).refusals.insert(m.clone(), refusal);
+                        Frame::new(b'P', format!("{name}\0{m}\0\0\0").into_bytes())
+                    }
+                }
+            }
+            b'B' => {
+                lock(&shared)
+                    .bind_formats
+                    .push_back(bind_result_formats(&f.body).map_err(RelayError::Client)?);
+                f
+            }
+            // A FunctionCall names its function by OID, out of the analyser's
+            // sight: refused, like a statement a guardrail denies.
+            b'F' => {
+                refusals += 1;
+                let m = format!("{marker}_{refusals}");
+                let refusal = error_response(
+                    Severity::Error,
+                    sqlstate::INSUFFICIENT_PRIVILEGE,
+                    "FunctionCall messages are not allowed through the gateway; call the function in SQL",
+                );
+                lock(&shared).refusals.insert(m.clone(), refusal);
+                Frame::new(b'Q', format!("{m}\0").into_bytes())
+            }
+            _ => f,
+        };
+        let terminate = out.tag == b'X';
+        let mut bytes = bytes::BytesMut::new();
+        out.encode(&mut bytes);
+        server
+            .write_all(&bytes)
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+        // Pipelined messages go out together; flush once the client pauses.
+        if client.buffer().is_empty() {
+            server
+                .flush()
+                .await
+                .map_err(|e| RelayError::Server(e.into()))?;
+        }
+        if terminate {
+            return Ok(());
+        }
+    }
+}
+
+fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
+    Ok(BodyReader::new(body, what).cstr()?.to_string())
+}
+
+fn bind_result_formats(body: &[u8]) -> Result<Vec<i16>, FrameError> {
+    let mut r = BodyReader::new(body, "Bind");
+    r.cstr()?;
+    r.cstr()?;
+    let n = r.i16()?;
+    for _ in 0..n {
+        r.i16()?;
+    }
+    let params = r.i16()?;
+    for _ in 0..params {
+        let len = r.i32()?;
+        if len > 0 {
+            r.take(len as usize)?;
+        }
+    }
+    let n = r.i16()?;
+    (0..n).map(|_| r.i16()).collect()
+}
+
+/// `None` to forward the statement, or the ErrorResponse refusing it.
+async fn check(
+    ctx: &RelayContext,
+    text: &str,
+    phase: SqlPhase,
+    name: Option<String>,
+) -> Option<Frame> {
+    let refuse =
+        |code: &str, message: String| Some(error_response(Severity::Error, code, &message));
+    let statements = match ctx.analyzer.analyze(text) {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(
+                sqlstate::SYNTAX_ERROR,
+                format!("statement refused: it could not be analysed: {e}"),
+            );
+        }
+    };
+    let chain = match ctx.host.chain(&ctx.plugins) {
+        Ok(c) => c,
+        Err(r) => return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
+    };
+    if chain.has_maskers()
+        && statements
+            .iter()
+            .any(|s| s.flags.contains(StatementFlags::COPY_TO_CLIENT))
+    {
+        return refuse(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            "COPY … TO STDOUT is refused on this connection: its results must be masked, and masking applies to query results only".into(),
+        );
+    }
+    if statements.is_empty() {
+        return None;
+    }
+    let request = Request::Sql(SqlRequest {
+        text: text.to_string(),
+        phase,
+        statements: statements.to_vec(),
+        parameters: Vec::new(),
+        statement_name: name,
+    });
+    match chain.check(&ctx.session, &request).await {
+        Decision::Allow => None,
+        Decision::Deny(r) => refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
+        Decision::RequireApproval(a) => refuse(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!(
+                "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
+                a.plugin, a.rule, a.reason
+            ),
+        ),
+    }
+}
+
+/// The result set being streamed: its columns, and rows waiting for the maskers.
+struct ResultSet {
+    columns: Vec<Column>,
+    pending: Vec<Vec<Cell>>,
+}
+
+async fn server_to_client(
+    server: ReadHalf<Io>,
+    client: WriteHalf<Io>,
+    ctx: Arc<RelayContext>,
+    shared: Arc<Mutex<Shared>>,
+    marker: String,
+) -> Result<(), RelayError> {
+    let mut server = BufReader::new(server);
+    let mut client = BufWriter::new(client);
+    let masking: Option<Chain> = ctx.host.chain(&ctx.plugins).ok().filter(Chain::has_maskers);
+    let mut current: Option<ResultSet> = None;
+    // The last description seen (RowDescription of a Describe), for portals
+    // executed without one of their own.
+    let mut described: Option<Vec<Column>> = None;
+    let mut formats: Option<Vec<i16>> = None;
+    loop {
+        let Some(f) = frame::read_frame(&mut server, MAX_SERVER_FRAME)
+            .await
+            .map_err(RelayError::Server)?
+        else {
+            return Ok(());
+        };
+        let mut out = vec![];
+        match f.tag {
+            b'E' => {
+                let message = frame::error_fields(&f.body)
+                    .into_iter()
+                    .find(|(c, _)| *c == b'M')
+                    .map(|(_, m)| m)
+                    .unwrap_or_default();
+                let swapped = if message.contains(&marker) {
+                    let mut s = lock(&shared);
+                    let key = s
+                        .refusals
+                        .keys()
+                        .find(|k| message.contains(k.as_str()))
+                        .cloned();
+                    key.and_then(|k| s.refusals.remove(&k))
+                } else {
+                    None
+                };
+                flush_rows(&ctx, &masking, &mut current, &mut out).await?;
+                out.push(swapped.unwrap_or(f));
+            }
+            b'2' => {
+                formats = lock(&shared).bind_formats.pop_front();
+                out.push(f);
+            }
+            b'T' if masking.is_some() => {
+                let columns = rows::parse_row_description(&f.body).map_err(RelayError::Server)?;
+                described = Some(columns.clone());
+                current = Some(ResultSet {
+                    columns,
+                    pending: Vec::new(),
+                });
+                out.push(f);
+            }
+            b'D' if masking.is_some() => {
+                if current.is_none() {
+                    // An Execute with no Describe of its portal: the columns
+                    // are those of the statement's last description, in the
+                    // formats its Bind asked for.
+                    let Some(mut columns) = described.clone() else {
+                        return unmaskable(
+                            &mut client,
+                            "result rows arrived without a description",
+                        )
+                        .await;
+                    };
+                    apply_formats(&mut columns, formats.as_deref());
+                    current = Some(ResultSet {
+                        columns,
+                        pending: Vec::new(),
+                    });
+                }
+                let set = current.as_mut().expect("set above");
+                set.pending
+                    .push(rows::parse_data_row(&f.body).map_err(RelayError::Server)?);
+                if set.pending.len() >= MASK_BATCH {
+                    flush_rows(&ctx, &masking, &mut current, &mut out).await?;
+                }
+            }
+            b'H' if masking.is_some() => {
+                return unmaskable(&mut client, "COPY data cannot be masked").await;
+            }
+            b'C' | b'I' | b's' | b'Z' | b'n' => {
+                flush_rows(&ctx, &masking, &mut current, &mut out).await?;
+                if f.tag != b's' {
+                    current = None;
+                }
+                out.push(f);
+            }
+            _ => out.push(f),
+        }
+        let mut bytes = bytes::BytesMut::new();
+        for f in &out {
+            f.encode(&mut bytes);
+        }
+        client
+            .write_all(&bytes)
+            .await
+            .map_err(|e| RelayError::Client(e.into()))?;
+        if server.buffer().is_empty() {
+            client
+                .flush()
+                .await
+                .map_err(|e| RelayError::Client(e.into()))?;
+        }
+    }
+}
+
+fn apply_formats(columns: &mut [Column], formats: Option<&[i16]>) {
+    let format_of = |i: usize| match formats {
+        None | Some([]) => 0,
+        Some([one]) => *one,
+        Some(all) => all.get(i).copied().unwrap_or(0),
+    };
+    for (i, c) in columns.iter_mut().enumerate() {
+        c.format = if format_of(i) == 0 {
+            ValueFormat::Text
+        } else {
+            ValueFormat::Binary
+        };
+    }
+}
+
+/// Masks the pending rows of the current result set and queues them.
+async fn flush_rows(
+    ctx: &RelayContext,
+    masking: &Option<Chain>,
+    current: &mut Option<ResultSet>,
+    out: &mut Vec<Frame>,
+) -> Result<(), RelayError> {
+    let (Some(chain), Some(set)) = (masking, current.as_mut()) else {
+        return Ok(());
+    };
+    if set.pending.is_empty() {
+        return Ok(());
+    }
+    let wire = std::mem::take(&mut set.pending);
+    let mut batch = wire.clone();
+    for row in &mut batch {
+        for (cell, column) in row.iter_mut().zip(&set.columns) {
+            rows::to_masker(column, cell);
+        }
+    }
+    let seen = batch.clone();
+    chain
+        .mask_rows(&ctx.session, &set.columns, &mut batch)
+        .await
+        .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
+    for ((masked, seen), wire) in batch.into_iter().zip(seen).zip(wire) {
+        let cells: Vec<Cell> = masked
+            .into_iter()
+            .zip(seen)
+            .zip(wire)
+            .zip(&set.columns)
+            // Unchanged cells go out exactly as they came in.
+            .map(|(((after, seen), wire), column)| {
+                if after == seen {
+                    wire
+                } else {
+                    rows::from_masker(column, after)
+                }
+            })
+            .collect();
+        out.push(Frame::new(b'D', rows::encode_data_row(&cells)));
+    }
+    Ok(())
+}
+
+async fn unmaskable(client: &mut BufWriter<WriteHalf<Io>>, why: &str) -> Result<(), RelayError> {
+    let message = format!("{why}; the session is closed so that no unmasked data is sent");
+    let f = error_response(Severity::Fatal, sqlstate::INSUFFICIENT_PRIVILEGE, &message);
+    let _ = client.write_all(&f.to_bytes()).await;
+    let _ = client.flush().await;
+    Err(RelayError::Unmaskable(message))
+}

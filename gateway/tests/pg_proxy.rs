@@ -1,0 +1,280 @@
+//! The PostgreSQL data path end to end: the `sluice` binary between real
+//! clients (psql, pgbench) and a real PostgreSQL (initdb, SCRAM), with a
+//! dev-issuer token as the password, a guardrail and a masker.
+
+// The same real-PostgreSQL harness as the `sluice-tests` suites, included by
+// path: this suite needs the `sluice` binary, which only this package's tests
+// are given.
+#[path = "../../tests/src/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use postgres::TestPostgres;
+
+fn component(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} missing: run `just build-plugins`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Gateway {
+    child: Child,
+    dir: tempfile::TempDir,
+    pg_port: u16,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    fn start(pg: &TestPostgres) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::copy(component("deny-word"), plugins.join("deny-word.wasm")).unwrap();
+        std::fs::copy(component("mask-email"), plugins.join("mask-email.wasm")).unwrap();
+        let (pg_port, admin_port) = (free_port(), free_port());
+        let config = format!(
+            r#"
+[gateway]
+state_dir = "state"
+[listen]
+postgres = "127.0.0.1:{pg_port}"
+admin = "127.0.0.1:{admin_port}"
+[plugins]
+dir = "plugins"
+[plugins.config.deny-word]
+words = ["drop"]
+[[connections]]
+name = "appdb"
+kind = "postgres"
+upstream = "{upstream}"
+database = "app"
+user = "app"
+password_env = "APPDB_PASSWORD"
+allow_groups = ["agents"]
+plugins = ["deny-word", "mask-email"]
+"#,
+            upstream = pg.addr()
+        );
+        std::fs::write(dir.path().join("sluice.toml"), config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--config", "sluice.toml", "serve"])
+            .current_dir(dir.path())
+            .env("APPDB_PASSWORD", "app-pw")
+            .env("SLUICE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let gw = Gateway {
+            child,
+            dir,
+            pg_port,
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "gateway did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Plugins are loaded on the first scan, shortly after.
+        std::thread::sleep(Duration::from_millis(1500));
+        gw
+    }
+
+    fn token(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "--config",
+                "sluice.toml",
+                "token",
+                "issue",
+                "--subject",
+                "agent-1",
+                "--group",
+                "agents",
+            ])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn conninfo(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} dbname=appdb user=agent-1 sslmode=require",
+            self.pg_port
+        )
+    }
+
+    /// psql through the gateway: (stdout, stderr).
+    fn psql(&self, token: &str, sql: &str) -> (String, String) {
+        let out = Command::new(postgres::bin_dir().join("psql"))
+            .args(["-X", "-A", "-t", "-w"])
+            .arg(self.conninfo())
+            .env("PGPASSWORD", token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(sql.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn seed(pg: &TestPostgres) {
+    for sql in [
+        "create role app login password 'app-pw'",
+        "create database app owner app",
+    ] {
+        pg.psql("postgres", sql).unwrap();
+    }
+    pg.psql(
+        "app",
+        "create table customers(id int primary key, name text, email text);
+         insert into customers values (1, 'Ada', 'ada@example.com'), (2, 'Bob', null), (3, 'Cy', 'write to cy@example.org');
+         alter table customers owner to app;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn psql_through_the_gateway_is_guarded_and_masked() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg);
+    let token = gw.token();
+
+    // Queries work; emails are masked.
+    let (out, err) = gw.psql(
+        &token,
+        "select id, name, email from customers order by id;\n",
+    );
+    assert_eq!(
+        out, "1|Ada|[EMAIL]\n2|Bob|\n3|Cy|write to [EMAIL]\n",
+        "{err}"
+    );
+
+    // One Query with an allowed and a denied statement is refused whole.
+    let (out, err) = gw.psql(
+        &token,
+        "select 1; drop table customers;\nselect 'still here';\n",
+    );
+    assert!(err.contains("denied by plugin `deny-word`"), "{err}");
+    assert!(out.contains("still here"), "the session goes on: {out}");
+    assert_eq!(
+        pg.psql("app", "select count(*) from customers")
+            .unwrap()
+            .trim(),
+        "3"
+    );
+
+    // Inside a transaction: the client sees the failed-transaction state the
+    // server is really in.
+    let (out, err) = gw.psql(
+        &token,
+        "begin;\nselect 'in tx';\ndrop table customers;\nselect 'after';\nrollback;\nselect 'recovered';\n",
+    );
+    assert!(err.contains("denied by plugin `deny-word`"), "{err}");
+    assert!(err.contains("current transaction is aborted"), "{err}");
+    assert!(!out.contains("after"), "{out}");
+    assert!(out.contains("recovered"), "{out}");
+
+    // A statement that does not parse is refused by the gateway's parser.
+    let (_, err) = gw.psql(&token, "selec 1;\n");
+    assert!(err.contains("could not be analysed"), "{err}");
+
+    // COPY TO STDOUT cannot be masked: refused.
+    let (_, err) = gw.psql(&token, "copy customers to stdout;\n");
+    assert!(err.contains("COPY"), "{err}");
+}
+
+#[test]
+fn pgbench_extended_and_prepared_protocols() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg);
+    let token = gw.token();
+    let scripts = tempfile::tempdir().unwrap();
+    let read = scripts.path().join("read.sql");
+    std::fs::write(&read, "select name, email from customers where id = 1;\n").unwrap();
+    let drop = scripts.path().join("drop.sql");
+    std::fs::write(&drop, "drop table customers;\n").unwrap();
+
+    for mode in ["simple", "extended", "prepared"] {
+        let out = Command::new(postgres::bin_dir().join("pgbench"))
+            .args(["-n", "-t", "20", "-c", "2", "-M", mode, "-f"])
+            .arg(&read)
+            .arg(gw.conninfo())
+            .env("PGPASSWORD", &token)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0"),
+            "{mode}: {stdout}"
+        );
+
+        let out = Command::new(postgres::bin_dir().join("pgbench"))
+            .args(["-n", "-t", "1", "-M", mode, "-f"])
+            .arg(&drop)
+            .arg(gw.conninfo())
+            .env("PGPASSWORD", &token)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("denied by plugin `deny-word`"),
+            "{mode}: {stderr}"
+        );
+    }
+    assert_eq!(
+        pg.psql("app", "select count(*) from customers")
+            .unwrap()
+            .trim(),
+        "3"
+    );
+}
