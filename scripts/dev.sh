@@ -5,8 +5,9 @@
 #   scripts/dev.sh <recipe>   any other recipe (`scripts/dev.sh --list`)
 #
 # Installs, when missing: the wasm32-wasip2 Rust target; `just`; on Debian,
-# clang/libclang (C parsers built with bindgen), node/npm (the OpenID provider
-# the identity tests start) and python3 (the README walkthrough test); the
+# clang/libclang (the PostgreSQL parser is built with bindgen), the PostgreSQL
+# server binaries (tests start their own server), node/npm (the OpenID
+# provider the identity tests start) and python3 (the README walkthrough); the
 # OpenID provider's locked npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ if command -v apt-get >/dev/null 2>&1; then
   for pkg in clang libclang-dev python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
+  # PostgreSQL server binaries (initdb, postgres, psql, pgbench): the data
+  # path's tests start their own server.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   if [ ${#need[@]} -gt 0 ]; then
