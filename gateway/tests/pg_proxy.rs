@@ -63,6 +63,8 @@ state_dir = "state"
 [listen]
 postgres = "127.0.0.1:{pg_port}"
 admin = "127.0.0.1:{admin_port}"
+[postgres]
+allow_plaintext_loopback = true
 [plugins]
 dir = "plugins"
 [plugins.config.deny-word]
@@ -277,4 +279,93 @@ fn pgbench_extended_and_prepared_protocols() {
             .trim(),
         "3"
     );
+}
+
+#[test]
+fn psql_cancels_a_running_query_through_the_gateway() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg);
+    let token = gw.token();
+    let child = Command::new(postgres::bin_dir().join("psql"))
+        .args(["-X", "-w", "-c", "select pg_sleep(10)"])
+        .arg(gw.conninfo())
+        .env("PGPASSWORD", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    // psql turns SIGINT into a CancelRequest with the backend key it was given.
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("canceling statement due to user request"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the query ran to the end"
+    );
+}
+
+/// tokio-postgres asks for binary results: masking must apply to them too.
+#[tokio::test]
+async fn binary_results_are_masked_for_tokio_postgres() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    pg.psql("app", "create table docs(id int, body jsonb, note varchar(80)); alter table docs owner to app;
+                    insert into docs values (1, '{\"to\": \"eve@example.net\"}', 'cc bob@example.com')")
+        .unwrap();
+    let gw = Gateway::start(&pg);
+    let token = gw.token();
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={token}",
+        gw.pg_port
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    let rows = client
+        .query(
+            "select id, name, email from customers where id = $1",
+            &[&1i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, String>(1), "Ada");
+    assert_eq!(rows[0].get::<_, String>(2), "[EMAIL]");
+
+    let rows = client
+        .query("select body::text, body, note from docs", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), r#"{"to": "[EMAIL]"}"#);
+    let body: serde_json::Value = rows[0].get(1);
+    assert_eq!(body, serde_json::json!({"to": "[EMAIL]"}));
+    assert_eq!(rows[0].get::<_, String>(2), "cc [EMAIL]");
+
+    // Denied through Parse; the connection stays usable.
+    let err = client
+        .query("drop table customers", &[])
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("denied by plugin `deny-word`")
+            || format!("{err:?}").contains("deny-word"),
+        "{err:?}"
+    );
+    let rows = client
+        .query("select count(*) from customers", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 3);
 }
