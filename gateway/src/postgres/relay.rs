@@ -68,6 +68,7 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<(), RelayE
     let (client_r, client_w) = tokio::io::split(client);
     let (server_r, server_w) = tokio::io::split(server);
     let shared = Arc::new(Mutex::new(Shared::default()));
+    // Fixed-width counters after the marker: no key is a prefix of another.
     let marker = format!("sluice_refused_{}", ctx.session.id.replace('-', ""));
     let ctx = Arc::new(ctx);
     let up = client_to_server(
@@ -113,7 +114,7 @@ async fn client_to_server(
                     None => f,
                     Some(refusal) => {
                         refusals += 1;
-                        let m = format!("{marker}_{refusals}");
+                        let m = format!("{marker}_{refusals:010}");
                         lock(&shared).refusals.insert(m.clone(), refusal);
                         Frame::new(b'Q', format!("{m}\0").into_bytes())
                     }
@@ -127,7 +128,7 @@ async fn client_to_server(
                     None => f,
                     Some(refusal) => {
                         refusals += 1;
-                        let m = format!("{marker}_{refusals}");
+                        let m = format!("{marker}_{refusals:010}");
                         lock(&shared).refusals.insert(m.clone(), refusal);
                         Frame::new(b'P', format!("{name}\0{m}\0\0\0").into_bytes())
                     }
@@ -143,7 +144,7 @@ async fn client_to_server(
             // sight: refused, like a statement a guardrail denies.
             b'F' => {
                 refusals += 1;
-                let m = format!("{marker}_{refusals}");
+                let m = format!("{marker}_{refusals:010}");
                 let refusal = error_response(
                     Severity::Error,
                     sqlstate::INSUFFICIENT_PRIVILEGE,
