@@ -300,7 +300,9 @@ async fn server_to_client(
                 } else {
                     None
                 };
-                flush_rows(&ctx, &masking, &mut current, &mut out).await?;
+                if let Err(e) = flush_rows(&ctx, &masking, &mut current, &mut out).await {
+                    return unmaskable(&mut client, &e.to_string()).await;
+                }
                 out.push(swapped.unwrap_or(f));
             }
             b'2' => {
@@ -334,18 +336,24 @@ async fn server_to_client(
                         pending: Vec::new(),
                     });
                 }
-                let set = current.as_mut().expect("set above");
-                set.pending
-                    .push(rows::parse_data_row(&f.body).map_err(RelayError::Server)?);
-                if set.pending.len() >= MASK_BATCH {
-                    flush_rows(&ctx, &masking, &mut current, &mut out).await?;
+                let row = rows::parse_data_row(&f.body).map_err(RelayError::Server)?;
+                let pending = current.as_mut().map_or(0, |set| {
+                    set.pending.push(row);
+                    set.pending.len()
+                });
+                if pending >= MASK_BATCH
+                    && let Err(e) = flush_rows(&ctx, &masking, &mut current, &mut out).await
+                {
+                    return unmaskable(&mut client, &e.to_string()).await;
                 }
             }
             b'H' if masking.is_some() => {
                 return unmaskable(&mut client, "COPY data cannot be masked").await;
             }
             b'C' | b'I' | b's' | b'Z' | b'n' => {
-                flush_rows(&ctx, &masking, &mut current, &mut out).await?;
+                if let Err(e) = flush_rows(&ctx, &masking, &mut current, &mut out).await {
+                    return unmaskable(&mut client, &e.to_string()).await;
+                }
                 if f.tag != b's' {
                     current = None;
                 }
