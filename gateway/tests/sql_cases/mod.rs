@@ -212,6 +212,7 @@ pub fn cases() -> Vec<Case> {
         c("SELECT * FROM pg_read_file('/etc/passwd')").kind(K::Query).has(MS).calls(&["pg_read_file"]),
         c("SELECT lo_import('/etc/shadow')").has(MS).calls(&["lo_import"]),
         c("SELECT dblink_exec('host=x', 'DROP TABLE t')").has(MS | F::DYNAMIC_SQL).calls(&["dblink_exec"]),
+        c("SELECT ext.dblink('host=x', 'DELETE FROM t')").has(MS | F::DYNAMIC_SQL).calls(&["ext.dblink"]),
         c("SELECT query_to_xml('DELETE FROM t', true, true, '')").has(F::DYNAMIC_SQL).calls(&["query_to_xml"]),
         c("SELECT id FROM t WHERE owner = current_setting('app.user') AND pg_sleep(10) IS NOT NULL").has(MS).calls(&["current_setting", "pg_sleep"]),
         c("SELECT * FROM t ORDER BY evil_fn(id)").has(MS).calls(&["evil_fn"]),
