@@ -204,6 +204,8 @@ pub fn cases() -> Vec<Case> {
         c("SET work_mem TO DEFAULT").kind(K::Session).setting("work_mem", None),
         c("RESET ALL").kind(K::Session).has(F::ROLE_CHANGE).setting("all", None),
         c("SET search_path = evil, public").kind(K::Session).has(MS).setting("search_path", Some("evil, public")),
+        c("SET default_transaction_read_only = off").kind(K::Session).has(MS).setting("default_transaction_read_only", Some("off")),
+        c("SET TRANSACTION READ WRITE").kind(K::Session).has(MS),
         c("SELECT set_config('role', 'admin', false)").kind(K::Query).has(MS | F::ROLE_CHANGE).calls(&["set_config"]),
         c("SELECT pg_catalog.set_config(current_user, 'x', true)").has(F::ROLE_CHANGE).calls(&["pg_catalog.set_config"]),
         c("SHOW search_path").kind(K::Query).tag("SHOW").read_only(),
