@@ -39,6 +39,13 @@ fn bench_analysis(c: &mut Criterion) {
             b.iter(|| cached.analyze(black_box(sql)).map(|s| s.len()))
         });
     }
+    // For comparison: the parser and protobuf decode alone (pg_query's own API).
+    c.bench_function("sql/oltp_update/pg_query_parse_only", |b| {
+        b.iter(|| pg_query::parse(black_box(OLTP), 0).map(|r| r.protobuf.stmts.len()))
+    });
+    c.bench_function("sql/oltp_update/stacker_grow_only", |b| {
+        b.iter(|| stacker::grow(64 * 1024 * 1024, || black_box(1)))
+    });
     c.bench_function("sql/in_list_1000/uncached", |b| {
         b.iter(|| uncached.analyze(black_box(&in_list)).map(|s| s.len()))
     });

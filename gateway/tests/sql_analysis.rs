@@ -141,6 +141,7 @@ fn refused_texts_are_errors_with_positions() {
         ("SELECT $$unterminated", Some(8)),
         ("SELECT $a$ ; DELETE FROM t", Some(8)),
         ("SELECT 1;\0 DELETE FROM t", Some(10)),
+        ("SELECT 'é';\0", Some(12)),
         ("SELECT 'abc", Some(8)),
         ("/* unterminated comment", Some(1)),
     ] {
@@ -148,6 +149,13 @@ fn refused_texts_are_errors_with_positions() {
         assert_eq!(err.cursor_position, position, "{sql:?}: {err:?}");
         assert!(!err.message.is_empty());
     }
+}
+
+#[test]
+fn the_analyzer_is_shared_between_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Analyzer>();
+    assert_send_sync::<sluice::sql::AnalysisError>();
 }
 
 #[test]
@@ -215,6 +223,34 @@ fn deep_nesting_is_refused_not_a_crash() {
         err.message.contains("stack depth") || err.message.contains("memory exhausted"),
         "{err}"
     );
+}
+
+/// The stack check's arithmetic holds on a small thread stack too: whatever
+/// the parser accepts is analysed there, or on a grown stack, without overflow.
+#[test]
+fn small_thread_stacks_do_not_overflow() {
+    let worker = std::thread::Builder::new()
+        .stack_size(384 * 1024)
+        .spawn(|| {
+            let analyzer = Analyzer::new(0);
+            let mut accepted = 0;
+            for depth in [5, 10, 20, 40, 80, 160, 320, 640] {
+                for sql in [
+                    format!("SELECT 1{}", "+1".repeat(depth)),
+                    format!("SELECT {}1{}", "(SELECT ".repeat(depth), ")".repeat(depth)),
+                    format!(
+                        "SELECT * FROM t WHERE a IN {}SELECT 1{}",
+                        "(".repeat(depth),
+                        ")".repeat(depth)
+                    ),
+                ] {
+                    accepted += usize::from(analyzer.analyze(&sql).is_ok());
+                }
+            }
+            accepted
+        })
+        .expect("spawn");
+    assert!(worker.join().expect("no overflow") >= 6);
 }
 
 #[test]

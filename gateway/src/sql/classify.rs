@@ -57,12 +57,19 @@ impl Class {
 /// Settings whose change alters what later statements may do or whom they act
 /// as, so a SET of them keeps `modifies-state`: `search_path` redirects
 /// unqualified table and function names away from what a guardrail approved,
-/// `session_replication_role = replica` disables triggers and foreign keys.
+/// `session_replication_role = replica` disables triggers and foreign keys,
+/// the read-only settings (and `SET TRANSACTION`/`SET SESSION
+/// CHARACTERISTICS`, which carry them) undo a read-only session.
 const SENSITIVE_SETTINGS: &[&str] = &[
     "role",
     "session_authorization",
     "search_path",
     "session_replication_role",
+    "default_transaction_read_only",
+    "transaction_read_only",
+    "transaction",
+    "session characteristics",
+    "row_security",
 ];
 
 pub(crate) fn classify(node: &NodeEnum, name: &str) -> Class {

@@ -162,9 +162,9 @@ pub(crate) fn flags(calls: &[FunctionCall]) -> StatementFlags {
         if !(builtin(call) && PURE_BUILTINS.contains(&name)) {
             flags |= StatementFlags::MODIFIES_STATE;
         }
-        if builtin(call) && DYNAMIC_SQL.contains(&name)
-            || call.schema.is_some() && name.starts_with("dblink")
-        {
+        // By name alone, in any schema: extensions such as dblink live where
+        // they were installed.
+        if DYNAMIC_SQL.contains(&name) || name.starts_with("dblink") {
             flags |= StatementFlags::DYNAMIC_SQL;
         }
         if builtin(call) && name == "set_config" {

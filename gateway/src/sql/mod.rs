@@ -9,7 +9,11 @@
 //! elsewhere — DO bodies, `EXECUTE` of a prepared statement prepared in an
 //! earlier message, function and procedure bodies, `query_to_xml('…')`,
 //! `dblink_exec('…')`. Those are flagged `dynamic-sql` (and the function is
-//! listed), never looked into.
+//! listed), never looked into. Nor can a parser know what the catalog adds:
+//! operators and casts that call user functions (not reported as calls),
+//! triggers, rules, defaults and policies already on a table, what a view
+//! reads (it is reported as named), or which schema an unqualified name
+//! resolves to (hence `SET search_path` keeps `modifies-state`).
 //!
 //! parse.rs (the parser call) → walk.rs (relations, writes and functions,
 //! generically) + classify.rs/tag.rs (what the top-level statement is) →
@@ -60,13 +64,18 @@ impl Analyzer {
             return Ok(hit);
         }
         let encoded = parse::parse(text)?;
-        let statements = stacker::grow(ANALYSIS_STACK, || summarize_all(text, &encoded))?;
+        // Each level of the encoded tree costs at least two bytes (a field tag
+        // and a length), so its depth is at most half its length.
+        let max_depth = encoded.len() / 2;
+        let needed = max_depth.saturating_mul(STACK_PER_LEVEL) + STACK_SLACK;
+        let statements =
+            stacker::maybe_grow(needed, ANALYSIS_STACK, || summarize_all(text, &encoded))?;
         self.cache.put(text, &statements);
         Ok(statements)
     }
 }
 
-/// The stack the decode, walk and drop of one parse tree run on.
+/// The stack the decode, walk and drop of a deep parse tree run on.
 ///
 /// The parser refuses trees that would take it more than 2 MiB of C stack
 /// ("stack depth limit exceeded", or bison's "memory exhausted"); everything
@@ -74,7 +83,17 @@ impl Analyzer {
 /// per tree level too, with frames up to several times larger in a debug
 /// build. A fresh, lazily committed stack of this size holds any tree the
 /// parser accepts, whatever stack the caller (a tokio worker: 2 MiB) has left.
+/// Growing costs ~12 µs (mmap/munmap), so it happens only when the caller's
+/// remaining stack might not be enough for the worst case of this tree.
 const ANALYSIS_STACK: usize = 64 * 1024 * 1024;
+/// A generous upper bound of the Rust stack one tree level takes in the
+/// deepest of those recursions.
+const STACK_PER_LEVEL: usize = if cfg!(debug_assertions) {
+    8 * 1024
+} else {
+    2 * 1024
+};
+const STACK_SLACK: usize = 128 * 1024;
 
 fn summarize_all(text: &str, encoded: &[u8]) -> Result<Arc<[SqlStatement]>, AnalysisError> {
     let tree = parse::decode(encoded)?;

@@ -51,13 +51,16 @@ unsafe extern "C" {
 ///
 /// Call this on the caller's own stack: the parser sizes its stack-depth
 /// check from the thread's real stack bounds, and on a foreign stack (such as
-/// one `stacker` grew) it falls back to a 100 kB budget.
+/// one `stacker` grew) it would fall back to a 100 kB budget.
 pub(crate) fn parse(text: &str) -> Result<Vec<u8>, AnalysisError> {
     // PostgreSQL itself refuses a NUL in a Query message; a C string would
     // silently cut the text there and hide everything after it.
     let input = CString::new(text).map_err(|e| AnalysisError {
         message: "the query text contains a NUL byte".into(),
-        cursor_position: u32::try_from(e.nul_position() + 1).ok(),
+        // PostgreSQL counts positions in characters, from 1.
+        cursor_position: text
+            .get(..e.nul_position())
+            .and_then(|before| u32::try_from(before.chars().count() + 1).ok()),
     })?;
     // SAFETY: `input` is a valid NUL-terminated string that outlives the call;
     // the result is read only while it is alive and freed exactly once below.
