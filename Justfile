@@ -37,6 +37,10 @@ bench-plugins:
 bench-identity:
     cargo bench -p sluice --bench identity
 
+# pgbench -S direct vs PgBouncer vs Sluice (guardrail + masker), simple and prepared, 1 and 8 clients.
+bench-pg:
+    scripts/bench-pg.sh
+
 # Check one component the way the gateway would load it.
 plugin-check FILE:
     cargo run -q -p sluice -- plugin check {{FILE}}

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# `just bench-pg`: pgbench select-only (-S) in simple and prepared mode at 1
+# and 8 clients against the same PostgreSQL three ways, in one run: direct,
+# through PgBouncer (session pooling), and through Sluice with one guardrail
+# (deny-word) and one masker (mask-email). Prints TPS and the ratios
+# Sluice/direct and Sluice/PgBouncer.
+#
+# All three are plaintext on loopback (Sluice with allow_plaintext_loopback)
+# so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
+# default 10) and SCALE (pgbench -s, default 10) can be set in the
+# environment.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+duration="${DURATION:-10}"
+scale="${SCALE:-10}"
+
+pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+if ! command -v pgbouncer >/dev/null 2>&1; then
+  echo "==> installing pgbouncer" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+  # Debian's package may start its own instance; this script runs its own.
+  service pgbouncer stop >/dev/null 2>&1 || true
+fi
+
+cargo build --release -q -p sluice
+scripts/build-plugins.sh 2>/dev/null
+
+work="$(mktemp -d /tmp/sluice-bench-pg.XXXXXX)"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  chown postgres:postgres "$work"
+  as_pg=(runuser -u postgres --)
+fi
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port); admin_port=$(free_port)
+password=bench-pw
+
+echo "$password" > "$work/pwfile"
+"${as_pg[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth=scram-sha-256 --pwfile="$work/pwfile" --no-sync >/dev/null
+"${as_pg[@]}" "$pgbin/postgres" -D "$work/data" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+  -c unix_socket_directories="$work" -c max_connections=100 -c fsync=off >"$work/postgres.log" 2>&1 &
+pids+=($!)
+export PGPASSWORD=$password
+for _ in $(seq 100); do "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
+"$pgbin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "create role bench login password '$password'" -c "create database bench owner bench"
+"$pgbin/pgbench" -q -i -s "$scale" -h 127.0.0.1 -p "$pg_port" -U bench bench >/dev/null 2>&1
+
+cat >"$work/pgbouncer.ini" <<INI
+[databases]
+bench = host=127.0.0.1 port=$pg_port dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = plain
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+INI
+echo "\"bench\" \"$password\"" > "$work/userlist.txt"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$work"/pgbouncer.ini "$work"/userlist.txt
+"${as_pg[@]}" pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+pids+=($!)
+
+mkdir -p "$work/sluice/plugins"
+cp target/plugins/deny-word.wasm target/plugins/mask-email.wasm "$work/sluice/plugins/"
+cat >"$work/sluice/sluice.toml" <<TOML
+[gateway]
+state_dir = "state"
+[listen]
+postgres = "127.0.0.1:$sluice_port"
+admin = "127.0.0.1:$admin_port"
+[postgres]
+allow_plaintext_loopback = true
+[plugins]
+dir = "plugins"
+[plugins.config.deny-word]
+words = ["drop", "truncate"]
+[[connections]]
+name = "bench"
+kind = "postgres"
+upstream = "127.0.0.1:$pg_port"
+database = "bench"
+user = "bench"
+password_env = "BENCH_PASSWORD"
+allow_groups = ["agents"]
+plugins = ["deny-word", "mask-email"]
+TOML
+(cd "$work/sluice" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec "$root/target/release/sluice" --config sluice.toml serve) &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.1; done
+sleep 1
+token=$(cd "$work/sluice" && "$root/target/release/sluice" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
+
+run() { # target port password mode clients
+  local out
+  out=$(PGPASSWORD=$3 "$pgbin/pgbench" -n -S -T "$duration" -M "$4" -c "$5" -j "$(( $5 < 2 ? $5 : 2 ))" \
+    -h 127.0.0.1 -p "$2" -U bench bench 2>&1) || { echo "$out" >&2; echo 0; return; }
+  echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1
+}
+
+printf '%-9s %-8s %12s %12s %12s %14s %16s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer
+for mode in simple prepared; do
+  for clients in 1 8; do
+    d=$(run direct "$pg_port" "$password" "$mode" "$clients")
+    b=$(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients")
+    s=$(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients")
+    printf '%-9s %-8s %12.0f %12.0f %12.0f %14.2f %16.2f\n' "$mode" "$clients" "$d" "$b" "$s" \
+      "$(python3 -c "print($s/$d if $d else 0)")" "$(python3 -c "print($s/$b if $b else 0)")"
+  done
+done
