@@ -227,6 +227,27 @@ fn psql_through_the_gateway_is_guarded_and_masked() {
     // COPY TO STDOUT cannot be masked: refused.
     let (_, err) = gw.psql(&token, "copy customers to stdout;\n");
     assert!(err.contains("COPY"), "{err}");
+
+    // COPY FROM STDIN is relayed; the rows arrive (and are masked on the way out).
+    let (out, err) = gw.psql(
+        &token,
+        "copy customers from stdin;\n4\tDee\tdee@example.com\n\\.\nselect email from customers where id = 4;\n",
+    );
+    assert_eq!(out.trim(), "COPY 1\n[EMAIL]", "{err}");
+    assert_eq!(
+        pg.psql("app", "select email from customers where id = 4")
+            .unwrap()
+            .trim(),
+        "dee@example.com"
+    );
+
+    // LISTEN/NOTIFY: the notification reaches the client.
+    let (out, err) = gw.psql(&token, "listen jobs;\nnotify jobs, 'hello';\nselect 1;\n");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(r#"notification "jobs" with payload "hello""#),
+        "{all}"
+    );
 }
 
 #[test]
