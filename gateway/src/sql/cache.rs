@@ -20,6 +20,7 @@ const MAX_CACHED_BYTES: usize = 32 * 1024 * 1024;
 
 pub(crate) struct Cache {
     inner: Option<Mutex<Inner>>,
+    max_bytes: usize,
 }
 
 struct Inner {
@@ -30,7 +31,12 @@ struct Inner {
 impl Cache {
     /// `entries == 0` disables caching.
     pub(crate) fn new(entries: usize) -> Self {
+        Self::with_budget(entries, MAX_CACHED_BYTES)
+    }
+
+    fn with_budget(entries: usize, max_bytes: usize) -> Self {
         Cache {
+            max_bytes,
             inner: NonZeroUsize::new(entries).map(|n| {
                 Mutex::new(Inner {
                     map: LruCache::new(n),
@@ -58,7 +64,7 @@ impl Cache {
             inner.bytes -= old;
         }
         inner.bytes += weight;
-        while inner.bytes > MAX_CACHED_BYTES {
+        while inner.bytes > self.max_bytes {
             match inner.map.pop_lru() {
                 Some((_, (_, w))) => inner.bytes -= w,
                 None => break,
@@ -82,4 +88,52 @@ fn weight(text: &str, value: &[SqlStatement]) -> usize {
         })
         .sum();
     text.len() + per_statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::bindings::types::{StatementFlags, StatementKind};
+
+    fn analysis(text: &str) -> Arc<[SqlStatement]> {
+        Arc::from(vec![SqlStatement {
+            text: text.to_owned(),
+            node: "SelectStmt".into(),
+            kind: StatementKind::Query,
+            command_tag: "SELECT".into(),
+            tables_read: Vec::new(),
+            tables_written: Vec::new(),
+            functions: Vec::new(),
+            has_where: false,
+            flags: StatementFlags::empty(),
+            setting: None,
+            prepared_name: None,
+        }])
+    }
+
+    #[test]
+    fn the_byte_budget_evicts_least_recently_used() {
+        let text = |i: usize| format!("SELECT {i} /* {} */", "x".repeat(1000));
+        let one = weight(&text(0), &analysis(&text(0)));
+        let cache = Cache::with_budget(100, one * 3);
+        for i in 0..3 {
+            cache.put(&text(i), &analysis(&text(i)));
+        }
+        assert!(cache.get(&text(0)).is_some(), "0 is now the most recent");
+        cache.put(&text(3), &analysis(&text(3)));
+        assert!(cache.get(&text(1)).is_none(), "1 was the least recent");
+        for i in [0, 2, 3] {
+            assert!(cache.get(&text(i)).is_some(), "{i}");
+        }
+    }
+
+    #[test]
+    fn replacing_an_entry_keeps_the_accounting_right() {
+        let cache = Cache::with_budget(2, usize::MAX);
+        let a = analysis("SELECT 1");
+        cache.put("SELECT 1", &a);
+        cache.put("SELECT 1", &a);
+        let bytes = cache.inner.as_ref().map(|m| lock(m).bytes);
+        assert_eq!(bytes, Some(weight("SELECT 1", &a)));
+    }
 }
