@@ -484,6 +484,8 @@ mod tests {
 name = "appdb"
 kind = "postgres"
 upstream = "127.0.0.1:5432"
+database = "app"
+user = "app"
 allow_groups = ["agents"]
 deny_subjects = ["agent-9"]
 "#;
@@ -499,17 +501,37 @@ deny_subjects = ["agent-9"]
     }
 
     #[test]
+    fn connection_keys_are_checked() {
+        let base = "[[connections]]\nname = \"appdb\"\nkind = \"postgres\"\nupstream = \"127.0.0.1:5432\"\n";
+        let err =
+            Config::parse(&format!("{base}database = \"app\"\n"), Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("missing field `user`"), "{err}");
+        let err = Config::parse(
+            &format!("{base}database = \"app\"\nuser = \"app\"\nallow_group = [\"x\"]\n"),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown key(s) allow_group"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn duplicate_connections_are_refused() {
         let text = r#"
 [[connections]]
 name = "a"
 kind = "postgres"
 upstream = "127.0.0.1:5432"
+database = "app"
+user = "app"
 [[connections]]
 name = "a"
 kind = "http"
 upstream = "127.0.0.1:80"
 "#;
-        assert!(Config::parse(text, Path::new(".")).is_err());
+        let err = Config::parse(text, Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("defined twice"), "{err}");
     }
 }
