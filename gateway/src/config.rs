@@ -231,26 +231,15 @@ pub enum ConnectionKind {
 }
 
 impl ConnectionConfig {
+    /// The connection's access policy (`allow_groups`, `allow_subjects`,
+    /// `deny_groups`, `deny_subjects`, `allow_all`).
+    pub fn policy(&self) -> Result<crate::identity::ConnectionPolicy, ConfigError> {
+        self.keys(POLICY_KEYS)
+    }
+
     /// The upstream settings of a PostgreSQL connection.
     pub fn postgres(&self) -> Result<PostgresUpstreamConfig, ConfigError> {
-        let keys = [
-            "database",
-            "user",
-            "password_env",
-            "password_file",
-            "tls",
-            "ca_file",
-            "server_name",
-        ];
-        let table: toml::Table = self
-            .extra
-            .iter()
-            .filter(|(k, _)| keys.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let pg: PostgresUpstreamConfig = table.try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Invalid(format!("connection {:?}: {}", self.name, e.message()))
-        })?;
+        let pg: PostgresUpstreamConfig = self.keys(POSTGRES_KEYS)?;
         if pg.tls != "disable" && pg.tls != "verify-full" {
             return Err(ConfigError::Invalid(format!(
                 "connection {:?}: tls must be \"disable\" or \"verify-full\"",
@@ -260,39 +249,8 @@ impl ConnectionConfig {
         Ok(pg)
     }
 
-    /// Keys this connection does not use: a typo must not pass silently.
-    fn unknown_keys(&self) -> Vec<&str> {
-        let known: &[&str] = &[
-            "allow_all",
-            "allow_groups",
-            "allow_subjects",
-            "deny_groups",
-            "deny_subjects",
-            "database",
-            "user",
-            "password_env",
-            "password_file",
-            "tls",
-            "ca_file",
-            "server_name",
-        ];
-        self.extra
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !known.contains(k))
-            .collect()
-    }
-
-    /// The connection's access policy (`allow_groups`, `allow_subjects`,
-    /// `deny_groups`, `deny_subjects`, `allow_all`).
-    pub fn policy(&self) -> Result<crate::identity::ConnectionPolicy, ConfigError> {
-        let keys = [
-            "allow_all",
-            "allow_groups",
-            "allow_subjects",
-            "deny_groups",
-            "deny_subjects",
-        ];
+    /// Deserialises the subset of this connection's keys one layer owns.
+    fn keys<T: serde::de::DeserializeOwned>(&self, keys: &[&str]) -> Result<T, ConfigError> {
         let table: toml::Table = self
             .extra
             .iter()
@@ -303,7 +261,33 @@ impl ConnectionConfig {
             ConfigError::Invalid(format!("connection {:?}: {}", self.name, e.message()))
         })
     }
+
+    /// Keys no layer uses: a typo must not pass silently.
+    fn unknown_keys(&self) -> Vec<&str> {
+        self.extra
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !POLICY_KEYS.contains(k) && !POSTGRES_KEYS.contains(k))
+            .collect()
+    }
 }
+
+const POLICY_KEYS: &[&str] = &[
+    "allow_all",
+    "allow_groups",
+    "allow_subjects",
+    "deny_groups",
+    "deny_subjects",
+];
+const POSTGRES_KEYS: &[&str] = &[
+    "database",
+    "user",
+    "password_env",
+    "password_file",
+    "tls",
+    "ca_file",
+    "server_name",
+];
 
 impl Config {
     /// Reads and validates a config file; relative paths in it are resolved
