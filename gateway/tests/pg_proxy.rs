@@ -390,3 +390,31 @@ async fn binary_results_are_masked_for_tokio_postgres() {
         .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 3);
 }
+
+/// A session that began while a configured masker was missing must mask
+/// once the masker is back: maskers are resolved per result set, never
+/// fixed (or skipped) for the whole session.
+#[test]
+fn a_masker_missing_when_the_session_began_still_masks_later() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg);
+    let token = gw.token();
+    let plugin = gw.dir.path().join("plugins/mask-email.wasm");
+    std::fs::remove_file(&plugin).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let script = format!(
+        "select 'while missing';\n\\! cp {src} {dst}\n\\! sleep 2\nselect email from customers where id = 1;\n",
+        src = component("mask-email").display(),
+        dst = plugin.display()
+    );
+    let (out, err) = gw.psql(&token, &script);
+    assert!(
+        err.contains("plugin `mask-email` is not available"),
+        "{err}"
+    );
+    assert!(!out.contains("while missing"), "{out}");
+    assert!(out.contains("[EMAIL]"), "{out} / {err}");
+    assert!(!out.contains("ada@example.com"), "unmasked: {out}");
+}

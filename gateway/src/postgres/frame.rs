@@ -102,6 +102,15 @@ pub async fn read_startup<R: AsyncRead + Unpin>(
     read_body(r, len, 8, max).await
 }
 
+/// Writes one frame into a buffered writer without assembling it first.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, f: &Frame) -> std::io::Result<()> {
+    let mut header = [0u8; 5];
+    header[0] = f.tag;
+    header[1..].copy_from_slice(&((f.body.len() + 4) as i32).to_be_bytes());
+    w.write_all(&header).await?;
+    w.write_all(&f.body).await
+}
+
 pub async fn write_frames<W: AsyncWrite + Unpin>(
     w: &mut W,
     frames: &[Frame],

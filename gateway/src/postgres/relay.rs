@@ -156,10 +156,7 @@ async fn client_to_server(
             _ => f,
         };
         let terminate = out.tag == b'X';
-        let mut bytes = bytes::BytesMut::new();
-        out.encode(&mut bytes);
-        server
-            .write_all(&bytes)
+        frame::write_frame(&mut server, &out)
             .await
             .map_err(|e| RelayError::Server(e.into()))?;
         // Pipelined messages go out together; flush once the client pauses.
@@ -253,10 +250,31 @@ async fn check(
     }
 }
 
-/// The result set being streamed: its columns, and rows waiting for the maskers.
+/// The result set being streamed, as far as masking is concerned.
+enum Results {
+    /// Between result sets: the next one decides.
+    Idle,
+    /// No masker applies to this result set: rows pass as they are.
+    Plain,
+    Masked(ResultSet),
+}
+
+/// Columns, the maskers resolved when the result set began, and rows waiting
+/// for them.
 struct ResultSet {
     columns: Vec<Column>,
+    chain: Chain,
     pending: Vec<Vec<Cell>>,
+}
+
+/// The maskers for a result set starting now. Resolved per result set, so a
+/// reload applies from the next one; a configured plugin that is missing
+/// withholds the rows, since it could be a masker.
+fn masking_chain(ctx: &RelayContext) -> Result<Option<Chain>, String> {
+    match ctx.host.chain(&ctx.plugins) {
+        Ok(chain) => Ok(chain.has_maskers().then_some(chain)),
+        Err(refusal) => Err(refusal.to_string()),
+    }
 }
 
 async fn server_to_client(
@@ -268,8 +286,7 @@ async fn server_to_client(
 ) -> Result<(), RelayError> {
     let mut server = BufReader::new(server);
     let mut client = BufWriter::new(client);
-    let masking: Option<Chain> = ctx.host.chain(&ctx.plugins).ok().filter(Chain::has_maskers);
-    let mut current: Option<ResultSet> = None;
+    let mut results = Results::Idle;
     // The last description seen (RowDescription of a Describe), for portals
     // executed without one of their own.
     let mut described: Option<Vec<Column>> = None;
@@ -300,75 +317,90 @@ async fn server_to_client(
                 } else {
                     None
                 };
-                if let Err(e) = flush_rows(&ctx, &masking, &mut current, &mut out).await {
+                if let Err(e) = flush_rows(&ctx, &mut results, &mut out).await {
                     return unmaskable(&mut client, &e.to_string()).await;
                 }
+                results = Results::Idle;
                 out.push(swapped.unwrap_or(f));
             }
             b'2' => {
                 formats = lock(&shared).bind_formats.pop_front();
                 out.push(f);
             }
-            b'T' if masking.is_some() => {
+            b'T' => {
                 let columns = rows::parse_row_description(&f.body).map_err(RelayError::Server)?;
                 described = Some(columns.clone());
-                current = Some(ResultSet {
-                    columns,
-                    pending: Vec::new(),
-                });
+                results = match masking_chain(&ctx) {
+                    Err(why) => return unmaskable(&mut client, &why).await,
+                    Ok(None) => Results::Plain,
+                    Ok(Some(chain)) => Results::Masked(ResultSet {
+                        columns,
+                        chain,
+                        pending: Vec::new(),
+                    }),
+                };
                 out.push(f);
             }
-            b'D' if masking.is_some() => {
-                if current.is_none() {
+            b'D' => {
+                if matches!(results, Results::Idle) {
                     // An Execute with no Describe of its portal: the columns
                     // are those of the statement's last description, in the
                     // formats its Bind asked for.
-                    let Some(mut columns) = described.clone() else {
-                        return unmaskable(
-                            &mut client,
-                            "result rows arrived without a description",
-                        )
-                        .await;
+                    results = match masking_chain(&ctx) {
+                        Err(why) => return unmaskable(&mut client, &why).await,
+                        Ok(None) => Results::Plain,
+                        Ok(Some(chain)) => {
+                            let Some(mut columns) = described.clone() else {
+                                return unmaskable(
+                                    &mut client,
+                                    "result rows arrived without a description",
+                                )
+                                .await;
+                            };
+                            apply_formats(&mut columns, formats.as_deref());
+                            Results::Masked(ResultSet {
+                                columns,
+                                chain,
+                                pending: Vec::new(),
+                            })
+                        }
                     };
-                    apply_formats(&mut columns, formats.as_deref());
-                    current = Some(ResultSet {
-                        columns,
-                        pending: Vec::new(),
-                    });
                 }
-                let row = rows::parse_data_row(&f.body).map_err(RelayError::Server)?;
-                let pending = current.as_mut().map_or(0, |set| {
-                    set.pending.push(row);
-                    set.pending.len()
-                });
-                if pending >= MASK_BATCH
-                    && let Err(e) = flush_rows(&ctx, &masking, &mut current, &mut out).await
-                {
-                    return unmaskable(&mut client, &e.to_string()).await;
+                match &mut results {
+                    Results::Masked(set) => {
+                        set.pending
+                            .push(rows::parse_data_row(&f.body).map_err(RelayError::Server)?);
+                        if set.pending.len() >= MASK_BATCH
+                            && let Err(e) = flush_rows(&ctx, &mut results, &mut out).await
+                        {
+                            return unmaskable(&mut client, &e.to_string()).await;
+                        }
+                    }
+                    _ => out.push(f),
                 }
             }
-            b'H' if masking.is_some() => {
-                return unmaskable(&mut client, "COPY data cannot be masked").await;
-            }
+            b'H' => match masking_chain(&ctx) {
+                Ok(None) => out.push(f),
+                Ok(Some(_)) => return unmaskable(&mut client, "COPY data cannot be masked").await,
+                Err(why) => return unmaskable(&mut client, &why).await,
+            },
             b'C' | b'I' | b's' | b'Z' | b'n' => {
-                if let Err(e) = flush_rows(&ctx, &masking, &mut current, &mut out).await {
+                if let Err(e) = flush_rows(&ctx, &mut results, &mut out).await {
                     return unmaskable(&mut client, &e.to_string()).await;
                 }
+                // A suspended portal resumes with the same columns.
                 if f.tag != b's' {
-                    current = None;
+                    results = Results::Idle;
                 }
                 out.push(f);
             }
             _ => out.push(f),
         }
-        let mut bytes = bytes::BytesMut::new();
         for f in &out {
-            f.encode(&mut bytes);
+            frame::write_frame(&mut client, f)
+                .await
+                .map_err(|e| RelayError::Client(e.into()))?;
         }
-        client
-            .write_all(&bytes)
-            .await
-            .map_err(|e| RelayError::Client(e.into()))?;
         if server.buffer().is_empty() {
             client
                 .flush()
@@ -396,11 +428,10 @@ fn apply_formats(columns: &mut [Column], formats: Option<&[i16]>) {
 /// Masks the pending rows of the current result set and queues them.
 async fn flush_rows(
     ctx: &RelayContext,
-    masking: &Option<Chain>,
-    current: &mut Option<ResultSet>,
+    results: &mut Results,
     out: &mut Vec<Frame>,
 ) -> Result<(), RelayError> {
-    let (Some(chain), Some(set)) = (masking, current.as_mut()) else {
+    let Results::Masked(set) = results else {
         return Ok(());
     };
     if set.pending.is_empty() {
@@ -414,7 +445,7 @@ async fn flush_rows(
         }
     }
     let seen = batch.clone();
-    chain
+    set.chain
         .mask_rows(&ctx.session, &set.columns, &mut batch)
         .await
         .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
