@@ -5,9 +5,13 @@
 //! build script (or `just build-plugins`); a workspace-wide `cargo test`
 //! builds them before any test runs.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+
+use common::{component, free_port};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,18 +19,6 @@ fn sluice() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
     cmd.env_remove("SLUICE_CONFIG").env("SLUICE_LOG", "info");
     cmd
-}
-
-fn component(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugins")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} missing: run `just build-plugins` (or the workspace's `cargo test`)",
-        path.display()
-    );
-    path
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
@@ -118,14 +110,6 @@ impl Drop for Gateway {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A minimal HTTP/1.1 GET: status code and body.

@@ -2,38 +2,13 @@
 //! clients (psql, pgbench) and a real PostgreSQL (initdb, SCRAM), with a
 //! dev-issuer token as the password, a guardrail and a masker.
 
-// The same real-PostgreSQL harness as the `sluice-tests` suites, included by
-// path: this suite needs the `sluice` binary, which only this package's tests
-// are given.
-#[path = "../../tests/src/postgres.rs"]
-#[allow(dead_code)]
-mod postgres;
+mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postgres::TestPostgres;
-
-fn component(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugins")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} missing: run `just build-plugins`",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::postgres::{self, TestPostgres};
+use common::{component, free_port};
 
 struct Gateway {
     child: Child,

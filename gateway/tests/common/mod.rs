@@ -1,12 +1,20 @@
-//! Helpers shared by the identity integration tests: test keys and token forging, a tiny
-//! counting JWKS server, and a real OpenID Provider (oidc-provider on node).
+//! Helpers shared by the gateway's integration tests: test keys and token forging, a tiny
+//! counting JWKS server, a real OpenID Provider (oidc-provider on node), a real PostgreSQL,
+//! and the built plugin components.
 #![allow(dead_code)]
 
 pub mod jwks_server;
 pub mod keys;
 pub mod oidc;
+// The same real-PostgreSQL harness as the `sluice-tests` suites, included by path: the
+// suites that need the `sluice` binary live in this package, the only one given it.
+#[path = "../../../tests/src/postgres.rs"]
+pub mod postgres;
 
-use std::path::Path;
+#[allow(unused_imports)] // not every suite that includes this module needs it
+pub use postgres::free_port;
+
+use std::path::{Path, PathBuf};
 
 use sluice::identity::{IdentityConfig, IssuerConfig, Verifier};
 
@@ -27,4 +35,18 @@ pub async fn verifier_for(issuer: IssuerConfig) -> Verifier {
     Verifier::from_config(&cfg, Path::new("/nonexistent-state-dir"))
         .await
         .expect("verifier")
+}
+
+/// A component from `target/plugins/`, built by the `sluice-tests` build script (a
+/// workspace-wide `cargo test` builds it first) or by `just build-plugins`.
+pub fn component(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} missing: run `just build-plugins` (or the workspace's `cargo test`)",
+        path.display()
+    );
+    path
 }
