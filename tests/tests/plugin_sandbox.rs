@@ -14,36 +14,49 @@ struct Case {
     mode: &'static str,
     /// Text expected in the refusal's reason.
     reason: &'static str,
+    /// The call deadline to run it under. Only the loop needs the default
+    /// 50 ms; the others get room so that a slow machine cannot turn their
+    /// own failure (memory, stack, …) into a deadline.
+    deadline_ms: u64,
 }
+
+const ROOMY: u64 = 2000;
 
 const CASES: &[Case] = &[
     Case {
         mode: "loop",
         reason: "exceeded its 50 ms deadline",
+        deadline_ms: 50,
     },
     Case {
         mode: "bomb",
         reason: "exceeded its 64 MiB memory limit",
+        deadline_ms: ROOMY,
     },
     Case {
         mode: "recursion",
         reason: "overflowed its stack",
+        deadline_ms: ROOMY,
     },
     Case {
         mode: "shadow-recursion",
         reason: "out of bounds memory access",
+        deadline_ms: ROOMY,
     },
     Case {
         mode: "panic",
         reason: "hostile panic",
+        deadline_ms: ROOMY,
     },
     Case {
         mode: "open-file",
         reason: "returned an error",
+        deadline_ms: ROOMY,
     },
     Case {
         mode: "read-env",
         reason: "no environment visible",
+        deadline_ms: ROOMY,
     },
 ];
 
@@ -62,10 +75,17 @@ async fn hostile_guardrails_fail_closed_and_the_chain_recovers() {
     // Nothing is granted: the gateway's own environment must stay invisible.
     // SAFETY: set before any thread of this test reads the environment.
     unsafe { std::env::set_var("SLUICE_TEST_SECRET", "hunter2") };
-    let host = dir.host(&extra).await;
+    let default_host = dir.host(&extra).await;
+    let roomy_host = dir
+        .host(&format!("call_deadline_ms = {ROOMY}\n{extra}"))
+        .await;
     let who = session("agent-1", &["agents"]);
 
     for case in CASES {
+        let host = match case.deadline_ms {
+            ROOMY => &roomy_host,
+            _ => &default_host,
+        };
         let name = format!("hostile-{}", case.mode);
         let chain = host
             .chain(std::slice::from_ref(&name))

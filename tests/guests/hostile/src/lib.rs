@@ -98,13 +98,18 @@ fn spin() -> ! {
     }
 }
 
-/// Allocates 1 MiB chunks, writing every byte so the pages are really used,
-/// until the allocator fails, at which point Rust aborts (a trap).
+/// Allocates 4 MiB chunks and touches one byte per page, so the memory is
+/// really used, until growing fails. Touching every byte would spend most
+/// of the call deadline on writes, and a slow machine could then report the
+/// deadline instead of the memory limit.
 fn bomb() -> ! {
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
-        hoard.push(vec![0xA5; 1 << 20]);
-        black_box(&mut hoard);
+        let mut chunk = Vec::<u8>::with_capacity(4 << 20);
+        for page in (0..chunk.capacity()).step_by(4096) {
+            chunk.spare_capacity_mut()[page].write(0xA5);
+        }
+        hoard.push(black_box(chunk));
     }
 }
 
