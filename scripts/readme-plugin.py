@@ -47,7 +47,9 @@ def main():
     target = json.loads(subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--no-deps"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout)["target_directory"]
-    subprocess.run(["cargo", "build", "-q", "-p", "sluice"], cwd=ROOT, check=True)
+    # The binary the test suites built: `cargo build -p sluice` alone would
+    # resolve features differently and rebuild wasmtime into a second copy.
+    subprocess.run(["cargo", "test", "-q", "--workspace", "--no-run"], cwd=ROOT, check=True)
     env = dict(os.environ, PATH=os.path.join(target, "debug") + os.pathsep + os.environ["PATH"])
     for var in ("CARGO_TARGET_DIR", "RUSTFLAGS", "CARGO_BUILD_TARGET"):
         env.pop(var, None)
