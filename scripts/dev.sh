@@ -8,7 +8,7 @@
 # clang/libclang (the PostgreSQL parser is built with bindgen), the PostgreSQL
 # server binaries (tests start their own server), node/npm (the OpenID
 # provider the identity tests start) and python3 (the README walkthrough); the
-# OpenID provider's locked npm dependencies.
+# OpenID provider's locked npm dependencies; psycopg (tests/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,7 @@ if command -v apt-get >/dev/null 2>&1; then
   # PostgreSQL server binaries (initdb, postgres, psql, pgbench): the data
   # path's tests start their own server.
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
+  python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   if [ ${#need[@]} -gt 0 ]; then
@@ -46,6 +47,14 @@ if ! command -v just >/dev/null 2>&1; then
   fi
 fi
 hash -r
+
+# Client libraries the PostgreSQL tests drive (psycopg). A Debian-managed
+# Python refuses plain `pip install`; a pyenv/venv one takes it.
+if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
+  say "installing the Python test clients (tests/requirements.txt)"
+  pip=(python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt)
+  "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages
+fi
 
 if [ ! -d tests/oidc-provider/node_modules ] && command -v npm >/dev/null 2>&1; then
   say "installing the test OpenID provider's npm dependencies"

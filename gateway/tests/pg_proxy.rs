@@ -4,146 +4,15 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::component;
+use common::gateway::{Gateway, Spec, seed_app};
 use common::postgres::{self, TestPostgres};
-use common::{component, free_port};
-
-struct Gateway {
-    child: Child,
-    dir: tempfile::TempDir,
-    pg_port: u16,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gateway {
-    fn start(pg: &TestPostgres) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir(&plugins).unwrap();
-        std::fs::copy(component("deny-word"), plugins.join("deny-word.wasm")).unwrap();
-        std::fs::copy(component("mask-email"), plugins.join("mask-email.wasm")).unwrap();
-        let (pg_port, admin_port) = (free_port(), free_port());
-        let config = format!(
-            r#"
-[gateway]
-state_dir = "state"
-[listen]
-postgres = "127.0.0.1:{pg_port}"
-admin = "127.0.0.1:{admin_port}"
-[postgres]
-allow_plaintext_loopback = true
-[plugins]
-dir = "plugins"
-[plugins.config.deny-word]
-words = ["drop"]
-[[connections]]
-name = "appdb"
-kind = "postgres"
-upstream = "{upstream}"
-database = "app"
-user = "app"
-password_env = "APPDB_PASSWORD"
-allow_groups = ["agents"]
-plugins = ["deny-word", "mask-email"]
-"#,
-            upstream = pg.addr()
-        );
-        std::fs::write(dir.path().join("sluice.toml"), config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["--config", "sluice.toml", "serve"])
-            .current_dir(dir.path())
-            .env("APPDB_PASSWORD", "app-pw")
-            .env("SLUICE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let gw = Gateway {
-            child,
-            dir,
-            pg_port,
-        };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "gateway did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Plugins are loaded on the first scan, shortly after.
-        std::thread::sleep(Duration::from_millis(1500));
-        gw
-    }
-
-    fn token(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "--config",
-                "sluice.toml",
-                "token",
-                "issue",
-                "--subject",
-                "agent-1",
-                "--group",
-                "agents",
-            ])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    fn conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} dbname=appdb user=agent-1 sslmode=require",
-            self.pg_port
-        )
-    }
-
-    /// psql through the gateway: (stdout, stderr).
-    fn psql(&self, token: &str, sql: &str) -> (String, String) {
-        let out = Command::new(postgres::bin_dir().join("psql"))
-            .args(["-X", "-A", "-t", "-w"])
-            .arg(self.conninfo())
-            .env("PGPASSWORD", token)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(sql.as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
 
 fn seed(pg: &TestPostgres) {
-    for sql in [
-        "create role app login password 'app-pw'",
-        "create database app owner app",
-    ] {
-        pg.psql("postgres", sql).unwrap();
-    }
+    seed_app(pg);
     pg.psql(
         "app",
         "create table customers(id int primary key, name text, email text);
@@ -157,7 +26,7 @@ fn seed(pg: &TestPostgres) {
 fn psql_through_the_gateway_is_guarded_and_masked() {
     let pg = TestPostgres::start();
     seed(&pg);
-    let gw = Gateway::start(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let token = gw.token();
 
     // Queries work; emails are masked.
@@ -229,7 +98,7 @@ fn psql_through_the_gateway_is_guarded_and_masked() {
 fn pgbench_extended_and_prepared_protocols() {
     let pg = TestPostgres::start();
     seed(&pg);
-    let gw = Gateway::start(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let token = gw.token();
     let scripts = tempfile::tempdir().unwrap();
     let read = scripts.path().join("read.sql");
@@ -281,7 +150,7 @@ fn pgbench_extended_and_prepared_protocols() {
 fn psql_cancels_a_running_query_through_the_gateway() {
     let pg = TestPostgres::start();
     seed(&pg);
-    let gw = Gateway::start(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let token = gw.token();
     let child = Command::new(postgres::bin_dir().join("psql"))
         .args(["-X", "-w", "-c", "select pg_sleep(10)"])
@@ -318,7 +187,7 @@ async fn binary_results_are_masked_for_tokio_postgres() {
     pg.psql("app", "create table docs(id int, body jsonb, note varchar(80)); alter table docs owner to app;
                     insert into docs values (1, '{\"to\": \"eve@example.net\"}', 'cc bob@example.com')")
         .unwrap();
-    let gw = Gateway::start(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let token = gw.token();
     let conninfo = format!(
         "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={token}",
@@ -373,7 +242,7 @@ async fn binary_results_are_masked_for_tokio_postgres() {
 fn a_masker_missing_when_the_session_began_still_masks_later() {
     let pg = TestPostgres::start();
     seed(&pg);
-    let gw = Gateway::start(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let token = gw.token();
     let plugin = gw.dir.path().join("plugins/mask-email.wasm");
     std::fs::remove_file(&plugin).unwrap();
@@ -392,4 +261,162 @@ fn a_masker_missing_when_the_session_began_still_masks_later() {
     assert!(!out.contains("while missing"), "{out}");
     assert!(out.contains("[EMAIL]"), "{out} / {err}");
     assert!(!out.contains("ada@example.com"), "unmasked: {out}");
+}
+
+/// Upstream backends of role `app` (the gateway's sessions), seen directly.
+fn app_backends(pg: &TestPostgres) -> Vec<String> {
+    pg.psql(
+        "postgres",
+        "select state || ':' || query from pg_stat_activity where usename = 'app' order by pid",
+    )
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .filter(|l| !l.is_empty())
+    .collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Bad input and vanishing clients: each gets an error or a clean close, the
+/// gateway keeps serving, and no upstream backend is left behind.
+// Multi-threaded: the checks below block their thread while the client
+// tasks run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_clients_leave_no_upstream_connection_behind() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let token = gw.token();
+    let addr = ("127.0.0.1", gw.pg_port);
+    let plain = |password: &str| {
+        format!(
+            "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={password}",
+            gw.pg_port
+        )
+    };
+
+    // A client that disconnects in the middle of a long query: the upstream
+    // backend is cancelled and closed, not left sleeping.
+    let (client, connection) = tokio_postgres::connect(&plain(&token), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn_task = tokio::spawn(connection);
+    let sleeper = tokio::spawn(async move { client.simple_query("select pg_sleep(60)").await });
+    wait_until("the query never reached the server", || {
+        app_backends(&pg).iter().any(|b| b.contains("pg_sleep(60)"))
+    });
+    conn_task.abort();
+    sleeper.abort();
+    let _ = conn_task.await;
+    wait_until("the upstream backend outlived its client", || {
+        app_backends(&pg).is_empty()
+    });
+
+    // A client that vanishes mid-message and one that sends half a startup
+    // packet: closed, nothing opened upstream.
+    let (client, connection) = tokio_postgres::connect(&plain(&token), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    drop(client);
+    drop(connection);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&[0, 0, 0, 40, 0, 3, 0, 0, b'u']).await.unwrap();
+    drop(s);
+
+    // A 1 GB length prefix: refused without reading (or allocating) it.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&0x4000_0000u32.to_be_bytes()).await.unwrap();
+    s.write_all(&196_608u32.to_be_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut reply)).await;
+    assert!(
+        reply.is_empty() || reply[0] == b'E',
+        "unexpected answer to a 1 GB startup packet: {reply:?}"
+    );
+
+    // The same inside an authenticated session: a 1 GB Query frame ends the
+    // session with an error; the upstream session is closed.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut startup = Vec::new();
+    for (k, v) in [("user", "agent-1"), ("database", "appdb")] {
+        startup.extend_from_slice(k.as_bytes());
+        startup.push(0);
+        startup.extend_from_slice(v.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 8) as u32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&196_608u32.to_be_bytes());
+    packet.extend_from_slice(&startup);
+    s.write_all(&packet).await.unwrap();
+    let mut buf = [0u8; 9];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(buf[0], b'R', "expected an authentication request");
+    let mut rest = vec![0u8; u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize - 8];
+    s.read_exact(&mut rest).await.unwrap();
+    let mut password = vec![b'p'];
+    password.extend_from_slice(&((token.len() + 5) as u32).to_be_bytes());
+    password.extend_from_slice(token.as_bytes());
+    password.push(0);
+    s.write_all(&password).await.unwrap();
+    // Read the greeting up to ReadyForQuery.
+    let mut seen = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        s.read_exact(&mut head).await.unwrap();
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len - 4];
+        s.read_exact(&mut body).await.unwrap();
+        seen.push(head[0]);
+        if head[0] == b'Z' {
+            break;
+        }
+        assert_ne!(head[0], b'E', "{}", String::from_utf8_lossy(&body));
+    }
+    let mut huge = vec![b'Q'];
+    huge.extend_from_slice(&0x4000_0000u32.to_be_bytes());
+    s.write_all(&huge).await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut reply)).await;
+    assert!(
+        reply.first() == Some(&b'E') || reply.is_empty(),
+        "unexpected answer to a 1 GB Query: {reply:?}"
+    );
+
+    // Wrong, expired and unknown-connection logins are refused before any
+    // upstream traffic.
+    for bad in [
+        plain("not-a-token"),
+        format!(
+            "host=127.0.0.1 port={} dbname=nosuchdb user=agent-1 password={token}",
+            gw.pg_port
+        ),
+    ] {
+        let err = tokio_postgres::connect(&bad, tokio_postgres::NoTls)
+            .await
+            .err()
+            .expect("refused");
+        let code = err.code().map(|c| c.code().to_string());
+        assert!(
+            matches!(code.as_deref(), Some("28P01" | "3D000")),
+            "{err:?}"
+        );
+    }
+
+    wait_until("an upstream backend was left behind", || {
+        app_backends(&pg).is_empty()
+    });
+
+    // And the gateway still serves.
+    let (out, err) = gw.psql(&token, "select 'still serving';\n");
+    assert_eq!(out.trim(), "still serving", "{err}");
 }

@@ -21,7 +21,7 @@ use crate::sql::Analyzer;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, Frame};
 use super::handshake::{self, Accepted, ConnectionLookup, HandshakeSettings};
-use super::relay::{self, RelayContext};
+use super::relay::{self, Ending, RelayContext, RelayError};
 use super::upstream::{Upstream, UpstreamConfig};
 
 /// A configured PostgreSQL connection, ready to use.
@@ -189,8 +189,25 @@ impl PgListener {
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;
         self.cancel_keys.remove(&(pid, secret));
+        // Closing our side does not stop a statement the server is running
+        // (it notices only when it next writes): a client that vanished
+        // mid-query would leave its backend busy, holding locks, for as
+        // long as the statement runs. Cancel it, as the client's own
+        // CancelRequest would have.
+        let upstream_busy = !matches!(
+            result,
+            Ok(Ending::Terminated | Ending::ServerClosed) | Err(RelayError::Server(_))
+        );
+        if upstream_busy {
+            send_cancel(
+                &conn.upstream.addr,
+                upstream.backend_pid,
+                &upstream.backend_secret,
+            )
+            .await;
+        }
         match result {
-            Ok(()) => tracing::info!("session ended"),
+            Ok(ending) => tracing::info!(?ending, "session ended"),
             Err(e) => tracing::info!("session ended: {e}"),
         }
     }
@@ -205,15 +222,22 @@ impl PgListener {
             return;
         };
         let (addr, pid, secret) = target;
-        let mut packet = BytesMut::new();
-        packet.put_i32(12 + secret.len() as i32);
-        packet.put_i32(80_877_102);
-        packet.put_i32(pid);
-        packet.put_slice(&secret);
-        if let Ok(mut s) = TcpStream::connect(&addr).await {
-            let _ = s.write_all(&packet).await;
-            let _ = s.shutdown().await;
-        }
+        send_cancel(&addr, pid, &secret).await;
+    }
+}
+
+/// A CancelRequest for backend `pid` to the server at `addr`; best effort,
+/// as in libpq (the server answers nothing either way).
+async fn send_cancel(addr: &str, pid: i32, secret: &[u8]) {
+    let mut packet = BytesMut::new();
+    packet.put_i32(12 + secret.len() as i32);
+    packet.put_i32(80_877_102);
+    packet.put_i32(pid);
+    packet.put_slice(secret);
+    let connect = tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(addr));
+    if let Ok(Ok(mut s)) = connect.await {
+        let _ = s.write_all(&packet).await;
+        let _ = s.shutdown().await;
     }
 }
 

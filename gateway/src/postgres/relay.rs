@@ -64,7 +64,19 @@ struct Shared {
 
 type Io = Pin<Box<dyn ServerIo>>;
 
-pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<(), RelayError> {
+/// How a session ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The client said goodbye (Terminate), which the server also received.
+    Terminated,
+    /// The client's connection closed without Terminate: the server may
+    /// still be running its last statement.
+    ClientVanished,
+    /// The server closed the connection.
+    ServerClosed,
+}
+
+pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, RelayError> {
     let (client_r, client_w) = tokio::io::split(client);
     let (server_r, server_w) = tokio::io::split(server);
     let shared = Arc::new(Mutex::new(Shared::default()));
@@ -96,7 +108,7 @@ async fn client_to_server(
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
-) -> Result<(), RelayError> {
+) -> Result<Ending, RelayError> {
     let mut client = BufReader::new(client);
     let mut server = BufWriter::new(server);
     let mut refusals = 0u64;
@@ -105,7 +117,7 @@ async fn client_to_server(
             .await
             .map_err(RelayError::Client)?
         else {
-            return Ok(());
+            return Ok(Ending::ClientVanished);
         };
         let out = match f.tag {
             b'Q' => {
@@ -167,7 +179,7 @@ async fn client_to_server(
                 .map_err(|e| RelayError::Server(e.into()))?;
         }
         if terminate {
-            return Ok(());
+            return Ok(Ending::Terminated);
         }
     }
 }
@@ -283,7 +295,7 @@ async fn server_to_client(
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
-) -> Result<(), RelayError> {
+) -> Result<Ending, RelayError> {
     let mut server = BufReader::new(server);
     let mut client = BufWriter::new(client);
     let mut results = Results::Idle;
@@ -296,7 +308,7 @@ async fn server_to_client(
             .await
             .map_err(RelayError::Server)?
         else {
-            return Ok(());
+            return Ok(Ending::ServerClosed);
         };
         let mut out = vec![];
         match f.tag {
@@ -469,7 +481,10 @@ async fn flush_rows(
     Ok(())
 }
 
-async fn unmaskable(client: &mut BufWriter<WriteHalf<Io>>, why: &str) -> Result<(), RelayError> {
+async fn unmaskable(
+    client: &mut BufWriter<WriteHalf<Io>>,
+    why: &str,
+) -> Result<Ending, RelayError> {
     let message = format!("{why}; the session is closed so that no unmasked data is sent");
     let f = error_response(Severity::Fatal, sqlstate::INSUFFICIENT_PRIVILEGE, &message);
     let _ = client.write_all(&f.to_bytes()).await;
