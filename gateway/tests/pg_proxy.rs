@@ -420,3 +420,58 @@ async fn bad_clients_leave_no_upstream_connection_behind() {
     let (out, err) = gw.psql(&token, "select 'still serving';\n");
     assert_eq!(out.trim(), "still serving", "{err}");
 }
+
+/// The gateway parses SQL with standard_conforming_strings on and UTF-8
+/// text; a session may not switch the server to other lexing rules, under
+/// which a literal the gateway approved could end early and the rest run
+/// as a statement of its own.
+#[test]
+fn a_session_cannot_change_how_the_server_reads_sql() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let token = gw.token();
+
+    for sql in [
+        "set standard_conforming_strings = off;",
+        "set session standard_conforming_strings to 'false';",
+        "select set_config('standard_conforming_strings', 'off', false);",
+        "select set_config(lower('STANDARD_CONFORMING_STRINGS'), 'off', false);",
+        "update pg_settings set setting = 'off' where name = 'standard_conforming_strings';",
+        "set client_encoding = 'GBK';",
+        "set names 'SJIS';",
+    ] {
+        let (out, err) = gw.psql(&token, &format!("{sql}\nselect 'still here';\n"));
+        assert!(err.contains("statement refused"), "{sql}: {err}");
+        assert_eq!(out.trim(), "still here", "{sql}: {err}");
+    }
+    let (out, err) = gw.psql(
+        &token,
+        "set client_encoding = 'UTF8';\nset standard_conforming_strings = on;\nshow standard_conforming_strings;\n",
+    );
+    assert_eq!(out.trim(), "SET\nSET\non", "{err}");
+
+    // Out of the analysis' sight (a DO block): the server's report of the
+    // change ends the session before anything else runs.
+    let (out, err) = gw.psql(
+        &token,
+        "do $$ begin perform set_config('standard_conforming_strings', 'off', false); end $$;\nselect 'after';\n",
+    );
+    assert!(err.contains("must stay on"), "{err}");
+    assert!(!out.contains("after"), "{out}");
+
+    // A client that asks for a multibyte client-only encoding at startup.
+    let out = Command::new(postgres::bin_dir().join("psql"))
+        .args(["-X", "-w", "-c", "select 1"])
+        .arg(gw.conninfo())
+        .env("PGPASSWORD", &token)
+        .env("PGCLIENTENCODING", "GBK")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "GBK session accepted");
+    assert!(err.contains("client_encoding"), "{err}");
+
+    let (out, _) = gw.psql(&token, "select 'still serving';\n");
+    assert_eq!(out.trim(), "still serving");
+}

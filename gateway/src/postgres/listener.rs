@@ -21,6 +21,7 @@ use crate::sql::Analyzer;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, Frame};
 use super::handshake::{self, Accepted, ConnectionLookup, HandshakeSettings};
+use super::parity;
 use super::relay::{self, Ending, RelayContext, RelayError};
 use super::upstream::{Upstream, UpstreamConfig};
 
@@ -131,6 +132,15 @@ impl PgListener {
             .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
             .cloned()
             .collect();
+        let params = match parity::upstream_params(&params) {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::info!("connection refused: {why}");
+                let f = error_response(Severity::Fatal, sqlstate::INVALID_PARAMETER_VALUE, &why);
+                let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                return;
+            }
+        };
         let upstream = match Upstream::connect(&conn.upstream, &params).await {
             Ok(u) => u,
             Err(e) => {

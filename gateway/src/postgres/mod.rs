@@ -8,6 +8,7 @@ pub mod errors;
 pub mod frame;
 pub mod handshake;
 pub mod listener;
+pub mod parity;
 pub mod relay;
 pub mod rows;
 pub mod startup;

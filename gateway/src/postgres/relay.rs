@@ -28,6 +28,7 @@ use crate::sql::Analyzer;
 
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
+use super::parity;
 use super::rows::{self, Cell};
 use super::upstream::ServerIo;
 
@@ -51,6 +52,9 @@ pub enum RelayError {
     Server(FrameError),
     #[error("{0}")]
     Unmaskable(String),
+    /// The gateway ended the session (the client was told why).
+    #[error("{0}")]
+    Ended(String),
 }
 
 /// State the two directions share.
@@ -83,14 +87,16 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
     // Fixed-width counters after the marker: no key is a prefix of another.
     let marker = format!("sluice_refused_{}", ctx.session.id.replace('-', ""));
     let ctx = Arc::new(ctx);
+    let (ready, fence) = parity::Fence::new();
     let up = client_to_server(
         client_r,
         server_w,
         ctx.clone(),
         shared.clone(),
         marker.clone(),
+        fence,
     );
-    let down = server_to_client(server_r, client_w, ctx, shared, marker);
+    let down = server_to_client(server_r, client_w, ctx, shared, marker, ready);
     // Either side ending ends the session.
     tokio::select! {
         r = up => r,
@@ -108,10 +114,13 @@ async fn client_to_server(
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
+    mut fence: parity::Fence,
 ) -> Result<Ending, RelayError> {
     let mut client = BufReader::new(client);
     let mut server = BufWriter::new(server);
     let mut refusals = 0u64;
+    // Set by `check` when an allowed statement runs code out of the analysis' sight.
+    let mut unseen = false;
     loop {
         let Some(f) = frame::read_frame(&mut client, MAX_CLIENT_FRAME)
             .await
@@ -122,7 +131,11 @@ async fn client_to_server(
         let out = match f.tag {
             b'Q' => {
                 let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
-                match check(&ctx, &text, SqlPhase::SimpleQuery, None).await {
+                let checked = match fence.before(&text).await {
+                    Err(why) => Some(fence_refusal(why)),
+                    Ok(()) => check(&ctx, &text, SqlPhase::SimpleQuery, None, &mut unseen).await,
+                };
+                match checked {
                     None => f,
                     Some(refusal) => {
                         refusals += 1;
@@ -136,7 +149,20 @@ async fn client_to_server(
                 let mut r = BodyReader::new(&f.body, "Parse");
                 let name = r.cstr().map_err(RelayError::Client)?.to_string();
                 let text = r.cstr().map_err(RelayError::Client)?.to_string();
-                match check(&ctx, &text, SqlPhase::Parse, Some(name.clone())).await {
+                let checked = match fence.before(&text).await {
+                    Err(why) => Some(fence_refusal(why)),
+                    Ok(()) => {
+                        check(
+                            &ctx,
+                            &text,
+                            SqlPhase::Parse,
+                            Some(name.clone()),
+                            &mut unseen,
+                        )
+                        .await
+                    }
+                };
+                match checked {
                     None => f,
                     Some(refusal) => {
                         refusals += 1;
@@ -167,6 +193,7 @@ async fn client_to_server(
             }
             _ => f,
         };
+        fence.forwarded(out.tag, std::mem::take(&mut unseen));
         let terminate = out.tag == b'X';
         frame::write_frame(&mut server, &out)
             .await
@@ -182,6 +209,14 @@ async fn client_to_server(
             return Ok(Ending::Terminated);
         }
     }
+}
+
+fn fence_refusal(why: &str) -> Frame {
+    error_response(
+        Severity::Error,
+        sqlstate::INSUFFICIENT_PRIVILEGE,
+        &format!("statement refused: {why}"),
+    )
 }
 
 fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
@@ -213,6 +248,7 @@ async fn check(
     text: &str,
     phase: SqlPhase,
     name: Option<String>,
+    unseen: &mut bool,
 ) -> Option<Frame> {
     let refuse =
         |code: &str, message: String| Some(error_response(Severity::Error, code, &message));
@@ -225,6 +261,13 @@ async fn check(
             );
         }
     };
+    *unseen = statements.iter().any(parity::runs_unseen_code);
+    if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
+        return refuse(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("statement refused: {why}"),
+        );
+    }
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) => c,
         Err(r) => return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
@@ -295,6 +338,7 @@ async fn server_to_client(
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
+    ready: tokio::sync::watch::Sender<u64>,
 ) -> Result<Ending, RelayError> {
     let mut server = BufReader::new(server);
     let mut client = BufWriter::new(client);
@@ -334,6 +378,15 @@ async fn server_to_client(
                 }
                 results = Results::Idle;
                 out.push(swapped.unwrap_or(f));
+            }
+            b'S' => {
+                let mut r = BodyReader::new(&f.body, "ParameterStatus");
+                let name = r.cstr().map_err(RelayError::Server)?;
+                let value = r.cstr().map_err(RelayError::Server)?;
+                if let Some(why) = parity::parameter_status_refusal(name, value) {
+                    return end_session(&mut client, &why).await;
+                }
+                out.push(f);
             }
             b'2' => {
                 formats = lock(&shared).bind_formats.pop_front();
@@ -403,6 +456,9 @@ async fn server_to_client(
                 // A suspended portal resumes with the same columns.
                 if f.tag != b's' {
                     results = Results::Idle;
+                }
+                if f.tag == b'Z' {
+                    ready.send_modify(|n| *n += 1);
                 }
                 out.push(f);
             }
@@ -486,8 +542,16 @@ async fn unmaskable(
     why: &str,
 ) -> Result<Ending, RelayError> {
     let message = format!("{why}; the session is closed so that no unmasked data is sent");
-    let f = error_response(Severity::Fatal, sqlstate::INSUFFICIENT_PRIVILEGE, &message);
+    end_session(client, &message).await
+}
+
+/// Ends the session with a FATAL error the client sees.
+async fn end_session(
+    client: &mut BufWriter<WriteHalf<Io>>,
+    message: &str,
+) -> Result<Ending, RelayError> {
+    let f = error_response(Severity::Fatal, sqlstate::INSUFFICIENT_PRIVILEGE, message);
     let _ = client.write_all(&f.to_bytes()).await;
     let _ = client.flush().await;
-    Err(RelayError::Unmaskable(message))
+    Err(RelayError::Ended(message.to_string()))
 }

@@ -154,12 +154,17 @@ fn builtin(call: &FunctionCall) -> bool {
     call.schema.is_none() || call.schema.as_deref() == Some("pg_catalog")
 }
 
+/// A builtin known to have no side effects (and to run no SQL of its own).
+pub fn is_pure_builtin(call: &FunctionCall) -> bool {
+    builtin(call) && PURE_BUILTINS.contains(&call.name.as_str())
+}
+
 /// The flags the statement's function calls imply.
 pub(crate) fn flags(calls: &[FunctionCall]) -> StatementFlags {
     let mut flags = StatementFlags::empty();
     for call in calls {
         let name = call.name.as_str();
-        if !(builtin(call) && PURE_BUILTINS.contains(&name)) {
+        if !is_pure_builtin(call) {
             flags |= StatementFlags::MODIFIES_STATE;
         }
         // By name alone, in any schema: extensions such as dblink live where

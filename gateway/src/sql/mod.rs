@@ -22,6 +22,7 @@
 mod cache;
 mod classify;
 mod functions;
+pub use functions::is_pure_builtin;
 mod parse;
 mod tag;
 mod walk;
