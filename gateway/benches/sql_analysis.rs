@@ -1,7 +1,7 @@
 //! Cost of the SQL analysis every statement goes through before the guardrail
 //! plugins see it: a typical OLTP statement uncached (parse, decode, walk) and
 //! cached (a lookup by text), plus a multi-statement string and a 1000-item IN
-//! list uncached.
+//! list uncached, and a query whose literal changes every time (shape cache).
 //!
 //! cargo bench -p sluice --bench sql_analysis
 
@@ -45,6 +45,24 @@ fn bench_analysis(c: &mut Criterion) {
     });
     c.bench_function("sql/oltp_update/stacker_grow_only", |b| {
         b.iter(|| stacker::grow(64 * 1024 * 1024, || black_box(1)))
+    });
+    // pgbench -S in simple mode: a new literal every time. The exact-text
+    // cache misses; the shape cache (texts differing only in literals) hits.
+    let mut aid = 0u32;
+    let shaped = Analyzer::new(1024);
+    c.bench_function("sql/select_new_literal/shape_cached", |b| {
+        b.iter(|| {
+            aid = aid.wrapping_add(7919);
+            let sql = format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid};");
+            shaped.analyze(black_box(&sql)).map(|s| s.len())
+        })
+    });
+    c.bench_function("sql/select_new_literal/uncached", |b| {
+        b.iter(|| {
+            aid = aid.wrapping_add(7919);
+            let sql = format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid};");
+            uncached.analyze(black_box(&sql)).map(|s| s.len())
+        })
     });
     c.bench_function("sql/in_list_1000/uncached", |b| {
         b.iter(|| uncached.analyze(black_box(&in_list)).map(|s| s.len()))

@@ -254,8 +254,12 @@ mod tests {
         // for that Query's ReadyForQuery.
         fence.forwarded(b'Q', true);
         fence.before("select 1").await.unwrap();
-        let held = tokio::time::timeout(Duration::from_millis(50), fence.before("select 'é'")).await;
-        assert!(held.is_err(), "sensitive text passed before the server answered");
+        let held =
+            tokio::time::timeout(Duration::from_millis(50), fence.before("select 'é'")).await;
+        assert!(
+            held.is_err(),
+            "sensitive text passed before the server answered"
+        );
         ready.send_modify(|n| *n += 1);
         fence.before("select 'é'").await.unwrap();
         // Extended protocol: unseen code parsed, no Sync yet: refused.
@@ -264,7 +268,8 @@ mod tests {
         fence.forwarded(b'E', false);
         assert!(fence.before(r"select '\'").await.is_err());
         fence.forwarded(b'S', false);
-        let held = tokio::time::timeout(Duration::from_millis(50), fence.before(r"select '\'")).await;
+        let held =
+            tokio::time::timeout(Duration::from_millis(50), fence.before(r"select '\'")).await;
         assert!(held.is_err());
         ready.send_modify(|n| *n += 1);
         fence.before(r"select '\'").await.unwrap();

@@ -24,6 +24,7 @@ mod classify;
 mod functions;
 pub use functions::is_pure_builtin;
 mod parse;
+mod shape;
 mod tag;
 mod walk;
 
@@ -46,6 +47,7 @@ pub struct AnalysisError {
 /// Analyses query texts, remembering recent ones.
 pub struct Analyzer {
     cache: cache::Cache,
+    shapes: shape::ShapeCache,
 }
 
 impl Analyzer {
@@ -53,6 +55,7 @@ impl Analyzer {
     pub fn new(cache_entries: usize) -> Self {
         Analyzer {
             cache: cache::Cache::new(cache_entries),
+            shapes: shape::ShapeCache::new(cache_entries),
         }
     }
 
@@ -64,6 +67,9 @@ impl Analyzer {
         if let Some(hit) = self.cache.get(text) {
             return Ok(hit);
         }
+        if let Some(hit) = self.shapes.get(text) {
+            return Ok(hit);
+        }
         let encoded = parse::parse(text)?;
         // Each level of the encoded tree costs at least two bytes (a field tag
         // and a length), so its depth is at most half its length.
@@ -72,6 +78,7 @@ impl Analyzer {
         let statements =
             stacker::maybe_grow(needed, ANALYSIS_STACK, || summarize_all(text, &encoded))?;
         self.cache.put(text, &statements);
+        self.shapes.put(text, &statements);
         Ok(statements)
     }
 }
