@@ -161,7 +161,8 @@ pub(crate) fn shape(text: &str) -> Option<String> {
                 let escapes =
                     i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident_byte(b[i - 2]));
                 let end = quoted_end(b, i, b'\'', escapes)?;
-                if !prev_ident(i) && !(i > 0 && b[i - 1] == b'&') {
+                let prefixed = prev_ident(i) || (i > 0 && b[i - 1] == b'&');
+                if !prefixed {
                     out.push_str(&text[copied..i]);
                     out.push_str("''");
                     copied = end;
