@@ -93,6 +93,8 @@ pub enum Decision {
 #[derive(Debug, Default, Clone)]
 pub struct MaskReport {
     pub cells_changed: u64,
+    /// (row, column) of every cell a masker replaced, in edit order.
+    pub changed: Vec<(u32, u32)>,
     pub detections: Vec<Detection>,
 }
 
@@ -191,7 +193,10 @@ impl Chain {
                     .get_mut(edit.row as usize)
                     .and_then(|r| r.get_mut(edit.column as usize));
                 match cell {
-                    Some(cell) => *cell = edit.value,
+                    Some(cell) => {
+                        *cell = edit.value;
+                        report.changed.push((edit.row, edit.column));
+                    }
                     None => {
                         // An edit outside the batch is a broken masker; the
                         // batch cannot be trusted as masked.

@@ -319,7 +319,10 @@ enum Results {
 struct ResultSet {
     columns: Vec<Column>,
     chain: Chain,
+    /// Rows waiting for the maskers, as they see them …
     pending: Vec<Vec<Cell>>,
+    /// … and as they arrived, sent as they are unless a masker changed them.
+    frames: Vec<Frame>,
 }
 
 /// The maskers for a result set starting now. Resolved per result set, so a
@@ -402,6 +405,7 @@ async fn server_to_client(
                         columns,
                         chain,
                         pending: Vec::new(),
+                        frames: Vec::new(),
                     }),
                 };
                 out.push(f);
@@ -427,14 +431,20 @@ async fn server_to_client(
                                 columns,
                                 chain,
                                 pending: Vec::new(),
+                                frames: Vec::new(),
                             })
                         }
                     };
                 }
                 match &mut results {
                     Results::Masked(set) => {
-                        set.pending
-                            .push(rows::parse_data_row(&f.body).map_err(RelayError::Server)?);
+                        let mut cells =
+                            rows::parse_data_row(&f.body).map_err(RelayError::Server)?;
+                        for (cell, column) in cells.iter_mut().zip(&set.columns) {
+                            rows::to_masker(column, cell);
+                        }
+                        set.pending.push(cells);
+                        set.frames.push(f);
                         if set.pending.len() >= MASK_BATCH
                             && let Err(e) = flush_rows(&ctx, &mut results, &mut out).await
                         {
@@ -505,33 +515,35 @@ async fn flush_rows(
     if set.pending.is_empty() {
         return Ok(());
     }
-    let wire = std::mem::take(&mut set.pending);
-    let mut batch = wire.clone();
-    for row in &mut batch {
-        for (cell, column) in row.iter_mut().zip(&set.columns) {
-            rows::to_masker(column, cell);
-        }
-    }
-    let seen = batch.clone();
-    set.chain
+    let mut batch = std::mem::take(&mut set.pending);
+    let frames = std::mem::take(&mut set.frames);
+    let report = set
+        .chain
         .mask_rows(&ctx.session, &set.columns, &mut batch)
         .await
         .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
-    for ((masked, seen), wire) in batch.into_iter().zip(seen).zip(wire) {
-        let cells: Vec<Cell> = masked
-            .into_iter()
-            .zip(seen)
-            .zip(wire)
-            .zip(&set.columns)
-            // Unchanged cells go out exactly as they came in.
-            .map(|(((after, seen), wire), column)| {
-                if after == seen {
-                    wire
-                } else {
-                    rows::from_masker(column, after)
-                }
-            })
-            .collect();
+    let mut changed = vec![Vec::new(); frames.len()];
+    for (row, column) in report.changed {
+        if let Some(cols) = changed.get_mut(row as usize) {
+            cols.push(column as usize);
+        }
+    }
+    for ((frame, masked), columns) in frames.into_iter().zip(batch).zip(changed) {
+        if columns.is_empty() {
+            out.push(frame);
+            continue;
+        }
+        // Unchanged cells go out exactly as they came in.
+        let mut cells = rows::parse_data_row(&frame.body).map_err(RelayError::Server)?;
+        for ((i, cell), (after, column)) in cells
+            .iter_mut()
+            .enumerate()
+            .zip(masked.into_iter().zip(&set.columns))
+        {
+            if columns.contains(&i) {
+                *cell = rows::from_masker(column, after);
+            }
+        }
         out.push(Frame::new(b'D', rows::encode_data_row(&cells)));
     }
     Ok(())
