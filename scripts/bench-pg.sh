@@ -24,6 +24,7 @@ if ! command -v pgbouncer >/dev/null 2>&1; then
 fi
 
 cargo build --release -q -p sluice
+sluice_bin="${CARGO_TARGET_DIR:-$root/target}/release/sluice"
 scripts/build-plugins.sh 2>/dev/null
 
 work="$(mktemp -d /tmp/sluice-bench-pg.XXXXXX)"
@@ -86,6 +87,7 @@ admin = "127.0.0.1:$admin_port"
 allow_plaintext_loopback = true
 [plugins]
 dir = "plugins"
+${SLUICE_WRAPPER:+max_instances = 4  # valgrind cannot map the default instance pool}
 [plugins.config.deny-word]
 words = ["drop", "truncate"]
 [[connections]]
@@ -98,11 +100,15 @@ password_env = "BENCH_PASSWORD"
 allow_groups = ["agents"]
 plugins = ["deny-word", "mask-email"]
 TOML
-(cd "$work/sluice" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec "$root/target/release/sluice" --config sluice.toml serve) &
+# SLUICE_WRAPPER runs the gateway under a profiler, e.g.
+# SLUICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=/tmp/sluice.cg"
+# (with MODES=simple CLIENTS=1 for a short, single-threaded profile).
+# shellcheck disable=SC2086
+(cd "$work/sluice" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec ${SLUICE_WRAPPER:-} "$sluice_bin" --config sluice.toml serve) &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.1; done
-sleep 1
-token=$(cd "$work/sluice" && "$root/target/release/sluice" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
+for _ in $(seq 600); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.1; done
+if [ -n "${SLUICE_WRAPPER:-}" ]; then sleep 20; else sleep 1; fi
+token=$(cd "$work/sluice" && "$sluice_bin" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
 run() { # target port password mode clients
   local out
@@ -112,8 +118,8 @@ run() { # target port password mode clients
 }
 
 printf '%-9s %-8s %12s %12s %12s %14s %16s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer
-for mode in simple prepared; do
-  for clients in 1 8; do
+for mode in ${MODES:-simple prepared}; do
+  for clients in ${CLIENTS:-1 8}; do
     d=$(run direct "$pg_port" "$password" "$mode" "$clients")
     b=$(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients")
     s=$(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients")
