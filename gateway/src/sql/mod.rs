@@ -12,8 +12,10 @@
 //! listed), never looked into. Nor can a parser know what the catalog adds:
 //! operators and casts that call user functions (not reported as calls),
 //! triggers, rules, defaults and policies already on a table, what a view
-//! reads (it is reported as named), or which schema an unqualified name
-//! resolves to (hence `SET search_path` keeps `modifies-state`).
+//! reads (it is reported as named), whether `t.f` is a column or a call of
+//! `f(t)` (`(expr).f` is reported as a possible call of `f`), or which schema
+//! an unqualified name resolves to (hence `SET search_path` keeps
+//! `modifies-state`).
 //!
 //! parse.rs (the parser call) → walk.rs (relations, writes and functions,
 //! generically) + classify.rs/tag.rs (what the top-level statement is) →

@@ -142,6 +142,10 @@ impl Walker {
                 }
                 self.fields(tag, body, Mode::Read, &[]);
             }
+            "AIndirection" => {
+                self.attribute_calls(body);
+                self.fields(tag, body, Mode::Read, &[]);
+            }
             "ExecuteStmt" | "DoStmt" | "CallStmt" => {
                 self.facts.nested_dynamic = true;
                 self.fields(tag, body, Mode::Read, &[]);
@@ -286,6 +290,31 @@ impl Walker {
             Mode::Read,
             &["relname", "schemaname", "catalogname"],
         );
+    }
+
+    /// `(expr).name` selects a field of a composite value or, in attribute
+    /// notation, calls function `name` on `expr`: PostgreSQL tries the
+    /// field first, and only the catalog knows which applies, so each
+    /// selected name is reported as a possible call
+    /// (`('/etc/passwd'::text).pg_read_file` reads the file).
+    fn attribute_calls(&mut self, body: &Map<String, Value>) {
+        let items = body.get("indirection").and_then(Value::as_array);
+        for (i, item) in items.into_iter().flatten().enumerate() {
+            let Some(name) = tagged(item, "String").and_then(|s| s.get("sval")?.as_str()) else {
+                continue;
+            };
+            // Only the first selection applies to `arg` itself.
+            let arg = if i == 0 {
+                body.get("arg").and_then(literal)
+            } else {
+                None
+            };
+            self.facts.functions.push(FunctionCall {
+                schema: None,
+                name: name.to_owned(),
+                literal_args: vec![arg],
+            });
+        }
     }
 
     fn func_call(&mut self, call: &Map<String, Value>) {

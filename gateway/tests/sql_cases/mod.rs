@@ -224,6 +224,10 @@ pub fn cases() -> Vec<Case> {
         c("SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.f = public.check_it(t.id))").has(MS).calls(&["public.check_it"]).reads(&["t", "u"]),
         c("INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET v = audit_fn(excluded.v)").calls(&["audit_fn"]),
         c("SELECT * FROM ROWS FROM (generate_series(1, 3), pg_ls_dir('.')) AS x").calls(&["generate_series", "pg_ls_dir"]).has(MS),
+        // Attribute notation: `(expr).f` calls f(expr) when no field f exists.
+        c("SELECT ('/etc/passwd'::text).pg_read_file").kind(K::Query).has(MS).calls(&["pg_read_file"]),
+        c("SELECT (x).pg_ls_dir FROM (VALUES ('.')) v(x)").has(MS).calls(&["pg_ls_dir"]),
+        c("SELECT (('.')::text).length").kind(K::Query).read_only().calls(&["length"]),
         // ---- DDL
         c("CREATE TABLE s.t (id int DEFAULT next_id())").kind(K::Ddl).tag("CREATE TABLE").writes(&[("s.t", A::Create, false)]).calls(&["next_id"]),
         c("DROP TABLE IF EXISTS a, s.b CASCADE").kind(K::Ddl).tag("DROP TABLE").has(MS).writes(&[("a", A::Drop, false), ("s.b", A::Drop, false)]),
