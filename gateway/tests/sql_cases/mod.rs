@@ -228,6 +228,14 @@ pub fn cases() -> Vec<Case> {
         c("SELECT ('/etc/passwd'::text).pg_read_file").kind(K::Query).has(MS).calls(&["pg_read_file"]),
         c("SELECT (x).pg_ls_dir FROM (VALUES ('.')) v(x)").has(MS).calls(&["pg_ls_dir"]),
         c("SELECT (('.')::text).length").kind(K::Query).read_only().calls(&["length"]),
+        // ---- functions bound into objects run later, wherever those are used
+        c("CREATE OPERATOR ### (FUNCTION = pg_read_file, RIGHTARG = text)").kind(K::Ddl).tag("CREATE OPERATOR").has(MS | F::DYNAMIC_SQL).calls(&["pg_read_file"]),
+        c("CREATE CAST (int AS text) WITH FUNCTION pg_catalog.pg_read_file(text)").kind(K::Ddl).has(MS | F::DYNAMIC_SQL).calls(&["pg_catalog.pg_read_file"]),
+        c("CREATE AGGREGATE agg (sfunc = evil, stype = text)").tag("CREATE AGGREGATE").has(F::DYNAMIC_SQL).calls(&["evil"]),
+        c("CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION evil()").has(F::DYNAMIC_SQL).calls(&["evil"]),
+        c("CREATE OPERATOR CLASS oc FOR TYPE int USING btree AS FUNCTION 1 evil(int, int)").has(F::DYNAMIC_SQL).calls(&["evil"]),
+        c("CREATE LANGUAGE plx HANDLER plx_handler").tag("CREATE LANGUAGE").has(F::DYNAMIC_SQL).calls(&["plx_handler"]),
+        c("CREATE COLLATION coll (locale = 'C')").kind(K::Ddl).tag("CREATE COLLATION").has(MS).lacks(F::DYNAMIC_SQL),
         // ---- DDL
         c("CREATE TABLE s.t (id int DEFAULT next_id())").kind(K::Ddl).tag("CREATE TABLE").writes(&[("s.t", A::Create, false)]).calls(&["next_id"]),
         c("DROP TABLE IF EXISTS a, s.b CASCADE").kind(K::Ddl).tag("DROP TABLE").has(MS).writes(&[("a", A::Drop, false), ("s.b", A::Drop, false)]),
