@@ -51,6 +51,8 @@ pub enum RelayError {
     Server(FrameError),
     #[error("{0}")]
     Unmaskable(String),
+    #[error("{0}")]
+    ParserOutOfSync(String),
 }
 
 /// State the two directions share.
@@ -213,6 +215,12 @@ async fn check(
             );
         }
     };
+    if let Some(why) = statements.iter().find_map(crate::sql::statement_hazard) {
+        return refuse(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("statement refused: {why}"),
+        );
+    }
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) => c,
         Err(r) => return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
@@ -379,6 +387,13 @@ async fn server_to_client(
                     _ => out.push(f),
                 }
             }
+            // A setting changed where no statement showed it (a function,
+            // a DO block): the session's texts no longer parse here as they
+            // do on the server.
+            b'S' => match parameter_hazard(&f.body) {
+                None => out.push(f),
+                Some(why) => return parser_out_of_sync(&mut client, &why).await,
+            },
             b'H' => match masking_chain(&ctx) {
                 Ok(None) => out.push(f),
                 Ok(Some(_)) => return unmaskable(&mut client, "COPY data cannot be masked").await,
@@ -467,6 +482,27 @@ async fn flush_rows(
         out.push(Frame::new(b'D', rows::encode_data_row(&cells)));
     }
     Ok(())
+}
+
+/// The hazard a ParameterStatus reports, if any (see `sql::setting_hazard`).
+fn parameter_hazard(body: &[u8]) -> Option<String> {
+    let mut r = BodyReader::new(body, "ParameterStatus");
+    match (r.cstr(), r.cstr()) {
+        (Ok(name), Ok(value)) => crate::sql::setting_hazard(name, value),
+        // Unreadable: whatever it set is unknown, so assume the worst.
+        _ => Some("the server sent an unreadable ParameterStatus".into()),
+    }
+}
+
+async fn parser_out_of_sync(
+    client: &mut BufWriter<WriteHalf<Io>>,
+    why: &str,
+) -> Result<(), RelayError> {
+    let message = format!("{why}; the session is closed");
+    let f = error_response(Severity::Fatal, sqlstate::INSUFFICIENT_PRIVILEGE, &message);
+    let _ = client.write_all(&f.to_bytes()).await;
+    let _ = client.flush().await;
+    Err(RelayError::ParserOutOfSync(message))
 }
 
 async fn unmaskable(client: &mut BufWriter<WriteHalf<Io>>, why: &str) -> Result<(), RelayError> {

@@ -18,6 +18,9 @@
 //! possible call of `f`), or which schema an unqualified name resolves to
 //! (hence `SET search_path` keeps `modifies-state`).
 //!
+//! The parse is only faithful while the server reads statement text as this
+//! parser does (sync.rs).
+//!
 //! parse.rs (the parser call) → walk.rs (relations, writes and functions,
 //! generically) + classify.rs/tag.rs (what the top-level statement is) →
 //! functions.rs (what function names imply) → this file (one summary).
@@ -26,8 +29,11 @@ mod cache;
 mod classify;
 mod functions;
 mod parse;
+mod sync;
 mod tag;
 mod walk;
+
+pub use sync::{setting_hazard, statement_hazard};
 
 use std::sync::Arc;
 

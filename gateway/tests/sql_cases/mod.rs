@@ -204,6 +204,9 @@ pub fn cases() -> Vec<Case> {
         c("SET work_mem TO DEFAULT").kind(K::Session).setting("work_mem", None),
         c("RESET ALL").kind(K::Session).has(F::ROLE_CHANGE).setting("all", None),
         c("SET search_path = evil, public").kind(K::Session).has(MS).setting("search_path", Some("evil, public")),
+        // Both change how the server reads later statement texts.
+        c("SET standard_conforming_strings = off").kind(K::Session).has(MS).setting("standard_conforming_strings", Some("off")),
+        c("SET NAMES 'SJIS'").kind(K::Session).has(MS).setting("client_encoding", Some("SJIS")),
         c("SET default_transaction_read_only = off").kind(K::Session).has(MS).setting("default_transaction_read_only", Some("off")),
         c("SET TRANSACTION READ WRITE").kind(K::Session).has(MS),
         c("SELECT set_config('role', 'admin', false)").kind(K::Query).has(MS | F::ROLE_CHANGE).calls(&["set_config"]),
