@@ -377,6 +377,17 @@ fn the_example_config_is_valid_for_the_gateway_and_the_plugin() {
         text
     };
     run(&["config", "check"]);
+    // The README shows this policy: it must be the one tested here.
+    let example = std::fs::read_to_string(example()).unwrap();
+    let start = example.find("[plugins.config.sql-guardrail]").unwrap();
+    let end = example.find("[[connections]]").unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    assert!(
+        readme.contains(&format!("```toml\n{}\n```", example[start..end].trim_end())),
+        "README's sql-guardrail example differs from examples/sql-guardrail.toml"
+    );
     let checked = run(&[
         "plugin",
         "check",
