@@ -399,6 +399,45 @@ fn statement_texts_literals_and_settings() {
     );
 }
 
+/// Statements that would make the server read later texts differently from
+/// this parser are recognised whichever way they set it.
+#[test]
+fn settings_that_desynchronise_the_parser() {
+    let analyzer = Analyzer::new(0);
+    for (sql, hazard) in [
+        ("SET standard_conforming_strings = off", true),
+        ("SET LOCAL standard_conforming_strings TO false", true),
+        ("SET NAMES 'SJIS'", true),
+        ("SET client_encoding = 'BIG5'", true),
+        ("SELECT set_config('client_encoding', 'GBK', false)", true),
+        (
+            "SELECT pg_catalog.set_config('standard_conforming_strings', v, false) FROM t",
+            true,
+        ),
+        ("SET standard_conforming_strings = on", false),
+        ("SET client_encoding = 'UTF8'", false),
+        ("SET NAMES 'utf-8'", false),
+        ("RESET client_encoding", false),
+        ("SELECT set_config('application_name', 'x', false)", false),
+        ("SELECT app.set_config('client_encoding', 'SJIS')", false),
+    ] {
+        let found = one(&analyzer, sql);
+        assert_eq!(
+            sluice::postgres::parity::statement_refusal(&found).is_some(),
+            hazard,
+            "{sql}"
+        );
+    }
+    assert!(
+        sluice::postgres::parity::parameter_status_refusal("client_encoding", "SQL_ASCII")
+            .is_none()
+    );
+    assert!(
+        sluice::postgres::parity::parameter_status_refusal("standard_conforming_strings", "off")
+            .is_some()
+    );
+}
+
 fn one(analyzer: &Analyzer, sql: &str) -> SqlStatement {
     let stmts = analyzer.analyze(sql).expect(sql);
     assert_eq!(stmts.len(), 1, "{sql}");

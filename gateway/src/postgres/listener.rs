@@ -158,6 +158,23 @@ impl PgListener {
             }
         };
 
+        // A role or database default (or a startup parameter) can make the
+        // server read statement texts differently from the gateway's parser.
+        if let Some(why) = upstream
+            .parameters
+            .iter()
+            .find_map(|(k, v)| parity::parameter_status_refusal(k, v))
+        {
+            tracing::warn!("session refused: {why}");
+            let f = error_response(
+                Severity::Fatal,
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                &format!("session refused: {why}"),
+            );
+            let _ = frame::write_frames(&mut agent.io, &[f]).await;
+            return;
+        }
+
         // The agent gets the gateway's own key; the upstream's stays here.
         let pid = rand_i32();
         let secret = Bytes::copy_from_slice(&rand_bytes::<4>());

@@ -62,24 +62,20 @@ pub fn statement_refusal(s: &SqlStatement) -> Option<String> {
         }
         let name = call.literal_args.first().cloned().flatten();
         let value = call.literal_args.get(1).cloned().flatten();
-        match (name, value) {
-            (None, _) => {
-                return Some(
-                    "set_config with a computed setting name is refused: it could change how the server reads SQL text".into(),
-                );
-            }
-            (Some(name), value) => {
-                let name = name.to_ascii_lowercase();
-                if name == SCS || name == CLIENT_ENCODING {
-                    let why = match value {
-                        Some(v) => setting_refusal(&name, &v),
-                        None => Some(format!(
-                            "set_config of {name} with a computed value is refused"
-                        )),
-                    };
-                    if why.is_some() {
-                        return why;
-                    }
+        // A computed setting name is the guardrails' call (it could be
+        // `role`); if it changes a lexing setting, the server's report ends
+        // the session, and the fence holds what was pipelined behind it.
+        if let Some(name) = name {
+            let name = name.to_ascii_lowercase();
+            if name == SCS || name == CLIENT_ENCODING {
+                let why = match value {
+                    Some(v) => setting_refusal(&name, &v),
+                    None => Some(format!(
+                        "set_config of {name} with a computed value is refused"
+                    )),
+                };
+                if why.is_some() {
+                    return why;
                 }
             }
         }
@@ -144,7 +140,11 @@ pub fn lexing_sensitive(text: &str) -> bool {
 pub fn runs_unseen_code(s: &SqlStatement) -> bool {
     s.flags.contains(StatementFlags::DYNAMIC_SQL)
         || s.kind == StatementKind::Procedural
-        || s.functions.iter().any(|f| !crate::sql::is_pure_builtin(f))
+        || s.functions.iter().any(|f| {
+            !crate::sql::is_pure_builtin(f)
+                // set_config of a setting the analysis cannot name.
+                || (f.name == "set_config" && f.literal_args.first().is_none_or(Option::is_none))
+        })
 }
 
 /// Holds lexing-sensitive statements behind statements that ran unseen code

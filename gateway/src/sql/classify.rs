@@ -60,8 +60,14 @@ impl Class {
 /// `session_replication_role = replica` disables triggers and foreign keys,
 /// the read-only settings (and `SET TRANSACTION`/`SET SESSION
 /// CHARACTERISTICS`, which carry them) undo a read-only session.
+/// `standard_conforming_strings` and `client_encoding` change how the server
+/// reads the text of later statements (backslashes in strings; multibyte
+/// characters that swallow a `\`), so this analysis would no longer describe
+/// what the server runs; see `sync.rs`.
 const SENSITIVE_SETTINGS: &[&str] = &[
     "role",
+    "standard_conforming_strings",
+    "client_encoding",
     "session_authorization",
     "search_path",
     "session_replication_role",

@@ -9,11 +9,17 @@
 //! elsewhere — DO bodies, `EXECUTE` of a prepared statement prepared in an
 //! earlier message, function and procedure bodies, `query_to_xml('…')`,
 //! `dblink_exec('…')`. Those are flagged `dynamic-sql` (and the function is
-//! listed), never looked into. Nor can a parser know what the catalog adds:
-//! operators and casts that call user functions (not reported as calls),
-//! triggers, rules, defaults and policies already on a table, what a view
-//! reads (it is reported as named), or which schema an unqualified name
-//! resolves to (hence `SET search_path` keeps `modifies-state`).
+//! listed), never looked into; so are statements that bind a function into
+//! an operator, cast, aggregate, type, … (the function is listed as called).
+//! Nor can a parser know what the catalog adds: operators and casts that
+//! already call user functions, triggers, rules, defaults and policies
+//! already on a table, what a view reads (it is reported as named), whether
+//! `t.f` is a column or a call of `f(t)` (`(expr).f` is reported as a
+//! possible call of `f`), or which schema an unqualified name resolves to
+//! (hence `SET search_path` keeps `modifies-state`).
+//!
+//! The parse is only faithful while the server reads statement text as this
+//! parser does (sync.rs).
 //!
 //! parse.rs (the parser call) → walk.rs (relations, writes and functions,
 //! generically) + classify.rs/tag.rs (what the top-level statement is) →
@@ -150,6 +156,10 @@ fn summarize(text: &str, raw: &protobuf::RawStmt) -> Result<SqlStatement, Analys
         }
         if facts.row_locks {
             flags |= StatementFlags::MODIFIES_STATE;
+        }
+        if facts.bound_functions {
+            // The function runs later, wherever the new object is used.
+            flags |= StatementFlags::DYNAMIC_SQL | StatementFlags::MODIFIES_STATE;
         }
     }
     // Even under plain EXPLAIN: the planner folds calls of functions declared

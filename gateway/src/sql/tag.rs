@@ -102,6 +102,9 @@ pub(crate) fn command_tag(node: &NodeEnum, name: &str) -> String {
             }
         }
         NodeEnum::CreateTrigStmt(_) => "CREATE TRIGGER",
+        NodeEnum::DefineStmt(s) => return format!("CREATE {}", object_word(s.kind)),
+        NodeEnum::CreatePlangStmt(_) => "CREATE LANGUAGE",
+        NodeEnum::CreateTableSpaceStmt(_) => "CREATE TABLESPACE",
         NodeEnum::CreateEventTrigStmt(_) => "CREATE EVENT TRIGGER",
         NodeEnum::RuleStmt(_) => "CREATE RULE",
         NodeEnum::CreatedbStmt(_) => "CREATE DATABASE",
@@ -190,6 +193,10 @@ fn object_word(objtype: i32) -> &'static str {
         ObjectType::ObjectPublication => "PUBLICATION",
         ObjectType::ObjectSubscription => "SUBSCRIPTION",
         ObjectType::ObjectForeignServer => "SERVER",
+        ObjectType::ObjectTsparser => "TEXT SEARCH PARSER",
+        ObjectType::ObjectTstemplate => "TEXT SEARCH TEMPLATE",
+        ObjectType::ObjectTsdictionary => "TEXT SEARCH DICTIONARY",
+        ObjectType::ObjectTsconfiguration => "TEXT SEARCH CONFIGURATION",
         _ => "OBJECT",
     }
 }

@@ -30,6 +30,9 @@ pub(crate) struct Facts {
     pub nested_dynamic: bool,
     /// `FOR UPDATE`/`FOR SHARE` anywhere, subqueries included: row locks.
     pub row_locks: bool,
+    /// A function bound into an operator, cast, aggregate, type, … that will
+    /// run whenever that object is used.
+    pub bound_functions: bool,
 }
 
 /// Fields whose relations are written by the statement that owns them, and how.
@@ -139,6 +142,51 @@ impl Walker {
                 // called, with its literal arguments.
                 if let Some(call) = function_from(body.get("funcname"), body.get("args")) {
                     self.facts.functions.push(call);
+                }
+                self.fields(tag, body, Mode::Read, &[]);
+            }
+            "AIndirection" => {
+                self.attribute_calls(body);
+                self.fields(tag, body, Mode::Read, &[]);
+            }
+            // Functions bound into operators, casts, aggregates, types,
+            // operator classes, conversions, languages and wrappers run
+            // whenever those are used later: report them as called here.
+            "DefineStmt" | "CreateFdwStmt" | "AlterFdwStmt" => {
+                for option in ["definition", "func_options"] {
+                    for d in body
+                        .get(option)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(call) = bound_function(d) {
+                            self.facts.functions.push(call);
+                            self.facts.bound_functions = true;
+                        }
+                    }
+                }
+                self.fields(tag, body, Mode::Read, &[]);
+            }
+            "CreateCastStmt"
+            | "CreateTransformStmt"
+            | "CreateOpClassItem"
+            | "CreateEventTrigStmt"
+            | "CreateConversionStmt"
+            | "CreatePlangStmt" => {
+                let is_function_item = tag != "CreateOpClassItem"
+                    || body.get("itemtype").and_then(Value::as_i64) == Some(OPCLASS_ITEM_FUNCTION);
+                if is_function_item {
+                    for field in BOUND_FUNCTION_FIELDS {
+                        let names = match body.get(*field) {
+                            Some(Value::Object(with_args)) => with_args.get("objname"),
+                            other => other,
+                        };
+                        if let Some(call) = function_from(names, None) {
+                            self.facts.functions.push(call);
+                            self.facts.bound_functions = true;
+                        }
+                    }
                 }
                 self.fields(tag, body, Mode::Read, &[]);
             }
@@ -288,6 +336,31 @@ impl Walker {
         );
     }
 
+    /// `(expr).name` selects a field of a composite value or, in attribute
+    /// notation, calls function `name` on `expr`: PostgreSQL tries the
+    /// field first, and only the catalog knows which applies, so each
+    /// selected name is reported as a possible call
+    /// (`('/etc/passwd'::text).pg_read_file` reads the file).
+    fn attribute_calls(&mut self, body: &Map<String, Value>) {
+        let items = body.get("indirection").and_then(Value::as_array);
+        for (i, item) in items.into_iter().flatten().enumerate() {
+            let Some(name) = tagged(item, "String").and_then(|s| s.get("sval")?.as_str()) else {
+                continue;
+            };
+            // Only the first selection applies to `arg` itself.
+            let arg = if i == 0 {
+                body.get("arg").and_then(literal)
+            } else {
+                None
+            };
+            self.facts.functions.push(FunctionCall {
+                schema: None,
+                name: name.to_owned(),
+                literal_args: vec![arg],
+            });
+        }
+    }
+
     fn func_call(&mut self, call: &Map<String, Value>) {
         if let Some(f) = function_from(call.get("funcname"), call.get("args")) {
             self.facts.functions.push(f);
@@ -296,6 +369,80 @@ impl Walker {
         // and subqueries.
         self.fields("FuncCall", call, Mode::Read, &["funcname"]);
     }
+}
+
+/// `OPCLASS_ITEM_FUNCTION` in PostgreSQL's parsenodes.h.
+const OPCLASS_ITEM_FUNCTION: i64 = 2;
+
+/// Fields naming a bound function: a name list, or an `ObjectWithArgs`.
+const BOUND_FUNCTION_FIELDS: &[&str] = &[
+    "func",        // CREATE CAST … WITH FUNCTION
+    "fromsql",     // CREATE TRANSFORM
+    "tosql",       //
+    "name",        // CREATE OPERATOR CLASS … FUNCTION n f(…)
+    "funcname",    // CREATE EVENT TRIGGER … EXECUTE FUNCTION
+    "func_name",   // CREATE CONVERSION … FROM f
+    "plhandler",   // CREATE LANGUAGE … HANDLER / INLINE / VALIDATOR
+    "plinline",    //
+    "plvalidator", //
+];
+
+/// Options of CREATE OPERATOR / AGGREGATE / TYPE / TEXT SEARCH PARSER and
+/// TEMPLATE and of foreign-data wrappers whose value is a function.
+const FUNCTION_OPTIONS: &[&str] = &[
+    "function",
+    "procedure",
+    "restrict",
+    "join",
+    "sfunc",
+    "finalfunc",
+    "combinefunc",
+    "serialfunc",
+    "deserialfunc",
+    "msfunc",
+    "minvfunc",
+    "mfinalfunc",
+    "input",
+    "output",
+    "receive",
+    "send",
+    "typmod_in",
+    "typmod_out",
+    "analyze",
+    "subscript",
+    "start",
+    "gettoken",
+    "end",
+    "headline",
+    "lextypes",
+    "init",
+    "lexize",
+    "handler",
+    "validator",
+];
+
+/// The function a `name = value` option binds, if it is a function option.
+fn bound_function(option: &Value) -> Option<FunctionCall> {
+    let d = tagged(option, "DefElem")?;
+    let defname = d.get("defname")?.as_str()?;
+    if !FUNCTION_OPTIONS.contains(&defname.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let arg = d.get("arg")?;
+    let names = if let Some(type_name) = tagged(arg, "TypeName") {
+        type_name.get("names")
+    } else if let Some(list) = tagged(arg, "List") {
+        list.get("items")
+    } else {
+        // A bare name: `SFUNC = f` can also arrive as a String node.
+        let name = tagged(arg, "String")?.get("sval")?.as_str()?;
+        return Some(FunctionCall {
+            schema: None,
+            name: name.to_owned(),
+            literal_args: Vec::new(),
+        });
+    };
+    function_from(names, None)
 }
 
 fn present(body: &Map<String, Value>, field: &str) -> bool {

@@ -204,6 +204,9 @@ pub fn cases() -> Vec<Case> {
         c("SET work_mem TO DEFAULT").kind(K::Session).setting("work_mem", None),
         c("RESET ALL").kind(K::Session).has(F::ROLE_CHANGE).setting("all", None),
         c("SET search_path = evil, public").kind(K::Session).has(MS).setting("search_path", Some("evil, public")),
+        // Both change how the server reads later statement texts.
+        c("SET standard_conforming_strings = off").kind(K::Session).has(MS).setting("standard_conforming_strings", Some("off")),
+        c("SET NAMES 'SJIS'").kind(K::Session).has(MS).setting("client_encoding", Some("SJIS")),
         c("SET default_transaction_read_only = off").kind(K::Session).has(MS).setting("default_transaction_read_only", Some("off")),
         c("SET TRANSACTION READ WRITE").kind(K::Session).has(MS),
         c("SELECT set_config('role', 'admin', false)").kind(K::Query).has(MS | F::ROLE_CHANGE).calls(&["set_config"]),
@@ -224,6 +227,18 @@ pub fn cases() -> Vec<Case> {
         c("SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.f = public.check_it(t.id))").has(MS).calls(&["public.check_it"]).reads(&["t", "u"]),
         c("INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET v = audit_fn(excluded.v)").calls(&["audit_fn"]),
         c("SELECT * FROM ROWS FROM (generate_series(1, 3), pg_ls_dir('.')) AS x").calls(&["generate_series", "pg_ls_dir"]).has(MS),
+        // Attribute notation: `(expr).f` calls f(expr) when no field f exists.
+        c("SELECT ('/etc/passwd'::text).pg_read_file").kind(K::Query).has(MS).calls(&["pg_read_file"]),
+        c("SELECT (x).pg_ls_dir FROM (VALUES ('.')) v(x)").has(MS).calls(&["pg_ls_dir"]),
+        c("SELECT (('.')::text).length").kind(K::Query).read_only().calls(&["length"]),
+        // ---- functions bound into objects run later, wherever those are used
+        c("CREATE OPERATOR ### (FUNCTION = pg_read_file, RIGHTARG = text)").kind(K::Ddl).tag("CREATE OPERATOR").has(MS | F::DYNAMIC_SQL).calls(&["pg_read_file"]),
+        c("CREATE CAST (int AS text) WITH FUNCTION pg_catalog.pg_read_file(text)").kind(K::Ddl).has(MS | F::DYNAMIC_SQL).calls(&["pg_catalog.pg_read_file"]),
+        c("CREATE AGGREGATE agg (sfunc = evil, stype = text)").tag("CREATE AGGREGATE").has(F::DYNAMIC_SQL).calls(&["evil"]),
+        c("CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION evil()").has(F::DYNAMIC_SQL).calls(&["evil"]),
+        c("CREATE OPERATOR CLASS oc FOR TYPE int USING btree AS FUNCTION 1 evil(int, int)").has(F::DYNAMIC_SQL).calls(&["evil"]),
+        c("CREATE LANGUAGE plx HANDLER plx_handler").tag("CREATE LANGUAGE").has(F::DYNAMIC_SQL).calls(&["plx_handler"]),
+        c("CREATE COLLATION coll (locale = 'C')").kind(K::Ddl).tag("CREATE COLLATION").has(MS).lacks(F::DYNAMIC_SQL),
         // ---- DDL
         c("CREATE TABLE s.t (id int DEFAULT next_id())").kind(K::Ddl).tag("CREATE TABLE").writes(&[("s.t", A::Create, false)]).calls(&["next_id"]),
         c("DROP TABLE IF EXISTS a, s.b CASCADE").kind(K::Ddl).tag("DROP TABLE").has(MS).writes(&[("a", A::Drop, false), ("s.b", A::Drop, false)]),

@@ -1,0 +1,452 @@
+//! The sql-guardrail plugin end to end: the `sluice` binary with the policy
+//! of examples/sql-guardrail.toml in front of a real PostgreSQL, and the
+//! evasion corpus (sql_guardrail_cases) sent by tokio-postgres through both
+//! the simple and the extended protocol.
+//!
+//! The upstream role is a superuser, so anything the gateway forwarded would
+//! really run: a refused case must leave the database (tables, rows,
+//! sequences, roles, settings, functions, operators, files the server could
+//! write) and the session (role, search path, string and encoding settings)
+//! exactly as they were.
+
+mod common;
+mod sql_guardrail_cases;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::postgres::TestPostgres;
+use common::{component, free_port};
+use sql_guardrail_cases::{Case, Expect, Protocols, cases};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+const GROUPS: &[&str] = &["readers", "agents", "analysts", "dba"];
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql-guardrail.toml")
+}
+
+struct Gateway {
+    child: Child,
+    dir: tempfile::TempDir,
+    pg_port: u16,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    /// The gateway with the example's `[plugins.config.sql-guardrail]` and
+    /// connection, on free ports, in front of `pg`.
+    fn start(pg: &TestPostgres) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::copy(
+            component("sql-guardrail"),
+            plugins.join("sql-guardrail.wasm"),
+        )
+        .unwrap();
+        let (pg_port, admin_port) = (free_port(), free_port());
+        let example: toml::Table =
+            toml::from_str(&std::fs::read_to_string(example()).unwrap()).unwrap();
+        let mut config: toml::Table = toml::from_str(&format!(
+            r#"
+[gateway]
+state_dir = "state"
+[listen]
+postgres = "127.0.0.1:{pg_port}"
+admin = "127.0.0.1:{admin_port}"
+[postgres]
+allow_plaintext_loopback = true
+[plugins]
+dir = "plugins"
+[plugins.config]
+"#
+        ))
+        .unwrap();
+        config["plugins"]["config"].as_table_mut().unwrap().insert(
+            "sql-guardrail".into(),
+            example["plugins"]["config"]["sql-guardrail"].clone(),
+        );
+        let mut connection = example["connections"][0].as_table().unwrap().clone();
+        connection.insert("upstream".into(), pg.addr().into());
+        config.insert(
+            "connections".into(),
+            vec![toml::Value::Table(connection)].into(),
+        );
+        std::fs::write(
+            dir.path().join("sluice.toml"),
+            toml::to_string(&config).unwrap(),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--config", "sluice.toml", "serve"])
+            .current_dir(dir.path())
+            .env("APPDB_PASSWORD", "app-pw")
+            .env("SLUICE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let gw = Gateway {
+            child,
+            dir,
+            pg_port,
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "gateway did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        gw
+    }
+
+    fn token(&self, group: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "--config",
+                "sluice.toml",
+                "token",
+                "issue",
+                "--subject",
+                "agent-1",
+                "--group",
+                group,
+            ])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A client of `group`, once the plugin has loaded (the first scan runs
+    /// shortly after the listeners open).
+    async fn client(&self, group: &str) -> Client {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+            self.pg_port,
+            self.token(group)
+        );
+        let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let start = Instant::now();
+        while let Err(e) = client.simple_query("SELECT 1").await {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "plugin never loaded: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        client
+    }
+}
+
+fn seed(pg: &TestPostgres) {
+    pg.psql(
+        "postgres",
+        "create role app login superuser password 'app-pw'",
+    )
+    .unwrap();
+    pg.psql("postgres", "create database app owner app")
+        .unwrap();
+    pg.psql(
+        "app",
+        "create schema billing; create schema reporting;
+         create table customers(id int primary key, name text, email text);
+         insert into customers values (1, 'Ada', 'ada@example.com'), (2, 'Bob', null), (3, 'Cy', 'cy@example.org');
+         create table scratch(id int, note text);
+         insert into scratch values (0, 'seed');
+         create table billing.invoices(id int primary key, customer int, amount numeric);
+         insert into billing.invoices values (1, 1, 10), (2, 2, 20), (3, 3, 30);
+         create table billing.card_tokens(id int, token text);
+         insert into billing.card_tokens values (1, 'tok_secret');
+         create table reporting.daily(day date, total numeric);
+         insert into reporting.daily values ('2026-01-01', 60);
+         create sequence seq;
+         create procedure purge_scratch() language sql as $$ delete from scratch $$;
+         select lo_create(1);",
+    )
+    .unwrap();
+}
+
+/// Everything a forwarded statement of the corpus could have changed.
+const SNAPSHOT: &str = "select concat_ws(' | ',
+    (select string_agg(n.nspname || '.' || c.relname || ':' || c.relkind::text, ',' order by 1)
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')),
+    (select string_agg(nspname, ',' order by nspname) from pg_namespace),
+    (select md5(string_agg(t::text, ',' order by id)) from customers t),
+    (select md5(string_agg(t::text, ',' order by id, note)) from scratch t),
+    (select md5(string_agg(t::text, ',' order by id)) from billing.invoices t),
+    (select md5(string_agg(t::text, ',' order by id)) from billing.card_tokens t),
+    (select last_value || ':' || is_called from seq),
+    (select string_agg(rolname || rolsuper::text, ',' order by rolname) from pg_roles),
+    (select count(*) from pg_largeobject_metadata),
+    (select string_agg(setconfig::text, ',') from pg_db_role_setting),
+    (select count(*) from pg_proc where pronamespace = 'public'::regnamespace),
+    (select count(*) from pg_operator where oprnamespace = 'public'::regnamespace),
+    (select count(*) from pg_trigger where not tgisinternal),
+    (select count(*) from pg_rewrite r join pg_class c on c.oid = r.ev_class
+      where c.relnamespace = 'public'::regnamespace),
+    (select string_agg(extname, ',') from pg_extension),
+    (select count(*) from pg_prepared_xacts))";
+
+/// What a forwarded statement could have changed in the agent's own session.
+const PROBE: &str = "SELECT current_user, session_user, current_setting('search_path'), \
+    current_setting('standard_conforming_strings'), current_setting('client_encoding'), \
+    current_setting('session_replication_role')";
+
+async fn snapshot(admin: &Client, marker: &Path) -> String {
+    let db = match admin.query_one(SNAPSHOT, &[]).await {
+        Ok(row) => row.get::<_, String>(0),
+        Err(e) => format!("snapshot failed: {e}"),
+    };
+    format!("{db} | marker file: {}", marker.exists())
+}
+
+async fn probe(client: &Client) -> String {
+    match client.simple_query(PROBE).await {
+        Ok(messages) => format!("{messages:?}"),
+        Err(e) => format!("probe failed: {e}"),
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Simple,
+    Extended,
+}
+
+async fn send(client: &Client, protocol: Protocol, sql: &str) -> Result<(), tokio_postgres::Error> {
+    match protocol {
+        Protocol::Simple => client.simple_query(sql).await.map(drop),
+        Protocol::Extended => {
+            let statement = client.prepare(sql).await?;
+            client.query(&statement, &[]).await.map(drop)
+        }
+    }
+}
+
+/// The case's outcome, or why it is wrong.
+async fn run(
+    client: &Client,
+    admin: &Client,
+    marker: &Path,
+    case: &Case,
+    protocol: Protocol,
+) -> Result<(), String> {
+    let sql = case.sql.replace("{marker}", &marker.display().to_string());
+    let before = (snapshot(admin, marker).await, probe(client).await);
+    let result = send(client, protocol, &sql).await;
+    let after = (snapshot(admin, marker).await, probe(client).await);
+    let (code, message) = match &result {
+        Ok(()) => (None, String::new()),
+        Err(e) => match e.as_db_error() {
+            Some(db) => (Some(db.code().clone()), db.message().to_string()),
+            None => return Err(format!("not a database error: {e:?}")),
+        },
+    };
+    let (want_code, want_text) = match case.expect {
+        Expect::Allow | Expect::AllowInert => {
+            if let Err(e) = result {
+                return Err(format!("refused: {e}"));
+            }
+            if case.expect == Expect::Allow {
+                return Ok(());
+            }
+            (None, String::new())
+        }
+        Expect::Deny(rule) => (
+            Some(SqlState::INSUFFICIENT_PRIVILEGE),
+            format!("denied by plugin `sql-guardrail` (rule {rule}): "),
+        ),
+        Expect::Approval(rule) => (
+            Some(SqlState::INSUFFICIENT_PRIVILEGE),
+            format!("requires approval (plugin `sql-guardrail`, rule {rule}): "),
+        ),
+        Expect::Refused(text) => (Some(SqlState::INSUFFICIENT_PRIVILEGE), text.to_string()),
+        Expect::Unparsed => (
+            Some(SqlState::SYNTAX_ERROR),
+            "could not be analysed".to_string(),
+        ),
+    };
+    if code != want_code || !message.contains(&want_text) {
+        return Err(format!(
+            "got {:?} {message:?}, expected {:?} with {want_text:?}",
+            code.map(|c| c.code().to_string()),
+            want_code.map(|c| c.code().to_string())
+        ));
+    }
+    if before != after {
+        return Err(format!(
+            "it had an effect:\n      before {before:?}\n      after  {after:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evasion_corpus_is_refused_through_both_protocols() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let marker = pg.data_dir().with_file_name("copied-by-the-server");
+    let gw = Gateway::start(&pg);
+    let (admin, connection) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} dbname=app user={} password={}",
+            pg.port, pg.user, pg.password
+        ),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let mut clients = Vec::new();
+    for group in GROUPS {
+        let client = gw.client(group).await;
+        let session = probe(&client).await;
+        assert!(!session.contains("probe failed"), "{group}: {session}");
+        clients.push((*group, client));
+    }
+
+    let baseline = snapshot(&admin, &marker).await;
+    assert!(!baseline.contains("snapshot failed"), "{baseline}");
+
+    let all = cases();
+    assert!(all.len() >= 40, "the corpus shrank to {}", all.len());
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for case in &all {
+        let (_, client) = clients
+            .iter()
+            .find(|(g, _)| *g == case.group)
+            .unwrap_or_else(|| panic!("no client for group {}", case.group));
+        let protocols: &[Protocol] = match case.protocols {
+            Protocols::Both => &[Protocol::Simple, Protocol::Extended],
+            Protocols::SimpleOnly => &[Protocol::Simple],
+        };
+        for protocol in protocols {
+            runs += 1;
+            if let Err(why) = run(client, &admin, &marker, case, *protocol).await {
+                failures.push(format!(
+                    "[{} {protocol:?}] {:?}\n    {why}",
+                    case.group, case.sql
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} runs ({} cases) failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_example_config_is_valid_for_the_gateway_and_the_plugin() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(example())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    run(&["config", "check"]);
+    // The README shows this policy: it must be the one tested here.
+    let example = std::fs::read_to_string(example()).unwrap();
+    let start = example.find("[plugins.config.sql-guardrail]").unwrap();
+    let end = example.find("[[connections]]").unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    assert!(
+        readme.contains(&format!("```toml\n{}\n```", example[start..end].trim_end())),
+        "README's sql-guardrail example differs from examples/sql-guardrail.toml"
+    );
+    let checked = run(&[
+        "plugin",
+        "check",
+        component("sql-guardrail").to_str().unwrap(),
+    ]);
+    assert!(checked.contains("world:   guardrail"), "{checked}");
+    assert!(
+        checked.contains("billing-delete"),
+        "the example's config reached the plugin: {checked}"
+    );
+}
+
+/// The gateway's own guard (not the plugin's): a session whose server stops
+/// reading statements the way the gateway's parser does is ended, however
+/// the setting changed, and a database default cannot start it that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_the_parser_would_misread_are_ended() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg);
+
+    // Through code the statement summaries cannot see into (dba may run DO).
+    let dba = gw.client("dba").await;
+    let changed = dba
+        .simple_query(
+            "DO $$ BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); END $$",
+        )
+        .await;
+    let next = dba
+        .simple_query("SELECT 'a\\''; DELETE FROM customers; --'")
+        .await;
+    let err = next.expect_err("the session goes on after the parser fell out of sync");
+    let reported = format!("{changed:?} {err:?}");
+    assert!(
+        reported.contains("standard_conforming_strings"),
+        "{reported}"
+    );
+    assert_eq!(
+        pg.psql("app", "select count(*) from customers")
+            .unwrap()
+            .trim(),
+        "3"
+    );
+
+    // A database default does not apply: the gateway starts every upstream
+    // session with standard_conforming_strings pinned on.
+    pg.psql(
+        "app",
+        "alter database app set standard_conforming_strings = off",
+    )
+    .unwrap();
+    let agent = gw.client("agents").await;
+    let rows = agent
+        .simple_query("SHOW standard_conforming_strings")
+        .await
+        .unwrap();
+    let shown = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(shown.as_deref(), Some("on"));
+}
