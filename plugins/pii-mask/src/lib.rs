@@ -4,7 +4,10 @@
 //!
 //! Rows: a cell of a column that a column rule names is masked whole; any
 //! other cell of a text-like column is scanned (json/jsonb cells string by
-//! string); cells of other types are left alone. Bodies: see [`body`].
+//! string) and edited in place; a cell of another type that could hold
+//! text (an array, a composite row, `inet`, an extension type) is scanned
+//! and becomes NULL if it holds anything; numbers, dates, times, booleans,
+//! uuids and bytea are not scanned. Bodies: see [`body`].
 //! Every masked value is counted per entity in the answer's `detections`.
 //!
 //! The configuration reference is in the repository README (section
@@ -49,6 +52,8 @@ enum Plan {
     Skip,
     Text,
     Json,
+    /// Scanned; a value with anything in it becomes NULL.
+    Opaque,
     Rule {
         label: usize,
         strategy: Strategy,
@@ -56,33 +61,52 @@ enum Plan {
     },
 }
 
-/// How a replacement fits the column's type.
+/// What a column's values are, as far as masking goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ValueKind {
+    /// Text: edited in place.
     Text,
+    /// JSON: edited string by string.
     Json,
-    /// Numbers, dates, … and binary cells of non-text types: a replacement
-    /// string would not parse as the type, so every strategy writes NULL.
-    Other,
+    /// Arrays, composite rows, `inet`, extension types, unknown types: they
+    /// may hold text, but a replacement string would not parse as the type
+    /// (and binary cells cannot be edited), so a value with something in it
+    /// becomes NULL.
+    Opaque,
+    /// Numbers, dates, times, booleans, uuids, bytea: no personal text to
+    /// find; a column rule makes them NULL.
+    Scalar,
 }
 
-fn is_json(column: &Column) -> bool {
-    let by_name = column.type_name.as_deref().is_some_and(|t| {
-        let bare = t.rsplit('.').next().unwrap_or(t);
-        bare.eq_ignore_ascii_case("json") || bare.eq_ignore_ascii_case("jsonb")
-    });
-    by_name || matches!(column.type_oid, 114 | 3802)
+/// Built-in types whose values cannot spell personal data in text: bool,
+/// bytea, "char", int8, int2, int4, oid, xid, float4, float8, money, date,
+/// time, timestamp, timestamptz, interval, timetz, bit, varbit, numeric,
+/// uuid, pg_lsn, xid8.
+const SCALAR_OIDS: [u32; 23] = [
+    16, 17, 18, 20, 21, 23, 26, 28, 700, 701, 790, 1082, 1083, 1114, 1184, 1186, 1266, 1560, 1562,
+    1700, 2950, 3220, 5069,
+];
+
+fn kind(column: &Column) -> ValueKind {
+    let bare = column
+        .type_name
+        .as_deref()
+        .map(|t| t.rsplit('.').next().unwrap_or(t));
+    let name_is = |n: &str| bare.is_some_and(|t| t.eq_ignore_ascii_case(n));
+    if name_is("json") || name_is("jsonb") || matches!(column.type_oid, 114 | 3802) {
+        ValueKind::Json
+    } else if column.is_text_like() {
+        ValueKind::Text
+    } else if SCALAR_OIDS.contains(&column.type_oid) {
+        ValueKind::Scalar
+    } else {
+        ValueKind::Opaque
+    }
 }
 
 impl PiiMask {
     fn plan(&self, column: &Column, exempt: u64, entities: u64) -> Plan {
-        let value = if is_json(column) {
-            ValueKind::Json
-        } else if column.is_text_like() {
-            ValueKind::Text
-        } else {
-            ValueKind::Other
-        };
+        let value = kind(column);
         match self.settings.rule_for(column, exempt) {
             Some(rule) => match rule.action {
                 RuleAction::Keep => Plan::Skip,
@@ -96,7 +120,8 @@ impl PiiMask {
             None => match value {
                 ValueKind::Json => Plan::Json,
                 ValueKind::Text => Plan::Text,
-                ValueKind::Other => Plan::Skip,
+                ValueKind::Opaque => Plan::Opaque,
+                ValueKind::Scalar => Plan::Skip,
             },
         }
     }
@@ -143,12 +168,19 @@ impl PiiMask {
                     Plan::Skip => continue,
                     Plan::Text => engine.text(value, true, &mut out),
                     Plan::Json => json::mask(&mut engine, value, &mut out),
+                    Plan::Opaque => match engine.text(value, true, &mut out) {
+                        Outcome::Unchanged => Outcome::Unchanged,
+                        Outcome::Replaced | Outcome::Null => {
+                            out.clear();
+                            Outcome::Null
+                        }
+                    },
                     Plan::Rule {
                         label,
                         strategy,
                         value: kind,
                     } => match kind {
-                        ValueKind::Other => {
+                        ValueKind::Opaque | ValueKind::Scalar => {
                             engine.whole(label, Strategy::Null, value, true, &mut out)
                         }
                         ValueKind::Json => {

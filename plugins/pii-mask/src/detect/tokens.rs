@@ -82,6 +82,10 @@ const PREFIXED: &[Prefixed] = &[
 
 pub fn prefixed(text: &[u8], i: usize) -> Option<(usize, usize)> {
     let first = text[i];
+    // Most words start with none of the prefixes' first letters.
+    if !matches!(first, b'A' | b'g' | b'x' | b's' | b'r' | b'n') {
+        return None;
+    }
     PREFIXED
         .iter()
         .filter(|t| t.prefix[0] == first && starts_with(text, i, t.prefix))
@@ -104,6 +108,9 @@ fn token68(b: u8) -> bool {
 /// so that prose such as "bearer authentication" is left alone; Basic
 /// credentials must decode to `user:password`.
 pub fn bearer(text: &[u8], i: usize) -> Option<(usize, usize)> {
+    if !matches!(text[i], b'b' | b'B') {
+        return None;
+    }
     let scheme = text.get(i..i + 6)?;
     let basic = scheme[..5].eq_ignore_ascii_case(b"basic");
     if !(scheme.eq_ignore_ascii_case(b"bearer") || basic) {

@@ -288,3 +288,65 @@ fn binary_text_cells_and_bad_batches() {
         Some(&b"\xff\xfe [EMAIL]"[..])
     );
 }
+
+/// Arrays, composite rows, inet and extension types can carry personal
+/// data but cannot take a replacement string: a value with anything found
+/// in it becomes NULL; clean values pass.
+#[test]
+fn other_types_holding_personal_data_become_null() {
+    let m = masker(json!({}));
+    let unknown = |name: &str, oid: u32| {
+        let mut c = testing::column(name, oid, None);
+        c.table = None;
+        c
+    };
+    let columns = [
+        unknown("emails", 1009),
+        unknown("person", 2249),
+        col("addr", None, 869, "inet"),
+        unknown("ids", 1016),
+        unknown("doc", 16500),
+    ];
+    let (rows, detections) = run(
+        &m,
+        &[],
+        &columns,
+        &[
+            &[
+                Some("{ann@example.com,bob}"),
+                Some("(Ann,ann@example.com)"),
+                Some("203.0.113.9"),
+                Some("{4242424242424242}"),
+                Some("call +31612345678"),
+            ],
+            &[
+                Some("{ann,bob}"),
+                Some("(Ann,x)"),
+                None,
+                Some("{1,2}"),
+                Some("plain"),
+            ],
+        ],
+    );
+    assert_eq!(rows[0], vec![None, None, None, None, None]);
+    assert_eq!(
+        rows[1],
+        vec![s("{ann,bob}"), s("(Ann,x)"), None, s("{1,2}"), s("plain")]
+    );
+    assert_eq!(detections.iter().map(|d| d.count).sum::<u32>(), 5);
+
+    // A binary array cannot be edited either; found inside, it is nulled.
+    let mut binary = unknown("emails", 1009);
+    binary.format = ValueFormat::Binary;
+    let mut cell = vec![
+        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 15,
+    ];
+    cell.extend_from_slice(b"ann@example.com");
+    let masked = m
+        .mask_rows(&testing::session("a", &[]), &[binary], &[vec![Some(cell)]])
+        .unwrap();
+    assert_eq!(
+        masked.edits,
+        vec![sluice_plugin_sdk::types::CellEdit::null(0, 0)]
+    );
+}
