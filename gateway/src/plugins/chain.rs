@@ -12,8 +12,12 @@
 //!    failing masker withholds the result;
 //! 5. audit sinks are not called here: events reach them through the audit
 //!    dispatcher, so a slow or broken sink never blocks the data path.
+//!
+//! What maskers report finding is counted in
+//! `sluice_masked_values_total{connection,entity}`.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use super::bindings::types::{Column, Detection, HttpBody, Request, Session, Verdict};
 use super::error::CallFailure;
@@ -213,6 +217,7 @@ impl Chain {
             }
             merge_detections(&mut report.detections, masked.detections);
         }
+        count_masked(session, &report.detections);
         Ok(report)
     }
 
@@ -239,6 +244,7 @@ impl Chain {
             }
             merge_detections(&mut report.detections, masked.detections);
         }
+        count_masked(session, &report.detections);
         Ok((current.body, report))
     }
 }
@@ -249,5 +255,56 @@ fn merge_detections(into: &mut Vec<Detection>, from: Vec<Detection>) {
             Some(x) => x.count = x.count.saturating_add(d.count),
             None => into.push(d),
         }
+    }
+}
+
+/// Distinct `entity` values `sluice_masked_values_total` accepts. Entity
+/// names come from plugins; past this many, new ones are counted as `other`
+/// so that a plugin cannot grow the metric without bound.
+const MAX_ENTITY_LABELS: usize = 64;
+
+static ENTITY_LABELS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn entity_label(entity: &str) -> String {
+    let valid = (1..=32).contains(&entity.len())
+        && entity
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid {
+        return "other".into();
+    }
+    // A poisoned lock only means another thread panicked while inserting;
+    // the set itself is intact.
+    let mut seen = ENTITY_LABELS.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.contains(entity) || (seen.len() < MAX_ENTITY_LABELS && seen.insert(entity.to_string()))
+    {
+        entity.to_string()
+    } else {
+        "other".into()
+    }
+}
+
+fn count_masked(session: &Session, detections: &[Detection]) {
+    for d in detections.iter().filter(|d| d.count > 0) {
+        metrics::counter!(
+            "sluice_masked_values_total",
+            "connection" => session.connection.clone(),
+            "entity" => entity_label(&d.entity)
+        )
+        .increment(u64::from(d.count));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entity_label;
+
+    #[test]
+    fn entity_labels_are_sanitised() {
+        assert_eq!(entity_label("email"), "email");
+        assert_eq!(entity_label("credit card"), "other");
+        assert_eq!(entity_label("Email"), "other");
+        assert_eq!(entity_label(""), "other");
+        assert_eq!(entity_label(&"x".repeat(33)), "other");
     }
 }

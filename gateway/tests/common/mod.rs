@@ -7,6 +7,8 @@ pub mod gateway;
 pub mod jwks_server;
 pub mod keys;
 pub mod oidc;
+/// A gateway from a TOML table (the suites above use `gateway`).
+pub mod toml_gateway;
 // The same real-PostgreSQL harness as the `sluice-tests` suites, included by path: the
 // suites that need the `sluice` binary live in this package, the only one given it.
 #[path = "../../../tests/src/postgres.rs"]

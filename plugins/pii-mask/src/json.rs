@@ -1,0 +1,226 @@
+//! Masking inside JSON documents (json/jsonb cells, JSON and NDJSON bodies)
+//! while keeping them valid JSON.
+//!
+//! The document is validated first; then only its strings are rewritten, in
+//! place: every string (values and object keys) is decoded, scanned, and if
+//! something is found re-encoded with the masked text. Everything else is
+//! copied byte for byte, so numbers keep their exact spelling and keys their
+//! order. Integers of 13–19 digits that are valid card numbers are masked
+//! too (as a JSON string, or `null`). A value that is not valid JSON is
+//! masked as plain text instead: it might still hold personal data.
+
+use serde::de::IgnoredAny;
+
+use crate::detect::card_digits;
+use crate::entity::Entity;
+use crate::mask::{Engine, Outcome, Strategy};
+
+/// Masks the JSON document (or sequence of documents) `text`; the masked
+/// document is appended to `out` when something was found.
+pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome {
+    if !valid(text) {
+        return engine.text(text, false, out);
+    }
+    let start = out.len();
+    let mut decoded = Vec::new();
+    let mut masked = Vec::new();
+    let (mut i, mut copied, mut changed) = (0, 0, false);
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                let (end, escaped) = string_end(text, i);
+                let raw = &text[i + 1..end - 1];
+                let content = if escaped {
+                    decoded.clear();
+                    unescape(raw, &mut decoded);
+                    &decoded[..]
+                } else {
+                    raw
+                };
+                masked.clear();
+                let key = is_key(text, end);
+                match engine.text(content, !key, &mut masked) {
+                    Outcome::Unchanged => {}
+                    Outcome::Null => {
+                        out.extend_from_slice(&text[copied..i]);
+                        out.extend_from_slice(b"null");
+                        copied = end;
+                        changed = true;
+                    }
+                    Outcome::Replaced => {
+                        out.extend_from_slice(&text[copied..i]);
+                        escape(&masked, out);
+                        copied = end;
+                        changed = true;
+                    }
+                }
+                i = end;
+            }
+            b'-' | b'0'..=b'9' => {
+                let n = text[i..]
+                    .iter()
+                    .take_while(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .count();
+                let number = &text[i..i + n];
+                if engine.entities & Entity::Card.bit() != 0 && card_digits(number) {
+                    masked.clear();
+                    let strategy = engine.masking.strategy(Entity::Card);
+                    let outcome =
+                        engine.whole(Entity::Card.id(), strategy, number, true, &mut masked);
+                    out.extend_from_slice(&text[copied..i]);
+                    match outcome {
+                        Outcome::Null => out.extend_from_slice(b"null"),
+                        _ => escape(&masked, out),
+                    }
+                    copied = i + n;
+                    changed = true;
+                }
+                i += n;
+            }
+            _ => i += 1,
+        }
+    }
+    if !changed {
+        out.truncate(start);
+        return Outcome::Unchanged;
+    }
+    out.extend_from_slice(&text[copied..]);
+    Outcome::Replaced
+}
+
+/// One JSON value or a whitespace-separated sequence of them (NDJSON).
+/// `IgnoredAny` checks the syntax without building anything.
+fn valid(text: &[u8]) -> bool {
+    serde_json::Deserializer::from_slice(text)
+        .into_iter::<IgnoredAny>()
+        .all(|v| v.is_ok())
+}
+
+/// The index just past the string opening at `start`, and whether it holds
+/// escapes. The document is valid, so the closing quote exists; should it
+/// not, the rest of the text is the string.
+fn string_end(text: &[u8], start: usize) -> (usize, bool) {
+    let mut i = start + 1;
+    let mut escaped = false;
+    while i < text.len() {
+        match text[i] {
+            b'"' => return (i + 1, escaped),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    (text.len(), escaped)
+}
+
+/// The string ending at `end` is an object key (a `:` follows).
+fn is_key(text: &[u8], end: usize) -> bool {
+    text[end..]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b':')
+}
+
+/// Decodes the escapes of a JSON string body into `out` (UTF-8). A lone
+/// surrogate becomes U+FFFD.
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = raw.get(i + 1) else { break };
+        i += 2;
+        let simple = match e {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let (c, used) = unicode_escape(raw, i);
+                i += used;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+            other => other,
+        };
+        out.push(simple);
+    }
+}
+
+/// The character of a `\u` escape whose hex digits start at `i` (with its
+/// low surrogate, if it is a pair), and how many bytes it used.
+fn unicode_escape(raw: &[u8], i: usize) -> (char, usize) {
+    let hex = |at: usize| -> Option<u32> {
+        let digits = std::str::from_utf8(raw.get(at..at + 4)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let Some(first) = hex(i) else {
+        return (char::REPLACEMENT_CHARACTER, 0);
+    };
+    if (0xd800..0xdc00).contains(&first)
+        && raw.get(i + 4..i + 6) == Some(b"\\u")
+        && let Some(second) = hex(i + 6)
+        && (0xdc00..0xe000).contains(&second)
+    {
+        let c = 0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00);
+        return (char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER), 10);
+    }
+    (
+        char::from_u32(first).unwrap_or(char::REPLACEMENT_CHARACTER),
+        4,
+    )
+}
+
+/// Writes `text` as a JSON string.
+pub fn escape(text: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in text {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x00..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// A whole JSON value replaced by a string: what a column rule writes into
+/// a json/jsonb cell (partial forms of a document make no sense, so
+/// `partial` writes the redact form).
+pub fn whole(
+    engine: &mut Engine<'_>,
+    id: usize,
+    strategy: Strategy,
+    value: &[u8],
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let strategy = match strategy {
+        Strategy::Partial => Strategy::Redact,
+        s => s,
+    };
+    let mut text = Vec::new();
+    let outcome = engine.whole(id, strategy, value, true, &mut text);
+    if outcome == Outcome::Replaced {
+        escape(&text, out);
+    }
+    outcome
+}

@@ -1,0 +1,321 @@
+//! What a found value becomes: the four strategies and the per-call engine
+//! that scans a value and writes its masked form.
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::detect::{self, Found};
+use crate::entity::{Counts, Entity, Labels};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// `[EMAIL]`, `[CARD]`, …
+    Redact,
+    /// Enough to recognise, not to use: `j***@example.com`, `**** 4242`.
+    Partial,
+    /// A keyed, stable pseudonym: `email_3f9a0c1d2e4b5a69`.
+    Hash,
+    /// SQL NULL for a cell, JSON `null` for a JSON string; the redact form
+    /// where there is no null (plain text, form fields, JSON object keys).
+    Null,
+}
+
+/// Hex digits of a pseudonym (64 bits of HMAC-SHA256).
+const PSEUDONYM_HEX: usize = 16;
+
+/// Keyed pseudonyms: HMAC-SHA256 over `label:canonical value`, truncated.
+#[derive(Clone)]
+pub struct Pseudonyms {
+    keyed: Hmac<Sha256>,
+}
+
+impl Pseudonyms {
+    /// `None` only if the HMAC implementation refused the key (HMAC takes
+    /// keys of any length, so in practice never).
+    pub fn new(key: &[u8]) -> Option<Self> {
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
+        Some(Pseudonyms { keyed })
+    }
+
+    fn write(&self, label: &str, entity: Option<Entity>, value: &[u8], out: &mut Vec<u8>) {
+        let mut mac = self.keyed.clone();
+        mac.update(label.as_bytes());
+        mac.update(b":");
+        canonical(entity, value, |bytes| mac.update(bytes));
+        let digest = mac.finalize().into_bytes();
+        out.extend_from_slice(label.as_bytes());
+        out.push(b'_');
+        for b in &digest[..PSEUDONYM_HEX / 2] {
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Feeds the form of `value` that identifies it regardless of how it was
+/// written, so the same card number spaced or not gets one pseudonym.
+fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) {
+    match entity {
+        Some(Entity::Email | Entity::Ip) => {
+            for b in value {
+                feed(&[b.to_ascii_lowercase()]);
+            }
+        }
+        Some(Entity::Phone | Entity::Card | Entity::Ssn) => {
+            if value.first() == Some(&b'+') {
+                feed(b"+");
+            }
+            for b in value.iter().filter(|b| b.is_ascii_digit()) {
+                feed(&[*b]);
+            }
+        }
+        Some(Entity::Iban) => {
+            for b in value.iter().filter(|b| b.is_ascii_alphanumeric()) {
+                feed(&[b.to_ascii_uppercase()]);
+            }
+        }
+        _ => feed(value),
+    }
+}
+
+/// Strategies and the hash key: everything needed to write a replacement.
+pub struct Masking {
+    pub strategies: [Strategy; Entity::ALL.len()],
+    pub pseudonyms: Option<Pseudonyms>,
+    pub labels: Labels,
+}
+
+impl Masking {
+    /// Appends the replacement of `value` (one value of label `id`) to `out`.
+    /// `Null` is written in its redact form: callers that can make a value
+    /// null check for it first.
+    pub fn write(
+        &self,
+        strategy: Strategy,
+        id: usize,
+        value: &[u8],
+        shown: usize,
+        out: &mut Vec<u8>,
+    ) {
+        let entity = Labels::entity(id);
+        match strategy {
+            Strategy::Redact | Strategy::Null => self.redact(id, out),
+            Strategy::Partial => partial(entity, value, shown, out),
+            Strategy::Hash => match &self.pseudonyms {
+                Some(p) => p.write(self.labels.name(id), entity, value, out),
+                // Config validation refuses `hash` without a key; should one
+                // slip through, the value is still never shown.
+                None => self.redact(id, out),
+            },
+        }
+    }
+
+    pub fn redact(&self, id: usize, out: &mut Vec<u8>) {
+        match Labels::entity(id) {
+            Some(e) => out.extend_from_slice(e.token().as_bytes()),
+            None => {
+                let name = self.labels.name(id);
+                if name == crate::config::DEFAULT_RULE_LABEL {
+                    out.extend_from_slice(b"[REDACTED]");
+                } else {
+                    out.push(b'[');
+                    out.extend(name.bytes().map(|b| b.to_ascii_uppercase()));
+                    out.push(b']');
+                }
+            }
+        }
+    }
+
+    pub fn strategy(&self, entity: Entity) -> Strategy {
+        self.strategies[entity.id()]
+    }
+}
+
+/// The partial form of `value`: recognisable, not usable.
+fn partial(entity: Option<Entity>, value: &[u8], shown: usize, out: &mut Vec<u8>) {
+    match entity {
+        Some(Entity::Email) => match value.iter().rposition(|b| *b == b'@') {
+            Some(at) if at > 0 => {
+                first_char(value, out);
+                out.extend_from_slice(b"***");
+                out.extend_from_slice(&value[at..]);
+            }
+            _ => generic(value, out),
+        },
+        Some(Entity::Phone | Entity::Card | Entity::Ssn) => {
+            // Every digit but the last four becomes `*`; the layout stays.
+            let digits = value.iter().filter(|b| b.is_ascii_digit()).count();
+            let mut seen = 0;
+            for &b in value {
+                if b.is_ascii_digit() {
+                    seen += 1;
+                    out.push(if seen + 4 > digits { b } else { b'*' });
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        Some(Entity::Iban) => {
+            let chars = value.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+            let mut seen = 0;
+            for &b in value {
+                if b.is_ascii_alphanumeric() {
+                    seen += 1;
+                    out.push(if seen <= 2 || seen + 4 > chars {
+                        b
+                    } else {
+                        b'*'
+                    });
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        Some(Entity::Ip) => {
+            // IPv4 keeps its /24 (`192.168.1.*`), IPv6 its /48 (`2001:db8:85a3:*`).
+            let keep = if value.contains(&b':') {
+                let compressed = value.windows(2).position(|w| w == b"::");
+                let third = value
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b':')
+                    .nth(2)
+                    .map(|(i, _)| i);
+                match (compressed, third) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => a.or(b).unwrap_or(0),
+                }
+            } else {
+                value.iter().rposition(|b| *b == b'.').map_or(0, |i| i + 1)
+            };
+            out.extend_from_slice(&value[..keep]);
+            if value.contains(&b':') {
+                out.extend_from_slice(b":*");
+            } else {
+                out.push(b'*');
+            }
+        }
+        Some(Entity::Jwt) if shown > 0 && shown <= value.len() => {
+            out.extend_from_slice(&value[..shown]);
+            out.extend_from_slice(b".***");
+        }
+        Some(Entity::Jwt | Entity::Secret) => {
+            out.extend_from_slice(&value[..shown.min(value.len())]);
+            out.extend_from_slice(b"***");
+        }
+        None => generic(value, out),
+    }
+}
+
+/// First character and `***`.
+fn generic(value: &[u8], out: &mut Vec<u8>) {
+    first_char(value, out);
+    out.extend_from_slice(b"***");
+}
+
+/// The first character of `value` (all its UTF-8 bytes), if any.
+fn first_char(value: &[u8], out: &mut Vec<u8>) {
+    let Some(&b) = value.first() else { return };
+    let len = match b {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        // Not the start of a UTF-8 character: show nothing.
+        _ => return,
+    };
+    if let Some(c) = value.get(..len) {
+        out.extend_from_slice(c);
+    }
+}
+
+/// What became of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    /// The masked value was appended to the output buffer.
+    Replaced,
+    /// The value must become null.
+    Null,
+}
+
+/// Masks values for one call: the labels active for the caller's session,
+/// and what was found so far.
+pub struct Engine<'a> {
+    pub masking: &'a Masking,
+    /// Bits of the built-in entities to look for.
+    pub entities: u64,
+    pub counts: Counts,
+    found: Vec<Found>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(masking: &'a Masking, entities: u64) -> Self {
+        Engine {
+            masking,
+            entities,
+            counts: Counts::default(),
+            found: Vec::new(),
+        }
+    }
+
+    /// Scans `text`; when something is found, appends the masked text to
+    /// `out` (or reports `Null` when `null_ok` and a found entity's strategy
+    /// is `null`).
+    pub fn text(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
+        detect::scan(text, self.entities, &mut self.found);
+        if self.found.is_empty() {
+            return Outcome::Unchanged;
+        }
+        for f in &self.found {
+            self.counts.add(f.entity.id());
+        }
+        let masking = self.masking;
+        if null_ok
+            && self
+                .found
+                .iter()
+                .any(|f| masking.strategy(f.entity) == Strategy::Null)
+        {
+            return Outcome::Null;
+        }
+        out.reserve(text.len() + 16);
+        let mut copied = 0;
+        for f in &self.found {
+            out.extend_from_slice(&text[copied..f.start]);
+            let value = &text[f.start..f.end];
+            masking.write(
+                masking.strategy(f.entity),
+                f.entity.id(),
+                value,
+                f.shown,
+                out,
+            );
+            copied = f.end;
+        }
+        out.extend_from_slice(&text[copied..]);
+        Outcome::Replaced
+    }
+
+    /// Masks all of `value` as one value of label `id` (a column rule, a
+    /// card number stored as a JSON number).
+    pub fn whole(
+        &mut self,
+        id: usize,
+        strategy: Strategy,
+        value: &[u8],
+        null_ok: bool,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        self.counts.add(id);
+        if null_ok && strategy == Strategy::Null {
+            return Outcome::Null;
+        }
+        self.masking.write(strategy, id, value, 0, out);
+        Outcome::Replaced
+    }
+}

@@ -1,0 +1,330 @@
+use super::{JWT, assert_clean, assert_finds, found};
+use crate::entity::Entity::{self, *};
+
+#[test]
+fn emails_inside_longer_text() {
+    for (text, email) in [
+        (
+            "contact jane.doe+tag@example.co.uk today",
+            "jane.doe+tag@example.co.uk",
+        ),
+        ("mail bob@example.com.", "bob@example.com"),
+        ("<a.b@sub.example.io>", "a.b@sub.example.io"),
+        ("reply-to:\"x_y%z@ex-ample.org\"", "x_y%z@ex-ample.org"),
+        ("..lead@example.com", "lead@example.com"),
+    ] {
+        assert_finds(Email, text, email);
+    }
+    assert_eq!(
+        found("a@example.com, b@example.net"),
+        vec![(Email, "a@example.com"), (Email, "b@example.net")]
+    );
+}
+
+#[test]
+fn not_emails() {
+    for text in [
+        "@example.com only",
+        "user@ nothing",
+        "user@localhost",
+        "a@b.c",
+        "x@-y.com",
+        "me@example.c0m",
+        "twitter @handle",
+        "bob@exämple.com",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn phones_in_international_and_national_formats() {
+    for (text, phone) in [
+        ("call +1 415 555 2671 now", "+1 415 555 2671"),
+        ("+44 20 7946 0958", "+44 20 7946 0958"),
+        ("tel +44 (0)20 7946 0958.", "+44 (0)20 7946 0958"),
+        ("+31612345678", "+31612345678"),
+        ("+49-30-1234567", "+49-30-1234567"),
+        ("(415) 555-2671", "(415) 555-2671"),
+        ("415-555-2671", "415-555-2671"),
+        ("1-415-555-2671", "1-415-555-2671"),
+        ("1 (415) 555-2671", "1 (415) 555-2671"),
+        ("415.555.2671", "415.555.2671"),
+        ("ring 020 7946 0958 after 5", "020 7946 0958"),
+        ("07700 900123", "07700 900123"),
+        ("mobile: 06-12345678", "06-12345678"),
+        ("0612345678", "0612345678"),
+        ("030/1234567", "030/1234567"),
+        ("(020) 7946 0958", "(020) 7946 0958"),
+        ("01 23 45 67 89", "01 23 45 67 89"),
+    ] {
+        assert_finds(Phone, text, phone);
+    }
+}
+
+/// Digit runs that are dates, times, amounts, ids and versions: nothing of
+/// them may be masked as a phone (or as anything else).
+#[test]
+fn dates_numbers_and_ids_are_not_phones() {
+    for text in [
+        "2024-01-15",
+        "on 15.01.2024 at 10:30",
+        "01/02/2024",
+        "05-06-2024",
+        "10:30:00",
+        "2024-01-15T10:30:00Z",
+        "2024-01-15T10:30:00+01:00",
+        "total 1,234,567.89 EUR",
+        "EUR 1.234.567,89",
+        "order 1234567890 shipped",
+        "ORD-0612345678",
+        "ts 1700000000",
+        "ts_ms 1700000000123",
+        "invoice INV-20240115-0001",
+        "id 0012345678",
+        "ISBN 0-306-40615-2",
+        "$0612345678",
+        "+12 points",
+        "12.5% of 0.99",
+        "123-4567",
+        "v2.10.4",
+        "uuid 123e4567-e89b-12d3-a456-426614174000",
+        "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "52.3676, 4.9041",
+        "tracking 1Z999AA10123456784",
+        "Customer Number 48213, order #9931 shipped; tracking ZX00381447",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn card_numbers_are_luhn_checked_with_known_issuers() {
+    for (text, card) in [
+        ("4242 4242 4242 4242", "4242 4242 4242 4242"),
+        ("card: 4242-4242-4242-4242.", "4242-4242-4242-4242"),
+        ("4111111111111111", "4111111111111111"),
+        ("amex 378282246310005", "378282246310005"),
+        ("5555 5555 5555 4444", "5555 5555 5555 4444"),
+        ("2223003122003222", "2223003122003222"),
+        ("6011111111111117", "6011111111111117"),
+        ("3530111333300000", "3530111333300000"),
+        ("6200000000000005", "6200000000000005"),
+        ("diners 36227206271667", "36227206271667"),
+        ("4242 4242 4242 4242 12 28", "4242 4242 4242 4242"),
+    ] {
+        assert_finds(Card, text, card);
+    }
+    assert_eq!(
+        found("card 4242 4242 4242 4242 exp 12/28"),
+        vec![(Card, "4242 4242 4242 4242")]
+    );
+}
+
+#[test]
+fn invalid_card_numbers_are_not_cards() {
+    for text in [
+        // Luhn check fails.
+        "4242 4242 4242 4241",
+        "4242424242424241",
+        // Luhn-valid, but no issuer uses the prefix (or the length).
+        "1234567812345670",
+        "9999999999999995",
+        "0000 0000 0000 0000",
+        "424242424242424", // Visa has no 15-digit numbers
+        // Too long, glued to a word, or odd grouping.
+        "42424242424242424242",
+        "x4242424242424242",
+        "424 2424 2424 2424 2",
+    ] {
+        assert!(
+            !found(text).iter().any(|(e, _)| *e == Card),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+}
+
+#[test]
+fn social_security_numbers() {
+    assert_finds(Ssn, "SSN 536-90-4399", "536-90-4399");
+    assert_finds(Ssn, "536 90 4399", "536 90 4399");
+    assert_finds(Ssn, "(123-45-6789)", "123-45-6789");
+    for text in [
+        "000-12-3456",
+        "666-12-3456",
+        "900-12-3456",
+        "999-12-3456",
+        "123-00-4567",
+        "123-45-0000",
+        "078-05-1120",
+        "219-09-9999",
+        "536-90-43991",
+        "536-90-4399-1",
+        "a536-90-4399",
+    ] {
+        assert!(
+            !found(text).iter().any(|(e, _)| *e == Ssn),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+    // Bare nine digits are not an SSN (too many ids look the same).
+    assert_clean("536904399");
+}
+
+#[test]
+fn ibans_are_mod97_checked() {
+    for (text, iban) in [
+        (
+            "IBAN DE89 3704 0044 0532 0130 00, thanks",
+            "DE89 3704 0044 0532 0130 00",
+        ),
+        ("DE89370400440532013000", "DE89370400440532013000"),
+        ("GB29NWBK60161331926819", "GB29NWBK60161331926819"),
+        ("gb29 nwbk 6016 1331 9268 19", "gb29 nwbk 6016 1331 9268 19"),
+        ("FR1420041010050500013M02606", "FR1420041010050500013M02606"),
+        ("NL91ABNA0417164300", "NL91ABNA0417164300"),
+        ("CH9300762011623852957", "CH9300762011623852957"),
+    ] {
+        assert_finds(Iban, text, iban);
+    }
+    for text in [
+        "DE89 3704 0044 0532 0130 01", // check digits fail
+        "DE89370400440532013001",
+        "DE8937040044053201300",       // one short for Germany
+        "DE893704004405320130000",     // one long
+        "XX89370400440532013000",      // no such country
+        "GB29NWBK60161331926819X",     // glued to more text
+        "DE89 370 40044 0532 0130 00", // spaces only between groups of four
+    ] {
+        assert!(
+            !found(text).iter().any(|(e, _)| *e == Iban),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+}
+
+#[test]
+fn ip_addresses() {
+    for (text, ip) in [
+        ("from 10.0.0.1", "10.0.0.1"),
+        ("host 192.168.1.20:5432", "192.168.1.20"),
+        ("net 8.8.8.0/24", "8.8.8.0"),
+        ("https://203.0.113.7/path", "203.0.113.7"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        (
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        ),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+    ] {
+        assert_finds(Ip, text, ip);
+    }
+    for text in [
+        "1.2.3.4.5",
+        "256.1.1.1",
+        "01.02.03.04",
+        "10:30:00",
+        "dead::beef",
+        "std::io::Result",
+        "00:1a:2b:3c:4d:5e",
+        "1.2.3",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn jwts_need_a_header_with_alg() {
+    assert_finds(Jwt, &format!("token={JWT};"), JWT);
+    let unsecured = "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.";
+    assert_finds(Jwt, &format!("{unsecured} "), unsecured);
+    for text in [
+        // Header without `alg`.
+        "eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiIxIn0.c2ln",
+        // Two segments.
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0",
+        // Not base64 JSON at all.
+        "eyJzzzz.yyyy.zzzz",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn secrets() {
+    for (text, secret) in [
+        ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "aws_access_key_id=ASIAY34FZKBOKMUTVV7A",
+            "ASIAY34FZKBOKMUTVV7A",
+        ),
+        (
+            "Authorization: Bearer abc123def456ghi789",
+            "abc123def456ghi789",
+        ),
+        (
+            "authorization: bearer abcdefghijklmnopqrstuvwx",
+            "abcdefghijklmnopqrstuvwx",
+        ),
+        ("Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        (
+            "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 end",
+            "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        ),
+        ("xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij"),
+        (
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        ),
+        (
+            "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+        ),
+    ] {
+        assert_finds(Entity::Secret, text, secret);
+    }
+    let pem =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc=\n-----END RSA PRIVATE KEY-----";
+    assert_finds(Entity::Secret, &format!("key:\n{pem}\nrest"), pem);
+    // No END line: everything after BEGIN is key material.
+    let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+    assert_finds(Entity::Secret, &format!("x {cut}"), cut);
+    for text in [
+        "AKIA1234",
+        "AKIAIOSFODNN7EXAMPLEXY",
+        "the bearer of this letter",
+        "Bearer authentication is used",
+        "Basic training",
+        "Basic abcdefgh",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        "ghp_short",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn every_entity_in_one_value() {
+    let text = format!(
+        "ann@example.com +1 415 555 2671 4242 4242 4242 4242 536-90-4399 \
+         DE89370400440532013000 10.1.2.3 {JWT} AKIAIOSFODNN7EXAMPLE"
+    );
+    let kinds: Vec<Entity> = found(&text).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(kinds, vec![Email, Phone, Card, Ssn, Iban, Ip, Jwt, Secret]);
+}
+
+#[test]
+fn non_ascii_text_is_scanned_byte_safely() {
+    assert_finds(
+        Email,
+        "Grüße an jürgen@example.de — danke",
+        "jürgen@example.de",
+    );
+    assert_clean("日本語のテキスト 東京都");
+    assert_finds(Phone, "Телефон: +7 495 123-45-67", "+7 495 123-45-67");
+}
