@@ -26,6 +26,7 @@ use crate::plugins::bindings::types::{
 use crate::plugins::{Chain, Decision, PluginHost, Refusal};
 use crate::sql::Analyzer;
 
+use super::audit_trail::Trail;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::rows::{self, Cell};
@@ -41,6 +42,8 @@ pub struct RelayContext {
     pub plugins: Vec<String>,
     pub analyzer: Arc<Analyzer>,
     pub session: Session,
+    /// The session's audit records (write-ahead, verdicts, completions).
+    pub audit: Arc<Trail>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +138,7 @@ async fn client_to_server(
                 }
             }
             b'B' => {
+                ctx.audit.bind(&f.body);
                 lock(&shared)
                     .bind_formats
                     .push_back(bind_result_formats(&f.body).map_err(RelayError::Client)?);
@@ -145,17 +149,29 @@ async fn client_to_server(
             b'F' => {
                 refusals += 1;
                 let m = format!("{marker}_{refusals:010}");
-                let refusal = error_response(
-                    Severity::Error,
-                    sqlstate::INSUFFICIENT_PRIVILEGE,
-                    "FunctionCall messages are not allowed through the gateway; call the function in SQL",
-                );
+                let why = "FunctionCall messages are not allowed through the gateway; call the function in SQL";
+                ctx.audit
+                    .refused("", SqlPhase::FunctionCall, "function-call", why);
+                let refusal =
+                    error_response(Severity::Error, sqlstate::INSUFFICIENT_PRIVILEGE, why);
                 lock(&shared).refusals.insert(m.clone(), refusal);
                 Frame::new(b'Q', format!("{m}\0").into_bytes())
             }
+            // Write-ahead for executions the Parse record does not cover;
+            // refused like a statement, by a Parse that fails with the marker.
+            b'E' => match ctx.audit.execute(&f.body).await {
+                None => f,
+                Some(refusal) => {
+                    refusals += 1;
+                    let m = format!("{marker}_{refusals:010}");
+                    lock(&shared).refusals.insert(m.clone(), refusal);
+                    Frame::new(b'P', format!("{m}\0{m}\0\0\0").into_bytes())
+                }
+            },
             _ => f,
         };
         let terminate = out.tag == b'X';
+        ctx.audit.forwarded(out.tag);
         frame::write_frame(&mut server, &out)
             .await
             .map_err(|e| RelayError::Server(e.into()))?;
@@ -207,46 +223,57 @@ async fn check(
     let statements = match ctx.analyzer.analyze(text) {
         Ok(s) => s,
         Err(e) => {
-            return refuse(
-                sqlstate::SYNTAX_ERROR,
-                format!("statement refused: it could not be analysed: {e}"),
-            );
+            let why = format!("statement refused: it could not be analysed: {e}");
+            ctx.audit.refused(text, phase, "parse-error", &why);
+            return refuse(sqlstate::SYNTAX_ERROR, why);
         }
     };
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) => c,
-        Err(r) => return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
+        Err(r) => {
+            ctx.audit.denied(text, phase, &r);
+            return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string());
+        }
     };
     if chain.has_maskers()
         && statements
             .iter()
             .any(|s| s.flags.contains(StatementFlags::COPY_TO_CLIENT))
     {
-        return refuse(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
-            "COPY … TO STDOUT is refused on this connection: its results must be masked, and masking applies to query results only".into(),
-        );
+        let why = "COPY … TO STDOUT is refused on this connection: its results must be masked, and masking applies to query results only";
+        ctx.audit.refused(text, phase, "copy-out-masked", why);
+        return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, why.into());
     }
     if statements.is_empty() {
-        return None;
+        return ctx.audit.allowed(text, phase, name.as_deref(), &[]).await;
     }
     let request = Request::Sql(SqlRequest {
         text: text.to_string(),
         phase,
         statements: statements.to_vec(),
         parameters: Vec::new(),
-        statement_name: name,
+        statement_name: name.clone(),
     });
     match chain.check(&ctx.session, &request).await {
-        Decision::Allow => None,
-        Decision::Deny(r) => refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
-        Decision::RequireApproval(a) => refuse(
+        Decision::Allow => {
+            ctx.audit
+                .allowed(text, phase, name.as_deref(), &statements)
+                .await
+        }
+        Decision::Deny(r) => {
+            ctx.audit.denied(text, phase, &r);
+            refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string())
+        }
+        Decision::RequireApproval(a) => {
+            ctx.audit.approval_required(text, phase, &a);
+            refuse(
             sqlstate::INSUFFICIENT_PRIVILEGE,
             format!(
                 "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
                 a.plugin, a.rule, a.reason
             ),
-        ),
+            )
+        }
     }
 }
 
@@ -396,6 +423,7 @@ async fn server_to_client(
             }
             _ => out.push(f),
         }
+        ctx.audit.observe(&out);
         for f in &out {
             frame::write_frame(&mut client, f)
                 .await
@@ -445,10 +473,12 @@ async fn flush_rows(
         }
     }
     let seen = batch.clone();
-    set.chain
+    let report = set
+        .chain
         .mask_rows(&ctx.session, &set.columns, &mut batch)
         .await
         .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
+    ctx.audit.masked(&report.detections);
     for ((masked, seen), wire) in batch.into_iter().zip(seen).zip(wire) {
         let cells: Vec<Cell> = masked
             .into_iter()
