@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::audit::AuditConfig;
 use crate::identity::IdentityConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,19 @@ pub struct Config {
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// The file this configuration was read from, for the audit trail.
+    #[serde(skip)]
+    pub source: Option<ConfigSource>,
+}
+
+/// Where a configuration came from.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +144,11 @@ pub struct PluginsConfig {
     /// and runs `init`: full isolation between requests, at a cost per call.
     #[serde(default = "default_true")]
     pub reuse_instances: bool,
+    /// Deadline of one `deliver` call of an audit sink, in milliseconds.
+    /// Default 5000: sinks write files or reach endpoints, off the data
+    /// path, so they get longer than guardrails and maskers.
+    #[serde(default = "default_sink_deadline_ms")]
+    pub sink_call_deadline_ms: u64,
     /// Idle warm instances kept per plugin. Default 16.
     #[serde(default = "default_max_idle")]
     pub max_idle_instances: usize,
@@ -152,6 +171,7 @@ impl Default for PluginsConfig {
             call_deadline_ms: default_deadline_ms(),
             memory_limit_mib: default_memory_mib(),
             reuse_instances: true,
+            sink_call_deadline_ms: default_sink_deadline_ms(),
             max_idle_instances: default_max_idle(),
             max_instances: default_max_instances(),
             config: BTreeMap::new(),
@@ -165,6 +185,9 @@ fn default_plugin_dir() -> PathBuf {
 }
 fn default_deadline_ms() -> u64 {
     50
+}
+fn default_sink_deadline_ms() -> u64 {
+    5000
 }
 fn default_memory_mib() -> u64 {
     64
@@ -298,13 +321,20 @@ impl Config {
             source,
         })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
-        Self::parse(&text, base).map_err(|e| match e {
+        let mut config = Self::parse(&text, base).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),
                 message,
             },
             other => other,
-        })
+        })?;
+        config.source = Some(ConfigSource {
+            path: path.to_path_buf(),
+            sha256: crate::audit::event::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                text.as_bytes(),
+            )),
+        });
+        Ok(config)
     }
 
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
@@ -355,10 +385,18 @@ impl Config {
         self.identity
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[identity]: {e}")))?;
+        self.audit
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[audit]: {e}")))?;
         let p = &self.plugins;
         if p.call_deadline_ms == 0 || p.call_deadline_ms > 60_000 {
             return Err(ConfigError::Invalid(
                 "plugins.call_deadline_ms must be between 1 and 60000".into(),
+            ));
+        }
+        if p.sink_call_deadline_ms == 0 || p.sink_call_deadline_ms > 600_000 {
+            return Err(ConfigError::Invalid(
+                "plugins.sink_call_deadline_ms must be between 1 and 600000".into(),
             ));
         }
         if p.memory_limit_mib == 0 || p.memory_limit_mib > 4096 {

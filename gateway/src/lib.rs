@@ -2,6 +2,7 @@
 //! the data path between AI agents and the systems they use.
 
 pub mod admin;
+pub mod audit;
 pub mod cmd;
 pub mod config;
 pub mod identity;

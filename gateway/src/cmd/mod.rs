@@ -1,5 +1,6 @@
 //! The `sluice` command line: argument parsing and one module per command.
 
+pub mod audit;
 mod check;
 mod serve;
 pub mod token;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Tokens of the embedded dev issuer.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Check { file, name }) => check::run(config, &file, name),
+        Command::Audit(command) => audit::run(&config, command),
         Command::Token(TokenCommand::Issue(args)) => {
             let token = token::run(&args, &config.identity, &config.gateway.state_dir)?;
             println!("{token}");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{self, AdminState};
+use crate::audit::{self, Audit, Event, kinds};
 use crate::config::{Config, ConnectionKind};
 use crate::identity::Verifier;
 use crate::plugins::{self, PluginHost};
@@ -42,6 +43,28 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     };
 
     crate::identity::metrics::describe();
+    audit::describe_metrics();
+    // The audit log before anything that could be audited: a gateway that
+    // cannot keep its trail does not start.
+    let audit = Audit::open(&config.gateway.state_dir, &config.audit)
+        .map_err(|e| anyhow::anyhow!("audit log: {e}"))?;
+    record_start(&audit, &config);
+    let result = run_gateway(&config, &audit, metrics).await;
+    let reason = match &result {
+        Ok(()) => "signal".to_string(),
+        Err(e) => format!("error: {e:#}"),
+    };
+    audit.emit(Event::new(kinds::GATEWAY_STOPPED).with("reason", reason));
+    audit.shutdown().await;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Everything after the audit log is open, until a shutdown signal.
+async fn run_gateway(
+    config: &Config,
+    audit: &Audit,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<()> {
     // Identity first: with `production = true` and no issuer this refuses to
     // start, before anything listens.
     let identity = Verifier::from_config(&config.identity, &config.gateway.state_dir)
@@ -55,14 +78,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         )
     })?;
     let host = PluginHost::new(config.plugins.clone())?;
+    host.set_audit(audit.clone());
     tracing::info!(dir = %host.dir().display(), "watching the plugin directory");
     let _watcher = plugins::watch(host.clone());
+    let _deliveries = audit::delivery::spawn(audit, host.clone(), config);
 
     if let Some(addr) = config.listen.postgres {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (postgres): {e}"))?;
-        let pg = postgres_listener(&config, identity.clone(), host.clone())?;
+        let pg = postgres_listener(config, identity.clone(), host.clone(), audit.clone())?;
         tracing::info!(addr = %listener.local_addr()?, "postgres listener ready");
         tokio::spawn(pg.serve(listener));
     }
@@ -82,7 +107,46 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
     shutdown_signal().await;
     tracing::info!("shutting down");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+fn record_start(audit: &Audit, config: &Config) {
+    let previous = match audit.opened().and_then(|o| o.previous_shutdown_clean) {
+        None => "none (new log)",
+        Some(true) => "clean",
+        Some(false) => "unclean",
+    };
+    if let Some(opened) = audit.opened() {
+        tracing::info!(
+            log_id = %opened.log_id,
+            next_record = opened.next_seq,
+            previous_shutdown = previous,
+            "audit log open"
+        );
+    }
+    audit.emit(
+        Event::new(kinds::GATEWAY_STARTED)
+            .with("version", env!("CARGO_PKG_VERSION"))
+            .with("pid", std::process::id())
+            .with("previous_shutdown", previous),
+    );
+    let mut loaded = Event::new(kinds::CONFIG_LOADED)
+        .with(
+            "connections",
+            config
+                .connections
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>(),
+        )
+        .with("plugin_dir", config.plugins.dir.display().to_string())
+        .with("audit_sinks", config.audit.sinks.clone());
+    if let Some(source) = &config.source {
+        loaded = loaded
+            .with("path", source.path.display().to_string())
+            .with("sha256", source.sha256.clone());
+    }
+    audit.emit(loaded);
 }
 
 async fn shutdown_signal() {
@@ -111,6 +175,7 @@ fn postgres_listener(
     config: &Config,
     identity: Verifier,
     host: Arc<PluginHost>,
+    audit: Audit,
 ) -> anyhow::Result<Arc<PgListener>> {
     let files = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
@@ -186,5 +251,6 @@ fn postgres_listener(
         identity,
         host,
         Arc::new(Analyzer::new(10_000)),
+        audit,
     ))
 }

@@ -366,7 +366,10 @@ impl Plugin {
         tokio::task::consume_budget().await;
         let started = Instant::now();
         let mut instance = self.acquire().await?;
-        let deadline = self.limits.call_deadline;
+        let deadline = match self.kind {
+            PluginKind::AuditSink => self.limits.sink_deadline,
+            _ => self.limits.call_deadline,
+        };
         instance.store.set_epoch_deadline(Limits::ticks(deadline));
         let Instance { store, bound, .. } = &mut instance;
         let outcome = match call(bound, store).await {

@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{Audit, Event, kinds};
 use crate::config::PluginsConfig;
 
 use super::error::PluginError;
@@ -64,6 +65,8 @@ pub struct PluginHost {
     scan: tokio::sync::Mutex<ScanState>,
     generation: AtomicU64,
     scanned_once: AtomicBool,
+    /// Where plugin lifecycle events are recorded, once the gateway set it.
+    audit: std::sync::OnceLock<Audit>,
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -97,7 +100,19 @@ impl PluginHost {
             scan: tokio::sync::Mutex::new(ScanState::default()),
             generation: AtomicU64::new(0),
             scanned_once: AtomicBool::new(false),
+            audit: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Records plugin loads, refusals, reloads and removals from now on.
+    pub fn set_audit(&self, audit: Audit) {
+        let _ = self.audit.set(audit);
+    }
+
+    fn record(&self, event: Event) {
+        if let Some(audit) = self.audit.get() {
+            audit.emit(event);
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -248,6 +263,17 @@ impl PluginHost {
         );
         metrics::counter!("sluice_plugin_loads_total", "plugin" => name.clone(), "outcome" => "ok")
             .increment(1);
+        self.record(
+            Event::new(if replaced {
+                kinds::PLUGIN_RELOADED
+            } else {
+                kinds::PLUGIN_LOADED
+            })
+            .with("plugin", name.clone())
+            .with("plugin_kind", plugin.kind().as_str())
+            .with("generation", plugin.generation())
+            .with("sha256", plugin.digest()),
+        );
         {
             let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
             status.insert(
@@ -284,6 +310,13 @@ impl PluginHost {
             "reason" => error.label()
         )
         .increment(1);
+        self.record(
+            Event::new(kinds::PLUGIN_REFUSED)
+                .with("plugin", name)
+                .with("reason", error.label())
+                .with("error", error.to_string())
+                .with("previous_generation_serving", previous_serving),
+        );
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let entry = status
             .entry(name.to_string())
@@ -316,6 +349,7 @@ impl PluginHost {
             tracing::warn!(plugin = %name, "plugin file removed; connections that use it refuse requests");
             metrics::counter!("sluice_plugin_removals_total", "plugin" => name.to_string())
                 .increment(1);
+            self.record(Event::new(kinds::PLUGIN_REMOVED).with("plugin", name));
             if let Some(s) = status.get_mut(name) {
                 s.state = "removed";
                 s.generation = None;

@@ -22,6 +22,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub call_deadline: Duration,
+    /// Audit sinks' `deliver`: off the data path, often doing I/O.
+    pub sink_deadline: Duration,
     /// `init` may build tables from its config: it gets a longer budget.
     pub init_deadline: Duration,
     pub memory_bytes: usize,
@@ -34,6 +36,7 @@ impl Limits {
         let call_deadline = Duration::from_millis(c.call_deadline_ms);
         Self {
             call_deadline,
+            sink_deadline: Duration::from_millis(c.sink_call_deadline_ms),
             init_deadline: (call_deadline * 20).max(Duration::from_secs(1)),
             memory_bytes: (c.memory_limit_mib as usize) << 20,
             reuse_instances: c.reuse_instances,

@@ -57,21 +57,54 @@ pub struct AgentSession {
 pub enum HandshakeError {
     /// Refused with a FATAL ErrorResponse already sent to the client.
     #[error("refused ({code}): {message}")]
-    Refused { code: &'static str, message: String },
+    Refused {
+        code: &'static str,
+        /// A stable label for the audit trail, e.g. `tls_required`, or the
+        /// identity layer's reason (`expired`, `group_not_allowed`, …).
+        reason: &'static str,
+        /// Whether the refusal is about the agent's identity (its token or
+        /// its access to the connection), not the protocol.
+        identity: bool,
+        /// The connection asked for, when the client got that far.
+        connection: Option<String>,
+        message: String,
+    },
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
     #[error(transparent)]
     Frame(#[from] FrameError),
 }
 
+/// Why the handshake refused, beyond the SQLSTATE the client sees.
+struct Why {
+    reason: &'static str,
+    identity: bool,
+    connection: Option<String>,
+}
+
+fn protocol(reason: &'static str) -> Why {
+    Why {
+        reason,
+        identity: false,
+        connection: None,
+    }
+}
+
 async fn refuse(
     io: &mut (dyn ServerIo + '_),
     code: &'static str,
+    why: Why,
     message: String,
 ) -> HandshakeError {
     let mut io = io;
     let _ = frame::write_frames(&mut io, &[error_response(Severity::Fatal, code, &message)]).await;
-    HandshakeError::Refused { code, message }
+    HandshakeError::Refused {
+        code,
+        reason: why.reason,
+        identity: why.identity,
+        connection: why.connection,
+        message,
+    }
 }
 
 /// Runs the handshake on a new client connection.
@@ -117,6 +150,7 @@ pub async fn accept(
                 return Err(refuse(
                     &mut *io,
                     sqlstate::PROTOCOL_VIOLATION,
+                    protocol("protocol_violation"),
                     "unexpected repeated encryption request".into(),
                 )
                 .await);
@@ -125,6 +159,7 @@ pub async fn accept(
                 return Err(refuse(
                     &mut *io,
                     sqlstate::PROTOCOL_VIOLATION,
+                    protocol("protocol_violation"),
                     format!("invalid startup packet: {e}"),
                 )
                 .await);
@@ -143,6 +178,7 @@ pub async fn accept(
         return Err(refuse(
             &mut *io,
             sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            protocol("no_connection_name"),
             "no database (connection name) in the startup message".into(),
         )
         .await);
@@ -151,6 +187,10 @@ pub async fn accept(
         return Err(refuse(
             &mut *io,
             sqlstate::INVALID_CATALOG_NAME,
+            Why {
+                connection: Some(connection.clone()),
+                ..protocol("unknown_connection")
+            },
             format!("connection \"{connection}\" does not exist on this gateway"),
         )
         .await);
@@ -160,6 +200,10 @@ pub async fn accept(
         return Err(refuse(
             &mut *io,
             sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            Why {
+                connection: Some(connection.clone()),
+                ..protocol("tls_required")
+            },
             "the token must be sent over TLS: connect with sslmode=require".into(),
         )
         .await);
@@ -181,6 +225,10 @@ pub async fn accept(
             return Err(refuse(
                 &mut *io,
                 sqlstate::PROTOCOL_VIOLATION,
+                Why {
+                    connection: Some(connection.clone()),
+                    ..protocol("protocol_violation")
+                },
                 "expected a password message".into(),
             )
             .await);
@@ -190,6 +238,11 @@ pub async fn accept(
             return Err(refuse(
                 &mut *io,
                 sqlstate::INVALID_PASSWORD,
+                Why {
+                    reason: "too_large",
+                    identity: true,
+                    connection: Some(connection.clone()),
+                },
                 "token rejected (too_large): the password is too long to be a token".into(),
             )
             .await);
@@ -199,16 +252,20 @@ pub async fn accept(
 
     let identity = match verifier.authorize(&token, &policy).await {
         Ok(id) => id,
-        Err(AuthError::Rejected(r)) => {
-            return Err(refuse(&mut *io, sqlstate::INVALID_PASSWORD, r.to_string()).await);
-        }
-        Err(AuthError::Denied(d)) => {
-            return Err(refuse(
-                &mut *io,
-                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-                format!("{d} (connection \"{connection}\")"),
-            )
-            .await);
+        Err(e) => {
+            let why = Why {
+                reason: e.reason(),
+                identity: true,
+                connection: Some(connection.clone()),
+            };
+            let (code, message) = match e {
+                AuthError::Rejected(r) => (sqlstate::INVALID_PASSWORD, r.to_string()),
+                AuthError::Denied(d) => (
+                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("{d} (connection \"{connection}\")"),
+                ),
+            };
+            return Err(refuse(&mut *io, code, why, message).await);
         }
     };
     Ok(Accepted::Session(Box::new(AgentSession {

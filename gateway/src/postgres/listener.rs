@@ -13,14 +13,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
+use crate::audit::{Audit, Event, kinds};
 use crate::identity::{ConnectionPolicy, Verifier};
 use crate::plugins::PluginHost;
 use crate::plugins::bindings::types::{Protocol, Session};
 use crate::sql::Analyzer;
 
+use super::audit_trail::Trail;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, Frame};
-use super::handshake::{self, Accepted, ConnectionLookup, HandshakeSettings};
+use super::handshake::{self, Accepted, ConnectionLookup, HandshakeError, HandshakeSettings};
 use super::parity;
 use super::relay::{self, Ending, RelayContext, RelayError};
 use super::upstream::{Upstream, UpstreamConfig};
@@ -39,6 +41,7 @@ pub struct PgListener {
     pub verifier: Verifier,
     pub plugins: Arc<PluginHost>,
     pub analyzer: Arc<Analyzer>,
+    pub audit: Audit,
     cancel_keys: DashMap<(i32, Bytes), CancelTarget>,
 }
 
@@ -73,6 +76,7 @@ impl PgListener {
         verifier: Verifier,
         plugins: Arc<PluginHost>,
         analyzer: Arc<Analyzer>,
+        audit: Audit,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings,
@@ -83,6 +87,7 @@ impl PgListener {
             verifier,
             plugins,
             analyzer,
+            audit,
             cancel_keys: DashMap::new(),
         })
     }
@@ -109,6 +114,7 @@ impl PgListener {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::info!("connection refused: {e}");
+                    self.record_refusal(&e, peer);
                     return;
                 }
             };
@@ -120,6 +126,14 @@ impl PgListener {
             return;
         };
         let session_id = new_id();
+        let started = std::time::Instant::now();
+        let session = Session {
+            id: session_id.clone(),
+            connection: conn.name.clone(),
+            protocol: Protocol::Postgres,
+            identity: (&agent.identity).into(),
+            client_addr: peer.to_string(),
+        };
         let span = tracing::Span::current();
         span.record("session", session_id.as_str());
         span.record("subject", agent.identity.subject.as_str());
@@ -145,6 +159,12 @@ impl PgListener {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!("upstream connection failed: {e}");
+                self.audit.emit(
+                    Event::new(kinds::SESSION_FAILED)
+                        .session(&session)
+                        .with("client_addr", peer.to_string())
+                        .with("reason", format!("upstream connection failed: {e}")),
+                );
                 let f = error_response(
                     Severity::Fatal,
                     sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
@@ -200,18 +220,24 @@ impl PgListener {
             return;
         }
         tracing::info!("session started");
+        self.audit.emit(
+            Event::new(kinds::SESSION_START)
+                .session(&session)
+                .with("protocol", "postgres")
+                .with("client_addr", peer.to_string())
+                .with("tls", agent.tls)
+                .with("token_id", agent.identity.token_id.clone())
+                .with("client_user", agent.startup.get("user"))
+                .with("application_name", agent.startup.get("application_name")),
+        );
 
+        let trail = Arc::new(Trail::new(self.audit.clone(), session.clone()));
         let ctx = RelayContext {
             host: self.plugins.clone(),
             plugins: conn.plugins.clone(),
             analyzer: self.analyzer.clone(),
-            session: Session {
-                id: session_id,
-                connection: conn.name.clone(),
-                protocol: Protocol::Postgres,
-                identity: (&agent.identity).into(),
-                client_addr: peer.to_string(),
-            },
+            session: session.clone(),
+            audit: trail.clone(),
         };
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;
@@ -233,10 +259,51 @@ impl PgListener {
             )
             .await;
         }
-        match result {
-            Ok(ending) => tracing::info!(?ending, "session ended"),
-            Err(e) => tracing::info!("session ended: {e}"),
+        let (allowed, denied) = trail.counts();
+        let mut end = Event::new(kinds::SESSION_END)
+            .session(&session)
+            .with("duration_ms", started.elapsed().as_millis() as u64)
+            .with("statements_allowed", allowed)
+            .with("statements_refused", denied);
+        match &result {
+            Ok(ending) => {
+                tracing::info!(?ending, "session ended");
+                end = end.with("ending", format!("{ending:?}"));
+            }
+            Err(e) => {
+                tracing::info!("session ended: {e}");
+                end = end.with("error", e.to_string());
+            }
         }
+        self.audit.emit(end);
+    }
+
+    fn record_refusal(&self, e: &HandshakeError, peer: SocketAddr) {
+        let HandshakeError::Refused {
+            code,
+            reason,
+            identity,
+            connection,
+            message,
+        } = e
+        else {
+            return;
+        };
+        let kind = if *identity {
+            kinds::IDENTITY_REFUSED
+        } else {
+            kinds::CONNECTION_REFUSED
+        };
+        let mut event = Event::new(kind)
+            .with("protocol", "postgres")
+            .with("client_addr", peer.to_string())
+            .with("reason", *reason)
+            .with("sqlstate", *code)
+            .with("message", message.clone());
+        if let Some(c) = connection {
+            event = event.connection(c.clone());
+        }
+        self.audit.emit(event);
     }
 
     async fn cancel(&self, pid: i32, secret: Bytes) {

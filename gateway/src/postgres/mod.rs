@@ -4,6 +4,7 @@
 //! and the upstream connection with injected credentials. The agent-facing
 //! listener and the relay build on these.
 
+pub mod audit_trail;
 pub mod errors;
 pub mod frame;
 pub mod handshake;

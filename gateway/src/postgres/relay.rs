@@ -26,6 +26,7 @@ use crate::plugins::bindings::types::{
 use crate::plugins::{Chain, Decision, PluginHost, Refusal};
 use crate::sql::Analyzer;
 
+use super::audit_trail::Trail;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::parity;
@@ -42,6 +43,8 @@ pub struct RelayContext {
     pub plugins: Vec<String>,
     pub analyzer: Arc<Analyzer>,
     pub session: Session,
+    /// The session's audit records (write-ahead, verdicts, completions).
+    pub audit: Arc<Trail>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +176,7 @@ async fn client_to_server(
                 }
             }
             b'B' => {
+                ctx.audit.bind(&f.body);
                 lock(&shared)
                     .bind_formats
                     .push_back(bind_result_formats(&f.body).map_err(RelayError::Client)?);
@@ -183,18 +187,30 @@ async fn client_to_server(
             b'F' => {
                 refusals += 1;
                 let m = format!("{marker}_{refusals:010}");
-                let refusal = error_response(
-                    Severity::Error,
-                    sqlstate::INSUFFICIENT_PRIVILEGE,
-                    "FunctionCall messages are not allowed through the gateway; call the function in SQL",
-                );
+                let why = "FunctionCall messages are not allowed through the gateway; call the function in SQL";
+                ctx.audit
+                    .refused("", SqlPhase::FunctionCall, "function-call", why);
+                let refusal =
+                    error_response(Severity::Error, sqlstate::INSUFFICIENT_PRIVILEGE, why);
                 lock(&shared).refusals.insert(m.clone(), refusal);
                 Frame::new(b'Q', format!("{m}\0").into_bytes())
             }
+            // Write-ahead for executions the Parse record does not cover;
+            // refused like a statement, by a Parse that fails with the marker.
+            b'E' => match ctx.audit.execute(&f.body).await {
+                None => f,
+                Some(refusal) => {
+                    refusals += 1;
+                    let m = format!("{marker}_{refusals:010}");
+                    lock(&shared).refusals.insert(m.clone(), refusal);
+                    Frame::new(b'P', format!("{m}\0{m}\0\0\0").into_bytes())
+                }
+            },
             _ => f,
         };
         fence.forwarded(out.tag, std::mem::take(&mut unseen));
         let terminate = out.tag == b'X';
+        ctx.audit.forwarded(out.tag);
         frame::write_frame(&mut server, &out)
             .await
             .map_err(|e| RelayError::Server(e.into()))?;
@@ -255,10 +271,9 @@ async fn check(
     let statements = match ctx.analyzer.analyze(text) {
         Ok(s) => s,
         Err(e) => {
-            return refuse(
-                sqlstate::SYNTAX_ERROR,
-                format!("statement refused: it could not be analysed: {e}"),
-            );
+            let why = format!("statement refused: it could not be analysed: {e}");
+            ctx.audit.refused(text, phase, "parse-error", &why);
+            return refuse(sqlstate::SYNTAX_ERROR, why);
         }
     };
     *unseen = statements.iter().any(parity::runs_unseen_code);
@@ -270,38 +285,50 @@ async fn check(
     }
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) => c,
-        Err(r) => return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
+        Err(r) => {
+            ctx.audit.denied(text, phase, &r);
+            return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string());
+        }
     };
     if chain.has_maskers()
         && statements
             .iter()
             .any(|s| s.flags.contains(StatementFlags::COPY_TO_CLIENT))
     {
-        return refuse(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
-            "COPY … TO STDOUT is refused on this connection: its results must be masked, and masking applies to query results only".into(),
-        );
+        let why = "COPY … TO STDOUT is refused on this connection: its results must be masked, and masking applies to query results only";
+        ctx.audit.refused(text, phase, "copy-out-masked", why);
+        return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, why.into());
     }
     if statements.is_empty() {
-        return None;
+        return ctx.audit.allowed(text, phase, name.as_deref(), &[]).await;
     }
     let request = Request::Sql(SqlRequest {
         text: text.to_string(),
         phase,
         statements: statements.to_vec(),
         parameters: Vec::new(),
-        statement_name: name,
+        statement_name: name.clone(),
     });
     match chain.check(&ctx.session, &request).await {
-        Decision::Allow => None,
-        Decision::Deny(r) => refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string()),
-        Decision::RequireApproval(a) => refuse(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
-            format!(
-                "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
-                a.plugin, a.rule, a.reason
-            ),
-        ),
+        Decision::Allow => {
+            ctx.audit
+                .allowed(text, phase, name.as_deref(), &statements)
+                .await
+        }
+        Decision::Deny(r) => {
+            ctx.audit.denied(text, phase, &r);
+            refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string())
+        }
+        Decision::RequireApproval(a) => {
+            ctx.audit.approval_required(text, phase, &a);
+            refuse(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
+                    a.plugin, a.rule, a.reason
+                ),
+            )
+        }
     }
 }
 
@@ -474,6 +501,7 @@ async fn server_to_client(
             }
             _ => out.push(f),
         }
+        ctx.audit.observe(&out);
         for f in &out {
             frame::write_frame(&mut client, f)
                 .await
@@ -522,6 +550,7 @@ async fn flush_rows(
         .mask_rows(&ctx.session, &set.columns, &mut batch)
         .await
         .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
+    ctx.audit.masked(&report.detections);
     let mut changed = vec![Vec::new(); frames.len()];
     for (row, column) in report.changed {
         if let Some(cols) = changed.get_mut(row as usize) {

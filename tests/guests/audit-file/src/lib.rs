@@ -1,8 +1,10 @@
 //! Test guest: an audit sink that appends each event as one JSON line to a
 //! file in a directory the gateway grants (by default the preopen `/audit`).
 //!
-//! Config: `{"path": "/audit/events.jsonl"}` (optional). Delivery is at least
-//! once, so the file may hold an event twice; readers drop repeats by `id`.
+//! Config: `{"path": "/audit/events.jsonl", "fail_while": "/audit/down"}`
+//! (both optional). While the `fail_while` file exists every delivery fails,
+//! as a sink whose backend is down would. Delivery is at least once, so the
+//! file may hold an event twice; readers drop repeats by `id`.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -16,28 +18,39 @@ use sluice_plugin_sdk::{AuditSink, export_audit_sink};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     path: String,
+    fail_while: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             path: "/audit/events.jsonl".into(),
+            fail_while: None,
         }
     }
 }
 
 pub struct AuditFile {
     path: String,
+    fail_while: Option<String>,
 }
 
 impl AuditSink for AuditFile {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
-        Ok(AuditFile { path: config.path })
+        Ok(AuditFile {
+            path: config.path,
+            fail_while: config.fail_while,
+        })
     }
 
     fn deliver(&self, events: &[AuditEvent]) -> Result<(), String> {
+        if let Some(flag) = &self.fail_while
+            && std::path::Path::new(flag).exists()
+        {
+            return Err(format!("audit-file: {flag} exists: the backend is down"));
+        }
         let mut lines = String::new();
         for event in events {
             lines.push_str(&event_json(event).to_string());

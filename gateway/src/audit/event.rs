@@ -1,0 +1,186 @@
+//! What callers hand to the audit log: a dotted kind, the session it belongs
+//! to (if any) and a JSON object of details. The log adds the sequence, the
+//! time and the id when it accepts the event.
+//!
+//! The model is protocol-neutral on purpose: PostgreSQL statements, HTTP
+//! exchanges, plugin lifecycle and session recordings all describe
+//! themselves with the same shape (the WIT `audit-event`).
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::identity::Identity;
+use crate::plugins::bindings::types::Session;
+
+/// Event kinds the gateway emits. Sinks and reviewers match on these; new
+/// kinds may be added, existing ones keep their meaning.
+pub mod kinds {
+    /// A signed checkpoint of every record before it. The first record of
+    /// every log is one (`reason: "genesis"`).
+    pub const CHECKPOINT: &str = "audit.checkpoint";
+    /// The log found and set aside a torn last record after a crash.
+    pub const RECOVERED: &str = "audit.recovered";
+    pub const GATEWAY_STARTED: &str = "gateway.started";
+    pub const GATEWAY_STOPPED: &str = "gateway.stopped";
+    pub const CONFIG_LOADED: &str = "config.loaded";
+    pub const SESSION_START: &str = "session.start";
+    pub const SESSION_END: &str = "session.end";
+    /// The upstream could not be reached for an authenticated agent.
+    pub const SESSION_FAILED: &str = "session.failed";
+    /// A token was rejected or the identity may not use the connection.
+    pub const IDENTITY_REFUSED: &str = "identity.refused";
+    /// A client was turned away before identity (protocol, TLS, unknown
+    /// connection).
+    pub const CONNECTION_REFUSED: &str = "connection.refused";
+    /// Allowed; recorded before the statement is forwarded (write-ahead).
+    pub const STATEMENT_ALLOWED: &str = "statement.allowed";
+    /// A prepared statement executed again (write-ahead, like `allowed`).
+    pub const STATEMENT_EXECUTED: &str = "statement.executed";
+    pub const STATEMENT_DENIED: &str = "statement.denied";
+    pub const STATEMENT_APPROVAL_REQUIRED: &str = "statement.approval_required";
+    /// What the client saw when the server finished: commands, rows,
+    /// duration, error, masked values.
+    pub const STATEMENT_COMPLETED: &str = "statement.completed";
+    pub const PLUGIN_LOADED: &str = "plugin.loaded";
+    pub const PLUGIN_RELOADED: &str = "plugin.reloaded";
+    pub const PLUGIN_REFUSED: &str = "plugin.refused";
+    pub const PLUGIN_REMOVED: &str = "plugin.removed";
+}
+
+/// The identity recorded with an event: who, per the verified token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventIdentity {
+    pub subject: String,
+    pub issuer: String,
+    pub groups: Vec<String>,
+    /// The claims the gateway exposes (`identity.exposed_claims`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub claims: Map<String, Value>,
+}
+
+impl From<&Identity> for EventIdentity {
+    fn from(id: &Identity) -> Self {
+        Self {
+            subject: id.subject.clone(),
+            issuer: id.issuer.clone(),
+            groups: id.groups.clone(),
+            claims: id.claims.clone(),
+        }
+    }
+}
+
+impl From<&crate::plugins::bindings::types::Identity> for EventIdentity {
+    fn from(id: &crate::plugins::bindings::types::Identity) -> Self {
+        Self {
+            subject: id.subject.clone(),
+            issuer: id.issuer.clone(),
+            groups: id.groups.clone(),
+            claims: serde_json::from_str(&id.claims_json).unwrap_or_default(),
+        }
+    }
+}
+
+/// An event before the log has accepted it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: Cow<'static, str>,
+    pub session_id: Option<String>,
+    pub connection: Option<String>,
+    pub identity: Option<EventIdentity>,
+    /// Always a JSON object.
+    pub detail: Map<String, Value>,
+}
+
+impl Event {
+    pub fn new(kind: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind: kind.into(),
+            session_id: None,
+            connection: None,
+            identity: None,
+            detail: Map::new(),
+        }
+    }
+
+    /// Session id, connection and identity of a plugin-facing session.
+    pub fn session(mut self, session: &Session) -> Self {
+        self.session_id = Some(session.id.clone());
+        self.connection = Some(session.connection.clone());
+        self.identity = Some((&session.identity).into());
+        self
+    }
+
+    pub fn connection(mut self, connection: impl Into<String>) -> Self {
+        self.connection = Some(connection.into());
+        self
+    }
+
+    pub fn identity(mut self, identity: impl Into<EventIdentity>) -> Self {
+        self.identity = Some(identity.into());
+        self
+    }
+
+    /// Adds one detail field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.detail.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Adds the fields of a JSON object (anything else is stored under
+    /// `value`).
+    pub fn details(mut self, value: Value) -> Self {
+        match value {
+            Value::Object(map) => self.detail.extend(map),
+            other => {
+                self.detail.insert("value".into(), other);
+            }
+        }
+        self
+    }
+}
+
+/// Statement (or body) text for a record, cut at `max` bytes on a character
+/// boundary. A cut text carries its full length and SHA-256, so the record
+/// still identifies exactly what was sent.
+pub fn bounded_text(text: &str, max: usize) -> Value {
+    if text.len() <= max {
+        return Value::String(text.to_string());
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    json!({
+        "prefix": &text[..end],
+        "bytes": text.len(),
+        "sha256": hex(&Sha256::digest(text.as_bytes())),
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary_with_its_digest() {
+        assert_eq!(bounded_text("select 1", 64), json!("select 1"));
+        let cut = bounded_text("héllo", 2);
+        assert_eq!(cut["prefix"], "h");
+        assert_eq!(cut["bytes"], 6);
+        assert_eq!(cut["sha256"].as_str().map(str::len), Some(64));
+    }
+}

@@ -1,0 +1,184 @@
+//! One record of the log: one line of JSON, chained to the one before it.
+//!
+//! A line is the record's canonical JSON with the record's hash appended as
+//! its last member:
+//!
+//! ```text
+//! {"seq":7,"id":"…-7","time_ms":…,"kind":"statement.allowed",…,"prev":"<hash of 6>","hash":"<hash of this>"}
+//! ```
+//!
+//! The hash is the SHA-256 of the exact bytes of the line without the
+//! `,"hash":"…"` member (`…,"prev":"<hex>"}`). Verification works on those
+//! bytes as stored, never on a re-serialisation, so the JSON library's
+//! formatting choices cannot make a valid record look broken or a broken
+//! one valid. `prev` carries the previous record's hash: changing,
+//! removing or reordering any record breaks the chain after it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::plugins::bindings::types::{AuditEvent, Identity};
+
+use super::event::{EventIdentity, hex};
+
+/// `prev` of the first record of a log.
+pub const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const HASH_KEY: &[u8] = br#","hash":""#;
+const HASH_HEX: usize = 64;
+/// `,"hash":"` + 64 hex digits + `"}`.
+const HASH_SUFFIX: usize = HASH_KEY.len() + HASH_HEX + 2;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub seq: u64,
+    /// `<log id>-<seq>`: unique across logs, stable across redeliveries.
+    pub id: String,
+    pub time_ms: u64,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<EventIdentity>,
+    pub detail: Map<String, Value>,
+    pub prev: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("it is not a complete record (it does not end with its hash)")]
+    NoHash,
+    #[error("it does not parse: {0}")]
+    Malformed(String),
+    #[error("its hash does not match its contents")]
+    HashMismatch,
+}
+
+pub fn record_id(log_id: &str, seq: u64) -> String {
+    format!("{log_id}-{seq}")
+}
+
+/// The log id part of a record id.
+pub fn log_id_of(id: &str) -> Option<&str> {
+    id.rsplit_once('-').map(|(log, _)| log)
+}
+
+fn digest(body: &[u8]) -> String {
+    hex(&Sha256::digest(body))
+}
+
+impl Record {
+    /// The line to append (with its newline) and the record's hash.
+    pub fn encode(&self) -> Result<(Vec<u8>, String), serde_json::Error> {
+        let mut line = serde_json::to_vec(self)?;
+        let hash = digest(&line);
+        // A serialised struct always ends with its closing brace.
+        line.pop();
+        line.reserve(HASH_SUFFIX + 1);
+        line.extend_from_slice(HASH_KEY);
+        line.extend_from_slice(hash.as_bytes());
+        line.extend_from_slice(b"\"}\n");
+        Ok((line, hash))
+    }
+
+    /// Parses one line (without its newline) and checks its own hash. The
+    /// chain (`prev`, `seq`) is the caller's to check.
+    pub fn decode(line: &[u8]) -> Result<(Record, String), RecordError> {
+        let n = line.len();
+        if n < HASH_SUFFIX + 2
+            || !line.ends_with(b"\"}")
+            || &line[n - HASH_SUFFIX..n - HASH_SUFFIX + HASH_KEY.len()] != HASH_KEY
+        {
+            return Err(RecordError::NoHash);
+        }
+        let stored = &line[n - HASH_HEX - 2..n - 2];
+        if !stored
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            return Err(RecordError::NoHash);
+        }
+        let mut body = Vec::with_capacity(n - HASH_SUFFIX + 1);
+        body.extend_from_slice(&line[..n - HASH_SUFFIX]);
+        body.push(b'}');
+        let record: Record =
+            serde_json::from_slice(&body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let hash = digest(&body);
+        if hash.as_bytes() != stored {
+            return Err(RecordError::HashMismatch);
+        }
+        Ok((record, hash))
+    }
+
+    /// The record as the WIT `audit-event` handed to audit sinks.
+    pub fn to_audit_event(&self) -> AuditEvent {
+        AuditEvent {
+            id: self.id.clone(),
+            sequence: self.seq,
+            time_unix_ms: self.time_ms,
+            kind: self.kind.clone(),
+            session_id: self.session.clone(),
+            connection: self.connection.clone(),
+            identity: self.identity.as_ref().map(|i| Identity {
+                subject: i.subject.clone(),
+                issuer: i.issuer.clone(),
+                groups: i.groups.clone(),
+                claims_json: Value::Object(i.claims.clone()).to_string(),
+            }),
+            detail_json: Value::Object(self.detail.clone()).to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(seq: u64) -> Record {
+        Record {
+            seq,
+            id: record_id("abc", seq),
+            time_ms: 1,
+            kind: "statement.allowed".into(),
+            session: Some("s1".into()),
+            connection: None,
+            identity: None,
+            detail: json!({"text": "select \"1\"", "n": 1.5})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            prev: ZERO_HASH.into(),
+        }
+    }
+
+    #[test]
+    fn a_line_decodes_to_its_record_and_hash() {
+        let r = record(3);
+        let (line, hash) = r.encode().unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        let (back, h) = Record::decode(&line[..line.len() - 1]).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(h, hash);
+        assert_eq!(log_id_of(&back.id), Some("abc"));
+    }
+
+    #[test]
+    fn any_changed_byte_is_detected() {
+        let (line, _) = record(3).encode().unwrap();
+        let line = &line[..line.len() - 1];
+        for i in 0..line.len() {
+            let mut bad = line.to_vec();
+            bad[i] ^= 0x01;
+            assert!(Record::decode(&bad).is_err(), "byte {i} changed unnoticed");
+        }
+        assert_eq!(
+            Record::decode(&line[..line.len() - 3]),
+            Err(RecordError::NoHash)
+        );
+    }
+}

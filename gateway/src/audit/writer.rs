@@ -1,0 +1,540 @@
+//! The one writer of the log: a thread that takes every queued event,
+//! appends the whole group with one `write(2)` (group commit), syncs per the
+//! fsync policy, and only then acknowledges the group's waiters. It also
+//! writes the signed checkpoints and rolls segments.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::{oneshot, watch};
+
+use super::config::{AuditConfig, FsyncPolicy};
+use super::error::AuditError;
+use super::event::{Event, hex, kinds};
+use super::keys::{Head, SigningKey, checkpoint_message};
+use super::record::{Record, ZERO_HASH, record_id};
+use super::store::{Layout, Recovered, TornTail, recover};
+
+/// Most events written in one group commit.
+const MAX_GROUP: usize = 4096;
+/// Pause before retrying queued events after a failed write.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// At most one error line per this period while writes keep failing.
+const ERROR_LOG_PERIOD: Duration = Duration::from_secs(5);
+
+pub(crate) type Reply = oneshot::Sender<Result<u64, AuditError>>;
+
+pub(crate) enum Command {
+    Append {
+        event: Event,
+        time_ms: u64,
+        reply: Option<Reply>,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct Item {
+    event: Event,
+    time_ms: u64,
+    reply: Option<Reply>,
+}
+
+/// What the log found when it opened.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub log_id: String,
+    /// `None` for a new log.
+    pub previous_shutdown_clean: Option<bool>,
+    pub torn: Option<TornTail>,
+    pub next_seq: u64,
+}
+
+pub(crate) struct Writer {
+    layout: Layout,
+    fsync: FsyncPolicy,
+    fsync_interval: Duration,
+    checkpoint_records: u64,
+    checkpoint_interval: Duration,
+    segment_bytes: u64,
+    retry_limit: usize,
+    key: SigningKey,
+    log_id: String,
+    file: File,
+    segment_len: u64,
+    next_seq: u64,
+    prev: String,
+    uncheckpointed: u64,
+    uncheckpointed_since: Option<Instant>,
+    unsynced_since: Option<Instant>,
+    committed: watch::Sender<u64>,
+    pending: Arc<AtomicUsize>,
+    retry: VecDeque<Item>,
+    retry_at: Option<Instant>,
+    last_error_log: Option<Instant>,
+    _lock: File,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random_id() -> Result<String, AuditError> {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| AuditError::Write("no randomness available for the log id".into()))?;
+    Ok(hex(&b))
+}
+
+fn open_append(path: &std::path::Path) -> Result<File, AuditError> {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| AuditError::io(path, e))
+}
+
+impl Writer {
+    /// Opens (or starts) the log: takes the lock, recovers the end of the
+    /// chain, and writes the genesis checkpoint of a new log.
+    pub(crate) fn open(
+        layout: Layout,
+        config: &AuditConfig,
+        committed: watch::Sender<u64>,
+        pending: Arc<AtomicUsize>,
+    ) -> Result<(Writer, Opened), AuditError> {
+        let segments = layout.segments_dir();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&segments)
+            .map_err(|e| AuditError::io(&segments, e))?;
+        let lock_path = layout.lock();
+        let lock = File::create(&lock_path).map_err(|e| AuditError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(AuditError::Locked(layout.dir)),
+            Err(fs::TryLockError::Error(e)) => return Err(AuditError::io(&lock_path, e)),
+        }
+        let key = SigningKey::load_or_create(&layout.dir)?;
+        let recovered = recover(&layout)?;
+        let (fresh, torn, clean) = match &recovered {
+            None => (true, None, None),
+            Some(r) => (r.log_id.is_empty(), r.torn.clone(), Some(r.clean_shutdown)),
+        };
+        let (log_id, next_seq, prev, segment_path, segment_len) = match recovered {
+            Some(Recovered {
+                log_id,
+                next_seq,
+                prev,
+                segment,
+                segment_len,
+                ..
+            }) if !fresh => (log_id, next_seq, prev, segment.path, segment_len),
+            _ => (random_id()?, 1, ZERO_HASH.to_string(), layout.segment(1), 0),
+        };
+        if !fresh
+            && let Some(head) = Head::read(&layout.head())?
+            && head.log_id == log_id
+            && head.seq >= next_seq
+        {
+            return Err(AuditError::Corrupt(format!(
+                "the log ends at record {} but its signed head names record {}: records were \
+                 removed; run `sluice audit verify`",
+                next_seq - 1,
+                head.seq
+            )));
+        }
+        let file = open_append(&segment_path)?;
+        let mut writer = Writer {
+            fsync: config.fsync,
+            fsync_interval: Duration::from_millis(config.fsync_interval_ms),
+            checkpoint_records: config.checkpoint_records,
+            checkpoint_interval: Duration::from_secs(config.checkpoint_interval_secs),
+            segment_bytes: config.segment_bytes(),
+            retry_limit: config.queue_limit,
+            key,
+            log_id: log_id.clone(),
+            file,
+            segment_len,
+            next_seq,
+            prev,
+            uncheckpointed: 0,
+            uncheckpointed_since: None,
+            unsynced_since: None,
+            committed,
+            pending,
+            retry: VecDeque::new(),
+            retry_at: None,
+            last_error_log: None,
+            layout,
+            _lock: lock,
+        };
+        writer.committed.send_replace(next_seq - 1);
+        if fresh {
+            writer
+                .commit(Vec::new(), Some("genesis"))
+                .map_err(|e| AuditError::Write(format!("cannot start the log: {e}")))?;
+        }
+        let opened = Opened {
+            log_id,
+            previous_shutdown_clean: if fresh { None } else { clean },
+            torn: torn.clone(),
+            next_seq: writer.next_seq,
+        };
+        if let Some(t) = torn {
+            let event = Event::new(kinds::RECOVERED)
+                .with(
+                    "reason",
+                    "the last record was incomplete (interrupted write)",
+                )
+                .with("segment", t.segment.display().to_string())
+                .with("offset", t.offset)
+                .with("bytes", t.bytes)
+                .with("saved_to", t.saved_to.display().to_string());
+            writer.commit(
+                vec![Item {
+                    event,
+                    time_ms: now_ms(),
+                    reply: None,
+                }],
+                None,
+            )?;
+        }
+        Ok((writer, opened))
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        loop {
+            let first = match rx.recv_timeout(self.idle_timeout()) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finish();
+                    return;
+                }
+            };
+            let mut items = Vec::new();
+            let mut shutdown = None;
+            let mut next = first;
+            while let Some(command) = next {
+                match command {
+                    Command::Append {
+                        event,
+                        time_ms,
+                        reply,
+                    } => items.push(Item {
+                        event,
+                        time_ms,
+                        reply,
+                    }),
+                    Command::Shutdown(done) => {
+                        shutdown = Some(done);
+                        break;
+                    }
+                }
+                if items.len() >= MAX_GROUP {
+                    break;
+                }
+                next = rx.try_recv().ok();
+            }
+            self.pending.fetch_sub(items.len(), Ordering::Relaxed);
+            if let Some(done) = shutdown {
+                // Everything queued before the shutdown is written first.
+                while let Ok(Command::Append {
+                    event,
+                    time_ms,
+                    reply,
+                }) = rx.try_recv()
+                {
+                    self.pending.fetch_sub(1, Ordering::Relaxed);
+                    items.push(Item {
+                        event,
+                        time_ms,
+                        reply,
+                    });
+                }
+                let mut all: Vec<Item> = self.retry.drain(..).collect();
+                all.append(&mut items);
+                self.write_group(all, None);
+                self.finish();
+                let _ = done.send(());
+                return;
+            }
+            self.tick(items);
+        }
+    }
+
+    /// How long to wait for events before a timer is due.
+    fn idle_timeout(&self) -> Duration {
+        let now = Instant::now();
+        let due = [
+            self.unsynced_since.map(|t| t + self.fsync_interval),
+            self.uncheckpointed_since
+                .map(|t| t + self.checkpoint_interval),
+            self.retry_at,
+        ];
+        due.into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    fn tick(&mut self, mut items: Vec<Item>) {
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            let mut retried: Vec<Item> = self.retry.drain(..).collect();
+            retried.append(&mut items);
+            items = retried;
+        }
+        let checkpoint_due = self
+            .uncheckpointed_since
+            .is_some_and(|t| t + self.checkpoint_interval <= now);
+        if !items.is_empty() || checkpoint_due {
+            self.write_group(items, checkpoint_due.then_some("interval"));
+        }
+        if self
+            .unsynced_since
+            .is_some_and(|t| t + self.fsync_interval <= Instant::now())
+        {
+            match self.file.sync_data() {
+                Ok(()) => self.unsynced_since = None,
+                Err(e) => self.report(&format!("fsync failed: {e}")),
+            }
+        }
+    }
+
+    fn write_group(&mut self, items: Vec<Item>, checkpoint: Option<&'static str>) {
+        if items.is_empty() && checkpoint.is_none() {
+            return;
+        }
+        if let Err(e) = self.commit(items, checkpoint) {
+            self.report(&e.to_string());
+        }
+    }
+
+    /// Clean shutdown: a final checkpoint, synced.
+    fn finish(&mut self) {
+        if let Err(e) = self.commit(Vec::new(), Some("shutdown")) {
+            self.report(&format!("final checkpoint: {e}"));
+        }
+    }
+
+    fn report(&mut self, message: &str) {
+        metrics::counter!("sluice_audit_write_failures_total").increment(1);
+        let now = Instant::now();
+        if self
+            .last_error_log
+            .is_none_or(|t| now.duration_since(t) >= ERROR_LOG_PERIOD)
+        {
+            self.last_error_log = Some(now);
+            tracing::error!("audit log: {message}");
+        }
+    }
+
+    fn push_record(
+        &mut self,
+        buf: &mut Vec<u8>,
+        kind: &str,
+        event: Option<&Event>,
+        detail: serde_json::Map<String, Value>,
+        time_ms: u64,
+    ) -> Result<(u64, String), AuditError> {
+        let seq = self.next_seq;
+        let record = Record {
+            seq,
+            id: record_id(&self.log_id, seq),
+            time_ms,
+            kind: kind.to_string(),
+            session: event.and_then(|e| e.session_id.clone()),
+            connection: event.and_then(|e| e.connection.clone()),
+            identity: event.and_then(|e| e.identity.clone()),
+            detail,
+            prev: self.prev.clone(),
+        };
+        let (line, hash) = record
+            .encode()
+            .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
+        buf.extend_from_slice(&line);
+        self.prev = hash.clone();
+        self.next_seq += 1;
+        Ok((seq, hash))
+    }
+
+    fn checkpoint_detail(&self, reason: &str) -> serde_json::Map<String, Value> {
+        let covers = self.next_seq - 1;
+        let signature = self
+            .key
+            .sign(&checkpoint_message(&self.log_id, covers, &self.prev));
+        let public = self.key.public();
+        let mut d = serde_json::Map::new();
+        d.insert("reason".into(), reason.into());
+        d.insert("log_id".into(), self.log_id.clone().into());
+        d.insert("covers".into(), covers.into());
+        d.insert("key_id".into(), public.key_id.clone().into());
+        d.insert("public_key".into(), public.base64().into());
+        d.insert("signature".into(), signature.into());
+        d
+    }
+
+    /// Appends one group (and a checkpoint when due or asked for), syncs per
+    /// policy, then acknowledges. On failure the file and the chain are put
+    /// back as they were; waiters get the error, the other events are kept
+    /// for a retry.
+    fn commit(
+        &mut self,
+        items: Vec<Item>,
+        checkpoint: Option<&'static str>,
+    ) -> Result<(), AuditError> {
+        let started = Instant::now();
+        let saved = (
+            self.next_seq,
+            self.prev.clone(),
+            self.uncheckpointed,
+            self.uncheckpointed_since,
+        );
+        let mut buf = Vec::with_capacity(items.len() * 512);
+        let mut acks = Vec::with_capacity(items.len());
+        let mut kept = Vec::new();
+        for item in items {
+            let detail = item.event.detail.clone();
+            match self.push_record(
+                &mut buf,
+                &item.event.kind,
+                Some(&item.event),
+                detail,
+                item.time_ms,
+            ) {
+                Ok((seq, _)) => {
+                    acks.push((item.reply, seq));
+                    kept.push((item.event, item.time_ms));
+                }
+                Err(e) => {
+                    if let Some(reply) = item.reply {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+        }
+        self.uncheckpointed += acks.len() as u64;
+        if !acks.is_empty() {
+            self.uncheckpointed_since.get_or_insert(started);
+        }
+        let reason =
+            checkpoint.or((self.uncheckpointed >= self.checkpoint_records).then_some("records"));
+        let mut head = None;
+        let mut written = Ok(());
+        if let Some(reason) = reason {
+            let detail = self.checkpoint_detail(reason);
+            match self.push_record(&mut buf, kinds::CHECKPOINT, None, detail, now_ms()) {
+                Ok(h) => head = Some(h),
+                Err(e) => written = Err(e),
+            }
+        }
+        let sync = self.fsync == FsyncPolicy::Always || head.is_some();
+        if written.is_ok() {
+            written = self
+                .file
+                .write_all(&buf)
+                .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) })
+                .map_err(|e| AuditError::Write(e.to_string()));
+        }
+        if let Err(error) = written {
+            // Cut off whatever part of the group reached the file, so the
+            // next group continues the chain from the last good record.
+            let _ = self.file.set_len(self.segment_len);
+            (
+                self.next_seq,
+                self.prev,
+                self.uncheckpointed,
+                self.uncheckpointed_since,
+            ) = saved;
+            self.keep_for_retry(acks, kept, &error);
+            return Err(error);
+        }
+        self.segment_len += buf.len() as u64;
+        if sync {
+            self.unsynced_since = None;
+        } else if self.fsync == FsyncPolicy::Interval {
+            self.unsynced_since.get_or_insert(started);
+        }
+        let head_written = head.is_some();
+        if let Some((seq, hash)) = head {
+            self.uncheckpointed = 0;
+            self.uncheckpointed_since = None;
+            metrics::counter!("sluice_audit_checkpoints_total").increment(1);
+            let head = Head::new(&self.key, &self.log_id, seq, &hash);
+            if let Err(e) = head.write(&self.layout.head()) {
+                self.report(&format!("cannot write the signed head: {e}"));
+            }
+        }
+        let last = self.next_seq - 1;
+        metrics::counter!("sluice_audit_records_total")
+            .increment(acks.len() as u64 + u64::from(head_written));
+        self.committed.send_replace(last);
+        metrics::gauge!("sluice_audit_last_sequence").set(last as f64);
+        metrics::histogram!("sluice_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+        for (reply, seq) in acks {
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(seq));
+            }
+        }
+        if self.segment_len >= self.segment_bytes
+            && let Err(e) = self.roll()
+        {
+            self.report(&format!("cannot start a new segment: {e}"));
+        }
+        Ok(())
+    }
+
+    /// Waiters get the error; events nobody waits for are written later.
+    fn keep_for_retry(
+        &mut self,
+        acks: Vec<(Option<Reply>, u64)>,
+        kept: Vec<(Event, u64)>,
+        error: &AuditError,
+    ) {
+        for ((reply, _), (event, time_ms)) in acks.into_iter().zip(kept) {
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                None if self.retry.len() < self.retry_limit => self.retry.push_back(Item {
+                    event,
+                    time_ms,
+                    reply: None,
+                }),
+                None => metrics::counter!("sluice_audit_events_dropped_total").increment(1),
+            }
+        }
+        if !self.retry.is_empty() {
+            self.retry_at = Some(Instant::now() + RETRY_AFTER);
+        }
+    }
+
+    /// Starts the next segment. The full one is synced first, so that a
+    /// segment is never newer on disk than the one before it.
+    fn roll(&mut self) -> Result<(), AuditError> {
+        let path = self.layout.segment(self.next_seq);
+        self.file
+            .sync_data()
+            .map_err(|e| AuditError::io(&path, e))?;
+        let file = open_append(&path)?;
+        super::keys::sync_dir(&self.layout.segments_dir())?;
+        self.file = file;
+        self.segment_len = 0;
+        self.unsynced_since = None;
+        Ok(())
+    }
+}

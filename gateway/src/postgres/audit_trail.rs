@@ -1,0 +1,431 @@
+//! What the relay records in the audit log for one PostgreSQL session.
+//!
+//! Write-ahead: a statement is in the log before the message that runs it
+//! reaches the server. A simple Query and a Parse are recorded
+//! (`statement.allowed`) once the guardrails allowed them; the first Execute
+//! of a parsed statement is covered by that record, each later Execute of it
+//! gets its own (`statement.executed`). When the record cannot be written the
+//! message is refused instead of forwarded.
+//!
+//! Completion: the server answers each Query, and each extended-protocol
+//! batch up to Sync, with one ReadyForQuery. The trail queues one "round" per
+//! such message and, when its ReadyForQuery passes, records what the client
+//! saw: command tags, rows, the first error, masked values per entity, and
+//! the time from forwarding to ReadyForQuery (`statement.completed`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::audit::{Audit, Event, bounded_text, kinds};
+use crate::plugins::bindings::types::{Detection, Session, SqlPhase, SqlStatement};
+use crate::plugins::{ApprovalNeeded, Refusal, RefusalCause};
+
+use super::errors::{Severity, error_response};
+use super::frame::{self, BodyReader, Frame};
+
+/// SQLSTATE of a statement refused because it could not be recorded
+/// (`system_error`): the client should not assume it ran.
+pub const AUDIT_UNAVAILABLE: &str = "58000";
+/// Named statements and portals remembered per session; beyond, an
+/// Execute's text is recorded as unknown (the record is still written).
+const MAX_TRACKED: usize = 10_000;
+
+pub struct Trail {
+    audit: Audit,
+    session: Session,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Prepared statement name → its text, its record, and whether the
+    /// Execute that record covers has happened.
+    statements: HashMap<String, Prepared>,
+    portals: HashMap<String, String>,
+    /// Records of the round not yet closed by a Query or Sync.
+    current: Vec<u64>,
+    executes: u32,
+    /// Rounds forwarded, waiting for their ReadyForQuery.
+    rounds: VecDeque<Round>,
+    done: Completion,
+    allowed: u64,
+    denied: u64,
+}
+
+struct Prepared {
+    text: String,
+    seq: Option<u64>,
+    executed: bool,
+}
+
+struct Round {
+    records: Vec<u64>,
+    executes: u32,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct Completion {
+    commands: Vec<String>,
+    rows: u64,
+    error: Option<Value>,
+    masked: BTreeMap<String, u64>,
+}
+
+fn phase_name(phase: SqlPhase) -> &'static str {
+    match phase {
+        SqlPhase::SimpleQuery => "simple_query",
+        SqlPhase::Parse => "parse",
+        SqlPhase::Bind => "bind",
+        SqlPhase::FunctionCall => "function_call",
+    }
+}
+
+/// Rows a CommandComplete tag reports (`SELECT 3`, `INSERT 0 1`, …).
+fn tag_rows(tag: &str) -> u64 {
+    let mut words = tag.split_whitespace();
+    match words.next() {
+        Some("SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" | "FETCH" | "MOVE") => {
+            words.last().and_then(|n| n.parse().ok()).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+impl Trail {
+    pub fn new(audit: Audit, session: Session) -> Self {
+        Self {
+            audit,
+            session,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn event(&self, kind: &'static str) -> Event {
+        Event::new(kind).session(&self.session)
+    }
+
+    fn text(&self, text: &str) -> Value {
+        bounded_text(text, self.audit.max_text_bytes())
+    }
+
+    /// Statements allowed and refused so far, for the session's end record.
+    pub fn counts(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.allowed, s.denied)
+    }
+
+    /// A statement refused by the gateway itself (it does not parse, COPY
+    /// out on a masked connection, a FunctionCall).
+    pub fn refused(&self, text: &str, phase: SqlPhase, rule: &str, reason: &str) {
+        self.lock().denied += 1;
+        self.audit.emit(
+            self.event(kinds::STATEMENT_DENIED)
+                .with("phase", phase_name(phase))
+                .with("text", self.text(text))
+                .with("verdict", "deny")
+                .with("cause", "gateway")
+                .with("rule", rule)
+                .with("reason", reason),
+        );
+    }
+
+    /// A statement a plugin denied, or refused because a plugin failed or
+    /// is missing.
+    pub fn denied(&self, text: &str, phase: SqlPhase, refusal: &Refusal) {
+        self.lock().denied += 1;
+        let cause = match refusal.cause {
+            RefusalCause::Policy => "policy",
+            RefusalCause::PluginFailure => "plugin_failure",
+            RefusalCause::MissingPlugin => "missing_plugin",
+        };
+        self.audit.emit(
+            self.event(kinds::STATEMENT_DENIED)
+                .with("phase", phase_name(phase))
+                .with("text", self.text(text))
+                .with("verdict", "deny")
+                .with("cause", cause)
+                .with("plugin", refusal.plugin.clone())
+                .with("rule", refusal.rule.clone())
+                .with("reason", refusal.reason.clone()),
+        );
+    }
+
+    pub fn approval_required(&self, text: &str, phase: SqlPhase, approval: &ApprovalNeeded) {
+        self.lock().denied += 1;
+        self.audit.emit(
+            self.event(kinds::STATEMENT_APPROVAL_REQUIRED)
+                .with("phase", phase_name(phase))
+                .with("text", self.text(text))
+                .with("verdict", "require_approval")
+                .with("plugin", approval.plugin.clone())
+                .with("rule", approval.rule.clone())
+                .with("reason", approval.reason.clone())
+                .with("approver_groups", approval.approver_groups.clone())
+                .with("ttl_seconds", approval.ttl_seconds)
+                // Approvals do not exist on this gateway yet: it refuses.
+                .with("outcome", "refused"),
+        );
+    }
+
+    /// Records an allowed Query or Parse before it is forwarded. `Some` is
+    /// the ErrorResponse to send instead when it could not be recorded.
+    pub async fn allowed(
+        &self,
+        text: &str,
+        phase: SqlPhase,
+        name: Option<&str>,
+        statements: &[SqlStatement],
+    ) -> Option<Frame> {
+        let summary: Vec<Value> = statements
+            .iter()
+            .map(|s| json!({ "command": s.command_tag, "node": s.node }))
+            .collect();
+        let mut event = self
+            .event(kinds::STATEMENT_ALLOWED)
+            .with("phase", phase_name(phase))
+            .with("text", self.text(text))
+            .with("verdict", "allow")
+            .with("statements", summary);
+        if let Some(name) = name {
+            event = event.with("statement_name", name);
+        }
+        let seq = match self.audit.record(event).await {
+            Ok(seq) => seq,
+            Err(e) => return Some(self.unrecorded(text, phase, &e.to_string())),
+        };
+        let mut s = self.lock();
+        s.allowed += 1;
+        s.current.extend(seq);
+        if phase == SqlPhase::Parse {
+            let name = name.unwrap_or_default().to_string();
+            if s.statements.len() < MAX_TRACKED || s.statements.contains_key(&name) {
+                s.statements.insert(
+                    name,
+                    Prepared {
+                        text: text.to_string(),
+                        seq,
+                        executed: false,
+                    },
+                );
+            }
+        }
+        None
+    }
+
+    fn unrecorded(&self, text: &str, phase: SqlPhase, why: &str) -> Frame {
+        let message = format!(
+            "statement refused: the audit log could not record it ({why}); statements are not \
+             forwarded unrecorded"
+        );
+        tracing::error!("{message}");
+        self.refused(text, phase, "audit-unavailable", &message);
+        error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
+    }
+
+    /// A Bind: which statement the portal runs.
+    pub fn bind(&self, body: &[u8]) {
+        let mut r = BodyReader::new(body, "Bind");
+        let (Ok(portal), Ok(statement)) = (r.cstr(), r.cstr()) else {
+            return;
+        };
+        let mut s = self.lock();
+        if s.portals.len() < MAX_TRACKED || s.portals.contains_key(portal) {
+            s.portals.insert(portal.to_string(), statement.to_string());
+        }
+    }
+
+    /// An Execute, before it is forwarded. `Some` refuses it.
+    pub async fn execute(&self, body: &[u8]) -> Option<Frame> {
+        let portal = BodyReader::new(body, "Execute")
+            .cstr()
+            .unwrap_or_default()
+            .to_string();
+        let event = {
+            let mut guard = self.lock();
+            let s = &mut *guard;
+            let name = s.portals.get(&portal).cloned();
+            let prepared = name.as_ref().and_then(|n| s.statements.get_mut(n));
+            match prepared {
+                // The statement's own record was written before its Parse
+                // went out, and covers its first execution.
+                Some(p) if !p.executed => {
+                    p.executed = true;
+                    s.executes += 1;
+                    return None;
+                }
+                Some(p) => self
+                    .event(kinds::STATEMENT_EXECUTED)
+                    .with("text", self.text(&p.text))
+                    .with("parsed_record", p.seq),
+                None => self
+                    .event(kinds::STATEMENT_EXECUTED)
+                    .with("text", Value::Null)
+                    .with("note", "the statement's text is unknown to the gateway"),
+            }
+            .with("statement_name", name.unwrap_or_default())
+            .with("portal", portal)
+        };
+        match self.audit.record(event).await {
+            Ok(seq) => {
+                let mut s = self.lock();
+                s.current.extend(seq);
+                s.executes += 1;
+                None
+            }
+            Err(e) => Some(self.unrecorded("", SqlPhase::Bind, &e.to_string())),
+        }
+    }
+
+    /// A message was forwarded; a Query or Sync closes a round.
+    pub fn forwarded(&self, tag: u8) {
+        if tag != b'Q' && tag != b'S' {
+            return;
+        }
+        let mut s = self.lock();
+        let round = Round {
+            records: std::mem::take(&mut s.current),
+            executes: std::mem::take(&mut s.executes),
+            started: Instant::now(),
+        };
+        s.rounds.push_back(round);
+    }
+
+    /// Masked values of one batch.
+    pub fn masked(&self, detections: &[Detection]) {
+        if detections.is_empty() {
+            return;
+        }
+        let mut s = self.lock();
+        for d in detections {
+            *s.done.masked.entry(d.entity.clone()).or_default() += u64::from(d.count);
+        }
+    }
+
+    /// Frames on their way to the client.
+    pub fn observe(&self, frames: &[Frame]) {
+        for f in frames {
+            match f.tag {
+                b'C' => {
+                    let tag = BodyReader::new(&f.body, "CommandComplete")
+                        .cstr()
+                        .unwrap_or_default()
+                        .to_string();
+                    let mut s = self.lock();
+                    s.done.rows += tag_rows(&tag);
+                    s.done.commands.push(tag);
+                }
+                b'E' => {
+                    let fields = frame::error_fields(&f.body);
+                    let field = |c: u8| {
+                        fields
+                            .iter()
+                            .find(|(k, _)| *k == c)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    let mut s = self.lock();
+                    if s.done.error.is_none() {
+                        s.done.error = Some(json!({ "code": field(b'C'), "message": field(b'M') }));
+                    }
+                }
+                b'Z' => self.complete(),
+                _ => {}
+            }
+        }
+    }
+
+    fn complete(&self) {
+        let (round, done) = {
+            let mut s = self.lock();
+            let done = std::mem::take(&mut s.done);
+            (s.rounds.pop_front(), done)
+        };
+        let Some(round) = round else { return };
+        // Refused rounds have their record already; prepare-only rounds
+        // (Parse/Describe/Sync) ran nothing.
+        if round.records.is_empty() && round.executes == 0 {
+            return;
+        }
+        self.audit.emit(
+            self.event(kinds::STATEMENT_COMPLETED)
+                .with("records", round.records)
+                .with("commands", done.commands)
+                .with("rows", done.rows)
+                .with(
+                    "duration_ms",
+                    round.started.elapsed().as_secs_f64() * 1000.0,
+                )
+                .with("error", done.error.unwrap_or(Value::Null))
+                .with(
+                    "masked",
+                    Value::Object(
+                        done.masked
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::from(v)))
+                            .collect(),
+                    ),
+                ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::bindings::types::{Identity, Protocol};
+
+    fn session() -> Session {
+        Session {
+            id: "s1".into(),
+            connection: "appdb".into(),
+            protocol: Protocol::Postgres,
+            identity: Identity {
+                subject: "agent-1".into(),
+                issuer: "https://issuer.test".into(),
+                groups: vec!["agents".into()],
+                claims_json: "{}".into(),
+            },
+            client_addr: "127.0.0.1:5000".into(),
+        }
+    }
+
+    /// A statement that cannot be recorded is refused, never forwarded.
+    #[tokio::test]
+    async fn an_unrecordable_statement_is_refused() {
+        let state = tempfile::tempdir().unwrap();
+        let audit = Audit::open(state.path(), &crate::audit::AuditConfig::default()).unwrap();
+        audit.shutdown().await;
+        let trail = Trail::new(audit, session());
+        let refusal = trail
+            .allowed("insert into t values (1)", SqlPhase::SimpleQuery, None, &[])
+            .await
+            .expect("refused");
+        let fields = frame::error_fields(&refusal.body);
+        assert!(
+            fields.contains(&(b'C', AUDIT_UNAVAILABLE.to_string())),
+            "{fields:?}"
+        );
+        assert!(
+            fields
+                .iter()
+                .any(|(c, m)| *c == b'M' && m.contains("could not record")),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn rows_from_command_tags() {
+        assert_eq!(tag_rows("SELECT 3"), 3);
+        assert_eq!(tag_rows("INSERT 0 12"), 12);
+        assert_eq!(tag_rows("CREATE TABLE"), 0);
+        assert_eq!(tag_rows("BEGIN"), 0);
+    }
+}
