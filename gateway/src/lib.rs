@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod cmd;
 pub mod config;
+pub mod http;
 pub mod identity;
 pub mod plugins;
 pub mod postgres;
 pub mod sql;
 pub mod telemetry;
+pub mod tls;

@@ -11,7 +11,6 @@ pub mod listener;
 pub mod relay;
 pub mod rows;
 pub mod startup;
-pub mod tls;
 pub mod upstream;
 
 pub use frame::{Frame, FrameError};
