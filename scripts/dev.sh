@@ -5,7 +5,8 @@
 #   scripts/dev.sh <recipe>   any other recipe (`scripts/dev.sh --list`)
 #
 # Installs, when missing: the wasm32-wasip2 Rust target; `just`; on Debian,
-# clang/libclang (the PostgreSQL parser is built with bindgen), the PostgreSQL
+# clang/libclang (the PostgreSQL parser is built with bindgen), curl (the
+# HTTP tests drive the gateway with it), the PostgreSQL
 # server binaries (tests start their own server), node/npm (the OpenID
 # provider the identity tests start) and python3 (the README walkthrough); the
 # OpenID provider's locked npm dependencies; psycopg (tests/requirements.txt).
@@ -16,7 +17,7 @@ say() { echo "==> $*" >&2; }
 
 if command -v apt-get >/dev/null 2>&1; then
   need=()
-  for pkg in clang libclang-dev python3; do
+  for pkg in clang libclang-dev python3 curl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   # PostgreSQL server binaries (initdb, postgres, psql, pgbench): the data

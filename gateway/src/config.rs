@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::audit::AuditConfig;
+use crate::http::config::HTTP_KEYS;
+pub use crate::http::config::{CredentialKind, HttpListenerConfig, HttpUpstreamConfig};
 use crate::identity::IdentityConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub postgres: PostgresListenerConfig,
+    #[serde(default)]
+    pub http: HttpListenerConfig,
     #[serde(default)]
     pub plugins: PluginsConfig,
     #[serde(default)]
@@ -233,7 +237,7 @@ pub struct ConnectionConfig {
     /// Name agents use: the PostgreSQL database name, the first HTTP path segment.
     pub name: String,
     pub kind: ConnectionKind,
-    /// `host:port` of the real resource.
+    /// The real resource: `host:port` for PostgreSQL, a base URL for HTTP.
     pub upstream: String,
     /// Plugins run for this connection, in order (guardrails on requests,
     /// maskers on results, audit sinks on events).
@@ -273,7 +277,10 @@ impl ConnectionConfig {
     }
 
     /// Deserialises the subset of this connection's keys one layer owns.
-    fn keys<T: serde::de::DeserializeOwned>(&self, keys: &[&str]) -> Result<T, ConfigError> {
+    pub(crate) fn keys<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: &[&str],
+    ) -> Result<T, ConfigError> {
         let table: toml::Table = self
             .extra
             .iter()
@@ -285,12 +292,17 @@ impl ConnectionConfig {
         })
     }
 
-    /// Keys no layer uses: a typo must not pass silently.
+    /// Keys no layer of this kind uses: a typo must not pass silently.
     fn unknown_keys(&self) -> Vec<&str> {
+        let kind_keys = match self.kind {
+            ConnectionKind::Postgres => POSTGRES_KEYS,
+            ConnectionKind::Http => HTTP_KEYS,
+            ConnectionKind::Ssh => &[],
+        };
         self.extra
             .keys()
             .map(String::as_str)
-            .filter(|k| !POLICY_KEYS.contains(k) && !POSTGRES_KEYS.contains(k))
+            .filter(|k| !POLICY_KEYS.contains(k) && !kind_keys.contains(k))
             .collect()
     }
 }
@@ -356,11 +368,25 @@ impl Config {
         };
         resolve(&mut self.gateway.state_dir);
         resolve(&mut self.plugins.dir);
-        for p in [&mut self.postgres.tls_cert, &mut self.postgres.tls_key]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.postgres.tls_cert,
+            &mut self.postgres.tls_key,
+            &mut self.http.tls_cert,
+            &mut self.http.tls_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             resolve(p);
+        }
+        for c in &mut self.connections {
+            for key in ["ca_file", "password_file", "credential_file"] {
+                if let Some(toml::Value::String(p)) = c.extra.get_mut(key)
+                    && Path::new(p.as_str()).is_relative()
+                {
+                    *p = base.join(&*p).display().to_string();
+                }
+            }
         }
         for grant in self.plugins.grants.values_mut() {
             for dir in &mut grant.dirs {
@@ -442,9 +468,31 @@ impl Config {
                     unknown.join(", ")
                 )));
             }
-            if c.kind == ConnectionKind::Postgres {
-                c.postgres()?;
+            match c.kind {
+                ConnectionKind::Postgres => {
+                    c.postgres()?;
+                }
+                ConnectionKind::Http => {
+                    c.http()?;
+                }
+                ConnectionKind::Ssh => {}
             }
+        }
+        let h = &self.http;
+        if h.max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid(
+                "http.max_header_bytes must be at least 8192".into(),
+            ));
+        }
+        if h.header_timeout_ms == 0 || h.body_timeout_ms == 0 || h.idle_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "http timeouts must be positive".into(),
+            ));
+        }
+        if h.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_connections must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -26,6 +26,12 @@ fn readme_config_snippets_are_valid() {
     }
     assert!(checked >= 3, "only {checked} config blocks found");
 
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sluice.toml");
-    sluice::config::Config::load(&example).unwrap();
+    for example in ["sluice.toml", "http-gateway.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(example);
+        if let Err(e) = sluice::config::Config::load(&path) {
+            panic!("{example}: {e}");
+        }
+    }
 }

@@ -11,9 +11,9 @@ use crate::identity::Verifier;
 use crate::plugins::{self, PluginHost};
 use crate::postgres::handshake::HandshakeSettings;
 use crate::postgres::listener::{PgConnection, PgListener};
-use crate::postgres::tls::{self, TlsFiles};
 use crate::postgres::{UpstreamConfig, UpstreamTls};
 use crate::sql::Analyzer;
+use crate::tls::{self, TlsFiles};
 
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -90,6 +90,15 @@ async fn run_gateway(
         let pg = postgres_listener(config, identity.clone(), host.clone(), audit.clone())?;
         tracing::info!(addr = %listener.local_addr()?, "postgres listener ready");
         tokio::spawn(pg.serve(listener));
+    }
+
+    if let Some(addr) = config.listen.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (http): {e}"))?;
+        let http = crate::http::from_config(&config, identity.clone(), host.clone())?;
+        tracing::info!(addr = %listener.local_addr()?, "http listener ready");
+        tokio::spawn(http.serve(listener));
     }
 
     if let Some(addr) = config.listen.admin {

@@ -139,6 +139,10 @@ impl Chain {
         self.plugins.iter().filter(move |p| p.kind() == kind)
     }
 
+    pub fn has_guardrails(&self) -> bool {
+        self.of_kind(PluginKind::Guardrail).next().is_some()
+    }
+
     pub fn has_maskers(&self) -> bool {
         self.of_kind(PluginKind::Masker).next().is_some()
     }

@@ -13,7 +13,6 @@ pub mod parity;
 pub mod relay;
 pub mod rows;
 pub mod startup;
-pub mod tls;
 pub mod upstream;
 
 pub use frame::{Frame, FrameError};

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod http;
 pub mod jwks_server;
 pub mod keys;
 pub mod oidc;

@@ -1,6 +1,9 @@
-//! The listener's TLS: a configured certificate, or a self-signed one
-//! generated once into the state directory (like a database's dev mode; the
-//! file is reused across restarts so clients can pin it).
+//! TLS for the agent-facing listeners (PostgreSQL and HTTP share the same
+//! default pair) and the roots the gateway trusts when it dials an upstream.
+//!
+//! A listener uses a configured certificate, or a self-signed one generated
+//! once into the state directory (like a database's dev mode; the file is
+//! reused across restarts so clients can pin it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +34,15 @@ pub fn server_config(
     configured: Option<&TlsFiles>,
     state_dir: &Path,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_with_alpn(configured, state_dir, Vec::new())
+}
+
+/// Like [`server_config`], offering `alpn` protocols (most preferred first).
+pub fn server_config_with_alpn(
+    configured: Option<&TlsFiles>,
+    state_dir: &Path,
+    alpn: Vec<Vec<u8>>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let files = match configured {
         Some(f) => TlsFiles {
             cert: f.cert.clone(),
@@ -51,13 +63,57 @@ pub fn server_config(
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_err(&files.key, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = alpn;
     Ok(Arc::new(config))
+}
+
+/// The roots an upstream certificate is checked against: only the CAs in
+/// `ca_file` when one is configured (a private CA should not be mixed with
+/// the public ones), else the system's store, else the bundled Mozilla roots
+/// (a minimal container may have no store at all).
+pub fn client_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let file_err = |e: &dyn std::fmt::Display| TlsError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| file_err(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| file_err(&e))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(file_err(&"no usable CA certificate in the file"));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            if roots.is_empty() {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// A client configuration for dialing upstreams, verifying against
+/// [`client_roots`].
+pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(client_roots(ca_file)?)
+        .with_no_client_auth())
 }
 
 fn self_signed(state_dir: &Path) -> Result<TlsFiles, TlsError> {

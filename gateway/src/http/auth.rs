@@ -1,0 +1,130 @@
+//! The agent's bearer token, and the identity it proves.
+//!
+//! A client connection remembers the last token it verified: agents send the
+//! same token on every request of a keep-alive or HTTP/2 connection, and a
+//! signature check per request would cost more than the rest of the proxy.
+//! The remembered identity is used only for the identical token, only until
+//! the token expires, and at most for [`REVERIFY_AFTER`], so that a key the
+//! issuer withdrew stops working on long-lived connections too.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use hyper::HeaderMap;
+use hyper::header::AUTHORIZATION;
+
+use crate::identity::{Identity, Verifier};
+
+use super::problem::Problem;
+
+pub const REVERIFY_AFTER: Duration = Duration::from_secs(60);
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Problem::unauthorized(
+            "token_missing",
+            "send the agent token as `Authorization: Bearer <token>`",
+        ));
+    };
+    if values.next().is_some() {
+        return Err(Problem::unauthorized(
+            "token_malformed",
+            "more than one Authorization header",
+        ));
+    }
+    let text = value.to_str().map_err(|_| {
+        Problem::unauthorized("token_malformed", "the Authorization header is not ASCII")
+    })?;
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Problem::unauthorized(
+            "token_malformed",
+            "the Authorization header is not a Bearer token",
+        ));
+    }
+    Ok(token.trim())
+}
+
+struct Verified {
+    token: Box<str>,
+    identity: Identity,
+    at: Instant,
+}
+
+/// One client connection's last verified token.
+#[derive(Default)]
+pub struct TokenCache {
+    last: Mutex<Option<Verified>>,
+}
+
+impl TokenCache {
+    pub async fn identity(&self, verifier: &Verifier, token: &str) -> Result<Identity, Problem> {
+        if let Some(id) = self.cached(token) {
+            return Ok(id);
+        }
+        match verifier.verify(token).await {
+            Ok(identity) => {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                *last = Some(Verified {
+                    token: token.into(),
+                    identity: identity.clone(),
+                    at: Instant::now(),
+                });
+                Ok(identity)
+            }
+            Err(rejected) => Err(
+                Problem::unauthorized("token_rejected", rejected.to_string())
+                    .with("token_reason", rejected.reason()),
+            ),
+        }
+    }
+
+    fn cached(&self, token: &str) -> Option<Identity> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let v = last.as_ref()?;
+        let fresh = v.at.elapsed() < REVERIFY_AFTER && SystemTime::now() < v.identity.expires_at;
+        (fresh && constant_time_eq(v.token.as_bytes(), token.as_bytes()))
+            .then(|| v.identity.clone())
+    }
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer(&with("Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer(&with("bearer  abc ")).unwrap(), "abc");
+        assert_eq!(
+            bearer(&HeaderMap::new()).unwrap_err().reason,
+            "token_missing"
+        );
+        assert_eq!(
+            bearer(&with("Basic abc")).unwrap_err().reason,
+            "token_malformed"
+        );
+        assert_eq!(
+            bearer(&with("Bearer")).unwrap_err().reason,
+            "token_malformed"
+        );
+        let mut two = with("Bearer a");
+        two.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(bearer(&two).unwrap_err().reason, "token_malformed");
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+}

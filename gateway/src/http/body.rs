@@ -1,0 +1,195 @@
+//! Body plumbing: one boxed body type for both directions, bounded
+//! collection of a body the gateway must inspect, a buffered prefix put back
+//! in front of the rest of a stream, and a channel-fed body for responses
+//! rewritten on the fly.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use tokio::sync::mpsc;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|e| match e {})
+        .boxed_unsync()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|e| match e {}).boxed_unsync()
+}
+
+pub fn incoming(body: Incoming) -> Body {
+    body.map_err(BoxError::from).boxed_unsync()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("the body did not arrive within {0:?}")]
+    Timeout(Duration),
+    #[error("reading the body: {0}")]
+    Read(BoxError),
+}
+
+/// A body read up to a limit.
+pub struct Collected<B> {
+    /// Up to `limit + 1` bytes: one more than the limit tells "longer".
+    pub bytes: Bytes,
+    /// The whole body is in `bytes`.
+    pub complete: bool,
+    /// What is left of the stream when `complete` is false.
+    pub rest: Option<B>,
+}
+
+/// Reads `body` until it ends or more than `limit` bytes have arrived,
+/// within `deadline`. Trailers are dropped: nothing the gateway inspects
+/// travels in them.
+pub async fn collect<B>(
+    mut body: B,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Collected<B>, CollectError>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let read = async {
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| CollectError::Read(e.into()))?;
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+                if buf.len() > limit {
+                    return Ok((buf.freeze(), false));
+                }
+            }
+        }
+        Ok((buf.freeze(), true))
+    };
+    let (bytes, complete) = tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| CollectError::Timeout(deadline))??;
+    Ok(Collected {
+        bytes,
+        complete,
+        rest: (!complete).then_some(body),
+    })
+}
+
+/// A prefix already read, then the rest of the stream.
+pub struct Prefixed<B> {
+    prefix: Option<Bytes>,
+    rest: B,
+}
+
+impl<B> Prefixed<B> {
+    pub fn new(prefix: Bytes, rest: B) -> Self {
+        Self {
+            prefix: (!prefix.is_empty()).then_some(prefix),
+            rest,
+        }
+    }
+}
+
+impl<B> HttpBody for Prefixed<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(prefix) = self.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        Pin::new(&mut self.rest)
+            .poll_frame(cx)
+            .map(|f| f.map(|r| r.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.rest.size_hint();
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        hint.set_lower(hint.lower().saturating_add(extra));
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper.saturating_add(extra));
+        }
+        hint
+    }
+}
+
+/// A body fed by a task through a channel. An `Err` item aborts the
+/// response (the connection or stream is reset): that is how a stream that
+/// can no longer be masked ends without sending anything unmasked.
+pub struct Channel {
+    rx: mpsc::Receiver<Result<Bytes, BoxError>>,
+}
+
+pub fn channel(depth: usize) -> (mpsc::Sender<Result<Bytes, BoxError>>, Channel) {
+    let (tx, rx) = mpsc::channel(depth);
+    (tx, Channel { rx })
+}
+
+impl HttpBody for Channel {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map(Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn collect_stops_one_past_the_limit_and_keeps_the_rest() {
+        let body = Full::new(Bytes::from_static(b"0123456789"));
+        let c = collect(body, 20, Duration::from_secs(1)).await.unwrap();
+        assert!(c.complete && c.rest.is_none());
+        assert_eq!(&c.bytes[..], b"0123456789");
+
+        let (tx, rx) = channel(4);
+        for chunk in ["abc", "def", "ghi"] {
+            tx.send(Ok(Bytes::from(chunk))).await.unwrap();
+        }
+        drop(tx);
+        let c = collect(rx, 4, Duration::from_secs(1)).await.unwrap();
+        assert!(!c.complete);
+        assert_eq!(&c.bytes[..], b"abcdef");
+        let rest = Prefixed::new(c.bytes, c.rest.unwrap());
+        let all = rest.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"abcdefghi");
+    }
+
+    #[tokio::test]
+    async fn collect_times_out() {
+        let (_tx, rx) = channel(1);
+        let err = collect(rx, 4, Duration::from_millis(20))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, CollectError::Timeout(_)));
+    }
+}

@@ -1,0 +1,213 @@
+//! The HTTP keys of `sluice.toml`: the `[http]` listener table and the keys
+//! of a `kind = "http"` connection.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, ConnectionConfig};
+
+/// `[http]`: the agent-facing HTTP listener (HTTP/1.1 and HTTP/2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpListenerConfig {
+    /// PEM certificate chain and key. Default: the self-signed pair in
+    /// `<state_dir>/tls/`, the same one the PostgreSQL listener uses.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Accept plain HTTP from loopback clients on the same port (TLS is
+    /// told apart by its first byte). Default false: tokens travel over TLS.
+    #[serde(default)]
+    pub allow_plaintext_loopback: bool,
+    /// Time a client has to send a complete request head, also the longest
+    /// a keep-alive connection may sit between requests. Default 10000.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a body the gateway buffers for inspection.
+    /// Default 30000.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// A connection (HTTP/2 included) with no request in flight for this
+    /// long is closed. Default 60.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Largest request head (request line and headers), in bytes; over it
+    /// the answer is 431. Default 32768, at least 8192.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Open client connections at most; more wait in the accept queue.
+    /// Default 10000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for HttpListenerConfig {
+    fn default() -> Self {
+        Self {
+            tls_cert: None,
+            tls_key: None,
+            allow_plaintext_loopback: false,
+            header_timeout_ms: default_header_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            max_header_bytes: default_max_header_bytes(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+fn default_idle_timeout_secs() -> u64 {
+    60
+}
+fn default_max_header_bytes() -> usize {
+    32 * 1024
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+
+/// How the gateway authenticates to an HTTP upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// No credential is added.
+    #[default]
+    None,
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+    /// `Authorization: Basic base64(<credential_user>:<secret>)`.
+    Basic,
+    /// `<credential_header>: <secret>`, e.g. an API key header.
+    Header,
+}
+
+/// The upstream keys of a `kind = "http"` connection (`upstream` is its base
+/// URL, `http://` or `https://`, optionally with a path prefix).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpUpstreamConfig {
+    #[serde(default)]
+    pub credential: CredentialKind,
+    /// Environment variable holding the secret.
+    pub credential_env: Option<String>,
+    /// File holding the secret (first line).
+    pub credential_file: Option<PathBuf>,
+    /// Header name for `credential = "header"`.
+    pub credential_header: Option<String>,
+    /// User name for `credential = "basic"`.
+    pub credential_user: Option<String>,
+    /// PEM CAs an `https` upstream's certificate must chain to; default:
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Default 5000.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Time from sending the request to the upstream's response head; also
+    /// bounds reading a body the gateway buffers for masking. Default 30000.
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// Request bodies up to this size are buffered and shown to the
+    /// guardrails; a longer one is refused with 413. Default 1 MiB.
+    #[serde(default = "default_max_request_body")]
+    pub max_request_body_bytes: usize,
+    /// Forward request bodies over the limit anyway, the guardrails seeing
+    /// only their first `max_request_body_bytes` (`body-complete = false`).
+    /// Default false.
+    #[serde(default)]
+    pub stream_large_requests: bool,
+    /// Response bodies (after decompression) are buffered up to this size
+    /// for the maskers; a longer one is refused with 502. For event streams,
+    /// the limit of one event. Default 8 MiB.
+    #[serde(default = "default_max_response_body")]
+    pub max_response_body_bytes: usize,
+    /// The upstream is a Model Context Protocol endpoint (streamable HTTP):
+    /// JSON-RPC requests reach the guardrails with their method, and tool
+    /// calls with the tool's name and arguments. Default false.
+    #[serde(default)]
+    pub mcp: bool,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_response_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_request_body() -> usize {
+    1024 * 1024
+}
+fn default_max_response_body() -> usize {
+    8 * 1024 * 1024
+}
+
+pub(crate) const HTTP_KEYS: &[&str] = &[
+    "credential",
+    "credential_env",
+    "credential_file",
+    "credential_header",
+    "credential_user",
+    "ca_file",
+    "connect_timeout_ms",
+    "response_timeout_ms",
+    "max_request_body_bytes",
+    "stream_large_requests",
+    "max_response_body_bytes",
+    "mcp",
+];
+
+impl ConnectionConfig {
+    /// The upstream settings of an HTTP connection.
+    pub fn http(&self) -> Result<HttpUpstreamConfig, ConfigError> {
+        let http: HttpUpstreamConfig = self.keys(HTTP_KEYS)?;
+        let invalid = |m: &str| ConfigError::Invalid(format!("connection {:?}: {m}", self.name));
+        let url = url::Url::parse(&self.upstream)
+            .map_err(|e| invalid(&format!("upstream {:?} is not a URL: {e}", self.upstream)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid(
+                "upstream must be an http:// or https:// URL with a host",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(invalid(
+                "upstream must not carry a query, a fragment or credentials (use credential_*)",
+            ));
+        }
+        let secret = http.credential_env.is_some() || http.credential_file.is_some();
+        match http.credential {
+            CredentialKind::None if secret => {
+                return Err(invalid(
+                    "credential_env/credential_file need a credential kind",
+                ));
+            }
+            CredentialKind::None => {}
+            _ if !secret => {
+                return Err(invalid(
+                    "the credential needs credential_env or credential_file",
+                ));
+            }
+            CredentialKind::Header if http.credential_header.is_none() => {
+                return Err(invalid("credential = \"header\" needs credential_header"));
+            }
+            CredentialKind::Basic if http.credential_user.is_none() => {
+                return Err(invalid("credential = \"basic\" needs credential_user"));
+            }
+            _ => {}
+        }
+        if let Some(name) = &http.credential_header
+            && hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(invalid(&format!(
+                "credential_header {name:?} is not a header name"
+            )));
+        }
+        if http.connect_timeout_ms == 0 || http.response_timeout_ms == 0 {
+            return Err(invalid("timeouts must be at least 1 ms"));
+        }
+        Ok(http)
+    }
+}

@@ -1,0 +1,253 @@
+//! Cutting a streamed response into the units maskers see one at a time:
+//! server-sent events (a blank line ends an event; lines end with CRLF, LF
+//! or CR) and newline-delimited JSON (one value per line).
+//!
+//! Each unit is bounded: a partial event or line longer than the limit is an
+//! error, so a stream that never ends an event cannot make the gateway
+//! buffer without bound.
+
+#[derive(Debug, thiserror::Error)]
+#[error("an event or line of the stream is longer than {0} bytes")]
+pub struct TooLong(pub usize);
+
+/// One server-sent event: its lines, without line terminators.
+pub type Event = Vec<Vec<u8>>;
+
+#[derive(Debug)]
+pub struct SseSplitter {
+    /// The current incomplete line.
+    partial: Vec<u8>,
+    /// Complete lines of the current event.
+    lines: Event,
+    pending: usize,
+    /// The last byte seen was a CR: a following LF belongs to it.
+    after_cr: bool,
+    limit: usize,
+}
+
+impl SseSplitter {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            partial: Vec::new(),
+            lines: Vec::new(),
+            pending: 0,
+            after_cr: false,
+            limit,
+        }
+    }
+
+    /// Feeds bytes; returns the events they complete.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Event>, TooLong> {
+        let mut events = Vec::new();
+        for &b in data {
+            if self.after_cr {
+                self.after_cr = false;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    self.after_cr = b == b'\r';
+                    if self.partial.is_empty() {
+                        // A blank line dispatches the event (an empty one
+                        // is still passed on: it keeps the stream alive).
+                        events.push(std::mem::take(&mut self.lines));
+                        self.pending = 0;
+                    } else {
+                        self.lines.push(std::mem::take(&mut self.partial));
+                    }
+                }
+                _ => {
+                    self.partial.push(b);
+                    self.pending += 1;
+                    if self.pending > self.limit {
+                        return Err(TooLong(self.limit));
+                    }
+                }
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// Newline-delimited JSON: one unit per line.
+#[derive(Debug)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    limit: usize,
+}
+
+impl LineSplitter {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            partial: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Feeds bytes; returns the complete lines, without their `\n` (a
+    /// trailing `\r` stays: it is whitespace to JSON).
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, TooLong> {
+        let mut lines = Vec::new();
+        for &b in data {
+            if b == b'\n' {
+                lines.push(std::mem::take(&mut self.partial));
+            } else {
+                self.partial.push(b);
+                if self.partial.len() > self.limit {
+                    return Err(TooLong(self.limit));
+                }
+            }
+        }
+        Ok(lines)
+    }
+
+    /// The last line when the stream did not end with a newline.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        (!self.partial.is_empty()).then(|| std::mem::take(&mut self.partial))
+    }
+}
+
+/// The parts of an event: the joined `data`, and every other line in order
+/// with a marker where the data goes.
+pub struct Parsed {
+    pub data: Option<Vec<u8>>,
+    /// Non-data lines; `None` marks where the data lines are written back.
+    pub lines: Vec<Option<Vec<u8>>>,
+}
+
+/// Splits an event into its data and the rest. Comments are reduced to a
+/// bare `:` (they keep connections alive; what they say is not passed on
+/// unmasked).
+pub fn parse_event(event: Event) -> Parsed {
+    let mut data: Option<Vec<u8>> = None;
+    let mut lines = Vec::with_capacity(event.len());
+    for line in event {
+        if line.first() == Some(&b':') {
+            lines.push(Some(b":".to_vec()));
+            continue;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (&line[..], &b""[..]),
+        };
+        if field == b"data" {
+            match &mut data {
+                Some(d) => {
+                    d.push(b'\n');
+                    d.extend_from_slice(value);
+                }
+                None => {
+                    data = Some(value.to_vec());
+                    lines.push(None);
+                }
+            }
+        } else {
+            lines.push(Some(line));
+        }
+    }
+    Parsed { data, lines }
+}
+
+/// Writes an event back, with `data` (already masked) in place of the
+/// original data lines. Line breaks inside `data` become separate `data:`
+/// lines, whichever convention the masker used.
+pub fn write_event(parsed: &Parsed, data: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in &parsed.lines {
+        match line {
+            Some(l) => {
+                out.extend_from_slice(l);
+                out.push(b'\n');
+            }
+            None => {
+                for part in split_lines(data.unwrap_or_default()) {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(part);
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
+/// Lines of `data` split at CRLF, LF or CR.
+fn split_lines(data: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\n' => {
+                lines.push(&data[start..i]);
+                start = i + 1;
+            }
+            b'\r' => {
+                lines.push(&data[start..i]);
+                if data.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    lines.push(&data[start..]);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_on_any_line_ending_across_chunks() {
+        let mut s = SseSplitter::new(1024);
+        let mut events = Vec::new();
+        let stream = b"event: a\r\ndata: 1\r\n\r\ndata: 2\n\n: ping\r\rdata: x\ndata: y\n";
+        for piece in stream.chunks(3) {
+            events.extend(s.push(piece).unwrap());
+        }
+        assert_eq!(events.len(), 3, "the last event is not finished yet");
+        assert_eq!(events[0], vec![b"event: a".to_vec(), b"data: 1".to_vec()]);
+        assert_eq!(events[1], vec![b"data: 2".to_vec()]);
+        assert_eq!(events[2], vec![b": ping".to_vec()]);
+        assert_eq!(s.push(b"\n").unwrap()[0].len(), 2);
+    }
+
+    #[test]
+    fn events_are_bounded() {
+        let mut s = SseSplitter::new(8);
+        assert!(s.push(b"data: 12").is_ok());
+        assert!(s.push(b"3").is_err());
+        let mut l = LineSplitter::new(4);
+        assert_eq!(l.push(b"ab\ncd").unwrap(), vec![b"ab".to_vec()]);
+        assert_eq!(l.finish(), Some(b"cd".to_vec()));
+        assert!(l.push(b"12345").is_err());
+    }
+
+    #[test]
+    fn data_is_joined_and_written_back_in_place() {
+        let event = vec![
+            b"id: 7".to_vec(),
+            b"data: {\"a\":".to_vec(),
+            b": secret comment".to_vec(),
+            b"data:1}".to_vec(),
+            b"retry: 10".to_vec(),
+        ];
+        let parsed = parse_event(event);
+        assert_eq!(parsed.data.as_deref(), Some(&b"{\"a\":\n1}"[..]));
+        let out = write_event(&parsed, Some(b"{\"a\":\r\n2}"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "id: 7\ndata: {\"a\":\ndata: 2}\n:\nretry: 10\n\n"
+        );
+    }
+}

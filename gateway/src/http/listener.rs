@@ -1,0 +1,237 @@
+//! The agent-facing HTTP listener: TLS (HTTP/2 or HTTP/1.1 by ALPN), plain
+//! HTTP from loopback when allowed, and the bounds that keep slow or idle
+//! clients from holding the gateway: a deadline for the TLS handshake and
+//! each request head, a size limit on heads, a cap on open connections, and
+//! an idle timeout that also covers HTTP/2.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::HttpListenerConfig;
+
+use super::auth::TokenCache;
+use super::problem::Problem;
+use super::proxy::{self, Client, HttpGateway};
+
+/// The first byte of a TLS record carrying a handshake.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+pub struct HttpListener {
+    gateway: Arc<HttpGateway>,
+    tls: Arc<rustls::ServerConfig>,
+    settings: HttpListenerConfig,
+    slots: Arc<Semaphore>,
+    builder: auto::Builder<TokioExecutor>,
+}
+
+impl HttpListener {
+    pub fn new(
+        gateway: Arc<HttpGateway>,
+        tls: Arc<rustls::ServerConfig>,
+        settings: HttpListenerConfig,
+    ) -> Arc<Self> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(settings.header_timeout_ms))
+            // The read buffer bounds the request head: past it, 431.
+            .max_buf_size(settings.max_header_bytes)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+        Arc::new(Self {
+            gateway,
+            tls,
+            slots: Arc::new(Semaphore::new(settings.max_connections)),
+            settings,
+            builder,
+        })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            // Past the cap, new clients wait in the kernel's accept queue.
+            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (tcp, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("http accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let this = self.clone();
+            tokio::spawn(async move { this.connection(tcp, peer, permit).await });
+        }
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        _slot: OwnedSemaphorePermit,
+    ) {
+        let _ = tcp.set_nodelay(true);
+        let deadline = Duration::from_millis(self.settings.header_timeout_ms);
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(deadline, tcp.peek(&mut first)).await {
+            Ok(Ok(1)) => {}
+            _ => return,
+        }
+        if first[0] == TLS_HANDSHAKE {
+            let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
+            match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => self.serve_http(TokioIo::new(stream), peer, true).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        } else if self.settings.allow_plaintext_loopback && peer.ip().is_loopback() {
+            self.serve_http(TokioIo::new(tcp), peer, false).await;
+        } else {
+            refuse_plaintext(tcp).await;
+        }
+    }
+
+    async fn serve_http<I>(&self, io: I, peer: SocketAddr, tls: bool)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let client = Arc::new(Client {
+            session_id: new_id().into(),
+            peer,
+            tls,
+            tokens: TokenCache::default(),
+        });
+        let activity = Arc::new(Activity::new());
+        let gateway = self.gateway.clone();
+        let tracker = activity.clone();
+        let service = service_fn(move |req| {
+            let gateway = gateway.clone();
+            let client = client.clone();
+            let guard = tracker.begin();
+            async move { Ok::<_, Infallible>(proxy::handle(&gateway, &client, req, guard).await) }
+        });
+        let conn = self.builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        let idle_limit = Duration::from_secs(self.settings.idle_timeout_secs);
+        let mut tick = tokio::time::interval(idle_limit.min(Duration::from_secs(1)));
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "http connection ended: {e}");
+                    }
+                    return;
+                }
+                _ = tick.tick(), if !closing => {
+                    if activity.idle_for().is_some_and(|idle| idle >= idle_limit) {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A plain-HTTP request on the TLS port from a client not allowed to send
+/// one: answered once, without reading it, then closed.
+async fn refuse_plaintext(mut tcp: TcpStream) {
+    let body = Problem::bad_request(
+        "tls_required",
+        "this listener speaks HTTPS: the agent token must travel over TLS",
+    )
+    .to_json()
+    .to_string();
+    let head = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let _ = tcp.write_all(body.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// Requests in flight on one connection, and when the last one finished.
+pub struct Activity {
+    in_flight: AtomicUsize,
+    since: Instant,
+    /// Milliseconds after `since` of the last change.
+    last: AtomicU64,
+}
+
+/// Held by a response until its body is done: the connection is busy.
+pub struct ActivityGuard(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            since: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn begin(self: &Arc<Self>) -> ActivityGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        ActivityGuard(self.clone())
+    }
+
+    /// How long the connection has had nothing in flight; `None` while busy.
+    fn idle_for(&self) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let now = self.since.elapsed();
+        Some(now.saturating_sub(Duration::from_millis(self.last.load(Ordering::Relaxed))))
+    }
+}
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A session id: random, or (should the OS generator fail) a process-wide
+/// counter and the time, which are still unique; an id names a session, it
+/// grants nothing.
+fn new_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut b = [0u8; 16];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        b[..8].copy_from_slice(&n.to_be_bytes());
+        b[8..].copy_from_slice(&t.to_be_bytes());
+    }
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,324 @@
+//! Responses on a connection with maskers: nothing reaches the agent that
+//! the maskers have not seen.
+//!
+//! * A body is decoded (gzip, deflate, br), buffered up to the connection's
+//!   limit, masked whole and sent with its new `Content-Length`, without
+//!   `Content-Encoding` or a now-wrong `ETag`.
+//! * An event stream (`text/event-stream`) is masked event by event, and
+//!   newline-delimited JSON line by line, as they arrive.
+//! * Whatever cannot be masked (an unknown coding, a body or event over the
+//!   limit, a failing masker) is refused with 502 before the head is sent,
+//!   or ends the stream with an error after it; it is never passed on.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::http::response::Parts;
+use serde::de::IgnoredAny;
+
+use crate::plugins::bindings::types::Session;
+use crate::plugins::{Chain, Refusal};
+
+use super::body::{self, Body, BoxError};
+use super::decode::{self, Coding, Decoder};
+use super::events::{self, LineSplitter, SseSplitter};
+use super::problem::Problem;
+use super::record::{self, ExchangeRecord, Masking};
+
+pub struct MaskContext {
+    pub chain: Chain,
+    pub session: Session,
+    /// Largest decoded body, or event, buffered.
+    pub limit: usize,
+    /// Time to read a body that is buffered whole.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Whole,
+    Events,
+    Lines,
+}
+
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn framing(content_type: &str) -> Framing {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "text/event-stream" => Framing::Events,
+        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => Framing::Lines,
+        _ => Framing::Whole,
+    }
+}
+
+fn unmaskable(detail: String) -> Problem {
+    Problem::upstream(StatusCode::BAD_GATEWAY, "unmaskable_response", detail)
+}
+
+fn masking_failed(refusal: &Refusal) -> Problem {
+    Problem::upstream(
+        StatusCode::BAD_GATEWAY,
+        "masking_failed",
+        refusal.to_string(),
+    )
+    .with("plugin", refusal.plugin.clone())
+}
+
+/// Masks an upstream response; `parts` are adjusted to the body returned.
+pub async fn mask(
+    ctx: MaskContext,
+    parts: &mut Parts,
+    upstream: Incoming,
+    record: &mut ExchangeRecord,
+) -> Result<Body, Problem> {
+    let coding = decode::coding(&parts.headers).map_err(|e| unmaskable(e.to_string()))?;
+    let content_type = media_type(&parts.headers);
+    let h = &mut parts.headers;
+    for name in [
+        header::CONTENT_ENCODING,
+        header::CONTENT_LENGTH,
+        header::ETAG,
+    ] {
+        h.remove(name);
+    }
+    h.remove("content-md5");
+    h.remove("digest");
+    h.remove(header::ACCEPT_RANGES);
+    match framing(&content_type) {
+        Framing::Whole => {
+            let bytes = whole(&ctx, coding, &content_type, upstream, record).await?;
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            record.response_body = Some(record::capture(&bytes));
+            Ok(body::full(bytes))
+        }
+        framing => Ok(stream(ctx, coding, framing, upstream)),
+    }
+}
+
+async fn whole(
+    ctx: &MaskContext,
+    coding: Coding,
+    content_type: &str,
+    mut upstream: Incoming,
+    record: &mut ExchangeRecord,
+) -> Result<Bytes, Problem> {
+    let too_large = || {
+        unmaskable(format!(
+            "the response is larger than the {} bytes the gateway buffers for masking",
+            ctx.limit
+        ))
+    };
+    if coding == Coding::Identity
+        && hyper::body::Body::size_hint(&upstream)
+            .exact()
+            .is_some_and(|n| n > ctx.limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut decoder = Decoder::new(coding, ctx.limit);
+    let read = async {
+        let mut decoded = Vec::new();
+        while let Some(frame) = upstream.frame().await {
+            let frame = frame.map_err(|e| unmaskable(format!("reading the response: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                decoded
+                    .extend_from_slice(&decoder.feed(&data).map_err(|e| decode_problem(e, ctx))?);
+            }
+        }
+        decoded.extend_from_slice(&decoder.finish().map_err(|e| decode_problem(e, ctx))?);
+        Ok::<_, Problem>(decoded)
+    };
+    let decoded = tokio::time::timeout(ctx.deadline, read)
+        .await
+        .map_err(|_| {
+            Problem::upstream(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "the upstream did not finish its response within {} ms",
+                    ctx.deadline.as_millis()
+                ),
+            )
+        })??;
+    if decoded.len() > ctx.limit {
+        return Err(too_large());
+    }
+    let (masked, report) = ctx
+        .chain
+        .mask_body(&ctx.session, content_type, decoded)
+        .await
+        .map_err(|r| masking_failed(&r))?;
+    record.masking = Some(Masking {
+        replaced: report.cells_changed,
+        detections: report
+            .detections
+            .iter()
+            .map(|d| (d.entity.clone(), d.count))
+            .collect(),
+    });
+    Ok(Bytes::from(masked))
+}
+
+fn decode_problem(e: decode::DecodeError, ctx: &MaskContext) -> Problem {
+    match e {
+        decode::DecodeError::TooLarge(_) => unmaskable(format!(
+            "the decoded response is larger than the {} bytes the gateway buffers for masking",
+            ctx.limit
+        )),
+        other => unmaskable(other.to_string()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("reading the upstream stream: {0}")]
+    Read(BoxError),
+    #[error(transparent)]
+    Decode(#[from] decode::DecodeError),
+    #[error(transparent)]
+    TooLong(#[from] events::TooLong),
+    #[error("{0}")]
+    Masking(String),
+    #[error("a masker returned a line break inside a JSON line")]
+    BrokenLine,
+}
+
+/// Masks a stream unit by unit in a task feeding the response body.
+fn stream(ctx: MaskContext, coding: Coding, framing: Framing, upstream: Incoming) -> Body {
+    let (tx, body) = body::channel(8);
+    tokio::spawn(async move {
+        let result = pump(&ctx, coding, framing, upstream, &tx).await;
+        if let Err(e) = result {
+            tracing::warn!(connection = %ctx.session.connection, "masked stream ended: {e}");
+            let _ = tx.send(Err(BoxError::from(e))).await;
+        }
+    });
+    body.boxed_unsync()
+}
+
+type Tx = tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>;
+
+async fn pump(
+    ctx: &MaskContext,
+    coding: Coding,
+    framing: Framing,
+    mut upstream: Incoming,
+    tx: &Tx,
+) -> Result<(), StreamError> {
+    let mut decoder = Decoder::streaming(coding, ctx.limit);
+    let mut sse = SseSplitter::new(ctx.limit);
+    let mut lines = LineSplitter::new(ctx.limit);
+    loop {
+        let (decoded, ended) = match upstream.frame().await {
+            Some(frame) => match frame.map_err(|e| StreamError::Read(e.into()))?.into_data() {
+                Ok(data) => (decoder.feed(&data)?, false),
+                Err(_) => continue,
+            },
+            None => (decoder.finish()?, true),
+        };
+        let mut out = Vec::new();
+        match framing {
+            Framing::Events => {
+                for event in sse.push(&decoded)? {
+                    out.extend_from_slice(&mask_event(ctx, event).await?);
+                }
+            }
+            _ => {
+                let mut units = lines.push(&decoded)?;
+                if ended {
+                    units.extend(lines.finish());
+                }
+                for line in units {
+                    out.extend_from_slice(&mask_line(ctx, line).await?);
+                }
+            }
+        }
+        if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
+            // The agent is gone.
+            return Ok(());
+        }
+        if ended {
+            // An unfinished last event is dropped, as an event-stream
+            // client would drop it.
+            return Ok(());
+        }
+    }
+}
+
+async fn mask_text(
+    ctx: &MaskContext,
+    data: Vec<u8>,
+    content_type: &str,
+) -> Result<Vec<u8>, StreamError> {
+    ctx.chain
+        .mask_body(&ctx.session, content_type, data)
+        .await
+        .map(|(body, _)| body)
+        .map_err(|r| StreamError::Masking(r.to_string()))
+}
+
+fn json_or_text(data: &[u8]) -> &'static str {
+    if serde_json::from_slice::<IgnoredAny>(data).is_ok() {
+        "application/json"
+    } else {
+        "text/plain"
+    }
+}
+
+async fn mask_event(ctx: &MaskContext, event: events::Event) -> Result<Vec<u8>, StreamError> {
+    let parsed = events::parse_event(event);
+    let masked = match &parsed.data {
+        Some(data) if !data.is_empty() => {
+            Some(mask_text(ctx, data.clone(), json_or_text(data)).await?)
+        }
+        other => other.clone(),
+    };
+    Ok(events::write_event(&parsed, masked.as_deref()))
+}
+
+async fn mask_line(ctx: &MaskContext, line: Vec<u8>) -> Result<Vec<u8>, StreamError> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        let mut out = line;
+        out.push(b'\n');
+        return Ok(out);
+    }
+    let mut masked = mask_text(ctx, line, "application/json").await?;
+    if masked.contains(&b'\n') {
+        return Err(StreamError::BrokenLine);
+    }
+    masked.push(b'\n');
+    Ok(masked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_by_media_type() {
+        assert_eq!(framing("text/event-stream; charset=utf-8"), Framing::Events);
+        assert_eq!(framing("application/x-ndjson"), Framing::Lines);
+        assert_eq!(framing("application/json"), Framing::Whole);
+        assert_eq!(framing(""), Framing::Whole);
+        assert_eq!(json_or_text(br#"{"a":1}"#), "application/json");
+        assert_eq!(json_or_text(b"hello a@b.c"), "text/plain");
+    }
+}

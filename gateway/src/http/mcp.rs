@@ -1,0 +1,160 @@
+//! The Model Context Protocol over streamable HTTP, as far as policy needs
+//! it: a POST body is one JSON-RPC message or a batch of them; requests and
+//! notifications reach the guardrails with their method, and a `tools/call`
+//! with the tool's name and arguments.
+//!
+//! Fail closed: on an MCP connection a POST whose body is not JSON-RPC, or a
+//! `tools/call` without a tool name, is refused here rather than forwarded
+//! for the server to interpret in a way the guardrails never saw.
+
+use serde_json::{Value, json};
+
+use crate::plugins::bindings::types::McpRequest;
+
+/// One message of the body.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The JSON-RPC id; `None` for a notification (or a response).
+    pub id: Option<Value>,
+    /// `None` for a JSON-RPC response the client sends back to the server.
+    pub request: Option<McpRequest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub messages: Vec<Message>,
+    pub batch: bool,
+}
+
+/// A JSON-RPC error the gateway answers with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const INVALID_PARAMS: i64 = -32602;
+/// Server-defined codes (the JSON-RPC range -32000..-32099).
+pub const DENIED: i64 = -32010;
+pub const APPROVAL_REQUIRED: i64 = -32011;
+
+pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| RpcError {
+        code: PARSE_ERROR,
+        message: format!("the body is not JSON: {e}"),
+    })?;
+    let (items, batch) = match value {
+        Value::Array(items) if items.is_empty() => {
+            return Err(RpcError {
+                code: INVALID_REQUEST,
+                message: "empty batch".into(),
+            });
+        }
+        Value::Array(items) => (items, true),
+        other => (vec![other], false),
+    };
+    let messages = items.into_iter().map(message).collect::<Result<_, _>>()?;
+    Ok(Parsed { messages, batch })
+}
+
+fn message(v: Value) -> Result<Message, RpcError> {
+    let invalid = |m: &str| RpcError {
+        code: INVALID_REQUEST,
+        message: m.to_string(),
+    };
+    let Value::Object(mut obj) = v else {
+        return Err(invalid("a JSON-RPC message must be an object"));
+    };
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(invalid("not a JSON-RPC 2.0 message"));
+    }
+    let id = obj.remove("id");
+    let method = match obj.remove("method") {
+        None if obj.contains_key("result") || obj.contains_key("error") => {
+            return Ok(Message { id, request: None });
+        }
+        None => return Err(invalid("a JSON-RPC request needs a method")),
+        Some(Value::String(m)) => m,
+        Some(_) => return Err(invalid("the method must be a string")),
+    };
+    let params = obj.remove("params").unwrap_or(Value::Null);
+    let (tool, arguments_json) = if method == "tools/call" {
+        let name = params.get("name").and_then(Value::as_str).ok_or(RpcError {
+            code: INVALID_PARAMS,
+            message: "tools/call needs params.name, a string".into(),
+        })?;
+        (
+            Some(name.to_string()),
+            params.get("arguments").map(Value::to_string),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(Message {
+        id,
+        request: Some(McpRequest {
+            method,
+            tool,
+            arguments_json,
+            params_json: params.to_string(),
+        }),
+    })
+}
+
+/// A JSON-RPC error response for `id` (`null` when unknown).
+pub fn error_object(id: Option<&Value>, code: i64, message: &str, data: Value) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id.cloned().unwrap_or(Value::Null),
+        "error": { "code": code, "message": message, "data": data },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_calls_carry_name_and_arguments() {
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_repo","arguments":{"repo":"x"}}}"#;
+        let p = parse(body).unwrap();
+        assert!(!p.batch);
+        let m = &p.messages[0];
+        assert_eq!(m.id, Some(json!(7)));
+        let r = m.request.as_ref().unwrap();
+        assert_eq!(r.method, "tools/call");
+        assert_eq!(r.tool.as_deref(), Some("delete_repo"));
+        assert_eq!(r.arguments_json.as_deref(), Some(r#"{"repo":"x"}"#));
+    }
+
+    #[test]
+    fn batches_notifications_and_responses() {
+        let body = br#"[{"jsonrpc":"2.0","method":"notifications/initialized"},
+                        {"jsonrpc":"2.0","id":"a","result":{}},
+                        {"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#;
+        let p = parse(body).unwrap();
+        assert!(p.batch);
+        assert_eq!(p.messages.len(), 3);
+        assert!(p.messages[0].id.is_none());
+        assert!(p.messages[1].request.is_none());
+        assert_eq!(p.messages[2].request.as_ref().unwrap().params_json, "null");
+    }
+
+    #[test]
+    fn what_cannot_be_judged_is_refused() {
+        assert_eq!(parse(b"not json").unwrap_err().code, PARSE_ERROR);
+        assert_eq!(parse(b"[]").unwrap_err().code, INVALID_REQUEST);
+        assert_eq!(
+            parse(br#"{"id":1,"method":"x"}"#).unwrap_err().code,
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":3}}"#)
+                .unwrap_err()
+                .code,
+            INVALID_PARAMS
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! One exchange, in the order of the design's request path:
+//! route → token → connection → access policy → plugins resolved →
+//! guardrails (with the body when they need it) → upstream with the
+//! connection's credential → maskers → the agent. Every step that refuses
+//! answers with a problem document naming why; every exchange is recorded.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::HOST;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::identity::{ConnectionPolicy, Verifier};
+use crate::plugins::PluginHost;
+use crate::plugins::bindings::types::{Protocol, Session};
+
+use super::auth::TokenCache;
+use super::body::{self, Body, BoxError};
+use super::headers::{self, Origin};
+use super::inspect::{self, Inspected, Inspection};
+use super::listener::ActivityGuard;
+use super::masking::{self, MaskContext};
+use super::problem::Problem;
+use super::record::{self, Counted, ExchangeRecord, Outcome, Recorded};
+use super::route::{self, RouteError};
+use super::upstream::Upstream;
+
+/// A configured HTTP connection, ready to serve.
+pub struct HttpConnection {
+    pub name: String,
+    pub policy: ConnectionPolicy,
+    pub plugins: Vec<String>,
+    pub upstream: Upstream,
+    pub max_request_body: usize,
+    pub stream_large_requests: bool,
+    pub max_response_body: usize,
+    pub mcp: bool,
+}
+
+/// What every exchange of the listener shares.
+pub struct HttpGateway {
+    pub connections: HashMap<String, Arc<HttpConnection>>,
+    pub verifier: Verifier,
+    pub plugins: Arc<PluginHost>,
+    pub body_timeout: Duration,
+}
+
+/// One agent connection (HTTP/1.1 keep-alive or HTTP/2): the plugins'
+/// session.
+pub struct Client {
+    pub session_id: Arc<str>,
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub tokens: TokenCache,
+}
+
+pub async fn handle(
+    gw: &HttpGateway,
+    client: &Client,
+    req: Request<Incoming>,
+    activity: ActivityGuard,
+) -> Response<Recorded> {
+    let mut rec = ExchangeRecord::new(
+        client.session_id.clone(),
+        client.peer,
+        req.method().clone(),
+        req.uri(),
+    );
+    let resp = match exchange(gw, client, req, &mut rec).await {
+        Ok(resp) => resp,
+        Err(problem) => {
+            rec.outcome = problem.outcome;
+            tracing::info!(
+                session = %client.session_id,
+                connection = rec.connection.as_deref().unwrap_or(""),
+                subject = rec.subject.as_deref().unwrap_or(""),
+                "{} {}: {problem}",
+                rec.method,
+                rec.raw_path
+            );
+            problem.into_response()
+        }
+    };
+    record::attach(resp, rec, activity)
+}
+
+async fn exchange(
+    gw: &HttpGateway,
+    client: &Client,
+    req: Request<Incoming>,
+    rec: &mut ExchangeRecord,
+) -> Result<Response<Body>, Problem> {
+    if req.method() == Method::CONNECT {
+        return Err(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "CONNECT is not supported: address the gateway as /<connection>/<path>",
+        ));
+    }
+    let route = route::split(req.uri().path()).map_err(|e| match e {
+        RouteError::NoConnection => {
+            Problem::new(StatusCode::NOT_FOUND, "unknown_connection", e.to_string())
+        }
+        other => Problem::bad_request("bad_path", other.to_string()),
+    })?;
+    rec.path = Some(route.path.clone());
+
+    // The token first: who may learn which connections exist is decided by
+    // the same rule as who may use them.
+    let token = super::auth::bearer(req.headers())?;
+    let identity = client.tokens.identity(&gw.verifier, token).await?;
+    rec.subject = Some(identity.subject.clone());
+    let Some(conn) = gw.connections.get(&route.connection) else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown_connection",
+            format!(
+                "connection \"{}\" does not exist on this gateway",
+                route.connection
+            ),
+        ));
+    };
+    rec.connection = Some(conn.name.clone());
+    conn.policy.check(&identity).map_err(|d| {
+        Problem::forbidden(
+            "access_denied",
+            format!("{d} (connection \"{}\")", conn.name),
+        )
+        .with("access_reason", d.reason())
+    })?;
+    let chain = gw.plugins.chain(&conn.plugins).map_err(|r| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_unavailable",
+            r.to_string(),
+        )
+        .with("plugin", r.plugin)
+    })?;
+    let session = Session {
+        id: client.session_id.to_string(),
+        connection: conn.name.clone(),
+        protocol: Protocol::Http,
+        identity: (&identity).into(),
+        client_addr: client.peer.to_string(),
+    };
+
+    let (mut parts, body) = req.into_parts();
+    let query = parts.uri.query().map(str::to_string);
+    let inspect = chain.has_guardrails() || (conn.mcp && parts.method == Method::POST);
+    let upstream_body = if inspect {
+        let inspection = Inspection {
+            conn,
+            chain: &chain,
+            session: &session,
+            parts: &parts,
+            path: &route.path,
+            query: query.as_deref(),
+            body_timeout: gw.body_timeout,
+        };
+        match inspect::request(inspection, body, rec).await? {
+            Inspected::Forward(body) => body,
+            Inspected::Answer(resp) => return Ok(resp),
+        }
+    } else {
+        Counted::new(body, rec.request_bytes.clone())
+            .map_err(BoxError::from)
+            .boxed_unsync()
+    };
+
+    let masked = chain.has_maskers();
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+    let origin = Origin {
+        peer: client.peer,
+        tls: client.tls,
+        host: host.as_deref(),
+    };
+    headers::to_upstream(
+        &mut parts.headers,
+        &origin,
+        conn.upstream.credential(),
+        masked,
+    );
+    let mut out = Request::new(upstream_body);
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = conn.upstream.uri(&route.path, query.as_deref())?;
+    *out.headers_mut() = parts.headers;
+
+    let resp = conn.upstream.send(out).await?;
+    rec.outcome = Outcome::Forwarded;
+    let (mut rparts, rbody) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut rparts.headers);
+    let has_body = parts.method != Method::HEAD
+        && !rparts.status.is_informational()
+        && rparts.status != StatusCode::NO_CONTENT
+        && rparts.status != StatusCode::NOT_MODIFIED;
+    let body = if masked && has_body {
+        let ctx = MaskContext {
+            chain,
+            session,
+            limit: conn.max_response_body,
+            deadline: conn.upstream.response_timeout(),
+        };
+        masking::mask(ctx, &mut rparts, rbody, rec).await?
+    } else {
+        body::incoming(rbody)
+    };
+    Ok(Response::from_parts(rparts, body))
+}

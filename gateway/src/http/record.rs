@@ -1,0 +1,281 @@
+//! What the gateway remembers of each exchange, and the one place it is
+//! handed on.
+//!
+//! Every response the HTTP listener sends (forwarded, refused or failed) is
+//! wrapped in [`Recorded`], which counts the bytes that actually reach the
+//! agent and calls [`exchange`] exactly once: when the body ends, fails or is
+//! dropped (the agent went away). That call is the hook the session recorder
+//! and the audit log attach to.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use hyper::{Method, Response};
+
+use super::body::{Body, BoxError};
+use super::listener::ActivityGuard;
+
+/// Bodies kept in a record are cut to this many bytes.
+pub const BODY_CAPTURE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent upstream; the upstream's answer (possibly masked) went back.
+    Forwarded,
+    /// A guardrail denied it.
+    Denied,
+    /// A guardrail asked for approval; refused until approvals land.
+    ApprovalRequired,
+    /// Refused by the gateway: authentication, access, limits, bad input.
+    Refused,
+    /// The upstream failed, timed out, or its answer could not be masked.
+    UpstreamError,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Forwarded => "forwarded",
+            Outcome::Denied => "denied",
+            Outcome::ApprovalRequired => "approval_required",
+            Outcome::Refused => "refused",
+            Outcome::UpstreamError => "upstream_error",
+        }
+    }
+}
+
+/// The verdict that decided, when a plugin decided.
+#[derive(Debug, Clone)]
+pub struct RecordedVerdict {
+    pub plugin: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Masking {
+    /// Bodies (or events) a masker replaced.
+    pub replaced: u64,
+    /// Entity → count, summed over the exchange.
+    pub detections: Vec<(String, u32)>,
+}
+
+/// One exchange, as handed to [`exchange`].
+#[derive(Debug)]
+pub struct ExchangeRecord {
+    pub session_id: Arc<str>,
+    pub client_addr: SocketAddr,
+    pub method: Method,
+    /// The path as the agent sent it (before normalisation).
+    pub raw_path: String,
+    pub query: Option<String>,
+    pub connection: Option<String>,
+    /// The normalised path below the connection.
+    pub path: Option<String>,
+    pub subject: Option<String>,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub verdict: Option<RecordedVerdict>,
+    /// MCP method and tool, when the request was a JSON-RPC call.
+    pub mcp: Vec<(String, Option<String>)>,
+    /// Request body bytes received from the agent (what was read of it).
+    pub request_bytes: Arc<AtomicU64>,
+    /// Response body bytes sent to the agent.
+    pub response_bytes: u64,
+    pub masking: Option<Masking>,
+    /// The body the guardrails saw, cut to [`BODY_CAPTURE_BYTES`].
+    pub request_body: Option<Bytes>,
+    /// The (masked) response body when it was buffered, cut likewise.
+    pub response_body: Option<Bytes>,
+    pub started: Instant,
+    pub duration: Duration,
+    /// False when the response body failed or the agent left before its end.
+    pub completed: bool,
+}
+
+impl ExchangeRecord {
+    pub fn new(
+        session_id: Arc<str>,
+        client_addr: SocketAddr,
+        method: Method,
+        uri: &hyper::Uri,
+    ) -> Self {
+        Self {
+            session_id,
+            client_addr,
+            method,
+            raw_path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+            connection: None,
+            path: None,
+            subject: None,
+            status: 0,
+            outcome: Outcome::Refused,
+            verdict: None,
+            mcp: Vec::new(),
+            request_bytes: Arc::new(AtomicU64::new(0)),
+            response_bytes: 0,
+            masking: None,
+            request_body: None,
+            response_body: None,
+            started: Instant::now(),
+            duration: Duration::ZERO,
+            completed: false,
+        }
+    }
+}
+
+pub fn capture(bytes: &Bytes) -> Bytes {
+    bytes.slice(..bytes.len().min(BODY_CAPTURE_BYTES))
+}
+
+/// THE HOOK: called once per exchange, after its last byte (or its failure).
+/// The session recorder and the audit log attach here; until they do, the
+/// exchange is logged and counted.
+pub fn exchange(record: ExchangeRecord) {
+    let connection = record.connection.as_deref().unwrap_or("");
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "connection" => connection.to_string(),
+        "outcome" => record.outcome.as_str(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "sluice_http_request_duration_seconds",
+        "connection" => connection.to_string(),
+    )
+    .record(record.duration.as_secs_f64());
+    tracing::debug!(
+        session = %record.session_id,
+        connection,
+        subject = record.subject.as_deref().unwrap_or(""),
+        method = %record.method,
+        path = record.path.as_deref().unwrap_or(&record.raw_path),
+        status = record.status,
+        outcome = record.outcome.as_str(),
+        request_bytes = record.request_bytes.load(Ordering::Relaxed),
+        response_bytes = record.response_bytes,
+        duration_ms = record.duration.as_secs_f64() * 1000.0,
+        completed = record.completed,
+        "http exchange"
+    );
+}
+
+/// A response body that reports its exchange when it is done.
+pub struct Recorded {
+    inner: Body,
+    record: Option<ExchangeRecord>,
+    _activity: ActivityGuard,
+}
+
+/// Wraps a response so that its exchange is recorded when its body is done.
+pub fn attach(
+    resp: Response<Body>,
+    mut record: ExchangeRecord,
+    activity: ActivityGuard,
+) -> Response<Recorded> {
+    record.status = resp.status().as_u16();
+    resp.map(|inner| Recorded {
+        inner,
+        record: Some(record),
+        _activity: activity,
+    })
+}
+
+impl Recorded {
+    fn finish(&mut self, completed: bool) {
+        if let Some(mut r) = self.record.take() {
+            r.completed = completed;
+            r.duration = r.started.elapsed();
+            exchange(r);
+        }
+    }
+}
+
+impl HttpBody for Recorded {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(r)) = (frame.data_ref(), self.record.as_mut()) {
+                    r.response_bytes += data.len() as u64;
+                }
+                if self.inner.is_end_stream() {
+                    self.finish(true);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Ready(None) => self.finish(true),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        let done = self.inner.is_end_stream();
+        self.finish(done);
+    }
+}
+
+/// Counts the bytes of a request body streamed to the upstream.
+pub struct Counted<B> {
+    inner: B,
+    count: Arc<AtomicU64>,
+}
+
+impl<B> Counted<B> {
+    pub fn new(inner: B, count: Arc<AtomicU64>) -> Self {
+        Self { inner, count }
+    }
+}
+
+impl<B> HttpBody for Counted<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,164 @@
+//! `/<connection>/<path>`: which connection a request is for, and the path
+//! below it in one canonical form.
+//!
+//! Guardrails match on the path, so the path they see must be the path the
+//! upstream acts on. The gateway therefore normalises it (dot segments
+//! resolved, repeated slashes collapsed, percent-escapes of unreserved
+//! characters decoded, the others upper-cased) and forwards exactly the
+//! normalised form: `/admin/./x`, `//admin/x` and `/%61dmin/x` all reach
+//! plugins and upstream as `/admin/x`. A path that climbs above the
+//! connection (`/c/../other`) or carries a malformed escape is refused.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub connection: String,
+    /// The path below the connection, starting with `/`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("the path names no connection: use /<connection>/<path>")]
+    NoConnection,
+    #[error("the path has a malformed percent-escape")]
+    BadEscape,
+    #[error("the path climbs above its connection with `..`")]
+    Escapes,
+    #[error("the path must start with `/`")]
+    NotOrigin,
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// One segment in canonical escaping.
+fn canonical_segment(raw: &str) -> Result<String, RouteError> {
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) else {
+                return Err(RouteError::BadEscape);
+            };
+            let decoded = hi << 4 | lo;
+            if is_unreserved(decoded) {
+                out.push(decoded as char);
+            } else {
+                out.push('%');
+                out.push_str(&format!("{decoded:02X}"));
+            }
+            i += 3;
+        } else {
+            // The URI parser admits only ASCII here.
+            out.push(b as char);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Splits and normalises an origin-form path.
+pub fn split(path: &str) -> Result<Route, RouteError> {
+    if !path.starts_with('/') {
+        return Err(RouteError::NotOrigin);
+    }
+    let trailing_slash = path.len() > 1 && path.ends_with('/');
+    let mut segments: Vec<String> = Vec::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        let seg = canonical_segment(raw)?;
+        match seg.as_str() {
+            "." => {}
+            ".." => {
+                // The connection segment itself may not be popped.
+                if segments.len() <= 1 {
+                    return Err(RouteError::Escapes);
+                }
+                segments.pop();
+            }
+            _ => segments.push(seg),
+        }
+    }
+    let mut it = segments.into_iter();
+    let connection = it.next().ok_or(RouteError::NoConnection)?;
+    let rest: Vec<String> = it.collect();
+    let mut path = String::with_capacity(64);
+    for s in &rest {
+        path.push('/');
+        path.push_str(s);
+    }
+    if path.is_empty() || trailing_slash {
+        path.push('/');
+    }
+    Ok(Route { connection, path })
+}
+
+/// The upstream path: the connection's base path, then the path below the
+/// connection.
+pub fn join(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        path.to_string()
+    } else {
+        format!("{base}{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(path: &str) -> (String, String) {
+        let r = split(path).unwrap();
+        (r.connection, r.path)
+    }
+
+    #[test]
+    fn splits_and_normalises() {
+        let cases = [
+            ("/api/v1/items", "api", "/v1/items"),
+            ("/api", "api", "/"),
+            ("/api/", "api", "/"),
+            ("/api/v1/", "api", "/v1/"),
+            ("/api//admin///x", "api", "/admin/x"),
+            ("/api/./admin/x", "api", "/admin/x"),
+            ("/api/v1/../admin/x", "api", "/admin/x"),
+            ("/api/%61dmin/x", "api", "/admin/x"),
+            ("/api/v1/%2e%2E/x", "api", "/x"),
+            ("/api/a%2fb", "api", "/a%2Fb"),
+            ("/api/a%20b", "api", "/a%20b"),
+            ("/%61pi/x", "api", "/x"),
+        ];
+        for (input, conn, path) in cases {
+            assert_eq!(ok(input), (conn.to_string(), path.to_string()), "{input}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_made_canonical() {
+        assert_eq!(split("/"), Err(RouteError::NoConnection));
+        assert_eq!(split("//"), Err(RouteError::NoConnection));
+        assert_eq!(split("/api/.."), Err(RouteError::Escapes));
+        assert_eq!(split("/api/../other/x"), Err(RouteError::Escapes));
+        assert_eq!(split("/api/%zz"), Err(RouteError::BadEscape));
+        assert_eq!(split("/api/%4"), Err(RouteError::BadEscape));
+        assert_eq!(split("*"), Err(RouteError::NotOrigin));
+    }
+
+    #[test]
+    fn joins_base_paths() {
+        assert_eq!(join("/", "/x"), "/x");
+        assert_eq!(join("", "/x"), "/x");
+        assert_eq!(join("/base/", "/x"), "/base/x");
+        assert_eq!(join("/base", "/"), "/base/");
+    }
+}

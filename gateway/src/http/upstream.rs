@@ -1,0 +1,210 @@
+//! The client side: one pooled hyper client per connection, TLS verified
+//! against the system's roots or the connection's CA (HTTP/2 when the
+//! upstream offers it by ALPN), the connection's credential, and the two
+//! timeouts that turn a dead upstream into 502 and a slow one into 504.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::{ConnectionConfig, CredentialKind, HttpUpstreamConfig};
+
+use super::body::Body;
+use super::problem::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSetupError {
+    #[error("connection {name:?}: {message}")]
+    Invalid { name: String, message: String },
+    #[error("connection {name:?}: {source}")]
+    Tls {
+        name: String,
+        source: crate::tls::TlsError,
+    },
+}
+
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    scheme: hyper::http::uri::Scheme,
+    authority: hyper::http::uri::Authority,
+    base_path: String,
+    credential: Option<(HeaderName, HeaderValue)>,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(c: &ConnectionConfig, cfg: &HttpUpstreamConfig) -> Result<Self, UpstreamSetupError> {
+        let invalid = |message: String| UpstreamSetupError::Invalid {
+            name: c.name.clone(),
+            message,
+        };
+        let uri: Uri = c
+            .upstream
+            .parse()
+            .map_err(|e| invalid(format!("upstream {:?}: {e}", c.upstream)))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(invalid(format!(
+                "upstream {:?} needs a scheme and a host",
+                c.upstream
+            )));
+        };
+
+        let tls = crate::tls::client_config(cfg.ca_file.as_deref()).map_err(|source| {
+            UpstreamSetupError::Tls {
+                name: c.name.clone(),
+                source,
+            }
+        })?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+
+        Ok(Self {
+            client,
+            scheme,
+            authority,
+            base_path: uri.path().to_string(),
+            credential: credential(c, cfg).map_err(invalid)?,
+            response_timeout: Duration::from_millis(cfg.response_timeout_ms),
+        })
+    }
+
+    pub fn credential(&self) -> Option<&(HeaderName, HeaderValue)> {
+        self.credential.as_ref()
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    /// The upstream URI for a path below the connection and a raw query.
+    pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, Problem> {
+        let mut pq = super::route::join(&self.base_path, path);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| {
+                Problem::bad_request("bad_path", format!("cannot form the upstream URI: {e}"))
+            })
+    }
+
+    /// Sends a request; the answer's head must arrive within the response
+    /// timeout.
+    pub async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> Result<Response<hyper::body::Incoming>, Problem> {
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                let what = if e.is_connect() {
+                    "the gateway could not connect to the upstream"
+                } else {
+                    "the upstream connection failed"
+                };
+                Err(Problem::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    format!("{what}: {}", error_chain(&e)),
+                ))
+            }
+            Err(_) => Err(Problem::upstream(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "the upstream did not answer within {} ms",
+                    self.response_timeout.as_millis()
+                ),
+            )),
+        }
+    }
+}
+
+/// An error and its causes on one line, e.g. `client error (Connect): tcp
+/// connect error: Connection refused (os error 111)`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The header that carries the connection's credential, read once at
+/// startup from its environment variable or file.
+fn credential(
+    c: &ConnectionConfig,
+    cfg: &HttpUpstreamConfig,
+) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+    if cfg.credential == CredentialKind::None {
+        return Ok(None);
+    }
+    let secret = match (&cfg.credential_env, &cfg.credential_file) {
+        (Some(var), _) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
+        }
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        (None, None) => return Err("the credential needs credential_env or credential_file".into()),
+    };
+    if secret.is_empty() {
+        return Err(format!(
+            "the credential of connection {:?} is empty",
+            c.name
+        ));
+    }
+    let (name, value) = match cfg.credential {
+        CredentialKind::Bearer => (hyper::header::AUTHORIZATION, format!("Bearer {secret}")),
+        CredentialKind::Basic => {
+            let user = cfg.credential_user.as_deref().unwrap_or_default();
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+            (hyper::header::AUTHORIZATION, format!("Basic {encoded}"))
+        }
+        CredentialKind::Header => {
+            let name = cfg.credential_header.as_deref().unwrap_or_default();
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("credential_header {name:?} is not a header name"))?;
+            (name, secret)
+        }
+        CredentialKind::None => return Ok(None),
+    };
+    let mut value = HeaderValue::from_str(&value)
+        .map_err(|_| "the credential contains characters not allowed in a header".to_string())?;
+    // Never added to an HTTP/2 header compression table.
+    value.set_sensitive(true);
+    Ok(Some((name, value)))
+}

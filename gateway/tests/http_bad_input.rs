@@ -1,0 +1,225 @@
+//! The HTTP data path against bad input and bad peers: tokens missing,
+//! forged or expired; unknown connections; oversized heads; bytes that are
+//! not HTTP; clients too slow to finish a request; an upstream that is down
+//! or does not answer. Every refusal is a problem document with a reason.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::free_port;
+use common::http::{Gateway, Upstream};
+use serde_json::Value;
+
+fn start(up: &Upstream) -> Gateway {
+    let extra = format!(
+        r#"
+[plugins.config.http-guardrail]
+default = "allow"
+
+[[connections]]
+name = "api"
+kind = "http"
+upstream = "{url}"
+response_timeout_ms = 500
+allow_groups = ["agents"]
+plugins = ["http-guardrail"]
+
+[[connections]]
+name = "down"
+kind = "http"
+upstream = "http://127.0.0.1:{closed}"
+connect_timeout_ms = 500
+allow_groups = ["agents"]
+"#,
+        url = up.url(),
+        closed = free_port(),
+    );
+    Gateway::start(&["http-guardrail"], &extra, &[])
+}
+
+async fn problem(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/problem+json",
+        "{status}"
+    );
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_access_and_routing_are_refused_with_reasons() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let client = gw.client();
+    let url = gw.https("/api/items");
+
+    let resp = client.get(&url).send().await.unwrap();
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let (status, v) = problem(resp).await;
+    assert_eq!((status, v["reason"].as_str()), (401, Some("token_missing")));
+
+    let resp = client
+        .get(&url)
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (401, Some("token_rejected"))
+    );
+    assert!(v["token_reason"].is_string(), "{v}");
+
+    let short = gw.token("agent-1", &["agents"], "1s");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let resp = client.get(&url).bearer_auth(&short).send().await.unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!((status, v["token_reason"].as_str()), (401, Some("expired")));
+
+    let outsider = gw.token("agent-2", &["visitors"], "1h");
+    let resp = client
+        .get(&url)
+        .bearer_auth(&outsider)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!((status, v["reason"].as_str()), (403, Some("access_denied")));
+    assert_eq!(v["access_reason"], "not_allowed");
+
+    let token = gw.token("agent-1", &["agents"], "1h");
+    for path in ["/nope/items", "/"] {
+        let resp = client
+            .get(gw.https(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = problem(resp).await;
+        assert_eq!(
+            (status, v["reason"].as_str()),
+            (404, Some("unknown_connection")),
+            "{path}"
+        );
+    }
+    assert_eq!(up.count(), 0, "nothing refused reached the upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_down_is_502_and_slow_is_504() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    let resp = client
+        .get(gw.https("/down/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (502, Some("upstream_unavailable"))
+    );
+    assert!(
+        v["detail"].as_str().unwrap().contains("could not connect"),
+        "{v}"
+    );
+
+    let started = Instant::now();
+    let resp = client
+        .get(gw.https("/api/slow?ms=3000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (504, Some("upstream_timeout"))
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+
+    let big = format!("X-Big: {}", "a".repeat(64 * 1024));
+    let auth = format!("Authorization: Bearer {token}");
+    let out = gw.curl(&["--http1.1", "-H", &big, "-H", &auth, &gw.https("/api/x")]);
+    assert_eq!(out.status, 431, "{}", out.stderr);
+    // HTTP/2 refuses the stream (after a 431 the client may not read).
+    let out = gw.curl(&["--http2", "-H", &big, "-H", &auth, &gw.https("/api/x")]);
+    assert_ne!(out.status, 200, "{}", out.stderr);
+    assert_eq!(up.count(), 0);
+
+    let mut raw = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b"THIS IS NOT HTTP\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = raw.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+
+    // A head trickled byte by byte is cut off at the header deadline (1.5 s
+    // in these tests), as is a connection that never says anything and a
+    // body that never arrives.
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    slow.write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n")
+        .unwrap();
+    let closed = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if slow.write_all(b"X").is_err() || started.elapsed() > Duration::from_secs(10) {
+            break started.elapsed();
+        }
+        let mut probe = [0u8; 1];
+        slow.set_nonblocking(true).unwrap();
+        let gone = matches!(slow.read(&mut probe), Ok(0));
+        slow.set_nonblocking(false).unwrap();
+        if gone {
+            break started.elapsed();
+        }
+    };
+    assert!(
+        closed < Duration::from_secs(4),
+        "slowloris held on for {closed:?}"
+    );
+
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    let mut stalled = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n0123456789"
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stalled.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert_eq!(up.count(), 0);
+}

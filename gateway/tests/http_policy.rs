@@ -1,0 +1,295 @@
+//! The HTTP data path end to end, policy side: the first-party
+//! `http-guardrail` and the `mask-email` test masker in the `sluice` binary,
+//! between reqwest/curl and a real upstream: denials with reasons,
+//! byte-identical forwarding of what is allowed, masked JSON (also gzip),
+//! text and event streams, and MCP tool calls.
+
+mod common;
+
+use common::http::{EMAILS_JSON, Gateway, Upstream};
+use serde_json::{Value, json};
+
+fn start(up: &Upstream) -> Gateway {
+    let extra = format!(
+        r#"
+[plugins.config.http-guardrail]
+default = "allow"
+
+[[plugins.config.http-guardrail.rules]]
+name = "no-admin-delete"
+methods = ["DELETE"]
+path = "/admin/*"
+action = "deny"
+reason = "agents may not delete admin resources"
+
+[[plugins.config.http-guardrail.rules]]
+name = "big-refunds"
+methods = ["POST"]
+path = "/refunds"
+body = [{{ pointer = "/amount", greater_than = 1000 }}]
+action = "require-approval"
+
+[[plugins.config.http-guardrail.tools]]
+name = "no-destructive-tools"
+tools = ["delete_*"]
+action = "deny"
+reason = "destructive tools are not for agents"
+
+[[connections]]
+name = "api"
+kind = "http"
+upstream = "{url}"
+max_request_body_bytes = 65536
+allow_groups = ["agents"]
+plugins = ["http-guardrail", "mask-email"]
+
+[[connections]]
+name = "small"
+kind = "http"
+upstream = "{url}"
+max_request_body_bytes = 1024
+max_response_body_bytes = 100
+allow_groups = ["agents"]
+plugins = ["http-guardrail", "mask-email"]
+
+[[connections]]
+name = "tools"
+kind = "http"
+upstream = "{url}"
+mcp = true
+allow_groups = ["agents"]
+plugins = ["http-guardrail", "mask-email"]
+"#,
+        url = up.url()
+    );
+    Gateway::start(&["http-guardrail", "mask-email"], &extra, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    let resp = client
+        .delete(gw.https("/api/admin/users/42"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reason"], "denied");
+    assert_eq!(v["rule"], "no-admin-delete");
+    assert_eq!(v["plugin"], "http-guardrail");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("agents may not delete admin resources"),
+        "{v}"
+    );
+    // The same path normalised differently is the same path.
+    let resp = client
+        .delete(gw.https("/api/v1/../%61dmin//users/42"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(up.count(), 0, "nothing denied reached the upstream");
+
+    let body = br#"{"name": "x", "note": "binary-safe \u00e9 \ud83d\ude00"}"#.to_vec();
+    let resp = client
+        .put(gw.https("/api/admin/users/42?dry_run=1"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("x-request-id", "r-1")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = up.last();
+    assert_eq!(seen.method, "PUT");
+    assert_eq!(seen.uri, "/admin/users/42?dry_run=1");
+    assert_eq!(seen.body.to_vec(), body);
+    assert_eq!(seen.headers["x-request-id"], "r-1");
+    assert_eq!(seen.headers["content-type"], "application/json");
+
+    let resp = client
+        .post(gw.https("/api/refunds"))
+        .bearer_auth(&token)
+        .json(&json!({"amount": 5000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reason"], "approval_required");
+    assert!(v["detail"].as_str().unwrap().contains("approval required"));
+
+    // Over the inspection limit: refused before anything is forwarded.
+    let before = up.count();
+    let resp = client
+        .post(gw.https("/small/upload"))
+        .bearer_auth(&token)
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(up.count(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_masked_json_gzip_text_and_events() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    for path in ["/api/emails", "/api/emails.gz"] {
+        let resp = client
+            .get(gw.https(path))
+            .bearer_auth(&token)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(resp.headers().get("content-encoding").is_none(), "{path}");
+        let length: usize = resp.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = resp.bytes().await.unwrap();
+        assert_eq!(body.len(), length, "{path}: Content-Length fixed up");
+        let v: Value = serde_json::from_slice(&body).expect("still valid JSON");
+        assert_eq!(v["users"][0]["email"], "[EMAIL]");
+        assert_eq!(v["users"][1]["email"], "[EMAIL]");
+        assert_eq!(v["note"], "write to [EMAIL]");
+        assert_eq!(v["users"][0]["name"], "Ann");
+    }
+    // Masked connections ask the upstream only for codings they can undo.
+    assert_eq!(up.last().headers["accept-encoding"], "gzip, deflate, br");
+
+    let out = gw.curl(&[
+        "--compressed",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &gw.https("/api/emails.txt"),
+    ]);
+    assert_eq!(out.status, 200);
+    assert_eq!(out.body, "mail [EMAIL] today");
+
+    let resp = client
+        .get(gw.https("/api/sse"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains('@'), "an address got through: {text}");
+    assert_eq!(
+        text,
+        "event: greeting\ndata: {\"to\":\"[EMAIL]\"}\n\n:\n\ndata: plain text for [EMAIL]\ndata: second line\n\n"
+    );
+
+    // What cannot be masked is refused, never passed on.
+    for (path, reason) in [
+        ("/api/emails.zst", "unmaskable_response"),
+        ("/small/emails", "unmaskable_response"),
+    ] {
+        let resp = client
+            .get(gw.https(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 502, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["reason"], reason, "{path}: {v}");
+    }
+    let _ = EMAILS_JSON;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tool_calls_are_judged_per_tool() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    let call = |id: u32, tool: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": tool, "arguments": {"repo": "sluice"}}})
+    };
+
+    let resp = client
+        .post(gw.https("/tools/mcp"))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&call(1, "delete_repo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["jsonrpc"], "2.0");
+    assert_eq!(v["id"], 1);
+    assert_eq!(v["error"]["code"], -32010);
+    assert_eq!(v["error"]["data"]["rule"], "no-destructive-tools");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("destructive tools are not for agents")
+    );
+    assert_eq!(up.count(), 0);
+
+    let resp = client
+        .post(gw.https("/tools/mcp"))
+        .bearer_auth(&token)
+        .json(&call(2, "search_code"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["id"], 2);
+    assert_eq!(
+        v["result"]["content"][0]["text"],
+        "ran search_code; owner [EMAIL]"
+    );
+    assert_eq!(up.count(), 1);
+
+    // A batch with one denied call is refused whole.
+    let resp = client
+        .post(gw.https("/tools/mcp"))
+        .bearer_auth(&token)
+        .json(&json!([call(3, "search_code"), call(4, "delete_branch")]))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["error"]["code"], -32010);
+    assert_eq!(up.count(), 1);
+
+    // What cannot be judged is not forwarded.
+    let resp = client
+        .post(gw.https("/tools/mcp"))
+        .bearer_auth(&token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32700);
+    assert_eq!(up.count(), 1);
+}

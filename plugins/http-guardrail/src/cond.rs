@@ -1,0 +1,215 @@
+//! Conditions on a header or on a JSON value (request body, tool
+//! arguments), and the three answers they can give.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::glob;
+
+/// One test; exactly one operator must be set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// Header name (header conditions).
+    pub name: Option<String>,
+    /// JSON pointer, e.g. `/amount` (body and argument conditions).
+    pub pointer: Option<String>,
+    pub equals: Option<Value>,
+    pub one_of: Option<Vec<Value>>,
+    /// Wildcard match on a string value (see the glob rules).
+    pub matches: Option<String>,
+    pub present: Option<bool>,
+    pub greater_than: Option<f64>,
+    pub less_than: Option<f64>,
+}
+
+/// The outcome of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    /// The data could not be judged (a body cut at the inspection limit, or
+    /// not JSON): the rule decides what that means.
+    Unknown,
+}
+
+impl Condition {
+    pub fn validate(&self, what: &str) -> Result<(), String> {
+        let ops = [
+            self.equals.is_some(),
+            self.one_of.is_some(),
+            self.matches.is_some(),
+            self.present.is_some(),
+            self.greater_than.is_some(),
+            self.less_than.is_some(),
+        ];
+        if ops.iter().filter(|&&x| x).count() != 1 {
+            return Err(format!(
+                "{what}: a condition needs exactly one of equals, one_of, matches, present, greater_than, less_than"
+            ));
+        }
+        match what {
+            "headers"
+                if self.name.as_deref().is_none_or(str::is_empty) || self.pointer.is_some() =>
+            {
+                Err("headers: a header condition needs `name` (and no `pointer`)".into())
+            }
+            "body" | "arguments"
+                if self.name.is_some()
+                    || !self
+                        .pointer
+                        .as_deref()
+                        .is_some_and(|p| p.is_empty() || p.starts_with('/')) =>
+            {
+                Err(format!(
+                    "{what}: a JSON condition needs `pointer` (\"\" or starting with \"/\") and no `name`"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Tests one header; `values` are all values of that header.
+    pub fn test_header(&self, values: &[&str]) -> Answer {
+        if let Some(want) = self.present {
+            return yes(values.is_empty() != want);
+        }
+        yes(values
+            .iter()
+            .any(|v| self.test_value(&Value::String((*v).to_string()), true)))
+    }
+
+    /// Tests the value at `pointer` in `doc`; `None` when there is no
+    /// document to look into.
+    pub fn test_json(&self, doc: Option<&Value>) -> Answer {
+        let Some(doc) = doc else {
+            return Answer::Unknown;
+        };
+        let value = doc.pointer(self.pointer.as_deref().unwrap_or_default());
+        if let Some(want) = self.present {
+            return yes(value.is_some() == want);
+        }
+        match value {
+            Some(v) => yes(self.test_value(v, false)),
+            None => Answer::No,
+        }
+    }
+
+    /// `lenient_numbers`: header values are text; compare them as numbers
+    /// when the test is numeric.
+    fn test_value(&self, v: &Value, lenient_numbers: bool) -> bool {
+        let number = |v: &Value| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) if lenient_numbers => s.trim().parse().ok(),
+            _ => None,
+        };
+        if let Some(want) = &self.equals {
+            return same(v, want);
+        }
+        if let Some(list) = &self.one_of {
+            return list.iter().any(|w| same(v, w));
+        }
+        if let Some(pattern) = &self.matches {
+            return v.as_str().is_some_and(|s| glob::matches(pattern, s));
+        }
+        if let Some(limit) = self.greater_than {
+            return number(v).is_some_and(|n| n > limit);
+        }
+        if let Some(limit) = self.less_than {
+            return number(v).is_some_and(|n| n < limit);
+        }
+        false
+    }
+}
+
+fn yes(b: bool) -> Answer {
+    if b { Answer::Yes } else { Answer::No }
+}
+
+/// JSON equality, with numbers compared by value (`1` equals `1.0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cond(v: Value) -> Condition {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn json_conditions() {
+        let doc = json!({"amount": 250, "account": {"tier": "gold"}, "tags": ["x"]});
+        let d = Some(&doc);
+        assert_eq!(
+            cond(json!({"pointer": "/amount", "greater_than": 100})).test_json(d),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/amount", "less_than": 100})).test_json(d),
+            Answer::No
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/amount", "equals": 250.0})).test_json(d),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/account/tier", "one_of": ["gold", "platinum"]})).test_json(d),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/missing", "present": false})).test_json(d),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/tags/0", "matches": "x*"})).test_json(d),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/amount", "equals": 1})).test_json(None),
+            Answer::Unknown
+        );
+    }
+
+    #[test]
+    fn header_conditions() {
+        let c = cond(json!({"name": "x-env", "equals": "prod"}));
+        assert_eq!(c.test_header(&["dev", "prod"]), Answer::Yes);
+        assert_eq!(c.test_header(&[]), Answer::No);
+        let n = cond(json!({"name": "content-length", "greater_than": 10}));
+        assert_eq!(n.test_header(&["11"]), Answer::Yes);
+        let p = cond(json!({"name": "x-dry-run", "present": false}));
+        assert_eq!(p.test_header(&[]), Answer::Yes);
+    }
+
+    #[test]
+    fn validation() {
+        assert!(
+            cond(json!({"name": "x", "equals": "a"}))
+                .validate("headers")
+                .is_ok()
+        );
+        assert!(cond(json!({"name": "x"})).validate("headers").is_err());
+        assert!(
+            cond(json!({"name": "x", "equals": 1, "present": true}))
+                .validate("headers")
+                .is_err()
+        );
+        assert!(
+            cond(json!({"pointer": "a", "equals": 1}))
+                .validate("body")
+                .is_err()
+        );
+        assert!(
+            cond(json!({"pointer": "/a", "equals": 1}))
+                .validate("body")
+                .is_ok()
+        );
+    }
+}
