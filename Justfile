@@ -14,6 +14,11 @@ build: build-plugins
 build-plugins:
     scripts/build-plugins.sh
 
+# The quick-start demo: a throwaway PostgreSQL with fake customer data behind
+# the gateway, a scripted agent session, then a psql command to try it by hand.
+demo:
+    scripts/demo.sh
+
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check

@@ -37,28 +37,34 @@ mkdir -p "$demo/plugins" "$demo/audit"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pg_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port)
 
-# PostgreSQL refuses to run as root: as root, the cluster belongs to `postgres`.
+# PostgreSQL refuses to run as root: as root, the cluster belongs to
+# `postgres` and lives under /tmp (the checkout may sit where that user
+# cannot reach, such as /root).
 as_pg=()
+pgdir="$demo"
 if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --home "$demo" postgres
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
   as_pg=(runuser -u postgres --)
+  pgdir="$(mktemp -d /tmp/sluice-demo-pg.XXXXXX)"
+  chown postgres "$pgdir"
 fi
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [ "$pgdir" = "$demo" ] || rm -rf "$pgdir"
 }
 trap cleanup EXIT INT TERM
 
-say "starting a throwaway PostgreSQL in $demo/pgdata (SCRAM auth, port $pg_port)"
+say "starting a throwaway PostgreSQL in $pgdir/pgdata (SCRAM auth, port $pg_port)"
 app_password="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-mkdir -p "$demo/pgdata" "$demo/pgsock"
-echo "$app_password" > "$demo/pwfile"
-[ "$(id -u)" = 0 ] && chown -R postgres "$demo/pgdata" "$demo/pgsock" "$demo/pwfile"
-"${as_pg[@]}" "$pgbin/initdb" -D "$demo/pgdata" -U postgres --auth=scram-sha-256 \
-  --pwfile="$demo/pwfile" --no-sync >/dev/null
-"${as_pg[@]}" "$pgbin/postgres" -D "$demo/pgdata" -p "$pg_port" -c listen_addresses=127.0.0.1 \
-  -c unix_socket_directories="$demo/pgsock" >"$demo/postgres.log" 2>&1 &
+mkdir -p "$pgdir/pgdata" "$pgdir/pgsock"
+echo "$app_password" > "$pgdir/pwfile"
+if [ "$(id -u)" = 0 ]; then chown -R postgres "$pgdir"; fi
+"${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/pgdata" -U postgres --auth=scram-sha-256 \
+  --pwfile="$pgdir/pwfile" --no-sync >/dev/null
+"${as_pg[@]}" "$pgbin/postgres" -D "$pgdir/pgdata" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+  -c unix_socket_directories="$pgdir/pgsock" >"$demo/postgres.log" 2>&1 &
 pids+=($!)
 export PGPASSWORD="$app_password"
 for _ in $(seq 100); do "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
@@ -96,16 +102,9 @@ agent "drop table customers"
 agent "delete from customers"
 agent "select name, email, phone, card, notes from customers order by id limit 3"
 
-say "the recorded session: the audit trail ($demo/audit/events.jsonl)"
+say "the recorded session, as the audit-jsonl sink received it ($demo/audit/events.jsonl)"
 sleep 1.5
-tail -n 8 "$demo/audit/events.jsonl" 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    e = json.loads(line)
-    d = e.get("detail") or json.loads(e.get("detail_json") or "{}")
-    who = (e.get("identity") or {}).get("subject", "-")
-    print(f"  #{e.get(\"sequence\")} {e.get(\"kind\"):<22} {who:<8} {json.dumps(d)[:110]}")
-' || true
+python3 examples/demo/show-events.py < "$demo/audit/events.jsonl" || true
 step "sluice audit verify"
 (cd "$demo" && "$SLUICE_BIN" --config sluice.toml audit verify) || true
 
