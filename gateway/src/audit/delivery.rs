@@ -213,7 +213,8 @@ impl Sink {
         let lag = metrics::gauge!("sluice_audit_sink_lag_records", "sink" => name.clone());
         let delivered_total =
             metrics::counter!("sluice_audit_sink_delivered_total", "sink" => name.clone());
-        let failures = metrics::counter!("sluice_audit_sink_failures_total", "sink" => name.clone());
+        let failures =
+            metrics::counter!("sluice_audit_sink_failures_total", "sink" => name.clone());
         let mut delivered = self.load_cursor();
         let mut reader: Option<LogReader> = None;
         let mut batch: Vec<AuditEvent> = Vec::new();
@@ -223,12 +224,24 @@ impl Sink {
         let mut failing: Option<(u64, Instant, Instant)> = None;
         let mut last_persist = Instant::now();
         let mut persisted = delivered;
+        let mut warned = false;
         loop {
             let head = *committed.borrow_and_update();
             lag.set(head.saturating_sub(delivered) as f64);
             let plugin = match host.get(&name) {
                 Some(p) if p.kind() == PluginKind::AuditSink => p,
-                _ => {
+                Some(p) => {
+                    // Connections list guardrails and maskers too: only a
+                    // name in [audit] sinks is expected to be a sink.
+                    if self.route.all && !warned {
+                        warned = true;
+                        tracing::warn!(sink = %name, kind = %p.kind(),
+                            "listed in [audit] sinks but not an audit sink; its events wait in the log");
+                    }
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+                None => {
                     tokio::time::sleep(IDLE_POLL).await;
                     continue;
                 }
@@ -301,7 +314,9 @@ impl Sink {
                 *last = Instant::now();
             }
             // The sink has the events; a stale cursor only repeats them.
-            Err(e) => tracing::warn!(sink = %self.route.sink, "cannot save the delivery cursor: {e}"),
+            Err(e) => {
+                tracing::warn!(sink = %self.route.sink, "cannot save the delivery cursor: {e}")
+            }
         }
     }
 }
