@@ -79,8 +79,12 @@ plugins = ["deny-word", "mask-email"]
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Plugins are loaded on the first scan, shortly after.
-        std::thread::sleep(Duration::from_millis(1500));
+        // Ready once the first scan of the plugin directory has loaded the
+        // plugins (compiling them takes seconds on a loaded machine).
+        let ready = common::gateway::wait_until(Duration::from_secs(60), || {
+            common::gateway::http_get(admin_port, "/readyz").is_some_and(|(s, _)| s == 200)
+        });
+        assert!(ready, "gateway did not become ready");
         gw
     }
 

@@ -26,6 +26,10 @@ fn readme_config_snippets_are_valid() {
     }
     assert!(checked >= 3, "only {checked} config blocks found");
 
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sluice.toml");
-    sluice::config::Config::load(&example).unwrap();
+    for example in ["sluice.toml", "audit.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(example);
+        sluice::config::Config::load(&path).unwrap();
+    }
 }

@@ -142,12 +142,11 @@ impl SigningKey {
 }
 
 fn create(dir: &Path, path: &Path) -> Result<(), AuditError> {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| {
-        AuditError::Key {
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| AuditError::Key {
             path: path.to_path_buf(),
             message: "key generation failed".into(),
-        }
-    })?;
+        })?;
     let tmp = dir.join(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let written = fs::OpenOptions::new()

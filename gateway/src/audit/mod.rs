@@ -66,8 +66,7 @@ impl Audit {
         let layout = Layout::new(state_dir);
         let pending = Arc::new(AtomicUsize::new(0));
         let (committed_tx, committed) = watch::channel(0);
-        let (writer, opened) =
-            Writer::open(layout.clone(), config, committed_tx, pending.clone())?;
+        let (writer, opened) = Writer::open(layout.clone(), config, committed_tx, pending.clone())?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sluice-audit".into())

@@ -148,7 +148,10 @@ mod tests {
             session: Some("s1".into()),
             connection: None,
             identity: None,
-            detail: json!({"text": "select \"1\"", "n": 1.5}).as_object().cloned().unwrap(),
+            detail: json!({"text": "select \"1\"", "n": 1.5})
+                .as_object()
+                .cloned()
+                .unwrap(),
             prev: ZERO_HASH.into(),
         }
     }

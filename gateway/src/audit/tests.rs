@@ -43,10 +43,7 @@ async fn the_chain_continues_across_restarts_and_verifies() {
     let state = tempfile::tempdir().unwrap();
     write(state.path(), &config(), 25).await.shutdown().await;
     let second = write(state.path(), &config(), 5).await;
-    assert_eq!(
-        second.opened().unwrap().previous_shutdown_clean,
-        Some(true)
-    );
+    assert_eq!(second.opened().unwrap().previous_shutdown_clean, Some(true));
     second.shutdown().await;
 
     let report = verify(&Layout::new(state.path()), &key(state.path())).unwrap();
@@ -87,14 +84,19 @@ async fn a_torn_tail_is_set_aside_and_recorded() {
     bytes.extend_from_slice(br#"{"seq":99,"id":"x"#);
     std::fs::write(&segment.path, &bytes).unwrap();
     match verify(&layout, &key(state.path())) {
-        Err(VerifyError::Broken { reason, .. }) => assert!(reason.contains("incomplete"), "{reason}"),
+        Err(VerifyError::Broken { reason, .. }) => {
+            assert!(reason.contains("incomplete"), "{reason}")
+        }
         other => panic!("a torn tail must not verify: {other:?}"),
     }
 
     let audit = Audit::open(state.path(), &config()).unwrap();
     let opened = audit.opened().unwrap().clone();
     let torn = opened.torn.expect("the tear is reported");
-    assert_eq!(std::fs::read(&torn.saved_to).unwrap(), br#"{"seq":99,"id":"x"#);
+    assert_eq!(
+        std::fs::read(&torn.saved_to).unwrap(),
+        br#"{"seq":99,"id":"x"#
+    );
     audit.shutdown().await;
     verify(&layout, &key(state.path())).unwrap();
     assert!(
@@ -115,7 +117,9 @@ async fn segments_roll_and_readers_cross_them() {
     let audit = Audit::open(state.path(), &config).unwrap();
     let filler = "x".repeat(1000);
     for i in 0..3000u64 {
-        let event = Event::new("test.event").with("i", i).with("pad", filler.clone());
+        let event = Event::new("test.event")
+            .with("i", i)
+            .with("pad", filler.clone());
         // Segments roll between groups: keep the groups small.
         if i % 100 == 0 {
             audit.append(event).await.unwrap();

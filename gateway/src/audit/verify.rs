@@ -144,8 +144,7 @@ pub fn verify(layout: &Layout, key: &PublicKey) -> Result<Report, VerifyError> {
             line,
             reason,
         };
-        let bytes =
-            std::fs::read(&segment.path).map_err(|e| AuditError::io(&segment.path, e))?;
+        let bytes = std::fs::read(&segment.path).map_err(|e| AuditError::io(&segment.path, e))?;
         if segment.first != walk.expected {
             return Err(broken(
                 walk.expected,

@@ -193,7 +193,10 @@ impl Writer {
         };
         if let Some(t) = torn {
             let event = Event::new(kinds::RECOVERED)
-                .with("reason", "the last record was incomplete (interrupted write)")
+                .with(
+                    "reason",
+                    "the last record was incomplete (interrupted write)",
+                )
                 .with("segment", t.segment.display().to_string())
                 .with("offset", t.offset)
                 .with("bytes", t.bytes)
@@ -444,13 +447,7 @@ impl Writer {
             written = self
                 .file
                 .write_all(&buf)
-                .and_then(|()| {
-                    if sync {
-                        self.file.sync_data()
-                    } else {
-                        Ok(())
-                    }
-                })
+                .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) })
                 .map_err(|e| AuditError::Write(e.to_string()));
         }
         if let Err(error) = written {

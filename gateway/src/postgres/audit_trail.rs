@@ -359,7 +359,10 @@ impl Trail {
                 .with("records", round.records)
                 .with("commands", done.commands)
                 .with("rows", done.rows)
-                .with("duration_ms", round.started.elapsed().as_secs_f64() * 1000.0)
+                .with(
+                    "duration_ms",
+                    round.started.elapsed().as_secs_f64() * 1000.0,
+                )
                 .with("error", done.error.unwrap_or(Value::Null))
                 .with(
                     "masked",
@@ -406,7 +409,10 @@ mod tests {
             .await
             .expect("refused");
         let fields = frame::error_fields(&refusal.body);
-        assert!(fields.contains(&(b'C', AUDIT_UNAVAILABLE.to_string())), "{fields:?}");
+        assert!(
+            fields.contains(&(b'C', AUDIT_UNAVAILABLE.to_string())),
+            "{fields:?}"
+        );
         assert!(
             fields
                 .iter()

@@ -267,11 +267,11 @@ async fn check(
         Decision::RequireApproval(a) => {
             ctx.audit.approval_required(text, phase, &a);
             refuse(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
-            format!(
-                "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
-                a.plugin, a.rule, a.reason
-            ),
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
+                    a.plugin, a.rule, a.reason
+                ),
             )
         }
     }

@@ -3,6 +3,7 @@
 //! and the built plugin components.
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod jwks_server;
 pub mod keys;
 pub mod oidc;

@@ -110,7 +110,12 @@ impl JsonlFile {
             .flatten()
             .flatten()
             .filter_map(|e| {
-                let n = e.file_name().to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+                let n = e
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix(&prefix)?
+                    .parse()
+                    .ok()?;
                 Some((n, e.path()))
             })
             .collect();

@@ -22,7 +22,11 @@ fn sequences(path: &std::path::Path) -> Vec<u64> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["sequence"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["sequence"]
+                .as_u64()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -35,9 +39,14 @@ fn writes_one_line_per_event_and_drops_repeats() {
     s.deliver(&[event("a", 2), event("a", 3)]).unwrap();
     let path = dir.path().join("events.jsonl");
     assert_eq!(sequences(&path), vec![1, 2, 3]);
-    let first: Value =
-        serde_json::from_str(std::fs::read_to_string(&path).unwrap().lines().next().unwrap())
-            .unwrap();
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first["id"], "a-1");
     assert_eq!(first["detail"]["text"], "select 1");
     assert_eq!(first["identity"]["subject"], "agent");
@@ -50,18 +59,25 @@ fn a_new_instance_reads_where_the_file_ends() {
         .deliver(&[event("a", 1), event("a", 2)])
         .unwrap();
     let again = sink(dir.path(), json!({}));
-    again.deliver(&[event("a", 1), event("a", 2), event("a", 3)]).unwrap();
+    again
+        .deliver(&[event("a", 1), event("a", 2), event("a", 3)])
+        .unwrap();
     assert_eq!(sequences(&dir.path().join("events.jsonl")), vec![1, 2, 3]);
     // Another gateway log starts its sequences again: not a repeat.
     again.deliver(&[event("b", 1)]).unwrap();
-    assert_eq!(sequences(&dir.path().join("events.jsonl")), vec![1, 2, 3, 1]);
+    assert_eq!(
+        sequences(&dir.path().join("events.jsonl")),
+        vec![1, 2, 3, 1]
+    );
 }
 
 #[test]
 fn a_torn_last_line_is_cut_and_its_events_written_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.jsonl");
-    sink(dir.path(), json!({})).deliver(&[event("a", 1)]).unwrap();
+    sink(dir.path(), json!({}))
+        .deliver(&[event("a", 1)])
+        .unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(br#"{"id":"a-2","seq"#);
     std::fs::write(&path, bytes).unwrap();
