@@ -42,6 +42,10 @@ bench-plugins:
 bench-identity:
     cargo bench -p sluice --bench identity
 
+# Audit log: write-ahead append latency per fsync policy, queued events/s, 64 concurrent sessions (criterion, release build).
+bench-audit:
+    cargo bench -p sluice --bench audit
+
 # pgbench -S direct vs PgBouncer vs Sluice (guardrail + masker), simple and prepared, 1 and 8 clients.
 bench-pg:
     scripts/bench-pg.sh

@@ -38,7 +38,7 @@ async fn start(allow_plaintext_loopback: bool) -> Gateway {
     let verifier = Verifier::from_config(&identity, state.path())
         .await
         .unwrap();
-    let tls = sluice::postgres::tls::server_config(None, state.path()).unwrap();
+    let tls = sluice::tls::server_config(None, state.path()).unwrap();
     let settings = Arc::new(HandshakeSettings {
         tls: Some(tls),
         allow_plaintext_loopback,

@@ -224,12 +224,24 @@ impl Sink {
         let mut failing: Option<(u64, Instant, Instant)> = None;
         let mut last_persist = Instant::now();
         let mut persisted = delivered;
+        let mut warned = false;
         loop {
             let head = *committed.borrow_and_update();
             lag.set(head.saturating_sub(delivered) as f64);
             let plugin = match host.get(&name) {
                 Some(p) if p.kind() == PluginKind::AuditSink => p,
-                _ => {
+                Some(p) => {
+                    // Connections list guardrails and maskers too: only a
+                    // name in [audit] sinks is expected to be a sink.
+                    if self.route.all && !warned {
+                        warned = true;
+                        tracing::warn!(sink = %name, kind = %p.kind(),
+                            "listed in [audit] sinks but not an audit sink; its events wait in the log");
+                    }
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+                None => {
                     tokio::time::sleep(IDLE_POLL).await;
                     continue;
                 }

@@ -96,7 +96,7 @@ async fn run_gateway(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (http): {e}"))?;
-        let http = crate::http::from_config(&config, identity.clone(), host.clone())?;
+        let http = crate::http::from_config(config, identity.clone(), host.clone())?;
         tracing::info!(addr = %listener.local_addr()?, "http listener ready");
         tokio::spawn(http.serve(listener));
     }

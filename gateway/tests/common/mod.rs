@@ -8,6 +8,8 @@ pub mod http;
 pub mod jwks_server;
 pub mod keys;
 pub mod oidc;
+/// The gateway as a process the audit suites stop, kill and restart.
+pub mod process;
 /// A gateway from a TOML table (the suites above use `gateway`).
 pub mod toml_gateway;
 // The same real-PostgreSQL harness as the `sluice-tests` suites, included by path: the
