@@ -1,7 +1,7 @@
 //! Plugin call overhead through the real host: a guardrail call with a
 //! realistic SQL request (warm instance vs. instantiate-per-call from the
-//! cached `InstancePre`), and masking throughput on 1,000 rows × 4 text
-//! columns. Run with `just bench-plugins`.
+//! cached `InstancePre`; sql-guardrail with the example policy), and masking
+//! throughput on 1,000 rows × 4 text columns. Run with `just bench-plugins`.
 
 use std::hint::black_box;
 
@@ -88,6 +88,42 @@ fn guardrail_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// sql-guardrail with the example policy (examples/sql-guardrail.toml) on
+/// the same request, for an identity whose policy has a table list and an
+/// approval rule to go through.
+fn sql_guardrail_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = PluginDir::new();
+    dir.install("sql-guardrail", "sql-guardrail");
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql-guardrail.toml"),
+    )
+    .unwrap();
+    let start = example.find("[plugins.config.sql-guardrail]").unwrap();
+    let end = example.find("[[connections]]").unwrap();
+    let host = rt.block_on(async {
+        let host = PluginHost::new(dir.config(&example[start..end])).unwrap();
+        host.rescan().await;
+        host
+    });
+    let chain = host.chain(&["sql-guardrail".into()]).unwrap();
+    let request = realistic_sql();
+    let mut group = c.benchmark_group("guardrail_call");
+    for group_name in ["agents", "analysts"] {
+        let who = session("agent-1", &[group_name]);
+        group.bench_function(format!("sql_guardrail_{group_name}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let d = chain.check(&who, black_box(&request)).await;
+                assert!(matches!(d, Decision::Allow), "{d:?}");
+            })
+        });
+    }
+    group.finish();
+}
+
 fn masking(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -134,5 +170,5 @@ fn masking(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, guardrail_call, masking);
+criterion_group!(benches, guardrail_call, sql_guardrail_call, masking);
 criterion_main!(benches);
