@@ -9,7 +9,8 @@
 # All three are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
 # default 10), CONNECTIONS (default 32) and THREADS (wrk threads, default 2)
-# can be set in the environment.
+# can be set in the environment; SLUICE_BIN runs an already built binary
+# instead of building the release one.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -32,7 +33,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 
-cargo build --release -q -p sluice
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release -q -p sluice
+  SLUICE_BIN="${CARGO_TARGET_DIR:-$root/target}/release/sluice"
+fi
 scripts/build-plugins.sh 2>/dev/null
 
 work="$(mktemp -d /tmp/sluice-bench-http.XXXXXX)"
@@ -115,14 +119,14 @@ credential_env = "BENCH_UPSTREAM_TOKEN"
 allow_groups = ["agents"]
 plugins = ["http-guardrail", "mask-email"]
 TOML
-(cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec "$root/target/release/sluice" --config sluice.toml serve) &
+(cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec "$SLUICE_BIN" --config sluice.toml serve) &
 pids+=($!)
 for _ in $(seq 100); do
   curl -sf "127.0.0.1:$admin_port/api/v1/plugins" 2>/dev/null | grep -q mask-email && break
   sleep 0.1
 done
 sleep 1
-token=$(cd "$work/sluice" && "$root/target/release/sluice" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
+token=$(cd "$work/sluice" && "$SLUICE_BIN" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
 direct="http://127.0.0.1:$up_port/items/42"
 proxied="http://127.0.0.1:$proxy_port/items/42"
