@@ -50,6 +50,10 @@ bench-audit:
 bench-pg:
     scripts/bench-pg.sh
 
+# wrk on a small JSON GET: direct vs nginx proxy_pass vs Sluice (guardrail + masker), with ratios.
+bench-http:
+    scripts/bench-http.sh
+
 # Check one component the way the gateway would load it.
 plugin-check FILE:
     cargo run -q -p sluice -- plugin check {{FILE}}

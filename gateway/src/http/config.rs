@@ -211,3 +211,70 @@ impl ConnectionConfig {
         Ok(http)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn parse(keys: &str) -> Result<Config, String> {
+        let text =
+            format!("[[connections]]\nname = \"api\"\nkind = \"http\"\nallow_all = true\n{keys}\n");
+        Config::parse(&text, Path::new("/etc/sluice")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn http_connections_are_validated() {
+        let ok = parse("upstream = \"https://api.internal/v1\"\ncredential = \"header\"\ncredential_header = \"X-Api-Key\"\ncredential_file = \"key\"").unwrap();
+        let http = ok.connections[0].http().unwrap();
+        assert_eq!(http.max_request_body_bytes, 1024 * 1024);
+        assert_eq!(
+            http.credential_file.as_deref(),
+            Some(Path::new("/etc/sluice/key")),
+            "relative to the config file"
+        );
+        let cases = [
+            ("upstream = \"127.0.0.1:80\"", "not a URL"),
+            ("upstream = \"ftp://x\"", "http:// or https://"),
+            ("upstream = \"http://x/?a=1\"", "must not carry a query"),
+            (
+                "upstream = \"http://x\"\ncredential = \"bearer\"",
+                "needs credential_env",
+            ),
+            (
+                "upstream = \"http://x\"\ncredential_env = \"T\"",
+                "need a credential kind",
+            ),
+            (
+                "upstream = \"http://x\"\ncredential = \"basic\"\ncredential_env = \"T\"",
+                "credential_user",
+            ),
+            (
+                "upstream = \"http://x\"\ncredential = \"header\"\ncredential_env = \"T\"",
+                "credential_header",
+            ),
+            (
+                "upstream = \"http://x\"\ndatabase = \"app\"",
+                "unknown key(s) database",
+            ),
+            (
+                "upstream = \"http://x\"\nresponse_timeout_ms = 0",
+                "at least 1 ms",
+            ),
+        ];
+        for (keys, needle) in cases {
+            let err = parse(keys).unwrap_err();
+            assert!(err.contains(needle), "{keys}: {err}");
+        }
+    }
+
+    #[test]
+    fn listener_limits_are_checked() {
+        let err = Config::parse("[http]\nmax_header_bytes = 100\n", Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("8192"), "{err}");
+        let c = Config::parse("", Path::new(".")).unwrap();
+        assert_eq!(c.http.header_timeout_ms, 10_000);
+        assert!(!c.http.allow_plaintext_loopback);
+    }
+}

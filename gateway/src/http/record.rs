@@ -135,9 +135,9 @@ pub fn capture(bytes: &Bytes) -> Bytes {
     bytes.slice(..bytes.len().min(BODY_CAPTURE_BYTES))
 }
 
-/// THE HOOK: called once per exchange, after its last byte (or its failure).
-/// The session recorder and the audit log attach here; until they do, the
-/// exchange is logged and counted.
+/// HOOK(recorder, audit): called once per exchange, after its last byte (or
+/// its failure). The session recorder and the audit log attach here; until
+/// they do, the exchange is logged and counted.
 pub fn exchange(record: ExchangeRecord) {
     let connection = record.connection.as_deref().unwrap_or("");
     metrics::counter!(

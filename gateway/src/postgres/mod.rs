@@ -15,5 +15,8 @@ pub mod rows;
 pub mod startup;
 pub mod upstream;
 
+/// The listener TLS now lives in `crate::tls`, shared with the HTTP listener.
+pub use crate::tls;
+
 pub use frame::{Frame, FrameError};
 pub use upstream::{Upstream, UpstreamConfig, UpstreamError, UpstreamTls};

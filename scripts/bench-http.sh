@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# `just bench-http`: wrk against one small JSON GET three ways, in one run:
+# direct to the upstream (nginx serving the JSON itself), through nginx
+# `proxy_pass` (pooled upstream connections), and through Sluice with one
+# guardrail (http-guardrail) and one masker (mask-email, which masks the
+# address in the response). Prints requests/s, p99 latency and the ratios
+# Sluice/direct and Sluice/nginx.
+#
+# All three are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
+# so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
+# default 10), CONNECTIONS (default 32) and THREADS (wrk threads, default 2)
+# can be set in the environment; SLUICE_BIN runs an already built binary
+# instead of building the release one.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+duration="${DURATION:-10}"
+connections="${CONNECTIONS:-32}"
+threads="${THREADS:-2}"
+
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  # Debian's package starts its own nginx on port 80; this script runs its own.
+  $sudo service nginx stop >/dev/null 2>&1 || true
+fi
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release -q -p sluice
+  SLUICE_BIN="${CARGO_TARGET_DIR:-$root/target}/release/sluice"
+fi
+scripts/build-plugins.sh 2>/dev/null
+
+work="$(mktemp -d /tmp/sluice-bench-http.XXXXXX)"
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up_port=$(free_port); proxy_port=$(free_port); sluice_port=$(free_port); admin_port=$(free_port)
+json='{"id":42,"name":"widget","owner":"ann@example.com","tags":["a","b"],"price":12.5}'
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend {
+    server 127.0.0.1:$up_port;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$up_port;
+    keepalive_requests 1000000;
+    location / {
+      default_type application/json;
+      return 200 '$json';
+    }
+  }
+  server {
+    listen 127.0.0.1:$proxy_port;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+"$nginx_bin" -p "$work" -c "$work/nginx.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
+pids+=($!)
+
+mkdir -p "$work/sluice/plugins"
+cp target/plugins/http-guardrail.wasm target/plugins/mask-email.wasm "$work/sluice/plugins/"
+cat >"$work/sluice/sluice.toml" <<TOML
+[gateway]
+state_dir = "state"
+[listen]
+http = "127.0.0.1:$sluice_port"
+admin = "127.0.0.1:$admin_port"
+[http]
+allow_plaintext_loopback = true
+[plugins]
+dir = "plugins"
+[plugins.config.http-guardrail]
+default = "allow"
+[[plugins.config.http-guardrail.rules]]
+name = "no-admin-delete"
+methods = ["DELETE"]
+path = "/admin/*"
+action = "deny"
+[[plugins.config.http-guardrail.rules]]
+name = "read-only-for-readers"
+groups = ["readers"]
+methods = ["POST", "PUT", "PATCH", "DELETE"]
+action = "deny"
+[[connections]]
+name = "bench"
+kind = "http"
+upstream = "http://127.0.0.1:$up_port"
+credential = "bearer"
+credential_env = "BENCH_UPSTREAM_TOKEN"
+allow_groups = ["agents"]
+plugins = ["http-guardrail", "mask-email"]
+TOML
+(cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec "$SLUICE_BIN" --config sluice.toml serve) &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "127.0.0.1:$admin_port/api/v1/plugins" 2>/dev/null | grep -q mask-email && break
+  sleep 0.1
+done
+sleep 1
+token=$(cd "$work/sluice" && "$SLUICE_BIN" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
+
+direct="http://127.0.0.1:$up_port/items/42"
+proxied="http://127.0.0.1:$proxy_port/items/42"
+sluiced="http://127.0.0.1:$sluice_port/bench/items/42"
+masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
+echo "$masked" | grep -q '\[EMAIL\]' || { echo "Sluice did not mask the response: $masked" >&2; exit 1; }
+
+# run URL [header]: prints "requests/s p99_ms".
+run() {
+  local out
+  if [ $# -gt 1 ]; then
+    out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$2" "$1")
+  else
+    out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1")
+  fi
+  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; fi
+  local rps p99
+  rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}')
+  echo "${rps:-0} ${p99:-0}"
+}
+
+# A short warm-up for each, so pools and plugin instances are ready.
+DURATION_SAVE=$duration; duration=2
+run "$direct" >/dev/null; run "$proxied" >/dev/null; run "$sluiced" "Authorization: Bearer $token" >/dev/null
+duration=$DURATION_SAVE
+
+read -r d_rps d_p99 < <(run "$direct")
+read -r n_rps n_p99 < <(run "$proxied")
+read -r s_rps s_p99 < <(run "$sluiced" "Authorization: Bearer $token")
+
+echo "small JSON GET, wrk -t$threads -c$connections -d${duration}s, $(nproc) cores"
+printf '%-34s %12s %10s\n' target "requests/s" "p99 ms"
+printf '%-34s %12.0f %10.2f\n' "direct (nginx return 200)" "$d_rps" "$d_p99"
+printf '%-34s %12.0f %10.2f\n' "nginx proxy_pass" "$n_rps" "$n_p99"
+printf '%-34s %12.0f %10.2f\n' "sluice (guardrail + masker)" "$s_rps" "$s_p99"
+python3 - "$d_rps" "$n_rps" "$s_rps" <<'PY'
+import sys
+d, n, s = (float(x) for x in sys.argv[1:])
+print(f"sluice/direct {s/d if d else 0:.2f}   sluice/nginx {s/n if n else 0:.2f}   (target: sluice/nginx >= 0.90)")
+PY
