@@ -29,7 +29,7 @@ pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome 
         match text[i] {
             b'"' => {
                 let (end, escaped) = string_end(text, i);
-                let raw = &text[i + 1..end - 1];
+                let raw = text.get(i + 1..end - 1).unwrap_or_default();
                 let content = if escaped {
                     decoded.clear();
                     unescape(raw, &mut decoded);

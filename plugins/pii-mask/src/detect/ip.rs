@@ -47,6 +47,13 @@ pub fn v6(text: &[u8], start: usize) -> Option<usize> {
     if start > 0 && matches!(text[start - 1], b':' | b'.') {
         return None;
     }
+    // An address starts with `::` or a group of 1-4 hex digits and `:`.
+    let lead = run(text, start, |b| b.is_ascii_hexdigit());
+    if !(lead == 0 && text.get(start + 1) == Some(&b':')
+        || (1..=4).contains(&lead) && text.get(start + lead) == Some(&b':'))
+    {
+        return None;
+    }
     let mut i = start;
     let (mut groups, mut nonempty, mut compressed, mut has_digit) = (0usize, 0usize, false, false);
     if text.get(i..i + 2) == Some(b"::") {

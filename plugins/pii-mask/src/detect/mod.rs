@@ -4,11 +4,15 @@
 //! starts and ends on ASCII bytes, replacing it keeps UTF-8 text valid, and
 //! text in another encoding is still scanned.
 //!
-//! One pass over the value: an `@` triggers the email check (which looks
-//! back for the local part); every other detector is only tried where a word
-//! starts, and only for the bytes that can begin its format (a digit, `+`,
-//! `(`, a few letters, `-`, `:`), so ordinary prose costs a table lookup per
-//! byte and nothing is allocated unless something is found.
+//! Two passes over the value. The first ORs together the classes of its
+//! bytes (letter or digit, `@`, `:`, `.`, `-`), so that detectors whose
+//! format needs a byte the value does not have are not tried at all: text
+//! without a digit is never looked at for cards, phones, SSNs, IBANs or IPs.
+//! The second walks the words: an `@` triggers the email check (which looks
+//! back for the local part); the other detectors are tried only where a word
+//! starts, each after a check of the first bytes, and the rest of a word
+//! that matched nothing is skipped. Nothing is allocated unless something
+//! is found.
 
 mod email;
 mod iban;
@@ -35,23 +39,89 @@ pub struct Found {
 /// Shortest value any detector can match (`a@b.co`, `1.2.3.4` is 7).
 const MIN_LEN: usize = 6;
 
-// What may begin a match, by first byte: digits (numbers, IPs), `+` and `(`
-// (phones), `-` (PEM blocks), `:` (IPv6), and letters (secrets, JWTs, IBANs
-// in either case, IPv6). Each detector rejects a wrong first byte at once.
-const fn start_table() -> [bool; 256] {
-    let mut t = [false; 256];
+// Byte classes.
+const WORD: u8 = 1;
+const DIGIT: u8 = 2;
+const AT: u8 = 4;
+const COLON: u8 = 8;
+const DOT: u8 = 16;
+const DASH: u8 = 32;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'(' | b'-' | b':');
+        t[b] = if c.is_ascii_digit() {
+            WORD | DIGIT
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            WORD
+        } else {
+            match c {
+                b'@' => AT,
+                b':' => COLON,
+                b'.' => DOT,
+                b'-' => DASH,
+                _ => 0,
+            }
+        };
         b += 1;
     }
     t
 }
-static STARTS: [bool; 256] = start_table();
+static CLASS: [u8; 256] = class_table();
 
 pub fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    CLASS[usize::from(b)] & WORD != 0
+}
+
+// What the first byte of a word can begin.
+const K_NUMBER: u8 = 1;
+const K_SECRET: u8 = 2;
+const K_JWT: u8 = 4;
+const K_HEX: u8 = 8;
+
+const fn kind_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut k = 0;
+        if c.is_ascii_digit() {
+            k |= K_NUMBER | K_HEX;
+        }
+        if matches!(c, b'A' | b'g' | b'x' | b's' | b'r' | b'n' | b'b' | b'B') {
+            k |= K_SECRET;
+        }
+        if c == b'e' {
+            k |= K_JWT;
+        }
+        if matches!(c, b'a'..=b'f' | b'A'..=b'F') {
+            k |= K_HEX;
+        }
+        t[b] = k;
+        b += 1;
+    }
+    t
+}
+static KIND: [u8; 256] = kind_table();
+
+/// Which detectors can match in a value, from the byte classes it has.
+#[derive(Clone, Copy)]
+struct Plan {
+    entities: u64,
+    /// IPv6 needs a `:`.
+    colon: bool,
+    /// PEM blocks need a `-`.
+    dash: bool,
+    /// The `K_` kinds of word starts worth a closer look (IBANs aside).
+    starts: u8,
+}
+
+impl Plan {
+    fn on(&self, e: Entity) -> bool {
+        self.entities & e.bit() != 0
+    }
 }
 
 /// Finds the values of the entities in `enabled` (a mask of entity bits) in
@@ -61,14 +131,86 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
     if text.len() < MIN_LEN || enabled == 0 {
         return;
     }
-    let email = enabled & Entity::Email.bit() != 0;
-    let others = enabled & !Entity::Email.bit() != 0;
+    let seen = text
+        .iter()
+        .fold(0u8, |seen, b| seen | CLASS[usize::from(*b)]);
+    let mut entities = enabled;
+    if seen & AT == 0 {
+        entities &= !Entity::Email.bit();
+    }
+    if seen & DIGIT == 0 {
+        // Cards, phones, SSNs, IBANs and IPs all have digits (IPv6 ones by
+        // this plugin's definition).
+        for e in [
+            Entity::Card,
+            Entity::Phone,
+            Entity::Ssn,
+            Entity::Iban,
+            Entity::Ip,
+        ] {
+            entities &= !e.bit();
+        }
+    }
+    if seen & DOT == 0 {
+        entities &= !Entity::Jwt.bit();
+    }
+    if entities == 0 {
+        return;
+    }
+    let on = |e: Entity| entities & e.bit() != 0;
+    let mut starts = 0;
+    if on(Entity::Card) || on(Entity::Ssn) || on(Entity::Phone) || on(Entity::Ip) {
+        starts |= K_NUMBER;
+    }
+    if on(Entity::Secret) {
+        starts |= K_SECRET;
+    }
+    if on(Entity::Jwt) {
+        starts |= K_JWT;
+    }
+    if on(Entity::Ip) && seen & COLON != 0 {
+        starts |= K_HEX;
+    }
+    let plan = Plan {
+        entities,
+        colon: seen & COLON != 0,
+        dash: seen & DASH != 0,
+        starts,
+    };
+    let iban = on(Entity::Iban);
+    let email = plan.on(Entity::Email);
+    let others = entities & !Entity::Email.bit() != 0;
     let mut i = 0;
     // End of the previous match: an email's local part never reaches back
     // into it.
     let mut floor = 0;
     while i < text.len() {
         let b = text[i];
+        let class = CLASS[usize::from(b)];
+        let word_start = i == 0 || !is_word(text[i - 1]);
+        if class & WORD != 0 {
+            // Two letters and a digit may begin an IBAN.
+            let iban_head = || {
+                b.is_ascii_alphabetic()
+                    && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+                    && text.get(i + 2).is_some_and(u8::is_ascii_digit)
+            };
+            if word_start
+                && (KIND[usize::from(b)] & plan.starts != 0 || (iban && iban_head()))
+                && let Some(f) = at_word_start(text, i, plan)
+            {
+                found.push(f);
+                i = f.end;
+                floor = f.end;
+                continue;
+            }
+            // The rest of the word cannot begin anything.
+            i += text[i..]
+                .iter()
+                .position(|b| !is_word(*b))
+                .unwrap_or(text.len() - i);
+            continue;
+        }
         if b == b'@' {
             if email && let Some((start, end)) = email::around(text, i, floor) {
                 found.push(Found {
@@ -82,9 +224,9 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
                 continue;
             }
         } else if others
-            && STARTS[usize::from(b)]
-            && (i == 0 || !is_word(text[i - 1]))
-            && let Some(f) = at_word_start(text, i, enabled)
+            && word_start
+            && matches!(b, b'+' | b'(' | b'-' | b':')
+            && let Some(f) = at_word_start(text, i, plan)
         {
             found.push(f);
             i = f.end;
@@ -96,9 +238,8 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
 }
 
 /// The match beginning at `i` (a word start), trying the formats `text[i]`
-/// can begin, the most specific first.
-fn at_word_start(text: &[u8], i: usize, enabled: u64) -> Option<Found> {
-    let on = |e: Entity| enabled & e.bit() != 0;
+/// can begin, the most specific first, each only if its first bytes fit.
+fn at_word_start(text: &[u8], i: usize, plan: Plan) -> Option<Found> {
     let found = |entity: Entity, (end, shown): (usize, usize)| Found {
         start: i,
         end,
@@ -107,22 +248,33 @@ fn at_word_start(text: &[u8], i: usize, enabled: u64) -> Option<Found> {
     };
     let b = text[i];
     if b.is_ascii_digit() {
-        if on(Entity::Card)
+        // The first run of digits and what follows it decide which number
+        // formats are possible.
+        let n = run(text, i, |b| b.is_ascii_digit());
+        let next = text.get(i + n).copied();
+        if plan.on(Entity::Card)
+            && (n == 4 || (13..=19).contains(&n))
             && let Some(end) = numbers::card(text, i)
         {
             return Some(found(Entity::Card, (end, 0)));
         }
-        if on(Entity::Ssn)
+        if plan.on(Entity::Ssn)
+            && n == 3
+            && matches!(next, Some(b'-' | b' '))
             && let Some(end) = numbers::ssn(text, i)
         {
             return Some(found(Entity::Ssn, (end, 0)));
         }
-        if on(Entity::Ip)
-            && let Some(end) = ip::v4(text, i).or_else(|| ip::v6(text, i))
-        {
-            return Some(found(Entity::Ip, (end, 0)));
+        if plan.on(Entity::Ip) {
+            let v4 = (n <= 3 && next == Some(b'.')).then(|| ip::v4(text, i));
+            let v6 = || plan.colon.then(|| ip::v6(text, i)).flatten();
+            if let Some(end) = v4.flatten().or_else(v6) {
+                return Some(found(Entity::Ip, (end, 0)));
+            }
         }
-        if on(Entity::Phone)
+        let phone_shape = n == 3 || (n == 1 && b == b'1') || (b == b'0' && n >= 2);
+        if plan.on(Entity::Phone)
+            && phone_shape
             && let Some(end) = numbers::phone(text, i)
         {
             return Some(found(Entity::Phone, (end, 0)));
@@ -131,24 +283,23 @@ fn at_word_start(text: &[u8], i: usize, enabled: u64) -> Option<Found> {
     }
     match b {
         b'+' | b'(' => {
-            return numbers::phone(text, i)
-                .filter(|_| on(Entity::Phone))
-                .map(|end| found(Entity::Phone, (end, 0)));
+            let phone = plan.on(Entity::Phone).then(|| numbers::phone(text, i));
+            return phone.flatten().map(|end| found(Entity::Phone, (end, 0)));
         }
         b'-' => {
-            return tokens::pem(text, i)
-                .filter(|_| on(Entity::Secret))
-                .map(|m| found(Entity::Secret, m));
+            let pem = (plan.dash && plan.on(Entity::Secret)).then(|| tokens::pem(text, i));
+            return pem.flatten().map(|m| found(Entity::Secret, m));
         }
         b':' => {
-            return ip::v6(text, i)
-                .filter(|_| on(Entity::Ip))
-                .map(|end| found(Entity::Ip, (end, 0)));
+            let v6 = (plan.colon && plan.on(Entity::Ip)).then(|| ip::v6(text, i));
+            return v6.flatten().map(|end| found(Entity::Ip, (end, 0)));
         }
         _ => {}
     }
-    // A letter.
-    if on(Entity::Secret) {
+    // A letter: each format is tried only if the first bytes fit.
+    let second = text.get(i + 1).copied().unwrap_or(0);
+    if plan.on(Entity::Secret) && matches!(b, b'A' | b'g' | b'x' | b's' | b'r' | b'n' | b'b' | b'B')
+    {
         if let Some(m) = tokens::prefixed(text, i) {
             return Some(found(Entity::Secret, m));
         }
@@ -161,17 +312,22 @@ fn at_word_start(text: &[u8], i: usize, enabled: u64) -> Option<Found> {
             });
         }
     }
-    if on(Entity::Jwt)
+    if plan.on(Entity::Jwt)
+        && b == b'e'
+        && second == b'y'
         && let Some(m) = tokens::jwt(text, i)
     {
         return Some(found(Entity::Jwt, m));
     }
-    if on(Entity::Iban)
+    if plan.on(Entity::Iban)
+        && second.is_ascii_alphabetic()
+        && text.get(i + 2).is_some_and(u8::is_ascii_digit)
         && let Some(end) = iban::iban(text, i)
     {
         return Some(found(Entity::Iban, (end, 0)));
     }
-    if on(Entity::Ip)
+    if plan.on(Entity::Ip)
+        && plan.colon
         && b.is_ascii_hexdigit()
         && let Some(end) = ip::v6(text, i)
     {

@@ -82,8 +82,17 @@ const PREFIXED: &[Prefixed] = &[
 
 pub fn prefixed(text: &[u8], i: usize) -> Option<(usize, usize)> {
     let first = text[i];
-    // Most words start with none of the prefixes' first letters.
-    if !matches!(first, b'A' | b'g' | b'x' | b's' | b'r' | b'n') {
+    // Most words start with none of the prefixes' first two letters.
+    let second = text.get(i + 1).copied().unwrap_or(0);
+    let candidate = matches!(
+        (first, second),
+        (b'A', b'K' | b'S' | b'B' | b'C' | b'I')
+            | (b'g', b'h' | b'i' | b'l')
+            | (b'x', b'o' | b'a')
+            | (b's' | b'r', b'k')
+            | (b'n', b'p')
+    );
+    if !candidate {
         return None;
     }
     PREFIXED
@@ -108,7 +117,9 @@ fn token68(b: u8) -> bool {
 /// so that prose such as "bearer authentication" is left alone; Basic
 /// credentials must decode to `user:password`.
 pub fn bearer(text: &[u8], i: usize) -> Option<(usize, usize)> {
-    if !matches!(text[i], b'b' | b'B') {
+    if !matches!(text[i], b'b' | b'B')
+        || !matches!(text.get(i + 1), Some(b'e' | b'E' | b'a' | b'A'))
+    {
         return None;
     }
     let scheme = text.get(i..i + 6)?;
