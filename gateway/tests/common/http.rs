@@ -34,6 +34,17 @@ pub struct Seen {
 
 pub const EMAILS_JSON: &str = r#"{"users":[{"name":"Ann","email":"ann@example.com"},{"name":"Bob","email":"bob.smith@example.org"}],"note":"write to help@example.net"}"#;
 
+/// Personal data of several kinds, as JSON (`pii.json`), text (`pii.txt`),
+/// a form (`pii.form`) and streamed JSON lines (`pii.ndjson`).
+pub const PII_JSON: &str = r#"{"customers":[{"name":"Ann Lee","email":"ann.lee@example.com","phone":"+44 20 7946 0958","card":"4242 4242 4242 4242","iban":"DE89 3704 0044 0532 0130 00","ssn":"536-90-4399","seen_from":"203.0.113.9"}],"auth":"Bearer abc123def456ghi789","total":120.5}"#;
+pub const PII_TEXT: &str =
+    "Ann Lee <ann.lee@example.com>, card 4242-4242-4242-4242, key AKIAIOSFODNN7EXAMPLE\n";
+pub const PII_FORM: &str = "email=ann.lee%40example.com&phone=%2B1+415+555+2671&note=ok";
+pub const PII_NDJSON: [&str; 2] = [
+    "{\"email\":\"bob@example.org\",\"n\":1}\n",
+    "{\"ip\":\"10.1.2.3\",\"n\":2}\n",
+];
+
 /// The upstream: routes by the last path segment, records every request.
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -234,6 +245,21 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
     };
     match last {
         "emails" => reply(StatusCode::OK, "application/json", EMAILS_JSON),
+        "pii.json" => reply(StatusCode::OK, "application/json", PII_JSON),
+        "pii.txt" => reply(StatusCode::OK, "text/plain; charset=utf-8", PII_TEXT),
+        "pii.form" => reply(
+            StatusCode::OK,
+            "application/x-www-form-urlencoded",
+            PII_FORM,
+        ),
+        "pii.ndjson" => streamed(
+            "application/x-ndjson",
+            PII_NDJSON
+                .iter()
+                .map(|l| Bytes::from_static(l.as_bytes()))
+                .collect(),
+            Duration::from_millis(20),
+        ),
         "emails.txt" => reply(
             StatusCode::OK,
             "text/plain; charset=utf-8",
