@@ -7,8 +7,8 @@ mod common;
 
 use std::path::Path;
 
+use common::gateway::Gateway;
 use common::postgres::TestPostgres;
-use common::toml_gateway::Gateway;
 use serde_json::{Value, json};
 
 const KEY: &str = "pii-mask-end-to-end-test-key";
@@ -51,7 +51,7 @@ fn start(pg: &TestPostgres) -> Gateway {
         "connections".into(),
         toml::Value::Array(vec![toml::Value::Table(connection)]),
     );
-    Gateway::start(
+    Gateway::from_toml(
         config,
         &["pii-mask"],
         &[("APPDB_PASSWORD", "app-pw"), ("PII_MASK_KEY", KEY)],
@@ -83,7 +83,7 @@ fn psql_sees_masked_rows_by_group() {
     seed(&pg);
     let gw = start(&pg);
 
-    let (out, err) = gw.psql("appdb", &gw.token("agent-1", &["agents"]), QUERY);
+    let (out, err) = gw.psql_on("appdb", &gw.token_for("agent-1", &["agents"]), QUERY);
     let rows = parse_rows(&out);
     assert_eq!(rows.len(), 3, "{out}{err}\n{}", gw.log());
     let (ann, profile) = &rows[0];
@@ -125,26 +125,26 @@ fn psql_sees_masked_rows_by_group() {
 
     // Arrays and composite rows cannot take a replacement: NULL when they
     // hold anything, as they are when they do not.
-    let (out, err) = gw.psql(
+    let (out, err) = gw.psql_on(
         "appdb",
-        &gw.token("agent-1", &["agents"]),
+        &gw.token_for("agent-1", &["agents"]),
         "select array_agg(notes order by id) from customers;\n\
          select row(id, name), row(id, notes) from customers where id = 1;\n",
     );
     assert_eq!(out, "\n(1,\"Ann Lee\")|\n", "{err}");
 
     // The same value gets the same pseudonym in every session.
-    let (again, _) = gw.psql(
+    let (again, _) = gw.psql_on(
         "appdb",
-        &gw.token("agent-2", &["agents"]),
+        &gw.token_for("agent-2", &["agents"]),
         "select email from customers where id = 1;\n",
     );
     assert_eq!(again.trim(), ann[2]);
 
     // pii-readers see what the database holds.
-    let (clear, _) = gw.psql(
+    let (clear, _) = gw.psql_on(
         "appdb",
-        &gw.token("analyst", &["agents", "pii-readers"]),
+        &gw.token_for("analyst", &["agents", "pii-readers"]),
         QUERY,
     );
     let direct = pg
@@ -153,9 +153,9 @@ fn psql_sees_masked_rows_by_group() {
     assert_eq!(rows_text(&clear), rows_text(&direct));
 
     // support sees contact details, nothing else.
-    let (out, _) = gw.psql(
+    let (out, _) = gw.psql_on(
         "appdb",
-        &gw.token("helpdesk", &["agents", "support"]),
+        &gw.token_for("helpdesk", &["agents", "support"]),
         QUERY,
     );
     let rows = parse_rows(&out);
@@ -174,7 +174,7 @@ fn psql_sees_masked_rows_by_group() {
     );
 
     // What was masked is counted per connection and entity.
-    let metrics = gw.http_get("/metrics").unwrap_or_default();
+    let metrics = gw.admin_get("/metrics").unwrap_or_default();
     for entity in ["email", "phone", "card", "ssn", "iban", "ip", "secret"] {
         assert!(
             metrics
@@ -203,7 +203,7 @@ async fn binary_results_are_masked() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = start(&pg);
-    let token = gw.token("agent-1", &["agents"]);
+    let token = gw.token_for("agent-1", &["agents"]);
     let conninfo = format!(
         "host=127.0.0.1 port={} dbname=appdb user=agent password={token}",
         gw.pg_port

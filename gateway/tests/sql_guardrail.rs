@@ -13,11 +13,11 @@ mod common;
 mod sql_guardrail_cases;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::component;
+use common::gateway::Gateway;
 use common::postgres::TestPostgres;
-use common::{component, free_port};
 use sql_guardrail_cases::{Case, Expect, Protocols, cases};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -28,132 +28,35 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sql-guardrail.toml")
 }
 
-struct Gateway {
-    child: Child,
-    dir: tempfile::TempDir,
-    pg_port: u16,
+/// The gateway with the example's `[plugins.config.sql-guardrail]` and
+/// connection, on free ports, in front of `pg`.
+fn start(pg: &TestPostgres) -> Gateway {
+    let example: toml::Table =
+        toml::from_str(&std::fs::read_to_string(example()).unwrap()).unwrap();
+    let mut config: toml::Table = toml::from_str("[plugins.config]").unwrap();
+    config["plugins"]["config"].as_table_mut().unwrap().insert(
+        "sql-guardrail".into(),
+        example["plugins"]["config"]["sql-guardrail"].clone(),
+    );
+    let mut connection = example["connections"][0].as_table().unwrap().clone();
+    connection.insert("upstream".into(), pg.addr().into());
+    config.insert(
+        "connections".into(),
+        vec![toml::Value::Table(connection)].into(),
+    );
+    Gateway::from_toml(config, &["sql-guardrail"], &[("APPDB_PASSWORD", "app-pw")])
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Gateway {
-    /// The gateway with the example's `[plugins.config.sql-guardrail]` and
-    /// connection, on free ports, in front of `pg`.
-    fn start(pg: &TestPostgres) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir(&plugins).unwrap();
-        std::fs::copy(
-            component("sql-guardrail"),
-            plugins.join("sql-guardrail.wasm"),
-        )
-        .unwrap();
-        let (pg_port, admin_port) = (free_port(), free_port());
-        let example: toml::Table =
-            toml::from_str(&std::fs::read_to_string(example()).unwrap()).unwrap();
-        let mut config: toml::Table = toml::from_str(&format!(
-            r#"
-[gateway]
-state_dir = "state"
-[listen]
-postgres = "127.0.0.1:{pg_port}"
-admin = "127.0.0.1:{admin_port}"
-[postgres]
-allow_plaintext_loopback = true
-[plugins]
-dir = "plugins"
-[plugins.config]
-"#
-        ))
-        .unwrap();
-        config["plugins"]["config"].as_table_mut().unwrap().insert(
-            "sql-guardrail".into(),
-            example["plugins"]["config"]["sql-guardrail"].clone(),
-        );
-        let mut connection = example["connections"][0].as_table().unwrap().clone();
-        connection.insert("upstream".into(), pg.addr().into());
-        config.insert(
-            "connections".into(),
-            vec![toml::Value::Table(connection)].into(),
-        );
-        std::fs::write(
-            dir.path().join("sluice.toml"),
-            toml::to_string(&config).unwrap(),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["--config", "sluice.toml", "serve"])
-            .current_dir(dir.path())
-            .env("APPDB_PASSWORD", "app-pw")
-            .env("SLUICE_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let gw = Gateway {
-            child,
-            dir,
-            pg_port,
-        };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "gateway did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        gw
-    }
-
-    fn token(&self, group: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "--config",
-                "sluice.toml",
-                "token",
-                "issue",
-                "--subject",
-                "agent-1",
-                "--group",
-                group,
-            ])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// A client of `group`, once the plugin has loaded (the first scan runs
-    /// shortly after the listeners open).
-    async fn client(&self, group: &str) -> Client {
-        let conninfo = format!(
-            "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
-            self.pg_port,
-            self.token(group)
-        );
-        let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
-        tokio::spawn(connection);
-        let start = Instant::now();
-        while let Err(e) = client.simple_query("SELECT 1").await {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "plugin never loaded: {e}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        client
-    }
+/// A tokio-postgres client through the gateway, as `agent-1` in `group`.
+async fn client(gw: &Gateway, group: &str) -> Client {
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+        gw.pg_port,
+        gw.token_for("agent-1", &[group])
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
 }
 
 fn seed(pg: &TestPostgres) {
@@ -305,7 +208,7 @@ async fn the_evasion_corpus_is_refused_through_both_protocols() {
     let pg = TestPostgres::start();
     seed(&pg);
     let marker = pg.data_dir().with_file_name("copied-by-the-server");
-    let gw = Gateway::start(&pg);
+    let gw = start(&pg);
     let (admin, connection) = tokio_postgres::connect(
         &format!(
             "host=127.0.0.1 port={} dbname=app user={} password={}",
@@ -318,7 +221,7 @@ async fn the_evasion_corpus_is_refused_through_both_protocols() {
     tokio::spawn(connection);
     let mut clients = Vec::new();
     for group in GROUPS {
-        let client = gw.client(group).await;
+        let client = client(&gw, group).await;
         let session = probe(&client).await;
         assert!(!session.contains("probe failed"), "{group}: {session}");
         clients.push((*group, client));
@@ -407,10 +310,10 @@ fn the_example_config_is_valid_for_the_gateway_and_the_plugin() {
 async fn sessions_the_parser_would_misread_are_ended() {
     let pg = TestPostgres::start();
     seed(&pg);
-    let gw = Gateway::start(&pg);
+    let gw = start(&pg);
 
     // Through code the statement summaries cannot see into (dba may run DO).
-    let dba = gw.client("dba").await;
+    let dba = client(&gw, "dba").await;
     let changed = dba
         .simple_query(
             "DO $$ BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); END $$",
@@ -439,7 +342,7 @@ async fn sessions_the_parser_would_misread_are_ended() {
         "alter database app set standard_conforming_strings = off",
     )
     .unwrap();
-    let agent = gw.client("agents").await;
+    let agent = client(&gw, "agents").await;
     let rows = agent
         .simple_query("SHOW standard_conforming_strings")
         .await

@@ -42,31 +42,14 @@ impl Gateway {
     /// `app` (password `app-pw`, see [`seed_app`]) for group `agents`, and
     /// waits until its plugins are loaded.
     pub fn start(pg: &TestPostgres, spec: &Spec) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir(&plugins).unwrap();
-        for name in spec.plugins {
-            std::fs::copy(component(name), plugins.join(format!("{name}.wasm"))).unwrap();
-        }
-        let (pg_port, admin_port) = (free_port(), free_port());
         let list = spec
             .plugins
             .iter()
             .map(|p| format!("\"{p}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        let config = format!(
+        let config: toml::Table = toml::from_str(&format!(
             r#"
-[gateway]
-state_dir = "state"
-[listen]
-postgres = "127.0.0.1:{pg_port}"
-admin = "127.0.0.1:{admin_port}"
-[postgres]
-allow_plaintext_loopback = true
-[plugins]
-dir = "plugins"
-
 [[connections]]
 name = "appdb"
 kind = "postgres"
@@ -81,13 +64,43 @@ plugins = [{list}]
 "#,
             upstream = pg.addr(),
             extra = spec.toml,
-        );
-        std::fs::write(dir.path().join("sluice.toml"), config).unwrap();
+        ))
+        .unwrap();
+        Self::from_toml(config, spec.plugins, &[("APPDB_PASSWORD", "app-pw")])
+    }
+
+    /// Starts `sluice serve` with `config` after setting its listeners (free
+    /// ports, plaintext allowed on loopback), state directory and plugin
+    /// directory; `plugins` are copied from the built components and `env`
+    /// is the gateway's extra environment. Returns once every plugin is
+    /// active and the PostgreSQL listener accepts connections.
+    pub fn from_toml(mut config: toml::Table, plugins: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let plugin_dir = dir.path().join("plugins");
+        std::fs::create_dir(&plugin_dir).unwrap();
+        for name in plugins {
+            std::fs::copy(component(name), plugin_dir.join(format!("{name}.wasm"))).unwrap();
+        }
+        let (pg_port, admin_port) = (free_port(), free_port());
+        let mut set = |section: &str, key: &str, value: toml::Value| {
+            config
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .unwrap()
+                .insert(key.into(), value);
+        };
+        set("gateway", "state_dir", "state".into());
+        set("listen", "postgres", format!("127.0.0.1:{pg_port}").into());
+        set("listen", "admin", format!("127.0.0.1:{admin_port}").into());
+        set("postgres", "allow_plaintext_loopback", true.into());
+        set("plugins", "dir", "plugins".into());
+        std::fs::write(dir.path().join("sluice.toml"), config.to_string()).unwrap();
         let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["--config", "sluice.toml", "serve"])
             .current_dir(dir.path())
-            .env("APPDB_PASSWORD", "app-pw")
+            .envs(env.iter().copied())
             .env("SLUICE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -99,25 +112,25 @@ plugins = [{list}]
             pg_port,
             admin_port,
         };
-        gw.wait_for_plugins(spec.plugins);
+        gw.wait_until_ready(plugins);
         gw
     }
 
-    fn wait_for_plugins(&self, names: &[&str]) {
+    fn wait_until_ready(&self, plugins: &[&str]) {
         let start = Instant::now();
         loop {
             let active = self
                 .admin_get("/api/v1/plugins")
                 .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
                 .map(|v| {
-                    names.iter().all(|n| {
+                    plugins.iter().all(|n| {
                         v["plugins"].as_array().is_some_and(|ps| {
                             ps.iter().any(|p| p["name"] == *n && p["state"] == "active")
                         })
                     })
                 })
                 .unwrap_or(false);
-            if active {
+            if active && std::net::TcpStream::connect(("127.0.0.1", self.pg_port)).is_ok() {
                 return;
             }
             assert!(
@@ -180,18 +193,29 @@ plugins = [{list}]
 
     /// libpq connection string for `appdb` over TLS (the token goes in PGPASSWORD).
     pub fn conninfo(&self) -> String {
+        self.conninfo_for("appdb")
+    }
+
+    /// libpq connection string for connection `dbname` over TLS.
+    pub fn conninfo_for(&self, dbname: &str) -> String {
         format!(
-            "host=127.0.0.1 port={} dbname=appdb user=agent-1 sslmode=require",
+            "host=127.0.0.1 port={} dbname={dbname} user=agent-1 sslmode=require",
             self.pg_port
         )
     }
 
-    /// psql through the gateway: (stdout, stderr).
+    /// psql through the gateway to `appdb`: (stdout, stderr).
     pub fn psql(&self, token: &str, sql: &str) -> (String, String) {
+        self.psql_on("appdb", token, sql)
+    }
+
+    /// psql (unaligned, tuples only) through the gateway to connection
+    /// `dbname`, `token` as the password: (stdout, stderr).
+    pub fn psql_on(&self, dbname: &str, token: &str, sql: &str) -> (String, String) {
         use std::io::Write;
         let mut child = Command::new(postgres::bin_dir().join("psql"))
             .args(["-X", "-A", "-t", "-w"])
-            .arg(self.conninfo())
+            .arg(self.conninfo_for(dbname))
             .env("PGPASSWORD", token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -10,8 +10,6 @@ pub mod keys;
 pub mod oidc;
 /// The gateway as a process the audit suites stop, kill and restart.
 pub mod process;
-/// A gateway from a TOML table (the suites above use `gateway`).
-pub mod toml_gateway;
 // The same real-PostgreSQL harness as the `sluice-tests` suites, included by path: the
 // suites that need the `sluice` binary live in this package, the only one given it.
 #[path = "../../../tests/src/postgres.rs"]
