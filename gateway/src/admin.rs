@@ -19,6 +19,8 @@ pub struct AdminState {
     pub plugins: Arc<PluginHost>,
     pub identity: Verifier,
     pub metrics: Option<PrometheusHandle>,
+    /// Where session recordings are; `None` when recording is off.
+    pub sessions: Option<std::path::PathBuf>,
 }
 
 type Body = Full<Bytes>;
@@ -83,6 +85,33 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
+async fn respond(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    let sessions = path
+        .strip_prefix("/api/v1/sessions")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+    let (Some(rest), &Method::GET) = (sessions, req.method()) else {
+        return route(state, &req);
+    };
+    let Some(dir) = state.sessions.clone() else {
+        return not_found("session recording is off ([recording] enabled = false)");
+    };
+    let rest = rest.to_string();
+    let query = req.uri().query().map(str::to_string);
+    // Reading recordings is file I/O: off the runtime's threads.
+    let answer = tokio::task::spawn_blocking(move || {
+        crate::recording::api::route(&dir, &rest, query.as_deref())
+    })
+    .await;
+    match answer {
+        Ok((status, value)) => json(status, value),
+        Err(_) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "internal", "detail": "the request failed"}),
+        ),
+    }
+}
+
 fn not_found(detail: &str) -> Response<Body> {
     json(
         StatusCode::NOT_FOUND,
@@ -104,8 +133,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
         let state = state.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let resp = route(&state, &req);
-                async move { Ok::<_, Infallible>(resp) }
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(respond(&state, req).await) }
             });
             let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)

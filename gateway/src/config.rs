@@ -47,6 +47,8 @@ pub struct Config {
     pub connections: Vec<ConnectionConfig>,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub recording: crate::recording::RecordingConfig,
     /// The file this configuration was read from, for the audit trail.
     #[serde(skip)]
     pub source: Option<ConfigSource>,
@@ -414,6 +416,9 @@ impl Config {
         self.audit
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[audit]: {e}")))?;
+        self.recording
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[recording]: {e}")))?;
         let p = &self.plugins;
         if p.call_deadline_ms == 0 || p.call_deadline_ms > 60_000 {
             return Err(ConfigError::Invalid(

@@ -9,6 +9,7 @@ pub mod http;
 pub mod identity;
 pub mod plugins;
 pub mod postgres;
+pub mod recording;
 pub mod sql;
 pub mod telemetry;
 pub mod tls;

@@ -140,4 +140,47 @@ async fn kill_9_loses_no_acknowledged_statement() {
         .parse()
         .unwrap();
     assert!(rows >= acked.len(), "{rows} rows for {} acks", acked.len());
+
+    // The session's recording survived too: readable, closed as
+    // interrupted by the restart, and holding every acknowledged statement.
+    let sessions = dir.path().join("state/sessions");
+    let files: Vec<_> = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line of the recording is JSON"))
+        .collect();
+    assert_eq!(entries[0]["type"], "session");
+    let last = entries.last().unwrap();
+    assert_eq!(last["type"], "end", "{last}");
+    assert_eq!(last["ending"], "interrupted", "{last}");
+    let recorded: HashSet<&str> = entries
+        .iter()
+        .filter(|e| e["type"] == "statement" && e["verdict"] == "allow")
+        .flat_map(|e| e["sql"].as_array().unwrap())
+        .filter_map(|s| s["text"].as_str())
+        .collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|t| !recorded.contains(t.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged statements are not in the recording, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let id = entries[0]["id"].as_str().unwrap();
+    let replay = common::process::sluice()
+        .args(["--config", "sluice.toml", "sessions", "replay", id])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{replay:?}");
+    let transcript = String::from_utf8_lossy(&replay.stdout);
+    assert!(transcript.contains(acked.last().unwrap()), "{transcript}");
 }

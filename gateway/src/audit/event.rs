@@ -44,10 +44,18 @@ pub mod kinds {
     /// What the client saw when the server finished: commands, rows,
     /// duration, error, masked values.
     pub const STATEMENT_COMPLETED: &str = "statement.completed";
+    /// An HTTP exchange forwarded upstream (its outcome, status, sizes).
+    pub const HTTP_EXCHANGE: &str = "http.exchange";
+    /// An HTTP request a guardrail denied or held for approval.
+    pub const HTTP_DENIED: &str = "http.denied";
     pub const PLUGIN_LOADED: &str = "plugin.loaded";
     pub const PLUGIN_RELOADED: &str = "plugin.reloaded";
     pub const PLUGIN_REFUSED: &str = "plugin.refused";
     pub const PLUGIN_REMOVED: &str = "plugin.removed";
+    /// Retention deleted session recordings: each with its size and SHA-256.
+    pub const RECORDING_PRUNED: &str = "recording.pruned";
+    /// A session recording could not be written; it stops there.
+    pub const RECORDING_FAILED: &str = "recording.failed";
 }
 
 /// The identity recorded with an event: who, per the verified token.
@@ -111,6 +119,11 @@ impl Event {
         self.session_id = Some(session.id.clone());
         self.connection = Some(session.connection.clone());
         self.identity = Some((&session.identity).into());
+        self
+    }
+
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
         self
     }
 

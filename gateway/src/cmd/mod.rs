@@ -3,6 +3,7 @@
 pub mod audit;
 mod check;
 mod serve;
+pub mod sessions;
 pub mod token;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Recorded sessions: list, replay, export.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Plugin(PluginCommand::Check { file, name }) => check::run(config, &file, name),
         Command::Audit(command) => audit::run(&config, command),
+        Command::Sessions(command) => sessions::run(&config, command),
         Command::Token(TokenCommand::Issue(args)) => {
             let token = token::run(&args, &config.identity, &config.gateway.state_dir)?;
             println!("{token}");

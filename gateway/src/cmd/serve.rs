@@ -12,6 +12,7 @@ use crate::plugins::{self, PluginHost};
 use crate::postgres::handshake::HandshakeSettings;
 use crate::postgres::listener::{PgConnection, PgListener};
 use crate::postgres::{UpstreamConfig, UpstreamTls};
+use crate::recording::Recorder;
 use crate::sql::Analyzer;
 use crate::tls::{self, TlsFiles};
 
@@ -82,12 +83,22 @@ async fn run_gateway(
     tracing::info!(dir = %host.dir().display(), "watching the plugin directory");
     let _watcher = plugins::watch(host.clone());
     let _deliveries = audit::delivery::spawn(audit, host.clone(), config);
+    crate::recording::describe_metrics();
+    let recorder = Recorder::open(&config.gateway.state_dir, &config.recording, audit.clone())
+        .map_err(|e| anyhow::anyhow!("session recordings: {e}"))?;
+    let _retention = crate::recording::retention::spawn(recorder.clone());
 
     if let Some(addr) = config.listen.postgres {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (postgres): {e}"))?;
-        let pg = postgres_listener(config, identity.clone(), host.clone(), audit.clone())?;
+        let pg = postgres_listener(
+            config,
+            identity.clone(),
+            host.clone(),
+            audit.clone(),
+            recorder.clone(),
+        )?;
         tracing::info!(addr = %listener.local_addr()?, "postgres listener ready");
         tokio::spawn(pg.serve(listener));
     }
@@ -96,7 +107,13 @@ async fn run_gateway(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (http): {e}"))?;
-        let http = crate::http::from_config(config, identity.clone(), host.clone())?;
+        let http = crate::http::from_config(
+            config,
+            identity.clone(),
+            host.clone(),
+            recorder.clone(),
+            audit.clone(),
+        )?;
         tracing::info!(addr = %listener.local_addr()?, "http listener ready");
         tokio::spawn(http.serve(listener));
     }
@@ -110,6 +127,7 @@ async fn run_gateway(
             plugins: host.clone(),
             identity: identity.clone(),
             metrics,
+            sessions: recorder.dir().map(std::path::Path::to_path_buf),
         });
         tokio::spawn(admin::serve(listener, state));
     }
@@ -185,6 +203,7 @@ fn postgres_listener(
     identity: Verifier,
     host: Arc<PluginHost>,
     audit: Audit,
+    recorder: Recorder,
 ) -> anyhow::Result<Arc<PgListener>> {
     let files = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
@@ -261,5 +280,6 @@ fn postgres_listener(
         host,
         Arc::new(Analyzer::new(10_000)),
         audit,
+        recorder,
     ))
 }

@@ -135,6 +135,22 @@ pub fn for_plugins(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The agent's headers as recorded: all of them, in order, with the
+/// credentials it presented to the gateway replaced by `[redacted]`.
+pub fn for_record(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            let value = if n == header::AUTHORIZATION || n == header::PROXY_AUTHORIZATION {
+                "[redacted]".to_string()
+            } else {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            };
+            (n.as_str().to_string(), value)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ use crate::config::HttpListenerConfig;
 use super::auth::TokenCache;
 use super::problem::Problem;
 use super::proxy::{self, Client, HttpGateway};
+use super::session::ClientTrail;
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -114,11 +115,20 @@ impl HttpListener {
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
+        let session_id: Arc<str> = new_id().into();
+        let trail = Arc::new(ClientTrail::new(
+            session_id.clone(),
+            peer,
+            tls,
+            self.gateway.recorder.clone(),
+            self.gateway.audit.clone(),
+        ));
         let client = Arc::new(Client {
-            session_id: new_id().into(),
+            session_id,
             peer,
             tls,
             tokens: TokenCache::default(),
+            trail: trail.clone(),
         });
         let activity = Arc::new(Activity::new());
         let gateway = self.gateway.clone();
@@ -137,9 +147,15 @@ impl HttpListener {
         loop {
             tokio::select! {
                 result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "http connection ended: {e}");
-                    }
+                    let ending = match result {
+                        Ok(()) if closing => "idle_timeout",
+                        Ok(()) => "closed",
+                        Err(e) => {
+                            tracing::debug!(%peer, "http connection ended: {e}");
+                            "connection_error"
+                        }
+                    };
+                    trail.end(ending);
                     return;
                 }
                 _ = tick.tick(), if !closing => {

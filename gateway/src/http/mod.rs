@@ -8,7 +8,7 @@
 //! listener (TLS/ALPN, limits) ─▶ proxy::handle ─▶ route ─▶ auth ─▶ policy
 //!     ─▶ inspect (body ≤ limit, MCP JSON-RPC) ─▶ guardrails
 //!     ─▶ upstream (pooled, TLS, credential, timeouts)
-//!     ─▶ masking (whole body, or per event) ─▶ record::exchange (the recorder's hook)
+//!     ─▶ masking (whole body, or per event) ─▶ record::exchange ─▶ session (recording, audit)
 //! ```
 
 mod auth;
@@ -25,6 +25,7 @@ pub mod problem;
 pub mod proxy;
 pub mod record;
 pub mod route;
+mod session;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub fn from_config(
     config: &Config,
     verifier: Verifier,
     plugins: Arc<PluginHost>,
+    recorder: crate::recording::Recorder,
+    audit: crate::audit::Audit,
 ) -> Result<Arc<HttpListener>, HttpSetupError> {
     let files = match (&config.http.tls_cert, &config.http.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
@@ -91,6 +94,8 @@ pub fn from_config(
         verifier,
         plugins,
         body_timeout: Duration::from_millis(config.http.body_timeout_ms),
+        recorder,
+        audit,
     });
     Ok(HttpListener::new(gateway, tls, config.http.clone()))
 }

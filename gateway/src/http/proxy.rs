@@ -27,7 +27,10 @@ use super::masking::{self, MaskContext};
 use super::problem::Problem;
 use super::record::{self, Counted, ExchangeRecord, Outcome, Recorded};
 use super::route::{self, RouteError};
+use super::session::ClientTrail;
 use super::upstream::Upstream;
+use crate::audit::Audit;
+use crate::recording::Recorder;
 
 /// A configured HTTP connection, ready to serve.
 pub struct HttpConnection {
@@ -47,6 +50,8 @@ pub struct HttpGateway {
     pub verifier: Verifier,
     pub plugins: Arc<PluginHost>,
     pub body_timeout: Duration,
+    pub recorder: Recorder,
+    pub audit: Audit,
 }
 
 /// One agent connection (HTTP/1.1 keep-alive or HTTP/2): the plugins'
@@ -56,6 +61,7 @@ pub struct Client {
     pub peer: SocketAddr,
     pub tls: bool,
     pub tokens: TokenCache,
+    pub trail: Arc<ClientTrail>,
 }
 
 pub async fn handle(
@@ -70,6 +76,12 @@ pub async fn handle(
         req.method().clone(),
         req.uri(),
     );
+    rec.n = client.trail.next_n();
+    rec.capture_limit = client.trail.body_limit();
+    rec.http_version = format!("{:?}", req.version());
+    rec.url = agent_url(client.tls, &req);
+    rec.request_headers = headers::for_record(req.headers());
+    rec.trail = Some(client.trail.clone());
     let resp = match exchange(gw, client, req, &mut rec).await {
         Ok(resp) => resp,
         Err(problem) => {
@@ -139,6 +151,14 @@ async fn exchange(
             r.to_string(),
         )
         .with("plugin", r.plugin)
+    })?;
+    client.trail.begin(&identity, &conn.name).map_err(|e| {
+        tracing::error!("{e}");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "recording_unavailable",
+            "the gateway cannot record this session, so it does not forward it (see the gateway's log)",
+        )
     })?;
     let session = Session {
         id: client.session_id.to_string(),
@@ -218,4 +238,19 @@ async fn exchange(
         body::incoming(rbody)
     };
     Ok(Response::from_parts(rparts, body))
+}
+
+/// The URL the agent used, for the recording: scheme of its connection,
+/// the Host it named, the path and query as sent.
+fn agent_url<B>(tls: bool, req: &Request<B>) -> String {
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "gateway".into());
+    let scheme = if tls { "https" } else { "http" };
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    format!("{scheme}://{host}{path}")
 }

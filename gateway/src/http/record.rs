@@ -20,6 +20,8 @@ use hyper::{Method, Response};
 
 use super::body::{Body, BoxError};
 use super::listener::ActivityGuard;
+use super::session::ClientTrail;
+use crate::recording::entry::BodyCapture;
 
 /// Bodies kept in a record are cut to this many bytes.
 pub const BODY_CAPTURE_BYTES: usize = 64 * 1024;
@@ -97,6 +99,23 @@ pub struct ExchangeRecord {
     pub duration: Duration,
     /// False when the response body failed or the agent left before its end.
     pub completed: bool,
+    /// Position in the agent connection, taken when the request arrived.
+    pub n: u64,
+    /// When the request arrived (ms since the epoch).
+    pub time_ms: u64,
+    /// The URL as the agent addressed the gateway, absolute.
+    pub url: String,
+    pub http_version: String,
+    /// The agent's request headers, its credentials redacted.
+    pub request_headers: Vec<(String, String)>,
+    /// The response headers the agent received.
+    pub response_headers: Vec<(String, String)>,
+    /// The first bytes of the response body as sent to the agent, up to
+    /// `capture_limit`.
+    pub response_capture: Vec<u8>,
+    pub capture_limit: usize,
+    /// The connection's trail, told about the exchange when it is done.
+    pub trail: Option<Arc<ClientTrail>>,
 }
 
 impl ExchangeRecord {
@@ -127,6 +146,15 @@ impl ExchangeRecord {
             started: Instant::now(),
             duration: Duration::ZERO,
             completed: false,
+            n: 0,
+            time_ms: crate::recording::now_ms(),
+            url: String::new(),
+            http_version: String::new(),
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            response_capture: Vec::new(),
+            capture_limit: 0,
+            trail: None,
         }
     }
 }
@@ -135,10 +163,10 @@ pub fn capture(bytes: &Bytes) -> Bytes {
     bytes.slice(..bytes.len().min(BODY_CAPTURE_BYTES))
 }
 
-/// HOOK(recorder, audit): called once per exchange, after its last byte (or
-/// its failure). The session recorder and the audit log attach here; until
-/// they do, the exchange is logged and counted.
-pub fn exchange(record: ExchangeRecord) {
+/// Called once per exchange, after its last byte (or its failure): counts
+/// and logs it, and hands it to the connection's trail (recording and
+/// audit log).
+pub fn exchange(mut record: ExchangeRecord) {
     let connection = record.connection.as_deref().unwrap_or("");
     metrics::counter!(
         "sluice_http_requests_total",
@@ -165,6 +193,19 @@ pub fn exchange(record: ExchangeRecord) {
         completed = record.completed,
         "http exchange"
     );
+    if let Some(trail) = record.trail.take() {
+        let captured = std::mem::take(&mut record.response_capture);
+        let body = if record.capture_limit == 0 {
+            None
+        } else {
+            let mut b = BodyCapture::of(&captured, record.capture_limit);
+            if let Some(b) = b.as_mut() {
+                b.truncated |= record.response_bytes > captured.len() as u64;
+            }
+            b
+        };
+        trail.exchange(&record, body);
+    }
 }
 
 /// A response body that reports its exchange when it is done.
@@ -181,6 +222,18 @@ pub fn attach(
     activity: ActivityGuard,
 ) -> Response<Recorded> {
     record.status = resp.status().as_u16();
+    if record.trail.is_some() {
+        record.response_headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+    }
     resp.map(|inner| Recorded {
         inner,
         record: Some(record),
@@ -211,6 +264,11 @@ impl HttpBody for Recorded {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(r)) = (frame.data_ref(), self.record.as_mut()) {
                     r.response_bytes += data.len() as u64;
+                    let room = r.capture_limit.saturating_sub(r.response_capture.len());
+                    if room > 0 {
+                        r.response_capture
+                            .extend_from_slice(&data[..data.len().min(room)]);
+                    }
                 }
                 if self.inner.is_end_stream() {
                     self.finish(true);

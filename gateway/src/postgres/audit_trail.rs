@@ -12,9 +12,13 @@
 //! such message and, when its ReadyForQuery passes, records what the client
 //! saw: command tags, rows, the first error, masked values per entity, and
 //! the time from forwarding to ReadyForQuery (`statement.completed`).
+//!
+//! The session's recording gets the same facts as one entry per refused
+//! statement and one per completed round, written before the round's
+//! ReadyForQuery is passed to the client (see [`super::recorded`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -22,9 +26,12 @@ use serde_json::{Value, json};
 use crate::audit::{Audit, Event, bounded_text, kinds};
 use crate::plugins::bindings::types::{Detection, Session, SqlPhase, SqlStatement};
 use crate::plugins::{ApprovalNeeded, Refusal, RefusalCause};
+use crate::recording::Recording;
+use crate::recording::entry::{Entry, SqlError, SqlText, Statement};
 
 use super::errors::{Severity, error_response};
 use super::frame::{self, BodyReader, Frame};
+use super::recorded::{self, RowsCapture};
 
 /// SQLSTATE of a statement refused because it could not be recorded
 /// (`system_error`): the client should not assume it ran.
@@ -36,6 +43,7 @@ const MAX_TRACKED: usize = 10_000;
 pub struct Trail {
     audit: Audit,
     session: Session,
+    recording: Option<Arc<Recording>>,
     state: Mutex<State>,
 }
 
@@ -44,9 +52,14 @@ struct State {
     /// Prepared statement name → its text, its record, and whether the
     /// Execute that record covers has happened.
     statements: HashMap<String, Prepared>,
-    portals: HashMap<String, String>,
+    /// Portal → the statement it runs and its bound parameters.
+    portals: HashMap<String, (String, Vec<Option<String>>)>,
     /// Records of the round not yet closed by a Query or Sync.
     current: Vec<u64>,
+    /// What the round runs, for the recording.
+    current_sql: Vec<SqlText>,
+    current_n: Option<u64>,
+    current_time_ms: u64,
     executes: u32,
     /// Rounds forwarded, waiting for their ReadyForQuery.
     rounds: VecDeque<Round>,
@@ -63,6 +76,9 @@ struct Prepared {
 
 struct Round {
     records: Vec<u64>,
+    sql: Vec<SqlText>,
+    n: u64,
+    time_ms: u64,
     executes: u32,
     started: Instant,
 }
@@ -73,6 +89,7 @@ struct Completion {
     rows: u64,
     error: Option<Value>,
     masked: BTreeMap<String, u64>,
+    rows_seen: RowsCapture,
 }
 
 fn phase_name(phase: SqlPhase) -> &'static str {
@@ -96,12 +113,46 @@ fn tag_rows(tag: &str) -> u64 {
 }
 
 impl Trail {
-    pub fn new(audit: Audit, session: Session) -> Self {
+    pub fn new(audit: Audit, session: Session, recording: Option<Arc<Recording>>) -> Self {
         Self {
             audit,
             session,
+            recording,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// The recording's entry number for a request arriving now.
+    fn next_n(&self) -> u64 {
+        self.recording.as_ref().map_or(0, |r| r.next_n())
+    }
+
+    fn sql_text(&self, phase: &str, text: &str, name: Option<&str>) -> SqlText {
+        SqlText {
+            phase: phase.to_string(),
+            text: self.text(text),
+            statement_name: name.map(str::to_string),
+            parameters: Vec::new(),
+        }
+    }
+
+    /// A refused statement's recording entry, written at once.
+    fn record_refusal(&self, text: &str, phase: SqlPhase, verdict: &str, by: Refused<'_>) {
+        let Some(recording) = &self.recording else {
+            return;
+        };
+        let entry = Statement {
+            n: recording.next_n(),
+            time_ms: crate::recording::now_ms(),
+            sql: vec![self.sql_text(phase_name(phase), text, None)],
+            verdict: verdict.to_string(),
+            cause: Some(by.cause.to_string()),
+            plugin: by.plugin.map(str::to_string),
+            rule: Some(by.rule.to_string()),
+            reason: Some(by.reason.to_string()),
+            ..Statement::default()
+        };
+        recording.write(&Entry::Statement(entry));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -126,6 +177,17 @@ impl Trail {
     /// out on a masked connection, a FunctionCall).
     pub fn refused(&self, text: &str, phase: SqlPhase, rule: &str, reason: &str) {
         self.lock().denied += 1;
+        self.record_refusal(
+            text,
+            phase,
+            "deny",
+            Refused {
+                cause: "gateway",
+                plugin: None,
+                rule,
+                reason,
+            },
+        );
         self.audit.emit(
             self.event(kinds::STATEMENT_DENIED)
                 .with("phase", phase_name(phase))
@@ -146,6 +208,17 @@ impl Trail {
             RefusalCause::PluginFailure => "plugin_failure",
             RefusalCause::MissingPlugin => "missing_plugin",
         };
+        self.record_refusal(
+            text,
+            phase,
+            "deny",
+            Refused {
+                cause,
+                plugin: Some(&refusal.plugin),
+                rule: &refusal.rule,
+                reason: &refusal.reason,
+            },
+        );
         self.audit.emit(
             self.event(kinds::STATEMENT_DENIED)
                 .with("phase", phase_name(phase))
@@ -160,6 +233,17 @@ impl Trail {
 
     pub fn approval_required(&self, text: &str, phase: SqlPhase, approval: &ApprovalNeeded) {
         self.lock().denied += 1;
+        self.record_refusal(
+            text,
+            phase,
+            "require_approval",
+            Refused {
+                cause: "policy",
+                plugin: Some(&approval.plugin),
+                rule: &approval.rule,
+                reason: &approval.reason,
+            },
+        );
         self.audit.emit(
             self.event(kinds::STATEMENT_APPROVAL_REQUIRED)
                 .with("phase", phase_name(phase))
@@ -201,9 +285,21 @@ impl Trail {
             Ok(seq) => seq,
             Err(e) => return Some(self.unrecorded(text, phase, &e.to_string())),
         };
+        let item = self
+            .recording
+            .is_some()
+            .then(|| self.sql_text(phase_name(phase), text, name));
+        let n = self.recording.as_ref().map(|r| r.next_n());
         let mut s = self.lock();
         s.allowed += 1;
         s.current.extend(seq);
+        if let Some(item) = item {
+            if s.current_n.is_none() {
+                s.current_n = n;
+                s.current_time_ms = crate::recording::now_ms();
+            }
+            s.current_sql.push(item);
+        }
         if phase == SqlPhase::Parse {
             let name = name.unwrap_or_default().to_string();
             if s.statements.len() < MAX_TRACKED || s.statements.contains_key(&name) {
@@ -230,15 +326,19 @@ impl Trail {
         error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
     }
 
-    /// A Bind: which statement the portal runs.
-    pub fn bind(&self, body: &[u8]) {
-        let mut r = BodyReader::new(body, "Bind");
-        let (Ok(portal), Ok(statement)) = (r.cstr(), r.cstr()) else {
-            return;
+    /// A Bind: which statement the portal runs, with which parameters.
+    pub fn bind(&self, bind: &recorded::Bind<'_>) {
+        let parameters = if self.recording.is_some() {
+            bind.parameters(self.audit.max_text_bytes())
+        } else {
+            Vec::new()
         };
         let mut s = self.lock();
-        if s.portals.len() < MAX_TRACKED || s.portals.contains_key(portal) {
-            s.portals.insert(portal.to_string(), statement.to_string());
+        if s.portals.len() < MAX_TRACKED || s.portals.contains_key(bind.portal) {
+            s.portals.insert(
+                bind.portal.to_string(),
+                (bind.statement.to_string(), parameters),
+            );
         }
     }
 
@@ -248,10 +348,18 @@ impl Trail {
             .cstr()
             .unwrap_or_default()
             .to_string();
+        let n = if self.recording.is_some() {
+            Some(self.next_n())
+        } else {
+            None
+        };
         let event = {
             let mut guard = self.lock();
             let s = &mut *guard;
-            let name = s.portals.get(&portal).cloned();
+            let (name, parameters) = s.portals.get(&portal).cloned().unzip();
+            if self.recording.is_some() {
+                self.record_execute(s, name.as_deref(), parameters.unwrap_or_default(), n);
+            }
             let prepared = name.as_ref().and_then(|n| s.statements.get_mut(n));
             match prepared {
                 // The statement's own record was written before its Parse
@@ -284,6 +392,42 @@ impl Trail {
         }
     }
 
+    /// The recording's view of an Execute: the parameters join the Parse
+    /// of the same round when there is one (the usual unnamed-statement
+    /// flow), else the execution is an item of its own.
+    fn record_execute(
+        &self,
+        s: &mut State,
+        name: Option<&str>,
+        parameters: Vec<Option<String>>,
+        n: Option<u64>,
+    ) {
+        let parsed_here = s.current_sql.iter_mut().rev().find(|i| {
+            i.phase == "parse" && i.statement_name.as_deref() == name && i.parameters.is_empty()
+        });
+        let fresh = name
+            .and_then(|n| s.statements.get(n))
+            .is_some_and(|p| !p.executed);
+        if let (Some(item), true) = (parsed_here, fresh) {
+            item.parameters = parameters;
+            return;
+        }
+        let text = name
+            .and_then(|n| s.statements.get(n))
+            .map(|p| self.text(&p.text))
+            .unwrap_or(Value::Null);
+        if s.current_n.is_none() {
+            s.current_n = n;
+            s.current_time_ms = crate::recording::now_ms();
+        }
+        s.current_sql.push(SqlText {
+            phase: "execute".into(),
+            text,
+            statement_name: name.map(str::to_string),
+            parameters,
+        });
+    }
+
     /// A message was forwarded; a Query or Sync closes a round.
     pub fn forwarded(&self, tag: u8) {
         if tag != b'Q' && tag != b'S' {
@@ -292,6 +436,9 @@ impl Trail {
         let mut s = self.lock();
         let round = Round {
             records: std::mem::take(&mut s.current),
+            sql: std::mem::take(&mut s.current_sql),
+            n: s.current_n.take().unwrap_or(0),
+            time_ms: std::mem::take(&mut s.current_time_ms),
             executes: std::mem::take(&mut s.executes),
             started: Instant::now(),
         };
@@ -311,8 +458,15 @@ impl Trail {
 
     /// Frames on their way to the client.
     pub fn observe(&self, frames: &[Frame]) {
+        let keep_rows = self
+            .recording
+            .as_ref()
+            .map_or(0, |r| r.config().rows_per_statement);
         for f in frames {
             match f.tag {
+                b'T' | b'D' if keep_rows > 0 => {
+                    self.lock().done.rows_seen.observe(f, keep_rows);
+                }
                 b'C' => {
                     let tag = BodyReader::new(&f.body, "CommandComplete")
                         .cstr()
@@ -351,18 +505,38 @@ impl Trail {
         let Some(round) = round else { return };
         // Refused rounds have their record already; prepare-only rounds
         // (Parse/Describe/Sync) ran nothing.
-        if round.records.is_empty() && round.executes == 0 {
+        if round.records.is_empty() && round.sql.is_empty() && round.executes == 0 {
             return;
+        }
+        let duration_ms = round.started.elapsed().as_secs_f64() * 1000.0;
+        if let Some(recording) = &self.recording
+            && !round.sql.is_empty()
+        {
+            let error = done.error.as_ref().map(|e| SqlError {
+                code: e["code"].as_str().unwrap_or_default().to_string(),
+                message: e["message"].as_str().unwrap_or_default().to_string(),
+            });
+            recording.write(&Entry::Statement(Statement {
+                n: round.n,
+                time_ms: round.time_ms,
+                sql: round.sql,
+                verdict: "allow".into(),
+                commands: done.commands.clone(),
+                rows: done.rows,
+                masked: done.masked.clone(),
+                duration_ms: Some(duration_ms),
+                error,
+                audit_records: round.records.clone(),
+                result: done.rows_seen.into_result(),
+                ..Statement::default()
+            }));
         }
         self.audit.emit(
             self.event(kinds::STATEMENT_COMPLETED)
                 .with("records", round.records)
                 .with("commands", done.commands)
                 .with("rows", done.rows)
-                .with(
-                    "duration_ms",
-                    round.started.elapsed().as_secs_f64() * 1000.0,
-                )
+                .with("duration_ms", duration_ms)
                 .with("error", done.error.unwrap_or(Value::Null))
                 .with(
                     "masked",
@@ -375,6 +549,14 @@ impl Trail {
                 ),
         );
     }
+}
+
+/// Who refused a statement, for its recording entry.
+struct Refused<'a> {
+    cause: &'a str,
+    plugin: Option<&'a str>,
+    rule: &'a str,
+    reason: &'a str,
 }
 
 #[cfg(test)]
@@ -403,7 +585,7 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let audit = Audit::open(state.path(), &crate::audit::AuditConfig::default()).unwrap();
         audit.shutdown().await;
-        let trail = Trail::new(audit, session());
+        let trail = Trail::new(audit, session(), None);
         let refusal = trail
             .allowed("insert into t values (1)", SqlPhase::SimpleQuery, None, &[])
             .await

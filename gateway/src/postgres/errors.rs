@@ -16,6 +16,8 @@ pub mod sqlstate {
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const SYNTAX_ERROR: &str = "42601";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    /// The gateway itself cannot serve the session (e.g. cannot record it).
+    pub const SYSTEM_ERROR: &str = "58000";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use crate::audit::{Audit, Event, kinds};
 use crate::identity::{ConnectionPolicy, Verifier};
 use crate::plugins::PluginHost;
 use crate::plugins::bindings::types::{Protocol, Session};
+use crate::recording::{End as RecordingEnd, Header as RecordingHeader, Recorder};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
@@ -42,6 +43,7 @@ pub struct PgListener {
     pub plugins: Arc<PluginHost>,
     pub analyzer: Arc<Analyzer>,
     pub audit: Audit,
+    pub recorder: Recorder,
     cancel_keys: DashMap<(i32, Bytes), CancelTarget>,
 }
 
@@ -77,6 +79,7 @@ impl PgListener {
         plugins: Arc<PluginHost>,
         analyzer: Arc<Analyzer>,
         audit: Audit,
+        recorder: Recorder,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings,
@@ -88,6 +91,7 @@ impl PgListener {
             plugins,
             analyzer,
             audit,
+            recorder,
             cancel_keys: DashMap::new(),
         })
     }
@@ -195,6 +199,20 @@ impl PgListener {
             return;
         }
 
+        let recording = match self.recorder.begin(recording_header(&session, &agent)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("session refused: it cannot be recorded: {e}");
+                let f = error_response(
+                    Severity::Fatal,
+                    sqlstate::SYSTEM_ERROR,
+                    "session refused: the gateway cannot record it (see the gateway's log)",
+                );
+                let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                return;
+            }
+        };
+
         // The agent gets the gateway's own key; the upstream's stays here.
         let pid = rand_i32();
         let secret = Bytes::copy_from_slice(&rand_bytes::<4>());
@@ -231,7 +249,11 @@ impl PgListener {
                 .with("application_name", agent.startup.get("application_name")),
         );
 
-        let trail = Arc::new(Trail::new(self.audit.clone(), session.clone()));
+        let trail = Arc::new(Trail::new(
+            self.audit.clone(),
+            session.clone(),
+            recording.clone(),
+        ));
         let ctx = RelayContext {
             host: self.plugins.clone(),
             plugins: conn.plugins.clone(),
@@ -260,6 +282,19 @@ impl PgListener {
             .await;
         }
         let (allowed, denied) = trail.counts();
+        if let Some(recording) = &recording {
+            let (ending, error) = match &result {
+                Ok(ending) => (ending.as_str(), None),
+                Err(e) => ("error", Some(e.to_string())),
+            };
+            recording.end(RecordingEnd {
+                ending: ending.to_string(),
+                error,
+                statements_allowed: allowed,
+                statements_refused: denied,
+                ..RecordingEnd::default()
+            });
+        }
         let mut end = Event::new(kinds::SESSION_END)
             .session(&session)
             .with("duration_ms", started.elapsed().as_millis() as u64)
@@ -345,6 +380,32 @@ fn rand_bytes<const N: usize>() -> [u8; N] {
 
 fn rand_i32() -> i32 {
     i32::from_be_bytes(rand_bytes::<4>()) & 0x7fff_ffff
+}
+
+fn recording_header(session: &Session, agent: &handshake::AgentSession) -> RecordingHeader {
+    let mut detail = serde_json::Map::new();
+    detail.insert("tls".into(), agent.tls.into());
+    if let Some(user) = agent.startup.get("user") {
+        detail.insert("client_user".into(), user.into());
+    }
+    if let Some(app) = agent.startup.get("application_name") {
+        detail.insert("application_name".into(), app.into());
+    }
+    if let Some(jti) = &agent.identity.token_id {
+        detail.insert("token_id".into(), jti.clone().into());
+    }
+    RecordingHeader {
+        version: crate::recording::entry::FORMAT_VERSION,
+        id: session.id.clone(),
+        protocol: "postgres".into(),
+        connection: session.connection.clone(),
+        subject: session.identity.subject.clone(),
+        issuer: session.identity.issuer.clone(),
+        groups: session.identity.groups.clone(),
+        client_addr: session.client_addr.clone(),
+        started_ms: crate::recording::now_ms(),
+        detail,
+    }
 }
 
 fn new_id() -> String {

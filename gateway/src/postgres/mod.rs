@@ -10,13 +10,11 @@ pub mod frame;
 pub mod handshake;
 pub mod listener;
 pub mod parity;
+mod recorded;
 pub mod relay;
 pub mod rows;
 pub mod startup;
 pub mod upstream;
-
-/// The listener TLS now lives in `crate::tls`, shared with the HTTP listener.
-pub use crate::tls;
 
 pub use frame::{Frame, FrameError};
 pub use upstream::{Upstream, UpstreamConfig, UpstreamError, UpstreamTls};

@@ -30,6 +30,7 @@ use super::audit_trail::Trail;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::parity;
+use super::recorded::Bind;
 use super::rows::{self, Cell};
 use super::upstream::ServerIo;
 
@@ -81,6 +82,16 @@ pub enum Ending {
     ClientVanished,
     /// The server closed the connection.
     ServerClosed,
+}
+
+impl Ending {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Ending::Terminated => "terminated",
+            Ending::ClientVanished => "client_vanished",
+            Ending::ServerClosed => "server_closed",
+        }
+    }
 }
 
 pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, RelayError> {
@@ -176,10 +187,10 @@ async fn client_to_server(
                 }
             }
             b'B' => {
-                ctx.audit.bind(&f.body);
-                lock(&shared)
-                    .bind_formats
-                    .push_back(bind_result_formats(&f.body).map_err(RelayError::Client)?);
+                let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
+                ctx.audit.bind(&bind);
+                let formats = bind.result_formats;
+                lock(&shared).bind_formats.push_back(formats);
                 f
             }
             // A FunctionCall names its function by OID, out of the analyser's
@@ -237,25 +248,6 @@ fn fence_refusal(why: &str) -> Frame {
 
 fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
     Ok(BodyReader::new(body, what).cstr()?.to_string())
-}
-
-fn bind_result_formats(body: &[u8]) -> Result<Vec<i16>, FrameError> {
-    let mut r = BodyReader::new(body, "Bind");
-    r.cstr()?;
-    r.cstr()?;
-    let n = r.i16()?;
-    for _ in 0..n {
-        r.i16()?;
-    }
-    let params = r.i16()?;
-    for _ in 0..params {
-        let len = r.i32()?;
-        if len > 0 {
-            r.take(len as usize)?;
-        }
-    }
-    let n = r.i16()?;
-    (0..n).map(|_| r.i16()).collect()
 }
 
 /// `None` to forward the statement, or the ErrorResponse refusing it.

@@ -1,0 +1,278 @@
+//! One agent connection's trail: its recording (begun at its first
+//! authenticated exchange, ended when the connection closes) and the
+//! audit events of its exchanges.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::audit::{Audit, Event, EventIdentity, kinds};
+use crate::identity::Identity;
+use crate::recording::entry::{BodyCapture, End, Entry, Exchange, FORMAT_VERSION, Header};
+use crate::recording::{Recorder, Recording, now_ms};
+
+use super::record::{ExchangeRecord, Outcome};
+
+pub struct ClientTrail {
+    session_id: Arc<str>,
+    peer: SocketAddr,
+    tls: bool,
+    recorder: Recorder,
+    audit: Audit,
+    begun: Mutex<Option<Begun>>,
+    next: AtomicU64,
+    exchanges: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// The session as it began: the first verified identity and connection.
+#[derive(Clone)]
+struct Begun {
+    identity: EventIdentity,
+    connection: String,
+    recording: Option<Arc<Recording>>,
+}
+
+impl std::fmt::Debug for ClientTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTrail")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session cannot be recorded: the exchange is refused.
+#[derive(Debug, thiserror::Error)]
+#[error("the gateway cannot record this session: {0}")]
+pub struct Unrecordable(String);
+
+impl ClientTrail {
+    pub fn new(
+        session_id: Arc<str>,
+        peer: SocketAddr,
+        tls: bool,
+        recorder: Recorder,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            session_id,
+            peer,
+            tls,
+            recorder,
+            audit,
+            begun: Mutex::new(None),
+            next: AtomicU64::new(1),
+            exchanges: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// The exchange number of a request arriving now.
+    pub fn next_n(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Bytes of each body kept in the recording (0: none).
+    pub fn body_limit(&self) -> usize {
+        self.recorder.config().map_or(0, |c| c.http_body_bytes)
+    }
+
+    fn begun(&self) -> Option<Begun> {
+        self.begun.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Called once identity and connection are known, before anything is
+    /// forwarded: the first call starts the session (and its recording).
+    /// Streams of one HTTP/2 connection wait for each other here, so none
+    /// is forwarded before the recording exists.
+    pub fn begin(&self, identity: &Identity, connection: &str) -> Result<(), Unrecordable> {
+        let mut begun = self.begun.lock().unwrap_or_else(|e| e.into_inner());
+        if begun.is_some() {
+            return Ok(());
+        }
+        let who = EventIdentity::from(identity);
+        let header = Header {
+            version: FORMAT_VERSION,
+            id: self.session_id.to_string(),
+            protocol: "http".into(),
+            connection: connection.to_string(),
+            subject: who.subject.clone(),
+            issuer: who.issuer.clone(),
+            groups: who.groups.clone(),
+            client_addr: self.peer.to_string(),
+            started_ms: now_ms(),
+            detail: [("tls".to_string(), Value::from(self.tls))]
+                .into_iter()
+                .collect(),
+        };
+        // Not begun on failure: the next request tries again.
+        let recording = self
+            .recorder
+            .begin(header)
+            .map_err(|e| Unrecordable(e.to_string()))?;
+        self.audit.emit(
+            Event::new(kinds::SESSION_START)
+                .connection(connection)
+                .identity(who.clone())
+                .session_id(self.session_id.to_string())
+                .with("protocol", "http")
+                .with("client_addr", self.peer.to_string())
+                .with("tls", self.tls),
+        );
+        *begun = Some(Begun {
+            identity: who,
+            connection: connection.to_string(),
+            recording,
+        });
+        Ok(())
+    }
+
+    /// One finished exchange: its recording entry and its audit event.
+    pub fn exchange(&self, rec: &ExchangeRecord, response_body: Option<BodyCapture>) {
+        let refused = rec.outcome != Outcome::Forwarded && rec.outcome != Outcome::UpstreamError;
+        let masked = rec
+            .masking
+            .as_ref()
+            .map(|m| {
+                let mut out = std::collections::BTreeMap::new();
+                for (entity, n) in &m.detections {
+                    *out.entry(entity.clone()).or_insert(0u64) += u64::from(*n);
+                }
+                out
+            })
+            .unwrap_or_default();
+        let begun = self.begun();
+        self.audit_exchange(rec, &masked, begun.as_ref());
+        let Some(recording) = begun.and_then(|b| b.recording) else {
+            return;
+        };
+        if rec.subject.is_none() {
+            // Exchanges without a verified identity belong to no session.
+            return;
+        }
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        if refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        let limit = self.body_limit();
+        let entry = Exchange {
+            n: rec.n,
+            time_ms: rec.time_ms,
+            subject: rec.subject.clone(),
+            method: rec.method.to_string(),
+            url: rec.url.clone(),
+            http_version: rec.http_version.clone(),
+            request_headers: rec.request_headers.clone(),
+            request_body: rec
+                .request_body
+                .as_ref()
+                .and_then(|b| BodyCapture::of(b, limit)),
+            request_bytes: rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            status: rec.status,
+            response_headers: rec.response_headers.clone(),
+            response_body,
+            response_bytes: rec.response_bytes,
+            outcome: rec.outcome.as_str().to_string(),
+            plugin: rec.verdict.as_ref().map(|v| v.plugin.clone()),
+            rule: rec.verdict.as_ref().map(|v| v.rule.clone()),
+            reason: rec.verdict.as_ref().map(|v| v.reason.clone()),
+            mcp: rec.mcp.clone(),
+            masked,
+            duration_ms: rec.duration.as_secs_f64() * 1000.0,
+            completed: rec.completed,
+        };
+        recording.write(&Entry::Http(entry));
+    }
+
+    fn audit_exchange(
+        &self,
+        rec: &ExchangeRecord,
+        masked: &std::collections::BTreeMap<String, u64>,
+        begun: Option<&Begun>,
+    ) {
+        let kind = match rec.outcome {
+            Outcome::Forwarded | Outcome::UpstreamError => kinds::HTTP_EXCHANGE,
+            Outcome::Denied | Outcome::ApprovalRequired => kinds::HTTP_DENIED,
+            Outcome::Refused if rec.status == 401 || rec.status == 403 => kinds::IDENTITY_REFUSED,
+            Outcome::Refused => kinds::CONNECTION_REFUSED,
+        };
+        let mut event = Event::new(kind)
+            .session_id(self.session_id.to_string())
+            .with("protocol", "http")
+            .with("client_addr", self.peer.to_string())
+            .with("method", rec.method.to_string())
+            .with(
+                "path",
+                rec.path.clone().unwrap_or_else(|| rec.raw_path.clone()),
+            )
+            .with("status", rec.status)
+            .with("outcome", rec.outcome.as_str())
+            .with(
+                "request_bytes",
+                rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .with("response_bytes", rec.response_bytes)
+            .with("duration_ms", rec.duration.as_secs_f64() * 1000.0)
+            .with("completed", rec.completed);
+        if let Some(c) = &rec.connection {
+            event = event.connection(c.clone());
+        }
+        if let Some(b) = begun
+            && rec.subject.as_deref() == Some(b.identity.subject.as_str())
+        {
+            event = event.identity(b.identity.clone());
+        } else if let Some(subject) = &rec.subject {
+            event = event.with("subject", subject.clone());
+        }
+        if let Some(v) = &rec.verdict {
+            event = event
+                .with("plugin", v.plugin.clone())
+                .with("rule", v.rule.clone())
+                .with("reason", v.reason.clone());
+        }
+        if !masked.is_empty() {
+            event = event.with("masked", serde_json::to_value(masked).unwrap_or_default());
+        }
+        for (method, tool) in &rec.mcp {
+            event = event.with("mcp_method", method.clone());
+            if let Some(t) = tool {
+                event = event.with("mcp_tool", t.clone());
+            }
+        }
+        self.audit.emit(event);
+    }
+
+    /// The connection closed.
+    pub fn end(&self, ending: &str) {
+        let Some(Begun {
+            identity: who,
+            connection,
+            recording,
+        }) = self.begun()
+        else {
+            return;
+        };
+        let exchanges = self.exchanges.load(Ordering::Relaxed);
+        let refused = self.refused.load(Ordering::Relaxed);
+        if let Some(recording) = recording {
+            recording.end(End {
+                ending: ending.to_string(),
+                exchanges,
+                statements_refused: refused,
+                ..End::default()
+            });
+        }
+        self.audit.emit(
+            Event::new(kinds::SESSION_END)
+                .connection(connection)
+                .identity(who)
+                .session_id(self.session_id.to_string())
+                .with("protocol", "http")
+                .with("ending", ending)
+                .with("exchanges", exchanges)
+                .with("refused", refused),
+        );
+    }
+}

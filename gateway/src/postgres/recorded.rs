@@ -1,0 +1,135 @@
+//! What the relay hands the session recording beyond the audit trail's
+//! facts: a Bind's parameters, and result rows as the client received them.
+
+use crate::recording::entry::{ResultRows, cell_text};
+
+use super::frame::{BodyReader, Frame, FrameError};
+use super::rows;
+
+/// A parsed Bind message.
+pub struct Bind<'a> {
+    pub portal: &'a str,
+    pub statement: &'a str,
+    param_formats: Vec<i16>,
+    params: Vec<Option<&'a [u8]>>,
+    pub result_formats: Vec<i16>,
+}
+
+impl<'a> Bind<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, FrameError> {
+        let mut r = BodyReader::new(body, "Bind");
+        let portal = r.cstr()?;
+        let statement = r.cstr()?;
+        let n = r.i16()?;
+        let param_formats = (0..n).map(|_| r.i16()).collect::<Result<_, _>>()?;
+        let n = r.i16()?;
+        let mut params = Vec::with_capacity(n.max(0) as usize);
+        for _ in 0..n {
+            let len = r.i32()?;
+            params.push(if len < 0 {
+                None
+            } else {
+                Some(r.take(len as usize)?)
+            });
+        }
+        let n = r.i16()?;
+        let result_formats = (0..n).map(|_| r.i16()).collect::<Result<_, _>>()?;
+        Ok(Self {
+            portal,
+            statement,
+            param_formats,
+            params,
+            result_formats,
+        })
+    }
+
+    /// Parameters as text, each cut to `max` bytes; binary ones as `\x`
+    /// hex.
+    pub fn parameters(&self, max: usize) -> Vec<Option<String>> {
+        let binary = |i: usize| match self.param_formats.as_slice() {
+            [] => false,
+            [one] => *one == 1,
+            all => all.get(i) == Some(&1),
+        };
+        self.params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.map(|bytes| {
+                    let kept = &bytes[..bytes.len().min(max)];
+                    let mut text = if binary(i) {
+                        format!("\\x{}", crate::audit::event::hex(kept))
+                    } else {
+                        cell_text(kept)
+                    };
+                    if kept.len() < bytes.len() {
+                        text.push('…');
+                    }
+                    text
+                })
+            })
+            .collect()
+    }
+}
+
+/// The first result set of a round, as sent to the client, up to a cap.
+#[derive(Default)]
+pub struct RowsCapture {
+    columns: Option<Vec<String>>,
+    rows: Vec<Vec<Option<String>>>,
+    truncated: bool,
+    /// Rows of a later result set are not kept.
+    later_set: bool,
+}
+
+impl RowsCapture {
+    pub fn observe(&mut self, f: &Frame, cap: usize) {
+        match f.tag {
+            b'T' => {
+                if self.columns.is_some() {
+                    self.later_set = true;
+                    self.truncated = true;
+                    return;
+                }
+                let names = rows::parse_row_description(&f.body)
+                    .map(|cols| cols.into_iter().map(|c| c.name).collect())
+                    .unwrap_or_default();
+                self.columns = Some(names);
+            }
+            b'D' if !self.later_set => {
+                if self.rows.len() >= cap {
+                    self.truncated = true;
+                    return;
+                }
+                if let Ok(cells) = rows::parse_data_row(&f.body) {
+                    self.rows
+                        .push(cells.iter().map(|c| c.as_deref().map(shown)).collect());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn into_result(self) -> Option<ResultRows> {
+        Some(ResultRows {
+            columns: self.columns?,
+            rows: self.rows,
+            truncated: self.truncated,
+        })
+    }
+}
+
+/// A cell as text when it reads as text, else `\x` hex (binary-format
+/// numbers, timestamps, …).
+fn shown(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s)
+            if !s
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) =>
+        {
+            s.to_string()
+        }
+        _ => format!("\\x{}", crate::audit::event::hex(bytes)),
+    }
+}
