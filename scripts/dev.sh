@@ -9,7 +9,8 @@
 # HTTP tests drive the gateway with it), the PostgreSQL
 # server binaries (tests start their own server), node/npm (the OpenID
 # provider the identity tests start) and python3 (the README walkthrough); the
-# OpenID provider's locked npm dependencies; psycopg (tests/requirements.txt).
+# OpenID provider's and the HAR validator's locked npm dependencies; psycopg
+# (tests/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +61,12 @@ fi
 if [ ! -d tests/oidc-provider/node_modules ] && command -v npm >/dev/null 2>&1; then
   say "installing the test OpenID provider's npm dependencies"
   npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
+fi
+
+# The HAR 1.2 schema check the HTTP session-recording tests run on exports.
+if [ ! -d tests/har-validator/node_modules ] && command -v npm >/dev/null 2>&1; then
+  say "installing the HAR validator (tests/har-validator)"
+  npm ci --prefix tests/har-validator --no-audit --no-fund --loglevel=error
 fi
 
 exec just "$@"

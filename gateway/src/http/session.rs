@@ -168,6 +168,7 @@ impl ClientTrail {
             request_body: rec
                 .request_body
                 .as_ref()
+                .filter(|b| !b.is_empty())
                 .and_then(|b| BodyCapture::of(b, limit)),
             request_bytes: rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
             status: rec.status,

@@ -179,7 +179,13 @@ pub fn resolve(dir: &Path, id: &str) -> Result<PathBuf, RecordingError> {
         return Ok(exact);
     }
     let mut found = None;
-    let entries = std::fs::read_dir(dir).map_err(io(dir))?;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RecordingError::NotFound(id.to_string()));
+        }
+        Err(e) => return Err(io(dir)(e)),
+    };
     for item in entries.flatten() {
         let path = item.path();
         if id_of(&path).is_some_and(|x| x.starts_with(id)) {
