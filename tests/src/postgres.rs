@@ -111,7 +111,7 @@ impl TestPostgres {
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(["-c", "fsync=off", "-c", "max_connections=250"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -260,8 +260,6 @@ impl ClientTrail {
         if let Some(recording) = recording {
             recording.end(End {
                 ending: ending.to_string(),
-                exchanges,
-                statements_refused: refused,
                 ..End::default()
             });
         }

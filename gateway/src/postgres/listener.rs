@@ -290,8 +290,6 @@ impl PgListener {
             recording.end(RecordingEnd {
                 ending: ending.to_string(),
                 error,
-                statements_allowed: allowed,
-                statements_refused: denied,
                 ..RecordingEnd::default()
             });
         }

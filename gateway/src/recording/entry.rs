@@ -209,6 +209,8 @@ pub struct End {
     pub ending: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Statement entries (each a Query, or a batch up to Sync) allowed and
+    /// refused, and HTTP exchanges, in the session.
     #[serde(default)]
     pub statements_allowed: u64,
     #[serde(default)]

@@ -183,6 +183,11 @@ struct WriteState {
     dropped: u64,
     truncated: bool,
     ended: bool,
+    /// Requests offered to the recording (written or past the size limit),
+    /// for the end line.
+    allowed: u64,
+    refused: u64,
+    exchanges: u64,
 }
 
 /// One session's recording, shared by the tasks of that session.
@@ -239,6 +244,12 @@ impl Recording {
         if s.ended {
             return Ok(());
         }
+        match entry {
+            Entry::Statement(st) if st.verdict == "allow" => s.allowed += 1,
+            Entry::Statement(_) => s.refused += 1,
+            Entry::Http(_) => s.exchanges += 1,
+            _ => {}
+        }
         if !force && (s.truncated || s.bytes + line.len() as u64 > limit) {
             s.dropped += 1;
             if !s.truncated {
@@ -290,13 +301,16 @@ impl Recording {
     }
 
     /// Writes the end line (past the size limit too) and closes the file.
+    /// The counts are the recording's own: requests it was given.
     pub fn end(&self, mut end: End) {
-        let (entries, dropped) = {
+        {
             let s = self.lock();
-            (s.entries, s.dropped)
-        };
-        end.entries = entries;
-        end.dropped = dropped;
+            end.entries = s.entries;
+            end.dropped = s.dropped;
+            end.statements_allowed = s.allowed;
+            end.statements_refused = s.refused;
+            end.exchanges = s.exchanges;
+        }
         if end.time_ms == 0 {
             end.time_ms = now_ms();
         }
