@@ -20,6 +20,7 @@ use crate::plugins::bindings::types::{Protocol, Session};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
+use super::catalog::Catalog;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, Frame};
 use super::handshake::{self, Accepted, ConnectionLookup, HandshakeError, HandshakeSettings};
@@ -43,6 +44,8 @@ pub struct PgListener {
     pub analyzer: Arc<Analyzer>,
     pub audit: Audit,
     cancel_keys: DashMap<(i32, Bytes), CancelTarget>,
+    /// Per connection: table names for maskers, shared by its sessions.
+    catalogs: HashMap<String, Arc<Catalog>>,
 }
 
 struct CancelTarget {
@@ -78,6 +81,13 @@ impl PgListener {
         analyzer: Arc<Analyzer>,
         audit: Audit,
     ) -> Arc<Self> {
+        let catalogs = connections
+            .iter()
+            .map(|c| {
+                let catalog = Catalog::new(c.name.clone(), c.upstream.clone());
+                (c.name.clone(), Arc::new(catalog))
+            })
+            .collect();
         Arc::new(Self {
             settings,
             connections: connections
@@ -89,6 +99,7 @@ impl PgListener {
             analyzer,
             audit,
             cancel_keys: DashMap::new(),
+            catalogs,
         })
     }
 
@@ -238,6 +249,7 @@ impl PgListener {
             analyzer: self.analyzer.clone(),
             session: session.clone(),
             audit: trail.clone(),
+            catalog: self.catalogs.get(&conn.name).cloned(),
         };
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;

@@ -27,6 +27,7 @@ use crate::plugins::{Chain, Decision, PluginHost, Refusal};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
+use super::catalog::{Catalog, SchemaWatch};
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::parity;
@@ -45,6 +46,8 @@ pub struct RelayContext {
     pub session: Session,
     /// The session's audit records (write-ahead, verdicts, completions).
     pub audit: Arc<Trail>,
+    /// Table names for the maskers' column metadata.
+    pub catalog: Option<Arc<Catalog>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -350,6 +353,9 @@ struct ResultSet {
     pending: Vec<Vec<Cell>>,
     /// … and as they arrived, sent as they are unless a masker changed them.
     frames: Vec<Frame>,
+    /// Whether the columns' tables have been named (once, before the first
+    /// rows reach the maskers).
+    named: bool,
 }
 
 /// The maskers for a result set starting now. Resolved per result set, so a
@@ -377,6 +383,7 @@ async fn server_to_client(
     // executed without one of their own.
     let mut described: Option<Vec<Column>> = None;
     let mut formats: Option<Vec<i16>> = None;
+    let mut schema_watch = SchemaWatch::default();
     loop {
         let Some(f) = frame::read_frame(&mut server, MAX_SERVER_FRAME)
             .await
@@ -384,6 +391,9 @@ async fn server_to_client(
         else {
             return Ok(Ending::ServerClosed);
         };
+        if let Some(catalog) = &ctx.catalog {
+            schema_watch.observe(catalog, &f);
+        }
         let mut out = vec![];
         match f.tag {
             b'E' => {
@@ -433,6 +443,7 @@ async fn server_to_client(
                         chain,
                         pending: Vec::new(),
                         frames: Vec::new(),
+                        named: false,
                     }),
                 };
                 out.push(f);
@@ -459,6 +470,7 @@ async fn server_to_client(
                                 chain,
                                 pending: Vec::new(),
                                 frames: Vec::new(),
+                                named: false,
                             })
                         }
                     };
@@ -542,6 +554,11 @@ async fn flush_rows(
     };
     if set.pending.is_empty() {
         return Ok(());
+    }
+    if !std::mem::replace(&mut set.named, true)
+        && let Some(catalog) = &ctx.catalog
+    {
+        catalog.name_tables(&mut set.columns).await;
     }
     let mut batch = std::mem::take(&mut set.pending);
     let frames = std::mem::take(&mut set.frames);
