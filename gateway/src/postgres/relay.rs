@@ -353,8 +353,7 @@ struct ResultSet {
     pending: Vec<Vec<Cell>>,
     /// … and as they arrived, sent as they are unless a masker changed them.
     frames: Vec<Frame>,
-    /// Whether the columns' tables have been named (once, before the first
-    /// rows reach the maskers).
+    /// Whether the columns' tables are named yet (once, before masking).
     named: bool,
 }
 
