@@ -21,6 +21,7 @@ use crate::recording::{End as RecordingEnd, Header as RecordingHeader, Recorder}
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
+use super::catalog::Catalog;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, Frame};
 use super::handshake::{self, Accepted, ConnectionLookup, HandshakeError, HandshakeSettings};
@@ -45,6 +46,8 @@ pub struct PgListener {
     pub audit: Audit,
     pub recorder: Recorder,
     cancel_keys: DashMap<(i32, Bytes), CancelTarget>,
+    /// Per connection: table names for maskers, shared by its sessions.
+    catalogs: HashMap<String, Arc<Catalog>>,
 }
 
 struct CancelTarget {
@@ -81,6 +84,13 @@ impl PgListener {
         audit: Audit,
         recorder: Recorder,
     ) -> Arc<Self> {
+        let catalogs = connections
+            .iter()
+            .map(|c| {
+                let catalog = Catalog::new(c.name.clone(), c.upstream.clone());
+                (c.name.clone(), Arc::new(catalog))
+            })
+            .collect();
         Arc::new(Self {
             settings,
             connections: connections
@@ -93,6 +103,7 @@ impl PgListener {
             audit,
             recorder,
             cancel_keys: DashMap::new(),
+            catalogs,
         })
     }
 
@@ -260,6 +271,7 @@ impl PgListener {
             analyzer: self.analyzer.clone(),
             session: session.clone(),
             audit: trail.clone(),
+            catalog: self.catalogs.get(&conn.name).cloned(),
         };
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;

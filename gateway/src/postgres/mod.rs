@@ -5,6 +5,7 @@
 //! listener and the relay build on these.
 
 pub mod audit_trail;
+pub mod catalog;
 pub mod errors;
 pub mod frame;
 pub mod handshake;

@@ -27,6 +27,7 @@ use crate::plugins::{Chain, Decision, PluginHost, Refusal};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
+use super::catalog::{Catalog, SchemaWatch};
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::parity;
@@ -46,6 +47,8 @@ pub struct RelayContext {
     pub session: Session,
     /// The session's audit records (write-ahead, verdicts, completions).
     pub audit: Arc<Trail>,
+    /// Table names for the maskers' column metadata.
+    pub catalog: Option<Arc<Catalog>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -342,6 +345,8 @@ struct ResultSet {
     pending: Vec<Vec<Cell>>,
     /// … and as they arrived, sent as they are unless a masker changed them.
     frames: Vec<Frame>,
+    /// Whether the columns' tables are named yet (once, before masking).
+    named: bool,
 }
 
 /// The maskers for a result set starting now. Resolved per result set, so a
@@ -369,6 +374,7 @@ async fn server_to_client(
     // executed without one of their own.
     let mut described: Option<Vec<Column>> = None;
     let mut formats: Option<Vec<i16>> = None;
+    let mut schema_watch = SchemaWatch::default();
     loop {
         let Some(f) = frame::read_frame(&mut server, MAX_SERVER_FRAME)
             .await
@@ -376,6 +382,9 @@ async fn server_to_client(
         else {
             return Ok(Ending::ServerClosed);
         };
+        if let Some(catalog) = &ctx.catalog {
+            schema_watch.observe(catalog, &f);
+        }
         let mut out = vec![];
         match f.tag {
             b'E' => {
@@ -425,6 +434,7 @@ async fn server_to_client(
                         chain,
                         pending: Vec::new(),
                         frames: Vec::new(),
+                        named: false,
                     }),
                 };
                 out.push(f);
@@ -451,6 +461,7 @@ async fn server_to_client(
                                 chain,
                                 pending: Vec::new(),
                                 frames: Vec::new(),
+                                named: false,
                             })
                         }
                     };
@@ -534,6 +545,11 @@ async fn flush_rows(
     };
     if set.pending.is_empty() {
         return Ok(());
+    }
+    if !std::mem::replace(&mut set.named, true)
+        && let Some(catalog) = &ctx.catalog
+    {
+        catalog.name_tables(&mut set.columns).await;
     }
     let mut batch = std::mem::take(&mut set.pending);
     let frames = std::mem::take(&mut set.frames);

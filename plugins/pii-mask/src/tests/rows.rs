@@ -210,6 +210,60 @@ fn unresolved_tables() {
     assert_eq!(rows[0], vec![s("[REDACTED]"), s("[EMAIL]")]);
 }
 
+/// Columns of the same name in different tables, as the gateway names them
+/// from PostgreSQL's table OIDs: each table's rule applies to its own
+/// column only; a column of another table is scanned by content.
+#[test]
+fn same_column_name_in_different_tables() {
+    let m = masker(json!({
+        "hash_key": KEY,
+        "columns": [
+            { "match": "public.customers.email", "strategy": "hash", "entity": "email" },
+            { "match": "public.staff.email", "strategy": "keep" },
+            { "match": "billing.*.holder", "strategy": "redact" },
+        ],
+    }));
+    let columns = [
+        col("email", Some("public.customers"), 25, "text"),
+        col("email", Some("public.staff"), 25, "text"),
+        col("email", Some("public.vendors"), 25, "text"),
+        col("email", Some("hr.staff"), 25, "text"),
+        col("holder", Some("billing.cards"), 25, "text"),
+        col("holder", Some("public.cards"), 25, "text"),
+        // Unnamed (a view, an expression, a failed lookup): the masking
+        // rule applies by name, the `keep` rule does not.
+        col("email", None, 25, "text"),
+    ];
+    let email = Some("ann@example.com");
+    let (rows, _) = run(
+        &m,
+        &[],
+        &columns,
+        &[&[
+            email,
+            email,
+            email,
+            email,
+            Some("Ann Lee"),
+            Some("Bo Ray"),
+            email,
+        ]],
+    );
+    let hashed = rows[0][0].clone().unwrap();
+    assert!(hashed.starts_with("email_"), "{hashed}");
+    assert_eq!(
+        rows[0][1..],
+        [
+            s("ann@example.com"),
+            s("[EMAIL]"),
+            s("[EMAIL]"),
+            s("[REDACTED]"),
+            s("Bo Ray"),
+            Some(hashed),
+        ]
+    );
+}
+
 #[test]
 fn exemptions_by_group_and_entity() {
     let m = masker(json!({

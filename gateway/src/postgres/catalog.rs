@@ -1,0 +1,495 @@
+//! Names of the tables result columns come from, so that maskers can apply
+//! rules written for `schema.table.column`.
+//!
+//! A RowDescription names a column's table only by OID. The names are looked
+//! up on a connection of the gateway's own, one per configured connection,
+//! opened when first needed with the same credentials and TLS settings as
+//! the agents' sessions: never on an agent's session, whose protocol and
+//! transaction state belong to the agent. Names are cached per configured
+//! connection, so a result set costs a lookup only when it brings a table
+//! not seen (or not re-checked) for [`CACHE_TTL`].
+//!
+//! Every way this can go wrong leaves a column with `table: none`, for which
+//! maskers apply table-qualified masking rules by column name and no `keep`
+//! rule: a name the gateway is not sure of must never weaken masking.
+//! - The lookup fails or exceeds [`LOOKUP_TIMEOUT`]: none; no further lookup
+//!   is tried for [`RETRY_AFTER`], so a dead or stalled catalog connection
+//!   holds a result set back by at most one timeout per window.
+//! - Views and materialized views: PostgreSQL reports the view as the table
+//!   of each of its columns (computed ones too), not the table the data
+//!   comes from. Naming the view would let a rule written for the table stop
+//!   applying when the same data is read through a view: none. Partitions
+//!   read directly: none, for the same reason (their parent is named).
+//! - A schema or table name containing `.` cannot be told apart in
+//!   `schema.table`: none.
+//! - A rename keeps the OID. A cached name is used for [`CACHE_TTL`] at
+//!   most, and every name is dropped when a transaction that changed the
+//!   schema through the gateway ends; renames made elsewhere are seen within
+//!   the TTL. A dropped and recreated table has a new OID: a cache miss.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+
+use crate::plugins::bindings::types::Column;
+
+use super::frame::{self, BodyReader, Frame, FrameError};
+use super::rows;
+use super::upstream::{Upstream, UpstreamConfig, UpstreamError};
+
+/// Longest a result set waits for its tables' names, connecting included.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a failed lookup, how long result sets go without names rather than
+/// each waiting for a lookup that is likely to fail too.
+pub const RETRY_AFTER: Duration = Duration::from_secs(3);
+/// How long a name is used before it is looked up again.
+pub const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Names kept per configured connection.
+const MAX_CACHED: usize = 4096;
+
+/// Parameters only: OIDs travel as an `oid[]` value, never in the text.
+const LOOKUP_SQL: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.oid = ANY($1)";
+const OID_ARRAY: i32 = 1028;
+const STARTUP: [(&str, &str); 2] = [
+    ("application_name", "sluice-catalog"),
+    ("client_encoding", "UTF8"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    Connect(#[from] UpstreamError),
+    #[error("protocol: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the server refused the lookup: {0}")]
+    Server(String),
+    #[error("unexpected message {0:?} from the server")]
+    Unexpected(char),
+    #[error("malformed answer: {0}")]
+    Malformed(&'static str),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// The table names of one configured connection.
+pub struct Catalog {
+    connection: String,
+    upstream: UpstreamConfig,
+    /// The lookup connection; taken out while in use, so a lookup abandoned
+    /// half-way (timeout) never leaves a connection in an unknown state.
+    conn: tokio::sync::Mutex<Option<Upstream>>,
+    cache: Mutex<Cache>,
+    timeout: Duration,
+    retry_after: Duration,
+    ttl: Duration,
+}
+
+#[derive(Default)]
+struct Cache {
+    names: HashMap<u32, Cached>,
+    /// Bumped by every invalidation: a lookup that started before one does
+    /// not fill the cache with what it read.
+    generation: u64,
+    /// Lookups are not tried before this instant (after a failure).
+    quiet_until: Option<Instant>,
+}
+
+struct Cached {
+    /// `None`: the relation exists but its columns get no table name.
+    name: Option<Arc<str>>,
+    at: Instant,
+}
+
+impl Catalog {
+    pub fn new(connection: String, upstream: UpstreamConfig) -> Self {
+        Self::with_limits(connection, upstream, LOOKUP_TIMEOUT, RETRY_AFTER, CACHE_TTL)
+    }
+
+    pub fn with_limits(
+        connection: String,
+        upstream: UpstreamConfig,
+        timeout: Duration,
+        retry_after: Duration,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            connection,
+            upstream,
+            conn: tokio::sync::Mutex::new(None),
+            cache: Mutex::new(Cache::default()),
+            timeout,
+            retry_after,
+            ttl,
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // The cache holds no invariant a panicking holder could break.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets every name (the schema may have changed).
+    pub fn invalidate(&self) {
+        let mut cache = self.cache();
+        cache.names.clear();
+        cache.generation += 1;
+    }
+
+    /// Sets `table` on the columns of a table whose name it knows or can
+    /// look up in time; leaves it `None` on every other column.
+    pub async fn name_tables(&self, columns: &mut [Column]) {
+        let mut wanted: Vec<u32> = columns
+            .iter()
+            .filter(|c| c.table_oid != 0 && c.table.is_none())
+            .map(|c| c.table_oid)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let now = Instant::now();
+        let mut known: HashMap<u32, Option<Arc<str>>> = HashMap::new();
+        let (missing, generation, quiet) = {
+            let cache = self.cache();
+            let mut missing = Vec::new();
+            for oid in wanted {
+                match cache.names.get(&oid) {
+                    Some(c) if now.duration_since(c.at) < self.ttl => {
+                        known.insert(oid, c.name.clone());
+                    }
+                    _ => missing.push(oid),
+                }
+            }
+            let quiet = cache.quiet_until.is_some_and(|t| now < t);
+            (missing, cache.generation, quiet)
+        };
+        if !missing.is_empty() {
+            if quiet {
+                self.count("skipped");
+            } else {
+                let started = Instant::now();
+                let found = match tokio::time::timeout(self.timeout, self.lookup(&missing)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(CatalogError::Timeout(self.timeout)),
+                };
+                metrics::histogram!("sluice_pg_table_lookup_seconds", "connection" => self.connection.clone())
+                    .record(started.elapsed().as_secs_f64());
+                match found {
+                    Ok(found) => {
+                        self.count("ok");
+                        self.remember(&found, generation);
+                        known.extend(found);
+                    }
+                    Err(e) => {
+                        self.count("failed");
+                        tracing::warn!(
+                            connection = %self.connection,
+                            "table names unavailable, masking rules apply by column name: {e}"
+                        );
+                        self.cache().quiet_until = Some(Instant::now() + self.retry_after);
+                    }
+                }
+            }
+        }
+        for c in columns.iter_mut().filter(|c| c.table.is_none()) {
+            if let Some(Some(name)) = known.get(&c.table_oid) {
+                c.table = Some(name.to_string());
+            }
+        }
+    }
+
+    fn count(&self, outcome: &'static str) {
+        metrics::counter!(
+            "sluice_pg_table_lookups_total",
+            "connection" => self.connection.clone(),
+            "outcome" => outcome
+        )
+        .increment(1);
+    }
+
+    fn remember(&self, found: &HashMap<u32, Option<Arc<str>>>, generation: u64) {
+        let mut cache = self.cache();
+        if cache.generation != generation {
+            return;
+        }
+        cache.quiet_until = None;
+        if cache.names.len() + found.len() > MAX_CACHED {
+            let ttl = self.ttl;
+            cache.names.retain(|_, c| c.at.elapsed() < ttl);
+            if cache.names.len() + found.len() > MAX_CACHED {
+                cache.names.clear();
+            }
+        }
+        let at = Instant::now();
+        for (oid, name) in found {
+            let name = name.clone();
+            cache.names.insert(*oid, Cached { name, at });
+        }
+    }
+
+    /// Names of the relations among `oids` that exist. On the kept
+    /// connection first; if that fails (the server may have closed it since),
+    /// once more on a new one.
+    async fn lookup(&self, oids: &[u32]) -> Result<HashMap<u32, Option<Arc<str>>>, CatalogError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(mut conn) = slot.take() {
+            match query(&mut conn, oids).await {
+                Ok(found) => {
+                    *slot = Some(conn);
+                    return Ok(found);
+                }
+                Err(e) => {
+                    tracing::debug!(connection = %self.connection, "catalog connection dropped: {e}")
+                }
+            }
+        }
+        let mut conn = Upstream::connect(&self.upstream, &owned(&STARTUP)).await?;
+        let found = query(&mut conn, oids).await?;
+        *slot = Some(conn);
+        Ok(found)
+    }
+}
+
+fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Runs [`LOOKUP_SQL`] with the extended protocol, text results.
+async fn query(
+    conn: &mut Upstream,
+    oids: &[u32],
+) -> Result<HashMap<u32, Option<Arc<str>>>, CatalogError> {
+    let array = format!(
+        "{{{}}}",
+        oids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut parse = BytesMut::new();
+    parse.put_u8(0);
+    parse.put_slice(LOOKUP_SQL.as_bytes());
+    parse.put_u8(0);
+    parse.put_i16(1);
+    parse.put_i32(OID_ARRAY);
+    let mut bind = BytesMut::new();
+    bind.put_slice(b"\0\0");
+    bind.put_i16(1);
+    bind.put_i16(0);
+    bind.put_i16(1);
+    bind.put_i32(array.len() as i32);
+    bind.put_slice(array.as_bytes());
+    bind.put_i16(0);
+    let frames = [
+        Frame::new(b'P', parse.freeze()),
+        Frame::new(b'B', bind.freeze()),
+        Frame::new(b'E', &b"\0\0\0\0\0"[..]),
+        Frame::new(b'S', &b""[..]),
+    ];
+    frame::write_frames(&mut conn.io, &frames)
+        .await
+        .map_err(FrameError::Io)?;
+    let mut found = HashMap::new();
+    let mut refused = None;
+    loop {
+        let f = frame::read_frame(&mut conn.io, 1 << 20)
+            .await?
+            .ok_or(FrameError::Closed)?;
+        match f.tag {
+            b'D' => {
+                let (oid, name) = relation(&f.body)?;
+                found.insert(oid, name);
+            }
+            b'E' => {
+                let message = frame::error_fields(&f.body)
+                    .into_iter()
+                    .find(|(c, _)| *c == b'M')
+                    .map(|(_, m)| m)
+                    .unwrap_or_default();
+                refused = Some(message);
+            }
+            b'Z' => {
+                return match refused {
+                    Some(message) => Err(CatalogError::Server(message)),
+                    None => Ok(found),
+                };
+            }
+            b'1' | b'2' | b'C' | b'N' | b'S' | b'A' => {}
+            other => return Err(CatalogError::Unexpected(other as char)),
+        }
+    }
+}
+
+/// One row of [`LOOKUP_SQL`]: the OID and the name its columns get.
+fn relation(body: &[u8]) -> Result<(u32, Option<Arc<str>>), CatalogError> {
+    let cells = rows::parse_data_row(body)?;
+    let text = |i: usize| -> Result<&str, CatalogError> {
+        let cell = cells
+            .get(i)
+            .and_then(Option::as_deref)
+            .ok_or(CatalogError::Malformed("missing column"))?;
+        std::str::from_utf8(cell).map_err(|_| CatalogError::Malformed("name is not UTF-8"))
+    };
+    let oid = text(0)?
+        .parse()
+        .map_err(|_| CatalogError::Malformed("oid"))?;
+    Ok((
+        oid,
+        table_name(text(1)?, text(2)?, text(3)?, text(4)? == "t"),
+    ))
+}
+
+/// The `schema.table` a relation's columns are reported under, if any.
+fn table_name(schema: &str, relation: &str, kind: &str, partition: bool) -> Option<Arc<str>> {
+    let derived = matches!(kind, "v" | "m") || partition;
+    let ambiguous = schema.contains('.') || relation.contains('.');
+    (!derived && !ambiguous).then(|| format!("{schema}.{relation}").into())
+}
+
+/// Watches one session's server messages for schema changes made through
+/// the gateway, and drops the cached names once their transaction is over
+/// (before that, the catalog connection cannot see them).
+#[derive(Default)]
+pub struct SchemaWatch {
+    changed: bool,
+}
+
+impl SchemaWatch {
+    pub fn observe(&mut self, catalog: &Catalog, f: &Frame) {
+        match f.tag {
+            b'C' => {
+                let tag = BodyReader::new(&f.body, "CommandComplete")
+                    .cstr()
+                    .unwrap_or_default();
+                if ["ALTER ", "CREATE ", "DROP "]
+                    .iter()
+                    .any(|p| tag.starts_with(p))
+                {
+                    self.changed = true;
+                }
+            }
+            b'Z' if self.changed && f.body.first() == Some(&b'I') => {
+                self.changed = false;
+                catalog.invalidate();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::bindings::types::ValueFormat;
+    use crate::postgres::UpstreamTls;
+
+    fn column(table_oid: u32) -> Column {
+        Column {
+            name: "email".into(),
+            table_oid,
+            table: None,
+            column_id: 1,
+            type_oid: 25,
+            type_name: Some("text".into()),
+            format: ValueFormat::Text,
+        }
+    }
+
+    fn upstream(addr: String) -> UpstreamConfig {
+        UpstreamConfig {
+            addr,
+            database: "app".into(),
+            user: "app".into(),
+            password: Some("pw".into()),
+            tls: UpstreamTls::Disable,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn derived_and_ambiguous_relations_get_no_name() {
+        let name = |s, r, k, p| table_name(s, r, k, p).map(|n| n.to_string());
+        assert_eq!(
+            name("public", "customers", "r", false).as_deref(),
+            Some("public.customers")
+        );
+        assert_eq!(name("hr", "parts", "p", false).as_deref(), Some("hr.parts"));
+        assert_eq!(
+            name("public", "ext", "f", false).as_deref(),
+            Some("public.ext")
+        );
+        assert_eq!(name("public", "customer_view", "v", false), None);
+        assert_eq!(name("public", "mv", "m", false), None);
+        assert_eq!(name("public", "parts_1", "r", true), None);
+        assert_eq!(name("public", "a.customers", "r", false), None);
+        assert_eq!(name("x.public", "customers", "r", false), None);
+    }
+
+    /// A server that accepts and never answers holds a result set back for
+    /// the timeout once; until the retry window ends, no lookup is tried.
+    #[tokio::test]
+    async fn a_stalled_server_costs_one_timeout_per_window() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                sockets.push(s);
+            }
+        });
+        let catalog = Catalog::with_limits(
+            "appdb".into(),
+            upstream(addr),
+            Duration::from_millis(200),
+            Duration::from_secs(30),
+            CACHE_TTL,
+        );
+        let mut columns = [column(16384), column(0)];
+        let started = Instant::now();
+        catalog.name_tables(&mut columns).await;
+        let first = started.elapsed();
+        assert!(
+            first >= Duration::from_millis(200) && first < Duration::from_secs(2),
+            "{first:?}"
+        );
+        assert!(columns.iter().all(|c| c.table.is_none()));
+        let started = Instant::now();
+        catalog.name_tables(&mut columns).await;
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert!(columns[0].table.is_none());
+        held.abort();
+    }
+
+    #[test]
+    fn names_are_dropped_when_a_schema_change_commits() {
+        let catalog = Catalog::new("appdb".into(), upstream("127.0.0.1:1".into()));
+        let fill = || {
+            let generation = catalog.cache().generation;
+            catalog.remember(&HashMap::from([(7, Some("public.t".into()))]), generation);
+        };
+        let cached = || catalog.cache().names.len();
+        let mut watch = SchemaWatch::default();
+        fill();
+        let ready = |status: u8| Frame::new(b'Z', vec![status]);
+        watch.observe(&catalog, &Frame::new(b'C', &b"SELECT 1\0"[..]));
+        watch.observe(&catalog, &ready(b'I'));
+        assert_eq!(cached(), 1);
+        watch.observe(&catalog, &Frame::new(b'C', &b"ALTER TABLE\0"[..]));
+        watch.observe(&catalog, &ready(b'T'));
+        assert_eq!(cached(), 1, "not before the transaction ends");
+        watch.observe(&catalog, &ready(b'I'));
+        assert_eq!(cached(), 0);
+        // A lookup that began before the invalidation does not refill it.
+        let stale = catalog.cache().generation - 1;
+        catalog.remember(&HashMap::from([(7, Some("public.t".into()))]), stale);
+        assert_eq!(cached(), 0);
+    }
+}
