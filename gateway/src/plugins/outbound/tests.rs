@@ -65,3 +65,20 @@ fn nothing_is_granted_by_default() {
     let uri: Uri = "https://hooks.example.com/".parse().unwrap();
     assert_eq!(check(&[], &uri), Err(HttpRequestDenied::NothingGranted));
 }
+
+#[test]
+fn config_check_refuses_a_malformed_grant() {
+    let parse = |grant: &str| {
+        crate::config::Config::parse(
+            &format!("[plugins.grants.audit-webhook]\nhttp = [{grant:?}]\n"),
+            std::path::Path::new("/"),
+        )
+    };
+    let ok = parse("https://hooks.example.com/sluice").unwrap();
+    assert_eq!(ok.plugins.grants["audit-webhook"].http.len(), 1);
+    let err = parse("hooks.example.com/sluice").unwrap_err().to_string();
+    assert!(
+        err.contains("HTTP grant \"hooks.example.com/sluice\": not a URL"),
+        "{err}"
+    );
+}
