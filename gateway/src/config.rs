@@ -14,6 +14,7 @@ use crate::audit::AuditConfig;
 use crate::http::config::HTTP_KEYS;
 pub use crate::http::config::{CredentialKind, HttpListenerConfig, HttpUpstreamConfig};
 use crate::identity::IdentityConfig;
+pub use crate::plugins::HttpDestination;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -218,6 +219,10 @@ pub struct PluginGrants {
     /// Names of gateway environment variables the plugin may read.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Outbound HTTP destinations (`wasi:http`): URLs whose scheme, host,
+    /// port and path prefix a request must match. Default none.
+    #[serde(default)]
+    pub http: Vec<HttpDestination>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -26,7 +26,12 @@ fn readme_config_snippets_are_valid() {
     }
     assert!(checked >= 3, "only {checked} config blocks found");
 
-    for example in ["sluice.toml", "http-gateway.toml", "audit.toml"] {
+    for example in [
+        "sluice.toml",
+        "http-gateway.toml",
+        "audit.toml",
+        "audit-webhook.toml",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../examples")
             .join(example);

@@ -5,6 +5,7 @@
 pub mod bindings;
 mod chain;
 mod error;
+mod outbound;
 mod plugin;
 mod registry;
 mod reload;
@@ -14,6 +15,7 @@ mod state;
 
 pub use chain::{ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause};
 pub use error::{CallFailure, PluginError};
+pub use outbound::{BadDestination, GRANTS_ENV, HttpDestination, HttpRequestDenied};
 pub use plugin::{Inspection, Plugin, PluginKind, PluginSpec, compile};
 pub use registry::{MAX_COMPONENT_BYTES, PluginHost, PluginStatus, plugin_name};
 pub use reload::watch;

@@ -21,6 +21,7 @@ use super::bindings::types::{
     AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Session, Verdict,
 };
 use super::error::{CallFailure, PluginError};
+use super::outbound::{HttpDestination, OutboundHttp};
 use super::runtime::{Limits, Runtime};
 use super::sandbox::{self, StderrTail};
 use super::state::HostState;
@@ -110,6 +111,7 @@ pub struct Plugin {
     pre: Pre,
     config_json: String,
     grants: PluginGrants,
+    http_grants: Arc<[HttpDestination]>,
     limits: Limits,
     engine: wasmtime::Engine,
     idle: Mutex<Vec<Instance>>,
@@ -219,6 +221,7 @@ impl Plugin {
             loaded_at: SystemTime::now(),
             pre,
             config_json,
+            http_grants: grants.http.clone().into(),
             grants,
             limits: rt.limits.clone(),
             engine: rt.engine.clone(),
@@ -260,13 +263,14 @@ impl Plugin {
             // letting the guest's allocator abort somewhere later.
             .trap_on_grow_failure(true)
             .build();
+        let outbound = OutboundHttp::new(self.name.clone(), self.http_grants.clone());
         let mut store = Store::new(
             &self.engine,
-            HostState::new(self.name.clone(), wasi, limits, stderr.clone()),
+            HostState::new(self.name.clone(), wasi, outbound, limits, stderr.clone()),
         );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(Limits::ticks(self.limits.init_deadline));
+        arm_deadline(&mut store, self.limits.init_deadline);
 
         let init_failed = |store: &Store<HostState>, e: wasmtime::Error| {
             PluginError::InitFailed(self.classify(store, e, self.limits.init_deadline))
@@ -284,11 +288,14 @@ impl Plugin {
         )?;
 
         let config = self.config_json.as_str();
-        let result = match &bound {
-            Bound::Guardrail(b) => b.call_init(&mut store, config).await,
-            Bound::Masker(b) => b.call_init(&mut store, config).await,
-            Bound::AuditSink(b) => b.call_init(&mut store, config).await,
-        };
+        let result = within(self.limits.init_deadline, async {
+            match &bound {
+                Bound::Guardrail(b) => b.call_init(&mut store, config).await,
+                Bound::Masker(b) => b.call_init(&mut store, config).await,
+                Bound::AuditSink(b) => b.call_init(&mut store, config).await,
+            }
+        })
+        .await;
         match result {
             Ok(Ok(())) => Ok(Instance {
                 store,
@@ -370,9 +377,9 @@ impl Plugin {
             PluginKind::AuditSink => self.limits.sink_deadline,
             _ => self.limits.call_deadline,
         };
-        instance.store.set_epoch_deadline(Limits::ticks(deadline));
+        arm_deadline(&mut instance.store, deadline);
         let Instance { store, bound, .. } = &mut instance;
-        let outcome = match call(bound, store).await {
+        let outcome = match within(deadline, call(bound, store)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(message)) => Err(CallFailure::Returned(message)),
             Err(e) => Err(self.classify(store, e, deadline)),
@@ -455,5 +462,29 @@ impl Plugin {
             _ => Ok(Err("instance of the wrong world".into())),
         })
         .await
+    }
+}
+
+/// Arms both clocks of a call: the epoch deadline stops guest code, the
+/// outbound deadline cuts the call's HTTP requests short.
+fn arm_deadline(store: &mut Store<HostState>, deadline: Duration) {
+    store.set_epoch_deadline(Limits::ticks(deadline));
+    store
+        .data_mut()
+        .outbound
+        .set_deadline(Instant::now() + deadline);
+}
+
+/// Bounds a call in wall-clock time too. Epochs only interrupt guest code: a
+/// guest waiting in the host (an HTTP response, a timer) would otherwise
+/// hold its caller past the deadline. A call cut off here is reported like an
+/// epoch interrupt, and its instance (dropped mid-call) is not reused.
+async fn within<R>(
+    deadline: Duration,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> wasmtime::Result<R> {
+    match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
     }
 }

@@ -80,6 +80,10 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+        // Linked for every plugin so that a component importing wasi:http
+        // loads; each request is refused unless the plugin has a grant.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking wasi:http: {e}"))?;
         // The three worlds import the same `host` and `types` interfaces.
         bindings::guardrail::Guardrail::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,

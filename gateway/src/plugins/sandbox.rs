@@ -1,6 +1,8 @@
 //! What a plugin instance can reach beyond the `host` interface: nothing,
-//! unless the gateway config grants it (a directory, named env vars).
-//! Sockets stay denied: a plugin never touches the network of the data path.
+//! unless the gateway config grants it (a directory, named env vars, HTTP
+//! destinations). Sockets stay denied: a plugin never touches the network of
+//! the data path, and its granted HTTP requests go through the host's checks
+//! (`outbound`).
 
 use std::collections::VecDeque;
 use std::io;
@@ -44,6 +46,10 @@ pub(crate) fn wasi_ctx(grants: &PluginGrants, stderr: StderrTail) -> Result<Wasi
         if let Ok(value) = std::env::var(name) {
             b.env(name, value);
         }
+    }
+    if !grants.http.is_empty() {
+        let granted: Vec<String> = grants.http.iter().map(ToString::to_string).collect();
+        b.env(super::GRANTS_ENV, granted.join(" "));
     }
     Ok(b.build())
 }

@@ -1,6 +1,6 @@
 //! The per-instance store data and the host functions every plugin imports:
 //! logging, metrics and a clock. Nothing else is reachable unless granted
-//! (see `sandbox.rs`).
+//! (see `sandbox.rs`, and `outbound` for HTTP).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,8 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::host::{self, LogLevel};
+use super::outbound::OutboundHttp;
 use super::sandbox::StderrTail;
 
 /// Longest log line a plugin can write; longer ones are cut.
@@ -22,6 +24,9 @@ pub struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    pub(crate) http: WasiHttpCtx,
+    /// Checks and sends the plugin's outbound HTTP requests.
+    pub(crate) outbound: OutboundHttp,
     pub(crate) limits: StoreLimits,
     /// The guest's stderr (a Rust guest's panic message lands here); bounded.
     pub(crate) stderr: StderrTail,
@@ -32,6 +37,7 @@ impl HostState {
     pub(crate) fn new(
         plugin: Arc<str>,
         wasi: WasiCtx,
+        outbound: OutboundHttp,
         limits: StoreLimits,
         stderr: StderrTail,
     ) -> Self {
@@ -39,6 +45,8 @@ impl HostState {
             plugin,
             wasi,
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            outbound,
             limits,
             stderr,
             series: HashSet::new(),
@@ -83,6 +91,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

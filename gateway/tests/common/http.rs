@@ -140,7 +140,8 @@ impl Upstream {
     }
 }
 
-fn tls_config() -> (rustls::ServerConfig, String) {
+/// A server configuration for `localhost` signed by a fresh CA, and the CA's PEM.
+pub fn tls_config() -> (rustls::ServerConfig, String) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca_key = rcgen::KeyPair::generate().unwrap();

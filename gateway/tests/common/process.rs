@@ -25,6 +25,11 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     pub fn start(dir: &Path, admin_port: u16) -> Self {
+        Self::start_with_env(dir, admin_port, &[])
+    }
+
+    /// As [`Self::start`], with more environment variables.
+    pub fn start_with_env(dir: &Path, admin_port: u16, env: &[(&str, &str)]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -34,6 +39,7 @@ impl GatewayProcess {
             .args(["--config", "sluice.toml", "serve"])
             .current_dir(dir)
             .env("APPDB_PASSWORD", "app-pw")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

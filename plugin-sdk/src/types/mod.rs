@@ -8,6 +8,7 @@
 
 pub use crate::guardrail_world::sluice::plugin::types::*;
 
+mod audit;
 mod masking;
 mod request;
 mod verdict;

@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sluice_plugin_sdk::clock;
 use sluice_plugin_sdk::types::AuditEvent;
 
@@ -38,29 +38,9 @@ fn log_of(id: &str) -> &str {
     id.rsplit_once('-').map_or(id, |(log, _)| log)
 }
 
-/// One event as written: a JSON object on one line.
+/// One event as written: [`AuditEvent::to_json`] on one line.
 pub fn event_line(event: &AuditEvent) -> String {
-    // The gateway sends JSON; keep it as JSON (a string if it ever is not).
-    let parse = |s: &str| serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string()));
-    let identity = event.identity.as_ref().map(|i| {
-        json!({
-            "subject": i.subject,
-            "issuer": i.issuer,
-            "groups": i.groups,
-            "claims": parse(&i.claims_json),
-        })
-    });
-    json!({
-        "id": event.id,
-        "sequence": event.sequence,
-        "time_unix_ms": event.time_unix_ms,
-        "kind": event.kind,
-        "session_id": event.session_id,
-        "connection": event.connection,
-        "identity": identity,
-        "detail": parse(&event.detail_json),
-    })
-    .to_string()
+    event.to_json().to_string()
 }
 
 fn io(path: &Path, what: &str, e: std::io::Error) -> String {

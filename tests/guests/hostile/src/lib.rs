@@ -8,8 +8,10 @@
 //! (spins), `bomb` (allocates until allocation fails, which aborts),
 //! `recursion` (overflows the engine's wasm stack), `shadow-recursion`
 //! (overflows the shadow stack Rust keeps in linear memory), `panic` ("hostile panic"), `open-file`
-//! (reads /etc/passwd), `read-env` (reads the environment). `init-loop` spins
-//! in init. Any other mode fails init.
+//! (reads /etc/passwd), `read-env` (reads the environment), `sleep` (waits
+//! 10 s on a WASI timer, in the host), `http-get` (GETs the config's `url`
+//! through wasi:http and denies with the status it got, or fails with the
+//! error code). `init-loop` spins in init. Any other mode fails init.
 
 use std::hint::black_box;
 
@@ -20,6 +22,8 @@ use sluice_plugin_sdk::{Guardrail, export_guardrail, log};
 #[derive(Deserialize)]
 pub struct Config {
     mode: String,
+    #[serde(default)]
+    url: String,
 }
 
 enum Mode {
@@ -33,10 +37,13 @@ enum Mode {
     Panic,
     OpenFile,
     ReadEnv,
+    Sleep,
+    HttpGet,
 }
 
 pub struct Hostile {
     mode: Mode,
+    url: String,
 }
 
 impl Guardrail for Hostile {
@@ -54,10 +61,15 @@ impl Guardrail for Hostile {
             "panic" => Mode::Panic,
             "open-file" => Mode::OpenFile,
             "read-env" => Mode::ReadEnv,
+            "sleep" => Mode::Sleep,
+            "http-get" => Mode::HttpGet,
             "init-loop" => spin(),
             other => return Err(format!("hostile: unknown mode `{other}`")),
         };
-        Ok(Hostile { mode })
+        Ok(Hostile {
+            mode,
+            url: config.url,
+        })
     }
 
     fn check(&self, _: &Session, request: &Request) -> Result<Verdict, String> {
@@ -85,6 +97,11 @@ impl Guardrail for Hostile {
             Mode::Panic => panic!("hostile panic"),
             Mode::OpenFile => open_file(),
             Mode::ReadEnv => read_env(),
+            Mode::Sleep => {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+                Ok(Verdict::allow())
+            }
+            Mode::HttpGet => http_get(&self.url),
         }
     }
 }
@@ -152,6 +169,34 @@ fn read_env() -> Result<Verdict, String> {
         "hostile sees {count} environment variables, HOME={home:?}"
     ));
     Ok(Verdict::allow())
+}
+
+/// A GET through the host's wasi:http. `url` is `http://host:port/path`.
+fn http_get(url: &str) -> Result<Verdict, String> {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("hostile: url must be http://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = OutgoingRequest::new(Fields::new());
+    let set = request
+        .set_scheme(Some(&Scheme::Http))
+        .and_then(|()| request.set_authority(Some(authority)))
+        .and_then(|()| request.set_path_with_query(Some(path)));
+    set.map_err(|()| format!("hostile: bad url {url}"))?;
+    let pending =
+        outgoing_handler::handle(request, None).map_err(|e| format!("http error {e:?}"))?;
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(response))) => Ok(Verdict::deny(
+            "hostile",
+            format!("http status {}", response.status()),
+        )),
+        Some(Ok(Err(code))) => Err(format!("http error {code:?}")),
+        _ => Err("http error: no response".into()),
+    }
 }
 
 export_guardrail!(Hostile);
