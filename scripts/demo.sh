@@ -3,7 +3,7 @@
 # directory, seeded with fake customer data), the gateway in front of it with
 # the embedded dev issuer and the first-party plugins, and a scripted agent
 # session: an allowed query, a refused DROP, masked personal data, and the
-# audit trail it left. Then it prints a psql command with a fresh token and
+# audit trail and session recordings it left. Then it prints a psql command with a fresh token and
 # keeps everything running until Ctrl-C.
 #
 #   scripts/dev.sh demo            (installs what it needs first)
@@ -107,6 +107,16 @@ sleep 1.5
 python3 examples/demo/show-events.py < "$demo/audit/events.jsonl" || true
 step "sluice audit verify"
 (cd "$demo" && "$SLUICE_BIN" --config sluice.toml audit verify) || true
+
+say "the session recordings (state/sessions/), replayed"
+sluice_demo() { (cd "$demo" && "$SLUICE_BIN" --config sluice.toml "$@"); }
+step "sluice sessions list --subject agent-1"
+sluice_demo sessions list --subject agent-1 || true
+for id in $(sluice_demo sessions list --subject agent-1 --json 2>/dev/null |
+  python3 -c 'import json, sys; [print(json.loads(l)["id"]) for l in sys.stdin]'); do
+  step "sluice sessions replay ${id:0:12}"
+  sluice_demo sessions replay "$id" || true
+done
 
 say "try it yourself"
 cat <<EOF2

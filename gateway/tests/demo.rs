@@ -32,6 +32,10 @@ fn the_quick_start_demo_runs() {
         "statement.denied",
         "\"rule\": \"deny-commands\"",
         "audit log ok",
+        // The session recordings, replayed.
+        "postgres connection \"appdb\" · subject agent-1",
+        "refused by sql-guardrail/deny-commands",
+        "masked email=",
         // The command to try it by hand.
         "psql \"host=127.0.0.1",
     ] {
