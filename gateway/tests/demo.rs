@@ -35,7 +35,7 @@ fn the_quick_start_demo_runs() {
         // The session recordings, replayed.
         "postgres connection \"appdb\" · subject agent-1",
         "refused by sql-guardrail/deny-commands",
-        "masked email=",
+        "masked card=3 email=3",
         // The command to try it by hand.
         "psql \"host=127.0.0.1",
     ] {

@@ -89,9 +89,19 @@ async fn two_hundred_sessions_lose_no_event() {
     );
     let token = gw.token_for("load", &["agents"]);
 
-    let until = Instant::now() + Duration::from_secs(secs);
+    // Sessions open over 5 s (as agents arrive, not as one burst of 200
+    // SCRAM logins upstream), then all run together until `until`.
+    let ramp = Duration::from_millis(25);
+    let until = Instant::now() + ramp * SESSIONS as u32 + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..SESSIONS)
-        .map(|i| tokio::spawn(client(gw.pg_port, token.clone(), i, until)))
+        .map(|i| {
+            let token = token.clone();
+            let port = gw.pg_port;
+            tokio::spawn(async move {
+                tokio::time::sleep(ramp * i as u32).await;
+                client(port, token, i, until).await
+            })
+        })
         .collect();
     let mut expected = HashMap::new();
     for (i, t) in tasks.into_iter().enumerate() {
