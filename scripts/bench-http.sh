@@ -9,7 +9,8 @@
 # All three are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
 # default 10), CONNECTIONS (default 32) and THREADS (wrk threads, default 2)
-# can be set in the environment; SLUICE_BIN runs an already built binary
+# can be set in the environment; SLUICE_EXTRA_TOML is appended to the gateway's
+# configuration (A/B runs, e.g. "[recording]\nenabled = false"); SLUICE_BIN runs an already built binary
 # instead of building the release one.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -118,6 +119,7 @@ credential = "bearer"
 credential_env = "BENCH_UPSTREAM_TOKEN"
 allow_groups = ["agents"]
 plugins = ["http-guardrail", "mask-email"]
+${SLUICE_EXTRA_TOML:-}
 TOML
 (cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec "$SLUICE_BIN" --config sluice.toml serve) &
 pids+=($!)

@@ -99,6 +99,7 @@ user = "bench"
 password_env = "BENCH_PASSWORD"
 allow_groups = ["agents"]
 plugins = ["deny-word", "mask-email"]
+${SLUICE_EXTRA_TOML:-}
 TOML
 # SLUICE_WRAPPER runs the gateway under a profiler, e.g.
 # SLUICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=/tmp/sluice.cg"

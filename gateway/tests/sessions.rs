@@ -351,3 +351,50 @@ fn retention_prunes_recordings_and_the_audit_log_says_what_it_pruned() {
         .unwrap();
     assert!(verify.status.success(), "{verify:?}");
 }
+
+/// `replay --follow` prints a live session as it goes and stops at its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_follow_tracks_a_live_session_until_it_ends() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg, "");
+    let token = gw.token_for("follow-agent", &["agents"]);
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=follow-agent password={token}",
+        gw.pg_port
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(connection);
+    client.simple_query("select 'first'").await.unwrap();
+
+    let listed = sluice(&gw, &["sessions", "list", "--json", "--subject", "follow-agent"]);
+    let live: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert!(live["ended_ms"].is_null(), "{live}");
+    let id = live["id"].as_str().unwrap().to_string();
+    let human = sluice(&gw, &["sessions", "list"]);
+    assert!(human.contains(&id) && human.contains("live"), "{human}");
+
+    let follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--config", "sluice.toml", "sessions", "replay", &id, "--follow"])
+        .current_dir(gw.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.simple_query("select 'second'").await.unwrap();
+    drop(client);
+    conn.await.unwrap().unwrap();
+
+    let out = tokio::time::timeout(Duration::from_secs(15), follower.wait_with_output())
+        .await
+        .expect("--follow stops when the session ends")
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.find("select 'first'").expect(&text);
+    let second = text.find("select 'second'").expect(&text);
+    assert!(first < second, "{text}");
+    assert!(text.contains("session ended (terminated)"), "{text}");
+}

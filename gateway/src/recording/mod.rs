@@ -420,3 +420,6 @@ pub fn describe_metrics() {
         "Recordings deleted by retention"
     );
 }
+
+#[cfg(test)]
+mod tests;

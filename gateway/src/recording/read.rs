@@ -19,9 +19,9 @@ pub(crate) struct Tail {
     pub last_time_ms: Option<u64>,
 }
 
-/// How much of a file's end is read to find its last line; end lines are
-/// far smaller.
-const TAIL_BYTES: u64 = 64 * 1024;
+/// How much of a file's end is read to find its last line: end lines are
+/// a few hundred bytes, so the small window almost always suffices.
+const TAIL_WINDOWS: [u64; 2] = [4 * 1024, 256 * 1024];
 
 pub(crate) fn id_of(path: &Path) -> Option<String> {
     if path.extension()? != "jsonl" {
@@ -34,10 +34,19 @@ pub(crate) fn id_of(path: &Path) -> Option<String> {
 pub(crate) fn tail(path: &Path) -> Result<Tail, RecordingError> {
     let mut file = File::open(path).map_err(io(path))?;
     let len = file.seek(SeekFrom::End(0)).map_err(io(path))?;
-    let from = len.saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(from)).map_err(io(path))?;
     let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(io(path))?;
+    let mut from = 0;
+    for window in TAIL_WINDOWS {
+        from = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(from)).map_err(io(path))?;
+        buf.clear();
+        file.read_to_end(&mut buf).map_err(io(path))?;
+        // The last complete line is whole when a newline precedes it
+        // inside the window (or the window starts the file).
+        if from == 0 || buf.iter().filter(|b| **b == b'\n').count() >= 2 {
+            break;
+        }
+    }
     let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let complete_len = from + complete as u64;
     let body = &buf[..complete];
