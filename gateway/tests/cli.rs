@@ -191,7 +191,7 @@ fn serve_hot_reloads_and_reports_through_the_admin_api() {
 
     // Add a plugin while running.
     std::fs::copy(component("deny-word"), plugins.join("deny-word.wasm")).unwrap();
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(30), || {
         plugin_state(port, "deny-word").is_some_and(|p| p["state"] == "active")
     }));
     let first = plugin_state(port, "deny-word").unwrap();
@@ -199,7 +199,7 @@ fn serve_hot_reloads_and_reports_through_the_admin_api() {
 
     // A broken replacement: reported, previous generation keeps serving.
     std::fs::write(plugins.join("deny-word.wasm"), b"\0asm\x0d\0\x01\0broken").unwrap();
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(30), || {
         plugin_state(port, "deny-word").is_some_and(|p| p["last_error"].is_string())
     }));
     let broken = plugin_state(port, "deny-word").unwrap();
@@ -223,7 +223,7 @@ fn serve_hot_reloads_and_reports_through_the_admin_api() {
 
     // Removal is reported too.
     std::fs::remove_file(plugins.join("deny-word.wasm")).unwrap();
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(30), || {
         plugin_state(port, "deny-word").is_some_and(|p| p["state"] == "removed")
     }));
     assert_eq!(get(port, "/nope").unwrap().0, 404);

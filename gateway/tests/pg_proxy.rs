@@ -246,10 +246,20 @@ fn a_masker_missing_when_the_session_began_still_masks_later() {
     let token = gw.token();
     let plugin = gw.dir.path().join("plugins/mask-email.wasm");
     std::fs::remove_file(&plugin).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until("mask-email reported removed", || {
+        mask_email_state(&gw).as_deref() == Some("removed")
+    });
 
+    // Inside the session: restore the file, then wait (in the shell psql
+    // runs) until the gateway reports the masker active again.
+    let active = format!(
+        "for i in $(seq 600); do curl -sf http://127.0.0.1:{port}/api/v1/plugins | python3 -c \
+         'import json, sys; sys.exit(0 if any(p[\"name\"] == \"mask-email\" and p[\"state\"] == \"active\" \
+         for p in json.load(sys.stdin)[\"plugins\"]) else 1)' && break; sleep 0.1; done",
+        port = gw.admin_port
+    );
     let script = format!(
-        "select 'while missing';\n\\! cp {src} {dst}\n\\! sleep 2\nselect email from customers where id = 1;\n",
+        "select 'while missing';\n\\! cp {src} {dst}\n\\! {active}\nselect email from customers where id = 1;\n",
         src = component("mask-email").display(),
         dst = plugin.display()
     );
@@ -261,6 +271,16 @@ fn a_masker_missing_when_the_session_began_still_masks_later() {
     assert!(!out.contains("while missing"), "{out}");
     assert!(out.contains("[EMAIL]"), "{out} / {err}");
     assert!(!out.contains("ada@example.com"), "unmasked: {out}");
+}
+
+fn mask_email_state(gw: &Gateway) -> Option<String> {
+    let body = gw.admin_get("/api/v1/plugins")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == "mask-email")
+        .and_then(|p| p["state"].as_str().map(str::to_string))
 }
 
 /// Upstream backends of role `app` (the gateway's sessions), seen directly.
@@ -279,7 +299,7 @@ fn app_backends(pg: &TestPostgres) -> Vec<String> {
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
