@@ -41,14 +41,14 @@ async fn client(port: u16, token: String, i: usize, until: Instant) -> Counts {
     let mut n = 0u64;
     while Instant::now() < until {
         n += 1;
-        if n % 25 == 0 {
+        if n.is_multiple_of(25) {
             let refused = client.simple_query("select 'drop'").await;
             assert!(
                 refused.is_err(),
                 "session {i}: the guardrail let it through"
             );
             counts.denied += 1;
-        } else if n % 2 == 0 {
+        } else if n.is_multiple_of(2) {
             client.simple_query(&format!("select {n}")).await.unwrap();
             counts.allowed += 1;
         } else {
