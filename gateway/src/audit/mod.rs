@@ -15,6 +15,7 @@ pub mod delivery;
 mod error;
 pub mod event;
 pub mod keys;
+mod queue;
 pub mod record;
 pub mod store;
 pub mod verify;
@@ -36,7 +37,8 @@ pub use record::Record;
 pub use store::{Layout, LogReader};
 pub use writer::Opened;
 
-use writer::{Command, Writer, now_ms};
+use queue::Queued;
+use writer::{Command, Item, Writer, now_ms};
 
 static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -48,6 +50,8 @@ pub struct Audit {
 
 struct Inner {
     tx: Sender<Command>,
+    /// Emitted events not yet handed to the writer (see [`queue`]).
+    queued: Arc<Queued>,
     pending: Arc<AtomicUsize>,
     queue_limit: usize,
     write_ahead: bool,
@@ -66,7 +70,14 @@ impl Audit {
         let layout = Layout::new(state_dir);
         let pending = Arc::new(AtomicUsize::new(0));
         let (committed_tx, committed) = watch::channel(0);
-        let (writer, opened) = Writer::open(layout.clone(), config, committed_tx, pending.clone())?;
+        let queued = Arc::new(Queued::default());
+        let (writer, opened) = Writer::open(
+            layout.clone(),
+            config,
+            committed_tx,
+            pending.clone(),
+            queued.clone(),
+        )?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sluice-audit".into())
@@ -75,6 +86,7 @@ impl Audit {
         Ok(Self {
             inner: Some(Arc::new(Inner {
                 tx,
+                queued,
                 pending,
                 queue_limit: config.queue_limit,
                 write_ahead: config.write_ahead,
@@ -123,7 +135,9 @@ impl Audit {
         self.inner.as_ref().map(|i| i.committed.clone())
     }
 
-    /// Queues an event and returns at once. If the writer is so far behind
+    /// Queues an event and returns at once. It reaches the log with the next
+    /// write-ahead record, or within a few milliseconds (see [`queue`]).
+    /// If the writer is so far behind
     /// that `queue_limit` events wait, the event is dropped and counted
     /// (`sluice_audit_events_dropped_total`) rather than block the caller.
     pub fn emit(&self, event: Event) {
@@ -138,12 +152,12 @@ impl Audit {
             return;
         }
         inner.pending.fetch_add(1, Ordering::Relaxed);
-        let command = Command::Append {
+        let item = Item {
             event,
             time_ms: now_ms(),
             reply: None,
         };
-        if inner.tx.send(command).is_err() {
+        if inner.queued.emit(item, &inner.tx).is_err() {
             inner.pending.fetch_sub(1, Ordering::Relaxed);
             metrics::counter!("sluice_audit_events_dropped_total").increment(1);
         }
@@ -162,12 +176,12 @@ impl Audit {
         }
         let (reply, done) = oneshot::channel();
         inner.pending.fetch_add(1, Ordering::Relaxed);
-        let command = Command::Append {
+        let item = Item {
             event,
             time_ms: now_ms(),
             reply: Some(reply),
         };
-        if inner.tx.send(command).is_err() {
+        if inner.queued.append(item, &inner.tx).is_err() {
             inner.pending.fetch_sub(1, Ordering::Relaxed);
             return Err(AuditError::Closed);
         }

@@ -19,7 +19,8 @@ use super::config::{AuditConfig, FsyncPolicy};
 use super::error::AuditError;
 use super::event::{Event, hex, kinds};
 use super::keys::{Head, SigningKey, checkpoint_message};
-use super::record::{Record, ZERO_HASH, record_id};
+use super::queue::{IDLE_AFTER, LINGER, Queued};
+use super::record::{RecordView, ZERO_HASH, record_id};
 use super::store::{Layout, Recovered, TornTail, recover};
 
 /// Most events written in one group commit.
@@ -35,18 +36,16 @@ pub(crate) type Reply = oneshot::Sender<Result<u64, AuditError>>;
 // would cost an allocation per record to save bytes on one message.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
-    Append {
-        event: Event,
-        time_ms: u64,
-        reply: Option<Reply>,
-    },
+    Append(Item),
+    /// Emitted events that waited in [`Queued`], in order.
+    Queued(Vec<Item>),
     Shutdown(oneshot::Sender<()>),
 }
 
-struct Item {
-    event: Event,
-    time_ms: u64,
-    reply: Option<Reply>,
+pub(crate) struct Item {
+    pub(crate) event: Event,
+    pub(crate) time_ms: u64,
+    pub(crate) reply: Option<Reply>,
 }
 
 /// What the log found when it opened.
@@ -80,6 +79,8 @@ pub(crate) struct Writer {
     pending: Arc<AtomicUsize>,
     retry: VecDeque<Item>,
     retry_at: Option<Instant>,
+    queued: Arc<Queued>,
+    last_event: Instant,
     last_error_log: Option<Instant>,
     _lock: File,
 }
@@ -114,6 +115,7 @@ impl Writer {
         config: &AuditConfig,
         committed: watch::Sender<u64>,
         pending: Arc<AtomicUsize>,
+        queued: Arc<Queued>,
     ) -> Result<(Writer, Opened), AuditError> {
         let segments = layout.segments_dir();
         fs::DirBuilder::new()
@@ -178,6 +180,8 @@ impl Writer {
             pending,
             retry: VecDeque::new(),
             retry_at: None,
+            queued,
+            last_event: Instant::now(),
             last_error_log: None,
             layout,
             _lock: lock,
@@ -218,10 +222,13 @@ impl Writer {
 
     pub(crate) fn run(mut self, rx: Receiver<Command>) {
         loop {
-            let first = match rx.recv_timeout(self.idle_timeout()) {
+            let first = match rx.recv_timeout(self.sleep_timeout()) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
+                    let queued = self.queued.take();
+                    self.pending.fetch_sub(queued.len(), Ordering::Relaxed);
+                    self.write_group(queued, None);
                     self.finish();
                     return;
                 }
@@ -231,15 +238,8 @@ impl Writer {
             let mut next = first;
             while let Some(command) = next {
                 match command {
-                    Command::Append {
-                        event,
-                        time_ms,
-                        reply,
-                    } => items.push(Item {
-                        event,
-                        time_ms,
-                        reply,
-                    }),
+                    Command::Append(item) => items.push(item),
+                    Command::Queued(mut earlier) => items.append(&mut earlier),
                     Command::Shutdown(done) => {
                         shutdown = Some(done);
                         break;
@@ -250,22 +250,26 @@ impl Writer {
                 }
                 next = rx.try_recv().ok();
             }
+            if shutdown.is_none() {
+                items.append(&mut self.queued.take());
+            }
+            if !items.is_empty() {
+                self.last_event = Instant::now();
+            }
             self.pending.fetch_sub(items.len(), Ordering::Relaxed);
             if let Some(done) = shutdown {
                 // Everything queued before the shutdown is written first.
-                while let Ok(Command::Append {
-                    event,
-                    time_ms,
-                    reply,
-                }) = rx.try_recv()
-                {
-                    self.pending.fetch_sub(1, Ordering::Relaxed);
-                    items.push(Item {
-                        event,
-                        time_ms,
-                        reply,
-                    });
+                let counted = items.len();
+                while let Ok(command) = rx.try_recv() {
+                    match command {
+                        Command::Append(item) => items.push(item),
+                        Command::Queued(mut earlier) => items.append(&mut earlier),
+                        Command::Shutdown(_) => {}
+                    }
                 }
+                items.append(&mut self.queued.take());
+                self.pending
+                    .fetch_sub(items.len() - counted, Ordering::Relaxed);
                 let mut all: Vec<Item> = self.retry.drain(..).collect();
                 all.append(&mut items);
                 self.write_group(all, None);
@@ -274,6 +278,19 @@ impl Writer {
                 return;
             }
             self.tick(items);
+        }
+    }
+
+    /// How long to sleep: until a timer is due, and no longer than
+    /// [`LINGER`] while events flow (emitted ones do not wake the writer).
+    fn sleep_timeout(&mut self) -> Duration {
+        let due = self.idle_timeout();
+        if self.last_event.elapsed() < IDLE_AFTER {
+            due.min(LINGER)
+        } else if self.queued.sleep() {
+            due
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -351,26 +368,26 @@ impl Writer {
         buf: &mut Vec<u8>,
         kind: &str,
         event: Option<&Event>,
-        detail: serde_json::Map<String, Value>,
+        detail: &serde_json::Map<String, Value>,
         time_ms: u64,
     ) -> Result<(u64, String), AuditError> {
         let seq = self.next_seq;
-        let record = Record {
+        let id = record_id(&self.log_id, seq);
+        let record = RecordView {
             seq,
-            id: record_id(&self.log_id, seq),
+            id: &id,
             time_ms,
-            kind: kind.to_string(),
-            session: event.and_then(|e| e.session_id.clone()),
-            connection: event.and_then(|e| e.connection.clone()),
-            identity: event.and_then(|e| e.identity.clone()),
+            kind,
+            session: event.and_then(|e| e.session_id.as_deref()),
+            connection: event.and_then(|e| e.connection.as_deref()),
+            identity: event.and_then(|e| e.identity.as_ref()),
             detail,
-            prev: self.prev.clone(),
+            prev: &self.prev,
         };
-        let (line, hash) = record
-            .encode()
+        let hash = record
+            .encode_into(buf)
             .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
-        buf.extend_from_slice(&line);
-        self.prev = hash.clone();
+        self.prev.clone_from(&hash);
         self.next_seq += 1;
         Ok((seq, hash))
     }
@@ -411,12 +428,11 @@ impl Writer {
         let mut acks = Vec::with_capacity(items.len());
         let mut kept = Vec::new();
         for item in items {
-            let detail = item.event.detail.clone();
             match self.push_record(
                 &mut buf,
                 &item.event.kind,
                 Some(&item.event),
-                detail,
+                &item.event.detail,
                 item.time_ms,
             ) {
                 Ok((seq, _)) => {
@@ -440,7 +456,7 @@ impl Writer {
         let mut written = Ok(());
         if let Some(reason) = reason {
             let detail = self.checkpoint_detail(reason);
-            match self.push_record(&mut buf, kinds::CHECKPOINT, None, detail, now_ms()) {
+            match self.push_record(&mut buf, kinds::CHECKPOINT, None, &detail, now_ms()) {
                 Ok(h) => head = Some(h),
                 Err(e) => written = Err(e),
             }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::audit::{Audit, Event, bounded_text, kinds};
+use crate::audit::{Audit, Event, EventIdentity, bounded_text, kinds};
 use crate::plugins::bindings::types::{Detection, Session, SqlPhase, SqlStatement};
 use crate::plugins::{ApprovalNeeded, Refusal, RefusalCause};
 use crate::recording::Recording;
@@ -43,6 +43,9 @@ const MAX_TRACKED: usize = 10_000;
 pub struct Trail {
     audit: Audit,
     session: Session,
+    /// The session's identity as events record it, converted once: every
+    /// statement gets two events, and the conversion parses the claims.
+    identity: EventIdentity,
     recording: Option<Arc<Recording>>,
     state: Mutex<State>,
 }
@@ -116,6 +119,7 @@ impl Trail {
     pub fn new(audit: Audit, session: Session, recording: Option<Arc<Recording>>) -> Self {
         Self {
             audit,
+            identity: (&session.identity).into(),
             session,
             recording,
             state: Mutex::new(State::default()),
@@ -160,7 +164,10 @@ impl Trail {
     }
 
     fn event(&self, kind: &'static str) -> Event {
-        Event::new(kind).session(&self.session)
+        Event::new(kind)
+            .session_id(self.session.id.clone())
+            .connection(self.session.connection.clone())
+            .identity(self.identity.clone())
     }
 
     fn text(&self, text: &str) -> Value {
