@@ -161,8 +161,19 @@ async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
 
     let big = format!("X-Big: {}", "a".repeat(64 * 1024));
     let auth = format!("Authorization: Bearer {token}");
-    let out = gw.curl(&["--http1.1", "-H", &big, "-H", &auth, &gw.https("/api/x")]);
-    assert_eq!(out.status, 431, "{}", out.stderr);
+    // The gateway answers 431 and closes without reading the rest of the
+    // head; curl, still sending it, may hit the closed socket first (EPIPE)
+    // and never read the answer. That race is the client's: try again.
+    let mut attempts = Vec::new();
+    for _ in 0..5 {
+        let out = gw.curl(&["--http1.1", "-H", &big, "-H", &auth, &gw.https("/api/x")]);
+        if out.status == 431 {
+            break;
+        }
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        attempts.push(out.stderr);
+    }
+    assert!(attempts.len() < 5, "never answered 431: {attempts:?}");
     // HTTP/2 refuses the stream (after a 431 the client may not read).
     let out = gw.curl(&["--http2", "-H", &big, "-H", &auth, &gw.https("/api/x")]);
     assert_ne!(out.status, 200, "{}", out.stderr);
