@@ -369,7 +369,10 @@ async fn replay_follow_tracks_a_live_session_until_it_ends() {
     let conn = tokio::spawn(connection);
     client.simple_query("select 'first'").await.unwrap();
 
-    let listed = sluice(&gw, &["sessions", "list", "--json", "--subject", "follow-agent"]);
+    let listed = sluice(
+        &gw,
+        &["sessions", "list", "--json", "--subject", "follow-agent"],
+    );
     let live: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
     assert!(live["ended_ms"].is_null(), "{live}");
     let id = live["id"].as_str().unwrap().to_string();
@@ -377,7 +380,14 @@ async fn replay_follow_tracks_a_live_session_until_it_ends() {
     assert!(human.contains(&id) && human.contains("live"), "{human}");
 
     let follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["--config", "sluice.toml", "sessions", "replay", &id, "--follow"])
+        .args([
+            "--config",
+            "sluice.toml",
+            "sessions",
+            "replay",
+            &id,
+            "--follow",
+        ])
         .current_dir(gw.dir.path())
         .stdout(std::process::Stdio::piped())
         .spawn()

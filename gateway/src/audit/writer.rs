@@ -346,29 +346,38 @@ impl Writer {
         }
     }
 
+    /// Appends one record to `buf`. The event's identity and `detail` are
+    /// moved into the record and back once it is encoded, not cloned: the
+    /// event is kept for the audit sinks, and copying its JSON per record
+    /// was a large part of the writer's work.
     fn push_record(
         &mut self,
         buf: &mut Vec<u8>,
         kind: &str,
-        event: Option<&Event>,
+        mut event: Option<&mut Event>,
         detail: serde_json::Map<String, Value>,
         time_ms: u64,
     ) -> Result<(u64, String), AuditError> {
         let seq = self.next_seq;
-        let record = Record {
+        let mut record = Record {
             seq,
             id: record_id(&self.log_id, seq),
             time_ms,
             kind: kind.to_string(),
-            session: event.and_then(|e| e.session_id.clone()),
-            connection: event.and_then(|e| e.connection.clone()),
-            identity: event.and_then(|e| e.identity.clone()),
+            session: event.as_ref().and_then(|e| e.session_id.clone()),
+            connection: event.as_ref().and_then(|e| e.connection.clone()),
+            identity: event.as_mut().and_then(|e| e.identity.take()),
             detail,
-            prev: self.prev.clone(),
+            prev: std::mem::take(&mut self.prev),
         };
-        let (line, hash) = record
-            .encode()
-            .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
+        let encoded = record.encode();
+        self.prev = std::mem::take(&mut record.prev);
+        if let Some(e) = event {
+            e.identity = record.identity.take();
+            e.detail = std::mem::take(&mut record.detail);
+        }
+        let (line, hash) =
+            encoded.map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
         buf.extend_from_slice(&line);
         self.prev = hash.clone();
         self.next_seq += 1;
@@ -410,15 +419,10 @@ impl Writer {
         let mut buf = Vec::with_capacity(items.len() * 512);
         let mut acks = Vec::with_capacity(items.len());
         let mut kept = Vec::new();
-        for item in items {
-            let detail = item.event.detail.clone();
-            match self.push_record(
-                &mut buf,
-                &item.event.kind,
-                Some(&item.event),
-                detail,
-                item.time_ms,
-            ) {
+        for mut item in items {
+            let detail = std::mem::take(&mut item.event.detail);
+            let kind = item.event.kind.clone();
+            match self.push_record(&mut buf, &kind, Some(&mut item.event), detail, item.time_ms) {
                 Ok((seq, _)) => {
                     acks.push((item.reply, seq));
                     kept.push((item.event, item.time_ms));

@@ -59,6 +59,9 @@ pub struct HttpGateway {
 pub struct Client {
     pub session_id: Arc<str>,
     pub peer: SocketAddr,
+    /// `peer` as text, formatted once per connection for every request's
+    /// plugin session.
+    pub peer_text: String,
     pub tls: bool,
     pub tokens: TokenCache,
     pub trail: Arc<ClientTrail>,
@@ -165,7 +168,7 @@ async fn exchange(
         connection: conn.name.clone(),
         protocol: Protocol::Http,
         identity: (&identity).into(),
-        client_addr: client.peer.to_string(),
+        client_addr: client.peer_text.clone(),
     };
 
     let (mut parts, body) = req.into_parts();

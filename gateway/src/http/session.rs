@@ -17,18 +17,20 @@ use super::record::{ExchangeRecord, Outcome};
 
 pub struct ClientTrail {
     session_id: Arc<str>,
-    peer: SocketAddr,
+    /// The agent's address as text, formatted once: every exchange's audit
+    /// event has it.
+    peer_text: String,
     tls: bool,
     recorder: Recorder,
     audit: Audit,
-    begun: Mutex<Option<Begun>>,
+    /// Shared, not cloned, by each exchange: it holds the identity's claims.
+    begun: Mutex<Option<Arc<Begun>>>,
     next: AtomicU64,
     exchanges: AtomicU64,
     refused: AtomicU64,
 }
 
 /// The session as it began: the first verified identity and connection.
-#[derive(Clone)]
 struct Begun {
     identity: EventIdentity,
     connection: String,
@@ -58,7 +60,7 @@ impl ClientTrail {
     ) -> Self {
         Self {
             session_id,
-            peer,
+            peer_text: peer.to_string(),
             tls,
             recorder,
             audit,
@@ -79,7 +81,7 @@ impl ClientTrail {
         self.recorder.config().map_or(0, |c| c.http_body_bytes)
     }
 
-    fn begun(&self) -> Option<Begun> {
+    fn begun(&self) -> Option<Arc<Begun>> {
         self.begun.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -101,7 +103,7 @@ impl ClientTrail {
             subject: who.subject.clone(),
             issuer: who.issuer.clone(),
             groups: who.groups.clone(),
-            client_addr: self.peer.to_string(),
+            client_addr: self.peer_text.clone(),
             started_ms: now_ms(),
             detail: [("tls".to_string(), Value::from(self.tls))]
                 .into_iter()
@@ -118,14 +120,14 @@ impl ClientTrail {
                 .identity(who.clone())
                 .session_id(self.session_id.to_string())
                 .with("protocol", "http")
-                .with("client_addr", self.peer.to_string())
+                .with("client_addr", self.peer_text.clone())
                 .with("tls", self.tls),
         );
-        *begun = Some(Begun {
+        *begun = Some(Arc::new(Begun {
             identity: who,
             connection: connection.to_string(),
             recording,
-        });
+        }));
         Ok(())
     }
 
@@ -144,8 +146,8 @@ impl ClientTrail {
             })
             .unwrap_or_default();
         let begun = self.begun();
-        self.audit_exchange(rec, &masked, begun.as_ref());
-        let Some(recording) = begun.and_then(|b| b.recording) else {
+        self.audit_exchange(rec, &masked, begun.as_deref());
+        let Some(recording) = begun.and_then(|b| b.recording.clone()) else {
             return;
         };
         if rec.subject.is_none() {
@@ -202,7 +204,7 @@ impl ClientTrail {
         let mut event = Event::new(kind)
             .session_id(self.session_id.to_string())
             .with("protocol", "http")
-            .with("client_addr", self.peer.to_string())
+            .with("client_addr", self.peer_text.clone())
             .with("method", rec.method.to_string())
             .with(
                 "path",
@@ -247,14 +249,14 @@ impl ClientTrail {
 
     /// The connection closed.
     pub fn end(&self, ending: &str) {
-        let Some(Begun {
+        let Some(begun) = self.begun() else {
+            return;
+        };
+        let Begun {
             identity: who,
             connection,
             recording,
-        }) = self.begun()
-        else {
-            return;
-        };
+        } = &*begun;
         let exchanges = self.exchanges.load(Ordering::Relaxed);
         let refused = self.refused.load(Ordering::Relaxed);
         if let Some(recording) = recording {
@@ -265,8 +267,8 @@ impl ClientTrail {
         }
         self.audit.emit(
             Event::new(kinds::SESSION_END)
-                .connection(connection)
-                .identity(who)
+                .connection(connection.clone())
+                .identity(who.clone())
                 .session_id(self.session_id.to_string())
                 .with("protocol", "http")
                 .with("ending", ending)

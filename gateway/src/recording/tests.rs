@@ -56,7 +56,10 @@ fn a_recording_reads_back_with_its_counts() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].ending.as_deref(), Some("terminated"));
     // A second session's id sharing the prefix makes it ambiguous.
-    r.begin(header("abc2")).unwrap().unwrap().end(End::default());
+    r.begin(header("abc2"))
+        .unwrap()
+        .unwrap()
+        .end(End::default());
     assert!(matches!(
         read::resolve(&sessions_dir(state.path()), "abc"),
         Err(RecordingError::Ambiguous(_))
@@ -82,7 +85,11 @@ fn past_the_size_limit_entries_are_counted_not_written() {
     rec.end(End::default());
     let path = sessions_dir(state.path()).join("51ee.jsonl");
     let read = read::entries(&path).unwrap();
-    assert!(read.entries.iter().any(|e| matches!(e, Entry::Truncated(_))));
+    assert!(
+        read.entries
+            .iter()
+            .any(|e| matches!(e, Entry::Truncated(_)))
+    );
     let Some(Entry::End(end)) = read.entries.last() else {
         panic!("no end line");
     };
