@@ -204,7 +204,7 @@ pub fn exchange(mut record: ExchangeRecord) {
             }
             b
         };
-        trail.exchange(&record, body);
+        trail.exchange(record, body);
     }
 }
 

@@ -131,8 +131,10 @@ impl ClientTrail {
         Ok(())
     }
 
-    /// One finished exchange: its recording entry and its audit event.
-    pub fn exchange(&self, rec: &ExchangeRecord, response_body: Option<BodyCapture>) {
+    /// One finished exchange: its recording entry and its audit event. The
+    /// record is consumed: its headers, URL and verdict move into the entry
+    /// rather than being copied (a few dozen allocations per exchange).
+    pub fn exchange(&self, rec: ExchangeRecord, response_body: Option<BodyCapture>) {
         let refused = rec.outcome != Outcome::Forwarded && rec.outcome != Outcome::UpstreamError;
         let masked = rec
             .masking
@@ -146,7 +148,7 @@ impl ClientTrail {
             })
             .unwrap_or_default();
         let begun = self.begun();
-        self.audit_exchange(rec, &masked, begun.as_deref());
+        self.audit_exchange(&rec, &masked, begun.as_deref());
         let Some(recording) = begun.and_then(|b| b.recording.clone()) else {
             return;
         };
@@ -159,29 +161,35 @@ impl ClientTrail {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
         let limit = self.body_limit();
+        let request_bytes = rec.request_bytes.load(Ordering::Relaxed);
+        let request_body = rec
+            .request_body
+            .as_ref()
+            .filter(|b| !b.is_empty())
+            .and_then(|b| BodyCapture::of(b, limit));
+        let (plugin, rule, reason) = match rec.verdict {
+            Some(v) => (Some(v.plugin), Some(v.rule), Some(v.reason)),
+            None => (None, None, None),
+        };
         let entry = Exchange {
             n: rec.n,
             time_ms: rec.time_ms,
-            subject: rec.subject.clone(),
+            subject: rec.subject,
             method: rec.method.to_string(),
-            url: rec.url.clone(),
-            http_version: rec.http_version.clone(),
-            request_headers: rec.request_headers.clone(),
-            request_body: rec
-                .request_body
-                .as_ref()
-                .filter(|b| !b.is_empty())
-                .and_then(|b| BodyCapture::of(b, limit)),
-            request_bytes: rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            url: rec.url,
+            http_version: rec.http_version,
+            request_headers: rec.request_headers,
+            request_body,
+            request_bytes,
             status: rec.status,
-            response_headers: rec.response_headers.clone(),
+            response_headers: rec.response_headers,
             response_body,
             response_bytes: rec.response_bytes,
             outcome: rec.outcome.as_str().to_string(),
-            plugin: rec.verdict.as_ref().map(|v| v.plugin.clone()),
-            rule: rec.verdict.as_ref().map(|v| v.rule.clone()),
-            reason: rec.verdict.as_ref().map(|v| v.reason.clone()),
-            mcp: rec.mcp.clone(),
+            plugin,
+            rule,
+            reason,
+            mcp: rec.mcp,
             masked,
             duration_ms: rec.duration.as_secs_f64() * 1000.0,
             completed: rec.completed,
