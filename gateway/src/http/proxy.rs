@@ -25,7 +25,7 @@ use super::inspect::{self, Inspected, Inspection};
 use super::listener::ActivityGuard;
 use super::masking::{self, MaskContext};
 use super::problem::Problem;
-use super::record::{self, Counted, ExchangeRecord, Outcome, Recorded};
+use super::record::{self, ConnMetrics, Counted, ExchangeRecord, Outcome, Recorded};
 use super::route::{self, RouteError};
 use super::session::ClientTrail;
 use super::upstream::Upstream;
@@ -42,6 +42,7 @@ pub struct HttpConnection {
     pub stream_large_requests: bool,
     pub max_response_body: usize,
     pub mcp: bool,
+    pub metrics: Arc<ConnMetrics>,
 }
 
 /// What every exchange of the listener shares.
@@ -140,6 +141,7 @@ async fn exchange(
         ));
     };
     rec.connection = Some(conn.name.clone());
+    rec.metrics = Some(conn.metrics.clone());
     conn.policy.check(&identity).map_err(|d| {
         Problem::forbidden(
             "access_denied",
