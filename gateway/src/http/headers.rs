@@ -13,9 +13,9 @@ use std::net::SocketAddr;
 use hyper::HeaderMap;
 use hyper::header::{self, HeaderName, HeaderValue};
 
-// Names as `HeaderName` constants, not strings: removing by `&str` parses
+// Names as `HeaderName` statics, not strings: removing by `&str` parses
 // the name again on every call, several times per exchange.
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -26,9 +26,9 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The header names `Connection` lists (they are hop-by-hop too).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
@@ -75,7 +75,7 @@ pub fn to_upstream(
     ] {
         headers.remove(name);
     }
-    for name in [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST] {
+    for name in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST] {
         headers.remove(name);
     }
     if masked {
@@ -106,12 +106,12 @@ pub fn to_upstream(
     forwarded.push_str(";proto=");
     forwarded.push_str(proto);
     if let Ok(v) = HeaderValue::from_str(&ip_text) {
-        headers.insert(X_FORWARDED_FOR, v);
+        headers.insert(X_FORWARDED_FOR.clone(), v);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     if let Some(host) = origin.host.filter(|h| is_token_host(h)) {
         if let Ok(v) = HeaderValue::from_str(host) {
-            headers.insert(X_FORWARDED_HOST, v);
+            headers.insert(X_FORWARDED_HOST.clone(), v);
         }
         forwarded.push_str(";host=\"");
         forwarded.push_str(host);
