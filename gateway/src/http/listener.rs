@@ -126,6 +126,7 @@ impl HttpListener {
         let client = Arc::new(Client {
             session_id,
             peer,
+            peer_text: peer.to_string(),
             tls,
             tokens: TokenCache::default(),
             trail: trail.clone(),

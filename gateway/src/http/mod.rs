@@ -86,6 +86,7 @@ pub fn from_config(
             stream_large_requests: cfg.stream_large_requests,
             max_response_body: cfg.max_response_body_bytes,
             mcp: cfg.mcp,
+            metrics: Arc::new(record::ConnMetrics::new(&c.name)),
         };
         connections.insert(c.name.clone(), Arc::new(conn));
     }

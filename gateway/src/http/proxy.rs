@@ -25,7 +25,7 @@ use super::inspect::{self, Inspected, Inspection};
 use super::listener::ActivityGuard;
 use super::masking::{self, MaskContext};
 use super::problem::Problem;
-use super::record::{self, Counted, ExchangeRecord, Outcome, Recorded};
+use super::record::{self, ConnMetrics, Counted, ExchangeRecord, Outcome, Recorded};
 use super::route::{self, RouteError};
 use super::session::ClientTrail;
 use super::upstream::Upstream;
@@ -42,6 +42,7 @@ pub struct HttpConnection {
     pub stream_large_requests: bool,
     pub max_response_body: usize,
     pub mcp: bool,
+    pub metrics: Arc<ConnMetrics>,
 }
 
 /// What every exchange of the listener shares.
@@ -59,6 +60,9 @@ pub struct HttpGateway {
 pub struct Client {
     pub session_id: Arc<str>,
     pub peer: SocketAddr,
+    /// `peer` as text, formatted once per connection for every request's
+    /// plugin session.
+    pub peer_text: String,
     pub tls: bool,
     pub tokens: TokenCache,
     pub trail: Arc<ClientTrail>,
@@ -137,6 +141,7 @@ async fn exchange(
         ));
     };
     rec.connection = Some(conn.name.clone());
+    rec.metrics = Some(conn.metrics.clone());
     conn.policy.check(&identity).map_err(|d| {
         Problem::forbidden(
             "access_denied",
@@ -165,7 +170,7 @@ async fn exchange(
         connection: conn.name.clone(),
         protocol: Protocol::Http,
         identity: (&identity).into(),
-        client_addr: client.peer.to_string(),
+        client_addr: client.peer_text.clone(),
     };
 
     let (mut parts, body) = req.into_parts();

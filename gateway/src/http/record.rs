@@ -9,8 +9,8 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,60 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::UpstreamError => "upstream_error",
         }
+    }
+}
+
+impl Outcome {
+    const ALL: usize = 5;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One HTTP connection's request metrics, registered on first use and then
+/// reused: `counter!` with owned labels builds its key and looks it up in
+/// the registry on every call, a measurable part of a small exchange.
+pub struct ConnMetrics {
+    connection: String,
+    requests: [OnceLock<metrics::Counter>; Outcome::ALL],
+    duration: OnceLock<metrics::Histogram>,
+}
+
+impl std::fmt::Debug for ConnMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnMetrics")
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnMetrics {
+    pub fn new(connection: &str) -> Self {
+        Self {
+            connection: connection.to_string(),
+            requests: [const { OnceLock::new() }; Outcome::ALL],
+            duration: OnceLock::new(),
+        }
+    }
+
+    fn requests(&self, outcome: Outcome) -> &metrics::Counter {
+        self.requests[outcome.index()].get_or_init(|| {
+            metrics::counter!(
+                "sluice_http_requests_total",
+                "connection" => self.connection.clone(),
+                "outcome" => outcome.as_str(),
+            )
+        })
+    }
+
+    fn duration(&self) -> &metrics::Histogram {
+        self.duration.get_or_init(|| {
+            metrics::histogram!(
+                "sluice_http_request_duration_seconds",
+                "connection" => self.connection.clone(),
+            )
+        })
     }
 }
 
@@ -116,6 +170,8 @@ pub struct ExchangeRecord {
     pub capture_limit: usize,
     /// The connection's trail, told about the exchange when it is done.
     pub trail: Option<Arc<ClientTrail>>,
+    /// The connection's metric handles, once the connection is known.
+    pub metrics: Option<Arc<ConnMetrics>>,
 }
 
 impl ExchangeRecord {
@@ -155,6 +211,7 @@ impl ExchangeRecord {
             response_capture: Vec::new(),
             capture_limit: 0,
             trail: None,
+            metrics: None,
         }
     }
 }
@@ -168,17 +225,18 @@ pub fn capture(bytes: &Bytes) -> Bytes {
 /// audit log).
 pub fn exchange(mut record: ExchangeRecord) {
     let connection = record.connection.as_deref().unwrap_or("");
-    metrics::counter!(
-        "sluice_http_requests_total",
-        "connection" => connection.to_string(),
-        "outcome" => record.outcome.as_str(),
-    )
-    .increment(1);
-    metrics::histogram!(
-        "sluice_http_request_duration_seconds",
-        "connection" => connection.to_string(),
-    )
-    .record(record.duration.as_secs_f64());
+    match &record.metrics {
+        Some(m) => {
+            m.requests(record.outcome).increment(1);
+            m.duration().record(record.duration.as_secs_f64());
+        }
+        // Refused before a connection was known: rare, labelled "".
+        None => {
+            let m = ConnMetrics::new(connection);
+            m.requests(record.outcome).increment(1);
+            m.duration().record(record.duration.as_secs_f64());
+        }
+    }
     tracing::debug!(
         session = %record.session_id,
         connection,
@@ -204,7 +262,7 @@ pub fn exchange(mut record: ExchangeRecord) {
             }
             b
         };
-        trail.exchange(&record, body);
+        trail.exchange(record, body);
     }
 }
 

@@ -17,18 +17,20 @@ use super::record::{ExchangeRecord, Outcome};
 
 pub struct ClientTrail {
     session_id: Arc<str>,
-    peer: SocketAddr,
+    /// The agent's address as text, formatted once: every exchange's audit
+    /// event has it.
+    peer_text: String,
     tls: bool,
     recorder: Recorder,
     audit: Audit,
-    begun: Mutex<Option<Begun>>,
+    /// Shared, not cloned, by each exchange: it holds the identity's claims.
+    begun: Mutex<Option<Arc<Begun>>>,
     next: AtomicU64,
     exchanges: AtomicU64,
     refused: AtomicU64,
 }
 
 /// The session as it began: the first verified identity and connection.
-#[derive(Clone)]
 struct Begun {
     identity: EventIdentity,
     connection: String,
@@ -58,7 +60,7 @@ impl ClientTrail {
     ) -> Self {
         Self {
             session_id,
-            peer,
+            peer_text: peer.to_string(),
             tls,
             recorder,
             audit,
@@ -79,7 +81,7 @@ impl ClientTrail {
         self.recorder.config().map_or(0, |c| c.http_body_bytes)
     }
 
-    fn begun(&self) -> Option<Begun> {
+    fn begun(&self) -> Option<Arc<Begun>> {
         self.begun.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -101,7 +103,7 @@ impl ClientTrail {
             subject: who.subject.clone(),
             issuer: who.issuer.clone(),
             groups: who.groups.clone(),
-            client_addr: self.peer.to_string(),
+            client_addr: self.peer_text.clone(),
             started_ms: now_ms(),
             detail: [("tls".to_string(), Value::from(self.tls))]
                 .into_iter()
@@ -118,19 +120,21 @@ impl ClientTrail {
                 .identity(who.clone())
                 .session_id(self.session_id.to_string())
                 .with("protocol", "http")
-                .with("client_addr", self.peer.to_string())
+                .with("client_addr", self.peer_text.clone())
                 .with("tls", self.tls),
         );
-        *begun = Some(Begun {
+        *begun = Some(Arc::new(Begun {
             identity: who,
             connection: connection.to_string(),
             recording,
-        });
+        }));
         Ok(())
     }
 
-    /// One finished exchange: its recording entry and its audit event.
-    pub fn exchange(&self, rec: &ExchangeRecord, response_body: Option<BodyCapture>) {
+    /// One finished exchange: its recording entry and its audit event. The
+    /// record is consumed: its headers, URL and verdict move into the entry
+    /// rather than being copied (a few dozen allocations per exchange).
+    pub fn exchange(&self, rec: ExchangeRecord, response_body: Option<BodyCapture>) {
         let refused = rec.outcome != Outcome::Forwarded && rec.outcome != Outcome::UpstreamError;
         let masked = rec
             .masking
@@ -144,8 +148,8 @@ impl ClientTrail {
             })
             .unwrap_or_default();
         let begun = self.begun();
-        self.audit_exchange(rec, &masked, begun.as_ref());
-        let Some(recording) = begun.and_then(|b| b.recording) else {
+        self.audit_exchange(&rec, &masked, begun.as_deref());
+        let Some(recording) = begun.and_then(|b| b.recording.clone()) else {
             return;
         };
         if rec.subject.is_none() {
@@ -157,29 +161,35 @@ impl ClientTrail {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
         let limit = self.body_limit();
+        let request_bytes = rec.request_bytes.load(Ordering::Relaxed);
+        let request_body = rec
+            .request_body
+            .as_ref()
+            .filter(|b| !b.is_empty())
+            .and_then(|b| BodyCapture::of(b, limit));
+        let (plugin, rule, reason) = match rec.verdict {
+            Some(v) => (Some(v.plugin), Some(v.rule), Some(v.reason)),
+            None => (None, None, None),
+        };
         let entry = Exchange {
             n: rec.n,
             time_ms: rec.time_ms,
-            subject: rec.subject.clone(),
+            subject: rec.subject,
             method: rec.method.to_string(),
-            url: rec.url.clone(),
-            http_version: rec.http_version.clone(),
-            request_headers: rec.request_headers.clone(),
-            request_body: rec
-                .request_body
-                .as_ref()
-                .filter(|b| !b.is_empty())
-                .and_then(|b| BodyCapture::of(b, limit)),
-            request_bytes: rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            url: rec.url,
+            http_version: rec.http_version,
+            request_headers: rec.request_headers,
+            request_body,
+            request_bytes,
             status: rec.status,
-            response_headers: rec.response_headers.clone(),
+            response_headers: rec.response_headers,
             response_body,
             response_bytes: rec.response_bytes,
             outcome: rec.outcome.as_str().to_string(),
-            plugin: rec.verdict.as_ref().map(|v| v.plugin.clone()),
-            rule: rec.verdict.as_ref().map(|v| v.rule.clone()),
-            reason: rec.verdict.as_ref().map(|v| v.reason.clone()),
-            mcp: rec.mcp.clone(),
+            plugin,
+            rule,
+            reason,
+            mcp: rec.mcp,
             masked,
             duration_ms: rec.duration.as_secs_f64() * 1000.0,
             completed: rec.completed,
@@ -202,7 +212,7 @@ impl ClientTrail {
         let mut event = Event::new(kind)
             .session_id(self.session_id.to_string())
             .with("protocol", "http")
-            .with("client_addr", self.peer.to_string())
+            .with("client_addr", self.peer_text.clone())
             .with("method", rec.method.to_string())
             .with(
                 "path",
@@ -247,14 +257,14 @@ impl ClientTrail {
 
     /// The connection closed.
     pub fn end(&self, ending: &str) {
-        let Some(Begun {
+        let Some(begun) = self.begun() else {
+            return;
+        };
+        let Begun {
             identity: who,
             connection,
             recording,
-        }) = self.begun()
-        else {
-            return;
-        };
+        } = &*begun;
         let exchanges = self.exchanges.load(Ordering::Relaxed);
         let refused = self.refused.load(Ordering::Relaxed);
         if let Some(recording) = recording {
@@ -265,8 +275,8 @@ impl ClientTrail {
         }
         self.audit.emit(
             Event::new(kinds::SESSION_END)
-                .connection(connection)
-                .identity(who)
+                .connection(connection.clone())
+                .identity(who.clone())
                 .session_id(self.session_id.to_string())
                 .with("protocol", "http")
                 .with("ending", ending)

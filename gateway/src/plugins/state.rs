@@ -2,7 +2,7 @@
 //! logging, metrics and a clock. Nothing else is reachable unless granted
 //! (see `sandbox.rs`, and `outbound` for HTTP).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,7 +30,19 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     /// The guest's stderr (a Rust guest's panic message lands here); bounded.
     pub(crate) stderr: StderrTail,
-    series: HashSet<String>,
+    /// The metric series this instance created, with their handles: a
+    /// guest reporting the same series on every call reuses the handle
+    /// instead of building the name and labels and looking it up in the
+    /// registry each time.
+    series: HashMap<SeriesKey, Series>,
+}
+
+/// (counter?, name, labels as the guest sent them).
+type SeriesKey = (bool, String, Vec<(String, String)>);
+
+enum Series {
+    Counter(metrics::Counter),
+    Histogram(metrics::Histogram),
 }
 
 impl HostState {
@@ -49,7 +61,7 @@ impl HostState {
             outbound,
             limits,
             stderr,
-            series: HashSet::new(),
+            series: HashMap::new(),
         }
     }
 
@@ -72,17 +84,26 @@ impl HostState {
         Some(truncate(&line, 300).to_string())
     }
 
-    /// Admits a series name, bounding how many a plugin can create.
-    fn admit_series(&mut self, name: &str, labels: &[(String, String)]) -> bool {
-        let key = format!("{name}{labels:?}");
-        if self.series.contains(&key) {
-            return true;
+    /// The handle of a series, created on first use; `None` once the
+    /// instance has created as many series as it may.
+    fn series(&mut self, key: SeriesKey) -> Option<&Series> {
+        if !self.series.contains_key(&key) {
+            if self.series.len() >= MAX_SERIES {
+                return None;
+            }
+            let (counter, name, labels) = &key;
+            let labels = metric_labels(&self.plugin, labels.clone());
+            let handle = if *counter {
+                Series::Counter(metrics::counter!(
+                    format!("sluice_plugin_{name}_total"),
+                    labels
+                ))
+            } else {
+                Series::Histogram(metrics::histogram!(format!("sluice_plugin_{name}"), labels))
+            };
+            self.series.insert(key.clone(), handle);
         }
-        if self.series.len() >= MAX_SERIES {
-            return false;
-        }
-        self.series.insert(key);
-        true
+        self.series.get(&key)
     }
 }
 
@@ -149,19 +170,21 @@ impl host::Host for HostState {
     }
 
     fn counter_add(&mut self, name: String, value: u64, labels: Vec<(String, String)>) {
-        if !valid_metric_name(&name) || !self.admit_series(&name, &labels) {
+        if !valid_metric_name(&name) {
             return;
         }
-        let labels = metric_labels(&self.plugin, labels);
-        metrics::counter!(format!("sluice_plugin_{name}_total"), labels).increment(value);
+        if let Some(Series::Counter(c)) = self.series((true, name, labels)) {
+            c.increment(value);
+        }
     }
 
     fn histogram_record(&mut self, name: String, value: f64, labels: Vec<(String, String)>) {
-        if !valid_metric_name(&name) || !value.is_finite() || !self.admit_series(&name, &labels) {
+        if !valid_metric_name(&name) || !value.is_finite() {
             return;
         }
-        let labels = metric_labels(&self.plugin, labels);
-        metrics::histogram!(format!("sluice_plugin_{name}"), labels).record(value);
+        if let Some(Series::Histogram(h)) = self.series((false, name, labels)) {
+            h.record(value);
+        }
     }
 
     fn now_unix_ms(&mut self) -> u64 {
