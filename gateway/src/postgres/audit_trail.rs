@@ -90,7 +90,7 @@ struct Round {
 struct Completion {
     commands: Vec<String>,
     rows: u64,
-    error: Option<Value>,
+    error: Option<SqlError>,
     masked: BTreeMap<String, u64>,
     rows_seen: RowsCapture,
 }
@@ -494,7 +494,10 @@ impl Trail {
                     };
                     let mut s = self.lock();
                     if s.done.error.is_none() {
-                        s.done.error = Some(json!({ "code": field(b'C'), "message": field(b'M') }));
+                        s.done.error = Some(SqlError {
+                            code: field(b'C'),
+                            message: field(b'M'),
+                        });
                     }
                 }
                 b'Z' => self.complete(),
@@ -519,10 +522,6 @@ impl Trail {
         if let Some(recording) = &self.recording
             && !round.sql.is_empty()
         {
-            let error = done.error.as_ref().map(|e| SqlError {
-                code: e["code"].as_str().unwrap_or_default().to_string(),
-                message: e["message"].as_str().unwrap_or_default().to_string(),
-            });
             recording.write(&Entry::Statement(Statement {
                 n: round.n,
                 time_ms: round.time_ms,
@@ -532,7 +531,7 @@ impl Trail {
                 rows: done.rows,
                 masked: done.masked.clone(),
                 duration_ms: Some(duration_ms),
-                error,
+                error: done.error.clone(),
                 audit_records: round.records.clone(),
                 result: done.rows_seen.into_result(),
                 ..Statement::default()
@@ -544,7 +543,10 @@ impl Trail {
                 .with("commands", done.commands)
                 .with("rows", done.rows)
                 .with("duration_ms", duration_ms)
-                .with("error", done.error.unwrap_or(Value::Null))
+                .with(
+                    "error",
+                    serde_json::to_value(&done.error).unwrap_or(Value::Null),
+                )
                 .with(
                     "masked",
                     Value::Object(

@@ -258,7 +258,8 @@ impl Recording {
                     time_ms: now_ms(),
                     limit_bytes: limit,
                 });
-                let mark = serde_json::to_vec(&mark).unwrap_or_default();
+                let mut mark = serde_json::to_vec(&mark).unwrap_or_default();
+                mark.push(b'\n');
                 Self::append(&mut s, &self.path, &mark)?;
             }
             return Ok(());
@@ -266,19 +267,16 @@ impl Recording {
         Self::append(&mut s, &self.path, &line)
     }
 
+    /// `line` ends with its newline.
     fn append(s: &mut WriteState, path: &Path, line: &[u8]) -> Result<(), RecordingError> {
         let Some(file) = s.file.as_mut() else {
             return Ok(());
         };
-        let mut buf = line.to_vec();
-        if buf.last() != Some(&b'\n') {
-            buf.push(b'\n');
-        }
-        match file.write_all(&buf) {
+        match file.write_all(line) {
             Ok(()) => {
-                s.bytes += buf.len() as u64;
+                s.bytes += line.len() as u64;
                 s.entries += 1;
-                metrics::counter!("sluice_recording_bytes_total").increment(buf.len() as u64);
+                metrics::counter!("sluice_recording_bytes_total").increment(line.len() as u64);
                 Ok(())
             }
             Err(e) => {
