@@ -115,10 +115,7 @@ async fn kill_9_loses_no_acknowledged_statement() {
         .filter(|r| r.kind == "statement.allowed")
         .filter_map(|r| r.detail.get("text")?.as_str())
         .collect();
-    let missing: Vec<&String> = acked
-        .iter()
-        .filter(|t| !recorded.contains(t.as_str()))
-        .collect();
+    let missing = unseen(&acked, &recorded);
     assert!(
         missing.is_empty(),
         "{} acknowledged statements are not in the log, e.g. {:?}",
@@ -164,10 +161,7 @@ async fn kill_9_loses_no_acknowledged_statement() {
         .flat_map(|e| e["sql"].as_array().unwrap())
         .filter_map(|s| s["text"].as_str())
         .collect();
-    let missing: Vec<&String> = acked
-        .iter()
-        .filter(|t| !recorded.contains(t.as_str()))
-        .collect();
+    let missing = unseen(&acked, &recorded);
     assert!(
         missing.is_empty(),
         "{} acknowledged statements are not in the recording, e.g. {:?}",
@@ -183,4 +177,12 @@ async fn kill_9_loses_no_acknowledged_statement() {
     assert!(replay.status.success(), "{replay:?}");
     let transcript = String::from_utf8_lossy(&replay.stdout);
     assert!(transcript.contains(acked.last().unwrap()), "{transcript}");
+}
+
+/// The acknowledged statements that `seen` lacks.
+fn unseen<'a>(acked: &'a [String], seen: &HashSet<&str>) -> Vec<&'a String> {
+    acked
+        .iter()
+        .filter(|t| !seen.contains(t.as_str()))
+        .collect()
 }

@@ -35,18 +35,7 @@ fn start(pg: &TestPostgres, recording: &str) -> Gateway {
 }
 
 fn sluice(gw: &Gateway, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["--config", "sluice.toml"])
-        .args(args)
-        .current_dir(gw.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sluice {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::process::sluice_ok(gw.dir.path(), args)
 }
 
 /// Waits until the session of `subject` has its end line.

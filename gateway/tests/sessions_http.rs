@@ -40,18 +40,7 @@ plugins = ["http-guardrail", "mask-email"]
 }
 
 fn sluice(gw: &Gateway, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["--config", "sluice.toml"])
-        .args(args)
-        .current_dir(gw.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sluice {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::process::sluice_ok(gw.dir.path(), args)
 }
 
 fn har_validator() -> std::path::PathBuf {
@@ -253,7 +242,7 @@ async fn an_http_session_exports_to_valid_har() {
     assert_eq!(api_har["log"]["entries"].as_array().unwrap().len(), 5);
 }
 
-/// A PostgreSQL session has no HAR form: the export says so.
+/// Exporting a session that was never recorded fails, naming the id.
 #[test]
 fn har_export_of_an_unknown_session_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,23 @@ pub fn sluice() -> Command {
     cmd
 }
 
+/// `sluice --config sluice.toml ARGS` in `dir`, which must succeed: its
+/// stdout.
+pub fn sluice_ok(dir: &Path, args: &[&str]) -> String {
+    let out = sluice()
+        .args(["--config", "sluice.toml"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A gateway running `sluice --config sluice.toml serve` in `dir`, its log
 /// appended to `dir/gateway.log`.
 pub struct GatewayProcess {
