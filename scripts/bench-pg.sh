@@ -23,9 +23,15 @@ if ! command -v pgbouncer >/dev/null 2>&1; then
   service pgbouncer stop >/dev/null 2>&1 || true
 fi
 
-cargo build --release -q -p sluice
-sluice_bin="${CARGO_TARGET_DIR:-$root/target}/release/sluice"
-scripts/build-plugins.sh 2>/dev/null
+# SLUICE_BIN and PLUGINS_DIR run a given build (e.g. a baseline kept aside)
+# instead of building this checkout.
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release -q -p sluice
+  SLUICE_BIN="${CARGO_TARGET_DIR:-$root/target}/release/sluice"
+fi
+sluice_bin="$SLUICE_BIN"
+[ -n "${PLUGINS_DIR:-}" ] || scripts/build-plugins.sh 2>/dev/null
+plugins_dir="${PLUGINS_DIR:-target/plugins}"
 
 work="$(mktemp -d /tmp/sluice-bench-pg.XXXXXX)"
 as_pg=()
@@ -76,7 +82,9 @@ echo "\"bench\" \"$password\"" > "$work/userlist.txt"
 pids+=($!)
 
 mkdir -p "$work/sluice/plugins"
-cp target/plugins/deny-word.wasm target/plugins/mask-email.wasm "$work/sluice/plugins/"
+# BENCH_PLUGINS replaces the plugin list (e.g. '' for none, to measure the relay alone).
+bench_plugins=${BENCH_PLUGINS-'"deny-word", "mask-email"'}
+cp "$plugins_dir/deny-word.wasm" "$plugins_dir/mask-email.wasm" "$work/sluice/plugins/"
 cat >"$work/sluice/sluice.toml" <<TOML
 [gateway]
 state_dir = "state"
@@ -98,7 +106,7 @@ database = "bench"
 user = "bench"
 password_env = "BENCH_PASSWORD"
 allow_groups = ["agents"]
-plugins = ["deny-word", "mask-email"]
+plugins = [$bench_plugins]
 ${SLUICE_EXTRA_TOML:-}
 TOML
 # SLUICE_WRAPPER runs the gateway under a profiler, e.g.

@@ -2,7 +2,8 @@
 //! gateway names each result column's table (`schema.table`) from the
 //! RowDescription's table OID, on a catalog connection of its own, so that
 //! `public.customers.email` masks that column and not `staff.email`; views,
-//! lookups that fail and expressions fall back to the column name.
+//! lookups that fail and expressions fall back to the column name. Columns
+//! are matched by their name in the table, so an alias does not hide them.
 //! Read through psql (text results) and tokio-postgres (binary results)
 //! from the real `sluice` binary in front of a real PostgreSQL.
 
@@ -32,6 +33,11 @@ match = "public.staff.email"       # work addresses: shown in clear
 strategy = "keep"
 
 [[plugins.config.pii-mask.columns]]
+match = "public.customers.salary"  # not text: no detector would find it
+strategy = "redact"
+entity = "salary"
+
+[[plugins.config.pii-mask.columns]]
 match = "billing.cards.holder"     # a schema other than public
 strategy = "redact"
 entity = "card_holder"
@@ -54,13 +60,13 @@ fn seed(pg: &TestPostgres) {
     seed_app(pg);
     as_app(
         pg,
-        "create table customers(id int primary key, email text);
+        "create table customers(id int primary key, email text, salary int);
          create table staff(id int primary key, email text);
          create table vendors(id int primary key, email text);
          create schema billing;
          create table billing.cards(id int primary key, holder text);
          create table cards(id int primary key, holder text);
-         insert into customers values (1, 'ann@example.com');
+         insert into customers values (1, 'ann@example.com', 5000);
          insert into staff values (1, 'bob@corp.example');
          insert into vendors values (1, 'cy@vendor.example');
          insert into billing.cards values (1, 'Ann Lee');
@@ -177,6 +183,39 @@ async fn rules_apply_to_the_table_they_name() {
             "[CARD_HOLDER]",
             "Bo Ray"
         ]
+    );
+
+    // An alias does not hide a column from its table's rules, in text or
+    // binary results; a column with no table (an expression) keeps its alias.
+    let out = rows(
+        &gw,
+        "select email as contact, salary as pay, id as n from customers;
+         select holder as h from billing.cards;
+         select salary + 0 as pay from customers;",
+    );
+    assert_eq!(
+        out,
+        [
+            format!("{ann}||1"),
+            "[CARD_HOLDER]".to_string(),
+            "5000".to_string()
+        ]
+    );
+    let row = client
+        .query_one(
+            "select c.email as contact, c.salary as pay from customers c where c.id = $1",
+            &[&1i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, Option<i32>>(1)),
+        (ann.clone(), None)
+    );
+    assert_eq!(
+        row.columns()[0].name(),
+        "contact",
+        "the client sees its alias"
     );
 
     // A view's columns are reported with the view as their table, whatever
@@ -342,7 +381,16 @@ async fn names_follow_renames_elsewhere_when_they_expire() {
         column(4_000_000_000),
         column(0),
     ];
+    // Attribute 2 of each: `email`, `holder`, the view's `email`.
+    for c in &mut columns {
+        c.column_id = 2;
+        c.name = "alias".into();
+    }
     catalog.name_tables(&mut columns).await;
+    assert_eq!(
+        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["email", "holder", "email", "alias", "alias"]
+    );
     assert_eq!(
         names(&columns),
         [

@@ -1,7 +1,11 @@
-//! Names of the tables result columns come from, so that maskers can apply
-//! rules written for `schema.table.column`.
+//! Names of the tables result columns come from, and of the columns
+//! themselves, so that maskers can apply rules written for
+//! `schema.table.column` whatever the query calls the column.
 //!
-//! A RowDescription names a column's table only by OID. The names are looked
+//! A RowDescription names a column's table only by OID and its attribute
+//! number, and gives the column the name the query chose: `SELECT salary AS
+//! pay` would slip past a rule for `salary`. Where the relation is known,
+//! a column with an attribute number gets the relation's own name for it. The names are looked
 //! up on a connection of the gateway's own, one per configured connection,
 //! opened when first needed with the same credentials and TLS settings as
 //! the agents' sessions: never on an agent's session, whose protocol and
@@ -22,6 +26,10 @@
 //!   read directly: none, for the same reason (their parent is named).
 //! - A schema or table name containing `.` cannot be told apart in
 //!   `schema.table`: none.
+//! - Column names are those of the relation the RowDescription names (a
+//!   view's own column names for a view's columns); they are looked up even
+//!   where the table gets no name. A column whose name cannot be looked up
+//!   keeps the name the result gave it.
 //! - A rename keeps the OID. A cached name is used for [`CACHE_TTL`] at
 //!   most, and every name is dropped when a transaction that changed the
 //!   schema through the gateway ends; renames made elsewhere are seen within
@@ -50,9 +58,17 @@ pub const CACHE_TTL: Duration = Duration::from_secs(60);
 const MAX_CACHED: usize = 4096;
 
 /// Parameters only: OIDs travel as an `oid[]` value, never in the text.
-const LOOKUP_SQL: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition \
+/// The last two columns list the relation's attribute numbers and names
+/// (binary `int2[]` and `text[]`).
+const LOOKUP_SQL: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition, \
+     ARRAY(SELECT a.attnum FROM pg_catalog.pg_attribute a \
+           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
+     ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a \
+           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) \
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.oid = ANY($1)";
+/// Result formats of [`LOOKUP_SQL`]: text, the two arrays binary.
+const RESULT_FORMATS: [i16; 7] = [0, 0, 0, 0, 0, 1, 1];
 const OID_ARRAY: i32 = 1028;
 const STARTUP: [(&str, &str); 2] = [
     ("application_name", "sluice-catalog"),
@@ -99,9 +115,26 @@ struct Cache {
 }
 
 struct Cached {
-    /// `None`: the relation exists but its columns get no table name.
-    name: Option<Arc<str>>,
+    relation: Arc<Relation>,
     at: Instant,
+}
+
+/// What a relation's columns are named after.
+#[derive(Debug, Default, PartialEq)]
+pub struct Relation {
+    /// `None`: the relation exists but its columns get no table name.
+    pub table: Option<Arc<str>>,
+    /// Attribute number → the column's name, sorted by number.
+    pub columns: Vec<(i16, Box<str>)>,
+}
+
+impl Relation {
+    fn column(&self, attnum: i16) -> Option<&str> {
+        self.columns
+            .binary_search_by_key(&attnum, |(n, _)| *n)
+            .ok()
+            .map(|i| &*self.columns[i].1)
+    }
 }
 
 impl Catalog {
@@ -140,7 +173,8 @@ impl Catalog {
     }
 
     /// Sets `table` on the columns of a table whose name it knows or can
-    /// look up in time; leaves it `None` on every other column.
+    /// look up in time (`None` on every other column), and gives each column
+    /// of a relation it knows the relation's name for that column.
     pub async fn name_tables(&self, columns: &mut [Column]) {
         let mut wanted: Vec<u32> = columns
             .iter()
@@ -153,14 +187,14 @@ impl Catalog {
         wanted.sort_unstable();
         wanted.dedup();
         let now = Instant::now();
-        let mut known: HashMap<u32, Option<Arc<str>>> = HashMap::new();
+        let mut known: HashMap<u32, Arc<Relation>> = HashMap::new();
         let (missing, generation, quiet) = {
             let cache = self.cache();
             let mut missing = Vec::new();
             for oid in wanted {
                 match cache.names.get(&oid) {
                     Some(c) if now.duration_since(c.at) < self.ttl => {
-                        known.insert(oid, c.name.clone());
+                        known.insert(oid, c.relation.clone());
                     }
                     _ => missing.push(oid),
                 }
@@ -197,8 +231,16 @@ impl Catalog {
             }
         }
         for c in columns.iter_mut().filter(|c| c.table.is_none()) {
-            if let Some(Some(name)) = known.get(&c.table_oid) {
-                c.table = Some(name.to_string());
+            let Some(relation) = known.get(&c.table_oid) else {
+                continue;
+            };
+            if let Some(table) = &relation.table {
+                c.table = Some(table.to_string());
+            }
+            if let Some(name) = relation.column(c.column_id)
+                && name != c.name
+            {
+                c.name = name.to_string();
             }
         }
     }
@@ -212,7 +254,7 @@ impl Catalog {
         .increment(1);
     }
 
-    fn remember(&self, found: &HashMap<u32, Option<Arc<str>>>, generation: u64) {
+    fn remember(&self, found: &HashMap<u32, Arc<Relation>>, generation: u64) {
         let mut cache = self.cache();
         if cache.generation != generation {
             return;
@@ -226,16 +268,16 @@ impl Catalog {
             }
         }
         let at = Instant::now();
-        for (oid, name) in found {
-            let name = name.clone();
-            cache.names.insert(*oid, Cached { name, at });
+        for (oid, relation) in found {
+            let relation = relation.clone();
+            cache.names.insert(*oid, Cached { relation, at });
         }
     }
 
     /// Names of the relations among `oids` that exist. On the kept
     /// connection first; if that fails (the server may have closed it since),
     /// once more on a new one.
-    async fn lookup(&self, oids: &[u32]) -> Result<HashMap<u32, Option<Arc<str>>>, CatalogError> {
+    async fn lookup(&self, oids: &[u32]) -> Result<HashMap<u32, Arc<Relation>>, CatalogError> {
         let mut slot = self.conn.lock().await;
         if let Some(mut conn) = slot.take() {
             match query(&mut conn, oids).await {
@@ -266,7 +308,7 @@ fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn query(
     conn: &mut Upstream,
     oids: &[u32],
-) -> Result<HashMap<u32, Option<Arc<str>>>, CatalogError> {
+) -> Result<HashMap<u32, Arc<Relation>>, CatalogError> {
     let array = format!(
         "{{{}}}",
         oids.iter()
@@ -287,7 +329,10 @@ async fn query(
     bind.put_i16(1);
     bind.put_i32(array.len() as i32);
     bind.put_slice(array.as_bytes());
-    bind.put_i16(0);
+    bind.put_i16(RESULT_FORMATS.len() as i16);
+    for format in RESULT_FORMATS {
+        bind.put_i16(format);
+    }
     let frames = [
         Frame::new(b'P', parse.freeze()),
         Frame::new(b'B', bind.freeze()),
@@ -305,8 +350,8 @@ async fn query(
             .ok_or(FrameError::Closed)?;
         match f.tag {
             b'D' => {
-                let (oid, name) = relation(&f.body)?;
-                found.insert(oid, name);
+                let (oid, relation) = relation(&f.body)?;
+                found.insert(oid, Arc::new(relation));
             }
             b'E' => {
                 let message = frame::error_fields(&f.body)
@@ -328,23 +373,88 @@ async fn query(
     }
 }
 
-/// One row of [`LOOKUP_SQL`]: the OID and the name its columns get.
-fn relation(body: &[u8]) -> Result<(u32, Option<Arc<str>>), CatalogError> {
+/// One row of [`LOOKUP_SQL`]: the OID, the name its columns get and their
+/// own names.
+fn relation(body: &[u8]) -> Result<(u32, Relation), CatalogError> {
     let cells = rows::parse_data_row(body)?;
-    let text = |i: usize| -> Result<&str, CatalogError> {
-        let cell = cells
+    let cell = |i: usize| -> Result<&[u8], CatalogError> {
+        cells
             .get(i)
             .and_then(Option::as_deref)
-            .ok_or(CatalogError::Malformed("missing column"))?;
-        std::str::from_utf8(cell).map_err(|_| CatalogError::Malformed("name is not UTF-8"))
+            .ok_or(CatalogError::Malformed("missing column"))
+    };
+    let text = |i: usize| -> Result<&str, CatalogError> {
+        std::str::from_utf8(cell(i)?).map_err(|_| CatalogError::Malformed("name is not UTF-8"))
     };
     let oid = text(0)?
         .parse()
         .map_err(|_| CatalogError::Malformed("oid"))?;
+    let numbers = binary_array(cell(5)?)?;
+    let names = binary_array(cell(6)?)?;
+    if numbers.len() != names.len() {
+        return Err(CatalogError::Malformed("attribute arrays differ in length"));
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for (number, name) in numbers.into_iter().zip(names) {
+        let number = number
+            .and_then(|n| <[u8; 2]>::try_from(n).ok())
+            .map(i16::from_be_bytes)
+            .ok_or(CatalogError::Malformed("attribute number"))?;
+        let name = name
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .ok_or(CatalogError::Malformed("attribute name"))?;
+        columns.push((number, name.into()));
+    }
+    columns.sort_by_key(|(n, _)| *n);
     Ok((
         oid,
-        table_name(text(1)?, text(2)?, text(3)?, text(4)? == "t"),
+        Relation {
+            table: table_name(text(1)?, text(2)?, text(3)?, text(4)? == "t"),
+            columns,
+        },
     ))
+}
+
+/// The elements of a one-dimensional array in PostgreSQL's binary format
+/// (`None` for NULL).
+fn binary_array(mut b: &[u8]) -> Result<Vec<Option<&[u8]>>, CatalogError> {
+    let int = |b: &mut &[u8]| -> Result<i32, CatalogError> {
+        let (head, rest) = b
+            .split_first_chunk::<4>()
+            .ok_or(CatalogError::Malformed("short array"))?;
+        *b = rest;
+        Ok(i32::from_be_bytes(*head))
+    };
+    let dimensions = int(&mut b)?;
+    let _has_nulls = int(&mut b)?;
+    let _element_type = int(&mut b)?;
+    match dimensions {
+        0 => return Ok(Vec::new()),
+        1 => {}
+        _ => return Err(CatalogError::Malformed("array dimensions")),
+    }
+    let count = usize::try_from(int(&mut b)?).map_err(|_| CatalogError::Malformed("array size"))?;
+    let _lower_bound = int(&mut b)?;
+    // Each element takes at least its 4-byte length.
+    if count > b.len() / 4 {
+        return Err(CatalogError::Malformed("array size"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = int(&mut b)?;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let len = len as usize;
+        if len > b.len() {
+            return Err(CatalogError::Malformed("short array"));
+        }
+        let (value, rest) = b.split_at(len);
+        out.push(Some(value));
+        b = rest;
+    }
+    Ok(out)
 }
 
 /// The `schema.table` a relation's columns are reported under, if any.
@@ -414,6 +524,53 @@ mod tests {
         }
     }
 
+    fn named(table: &str) -> Arc<Relation> {
+        Arc::new(Relation {
+            table: Some(table.into()),
+            columns: Vec::new(),
+        })
+    }
+
+    fn array(elements: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for n in [1, 0, 25, elements.len() as i32, 1] {
+            b.extend_from_slice(&i32::to_be_bytes(n));
+        }
+        for e in elements {
+            match e {
+                Some(v) => {
+                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    b.extend_from_slice(v);
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn binary_arrays_parse_and_lies_are_refused() {
+        let good = array(&[Some(b"id"), None, Some(b"e\"mail")]);
+        assert_eq!(
+            binary_array(&good).unwrap(),
+            [Some(&b"id"[..]), None, Some(&b"e\"mail"[..])]
+        );
+        let empty = [0u8; 12];
+        assert!(binary_array(&empty).unwrap().is_empty());
+        // A count larger than the bytes could hold, a length past the end,
+        // a truncated header, two dimensions.
+        let mut huge = array(&[]);
+        huge[12..16].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(binary_array(&huge).is_err());
+        let mut long = array(&[Some(b"id")]);
+        long[20..24].copy_from_slice(&100i32.to_be_bytes());
+        assert!(binary_array(&long).is_err());
+        assert!(binary_array(&good[..10]).is_err());
+        let mut two = good.clone();
+        two[0..4].copy_from_slice(&2i32.to_be_bytes());
+        assert!(binary_array(&two).is_err());
+    }
+
     #[test]
     fn derived_and_ambiguous_relations_get_no_name() {
         let name = |s, r, k, p| table_name(s, r, k, p).map(|n| n.to_string());
@@ -473,7 +630,7 @@ mod tests {
         let catalog = Catalog::new("appdb".into(), upstream("127.0.0.1:1".into()));
         let fill = || {
             let generation = catalog.cache().generation;
-            catalog.remember(&HashMap::from([(7, Some("public.t".into()))]), generation);
+            catalog.remember(&HashMap::from([(7, named("public.t"))]), generation);
         };
         let cached = || catalog.cache().names.len();
         let mut watch = SchemaWatch::default();
@@ -489,7 +646,7 @@ mod tests {
         assert_eq!(cached(), 0);
         // A lookup that began before the invalidation does not refill it.
         let stale = catalog.cache().generation - 1;
-        catalog.remember(&HashMap::from([(7, Some("public.t".into()))]), stale);
+        catalog.remember(&HashMap::from([(7, named("public.t"))]), stale);
         assert_eq!(cached(), 0);
     }
 }
