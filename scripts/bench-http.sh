@@ -94,7 +94,7 @@ bench_plugins=${BENCH_PLUGINS-'"http-guardrail", "mask-email"'}
 cp "$plugins_dir/http-guardrail.wasm" "$plugins_dir/mask-email.wasm" "$work/sluice/plugins/"
 cat >"$work/sluice/sluice.toml" <<TOML
 [gateway]
-state_dir = "state"
+state_dir = "${BENCH_STATE_DIR:-state}"
 [listen]
 http = "127.0.0.1:$sluice_port"
 admin = "127.0.0.1:$admin_port"

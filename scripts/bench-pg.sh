@@ -87,7 +87,7 @@ bench_plugins=${BENCH_PLUGINS-'"deny-word", "mask-email"'}
 cp "$plugins_dir/deny-word.wasm" "$plugins_dir/mask-email.wasm" "$work/sluice/plugins/"
 cat >"$work/sluice/sluice.toml" <<TOML
 [gateway]
-state_dir = "state"
+state_dir = "${BENCH_STATE_DIR:-state}"
 [listen]
 postgres = "127.0.0.1:$sluice_port"
 admin = "127.0.0.1:$admin_port"

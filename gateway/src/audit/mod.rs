@@ -18,6 +18,7 @@ pub mod keys;
 mod queue;
 pub mod record;
 pub mod store;
+mod syncer;
 pub mod verify;
 mod writer;
 

@@ -339,3 +339,20 @@ impl LogReader {
         }
     }
 }
+
+/// A fresh log's id: 8 random bytes, hex.
+pub(crate) fn random_id() -> Result<String, AuditError> {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| AuditError::Write("no randomness available for the log id".into()))?;
+    Ok(super::event::hex(&b))
+}
+
+/// A segment opened for appending (created if missing).
+pub(crate) fn open_append(path: &Path) -> Result<File, AuditError> {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| AuditError::io(path, e))
+}

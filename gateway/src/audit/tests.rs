@@ -177,3 +177,42 @@ async fn a_log_cut_before_its_signed_head_does_not_start() {
     let err = Audit::open(state.path(), &config()).err().unwrap();
     assert!(err.to_string().contains("records were removed"), "{err}");
 }
+
+/// Checkpoints are synced and their heads signed by the sync thread while
+/// appends go on: the head follows the log, always names a checkpoint the
+/// log holds (the log verifies at any moment), and never moves back.
+#[tokio::test]
+async fn the_signed_head_follows_the_log_while_it_runs() {
+    let state = tempfile::tempdir().unwrap();
+    let audit = Audit::open(state.path(), &config()).unwrap();
+    let layout = Layout::new(state.path());
+    let mut last_head = 0;
+    for round in 0..20u64 {
+        for i in 0..25u64 {
+            audit
+                .append(Event::new("test.event").with("i", round * 25 + i))
+                .await
+                .unwrap();
+        }
+        let report = verify(&layout, &key(state.path())).unwrap();
+        let head = keys::Head::read(&layout.head()).unwrap().unwrap();
+        assert!(head.seq >= last_head, "the head moved back");
+        assert!(head.seq <= report.records);
+        last_head = head.seq;
+    }
+    // With appends stopped, the head catches up with the last checkpoint.
+    let committed = *audit.committed().unwrap().borrow();
+    let mut caught_up = false;
+    for _ in 0..100 {
+        let head = keys::Head::read(&layout.head()).unwrap().unwrap();
+        if head.seq + config().checkpoint_records >= committed {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(caught_up, "the head stays behind the log");
+    audit.shutdown().await;
+    let report = verify(&layout, &key(state.path())).unwrap();
+    assert_eq!(report.unsigned_tail, 0);
+}

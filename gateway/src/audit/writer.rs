@@ -1,7 +1,9 @@
 //! The one writer of the log: a thread that takes every queued event,
 //! appends the whole group with one `write(2)` (group commit), syncs per the
 //! fsync policy, and only then acknowledges the group's waiters. It also
-//! writes the signed checkpoints and rolls segments.
+//! writes the signed checkpoints and rolls segments. Syncs that no waiter
+//! needs (interval syncs, checkpoints and their signed heads) are left to
+//! the [`Syncer`] thread.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -17,11 +19,12 @@ use tokio::sync::{oneshot, watch};
 
 use super::config::{AuditConfig, FsyncPolicy};
 use super::error::AuditError;
-use super::event::{Event, hex, kinds};
+use super::event::{Event, kinds};
 use super::keys::{Head, SigningKey, checkpoint_message};
 use super::queue::{IDLE_AFTER, LINGER, Queued};
 use super::record::{RecordView, ZERO_HASH, record_id};
-use super::store::{Layout, Recovered, TornTail, recover};
+use super::store::{Layout, Recovered, TornTail, open_append, random_id, recover};
+use super::syncer::{Job, Syncer};
 
 /// Most events written in one group commit.
 const MAX_GROUP: usize = 4096;
@@ -82,6 +85,9 @@ pub(crate) struct Writer {
     queued: Arc<Queued>,
     last_event: Instant,
     last_error_log: Option<Instant>,
+    /// `None` while the log opens and once it shuts down (those checkpoints
+    /// are synced here), and for `fsync = "always"`.
+    syncer: Option<Syncer>,
     _lock: File,
 }
 
@@ -90,21 +96,6 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn random_id() -> Result<String, AuditError> {
-    let mut b = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| AuditError::Write("no randomness available for the log id".into()))?;
-    Ok(hex(&b))
-}
-
-fn open_append(path: &std::path::Path) -> Result<File, AuditError> {
-    fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| AuditError::io(path, e))
 }
 
 impl Writer {
@@ -183,6 +174,7 @@ impl Writer {
             queued,
             last_event: Instant::now(),
             last_error_log: None,
+            syncer: None,
             layout,
             _lock: lock,
         };
@@ -216,6 +208,14 @@ impl Writer {
                 }],
                 None,
             )?;
+        }
+        if writer.fsync != FsyncPolicy::Always {
+            match Syncer::start() {
+                Ok(syncer) => writer.syncer = Some(syncer),
+                Err(e) => {
+                    tracing::warn!("audit log: no sync thread ({e}); the writer syncs itself")
+                }
+            }
         }
         Ok((writer, opened))
     }
@@ -328,11 +328,30 @@ impl Writer {
             .unsynced_since
             .is_some_and(|t| t + self.fsync_interval <= Instant::now())
         {
-            match self.file.sync_data() {
+            match self.hand_over(None) {
                 Ok(()) => self.unsynced_since = None,
                 Err(e) => self.report(&format!("fsync failed: {e}")),
             }
         }
+    }
+
+    /// Syncs the segment (then writes `head`) on the sync thread, or here
+    /// when there is none or the file cannot be shared with it.
+    fn hand_over(&mut self, head: Option<Head>) -> std::io::Result<()> {
+        let head = head.map(|h| (h, self.layout.head()));
+        if let Some(syncer) = &self.syncer
+            && let Ok(file) = self.file.try_clone()
+        {
+            syncer.submit(Job { file, head });
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        if let Some((head, path)) = head
+            && let Err(e) = head.write(&path)
+        {
+            self.report(&format!("cannot write the signed head: {e}"));
+        }
+        Ok(())
     }
 
     fn write_group(&mut self, items: Vec<Item>, checkpoint: Option<&'static str>) {
@@ -344,8 +363,12 @@ impl Writer {
         }
     }
 
-    /// Clean shutdown: a final checkpoint, synced.
+    /// Clean shutdown: a final checkpoint, synced, and its head written
+    /// after any the sync thread still had.
     fn finish(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop();
+        }
         if let Err(e) = self.commit(Vec::new(), Some("shutdown")) {
             self.report(&format!("final checkpoint: {e}"));
         }
@@ -461,7 +484,8 @@ impl Writer {
                 Err(e) => written = Err(e),
             }
         }
-        let sync = self.fsync == FsyncPolicy::Always || head.is_some();
+        // A checkpoint's sync is left to the sync thread when there is one.
+        let sync = self.fsync == FsyncPolicy::Always || (head.is_some() && self.syncer.is_none());
         if written.is_ok() {
             written = self
                 .file
@@ -494,8 +518,15 @@ impl Writer {
             self.uncheckpointed_since = None;
             metrics::counter!("sluice_audit_checkpoints_total").increment(1);
             let head = Head::new(&self.key, &self.log_id, seq, &hash);
-            if let Err(e) = head.write(&self.layout.head()) {
-                self.report(&format!("cannot write the signed head: {e}"));
+            if sync {
+                if let Err(e) = head.write(&self.layout.head()) {
+                    self.report(&format!("cannot write the signed head: {e}"));
+                }
+            } else {
+                match self.hand_over(Some(head)) {
+                    Ok(()) => self.unsynced_since = None,
+                    Err(e) => self.report(&format!("fsync failed: {e}")),
+                }
             }
         }
         let last = self.next_seq - 1;
