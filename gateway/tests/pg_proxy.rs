@@ -235,6 +235,77 @@ async fn binary_results_are_masked_for_tokio_postgres() {
     assert_eq!(rows[0].get::<_, i64>(0), 3);
 }
 
+/// Bound values reach the guardrails too: tokio-postgres sends them in
+/// binary, decoded by the types the server described. A refused Bind fails
+/// its batch like a refused Parse, the transaction is in the failed state,
+/// and the session goes on; an unrefused one runs as sent.
+#[tokio::test]
+async fn bound_parameters_are_checked_in_binary_too() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+        gw.pg_port,
+        gw.token()
+    );
+    let (mut client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    let statement = client
+        .prepare("select id from customers where name = $1 or id = $2")
+        .await
+        .unwrap();
+    let err = client
+        .query(&statement, &[&"Robert'); DROP TABLE customers;--", &1i32])
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "42501", "{db:?}");
+    assert!(
+        db.message()
+            .contains("a bound parameter contains the denied word `drop`"),
+        "{db:?}"
+    );
+    let rows = client.query(&statement, &[&"Ada", &2i32]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+
+    // In a transaction: the refusal aborts it, as a failed statement would.
+    let tx = client.transaction().await.unwrap();
+    tx.query("select 1", &[]).await.unwrap();
+    assert!(
+        tx.query("select $1::text", &[&"drop"]).await.is_err(),
+        "{}",
+        gw.log()
+    );
+    let err = tx.query("select 1", &[]).await.unwrap_err();
+    assert_eq!(
+        err.as_db_error().map(|e| e.code().code()),
+        Some("25P02"),
+        "{err:?}"
+    );
+    tx.rollback().await.unwrap();
+    let rows = client
+        .query("select count(*) from customers", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 3);
+
+    // The refusals are in the audit trail with their phase (emitted events
+    // reach the log within milliseconds).
+    let bind_denials = || {
+        common::process::read_log(&gw.state_dir())
+            .iter()
+            .filter(|r| r.kind == "statement.denied" && r.detail["phase"] == "bind")
+            .count()
+    };
+    wait_until("both bind refusals are in the audit log", || {
+        bind_denials() >= 2
+    });
+}
+
 /// A session that began while a configured masker was missing must mask
 /// once the masker is back: maskers are resolved per result set, never
 /// fixed (or skipped) for the whole session.

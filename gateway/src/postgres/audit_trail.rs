@@ -333,6 +333,11 @@ impl Trail {
         error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
     }
 
+    /// The text of a statement prepared with Parse, if the session knows it.
+    pub fn prepared_text(&self, name: &str) -> Option<String> {
+        self.lock().statements.get(name).map(|p| p.text.clone())
+    }
+
     /// A Bind: which statement the portal runs, with which parameters.
     pub fn bind(&self, bind: &recorded::Bind<'_>) {
         let parameters = if self.recording.is_some() {

@@ -161,6 +161,10 @@ impl<'a> BodyReader<'a> {
         Ok(s)
     }
 
+    pub fn u8(&mut self) -> Result<u8, FrameError> {
+        Ok(self.take(1)?[0])
+    }
+
     pub fn i16(&mut self) -> Result<i16, FrameError> {
         let bytes = self.take(2)?;
         Ok(i16::from_be_bytes([bytes[0], bytes[1]]))

@@ -6,10 +6,12 @@
 
 pub mod audit_trail;
 pub mod catalog;
+mod checks;
 pub mod errors;
 pub mod frame;
 pub mod handshake;
 pub mod listener;
+mod params;
 pub mod parity;
 mod recorded;
 pub mod relay;

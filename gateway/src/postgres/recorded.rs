@@ -4,6 +4,7 @@
 use crate::recording::entry::{ResultRows, cell_text};
 
 use super::frame::{BodyReader, Frame, FrameError};
+use super::params::guardrail_text;
 use super::rows;
 
 /// A parsed Bind message.
@@ -43,14 +44,40 @@ impl<'a> Bind<'a> {
         })
     }
 
-    /// Parameters as text, each cut to `max` bytes; binary ones as `\x`
-    /// hex.
-    pub fn parameters(&self, max: usize) -> Vec<Option<String>> {
-        let binary = |i: usize| match self.param_formats.as_slice() {
+    pub fn parameter_count(&self) -> usize {
+        self.params.len()
+    }
+
+    fn is_binary(&self, i: usize) -> bool {
+        match self.param_formats.as_slice() {
             [] => false,
             [one] => *one == 1,
             all => all.get(i) == Some(&1),
-        };
+        }
+    }
+
+    /// Parameters as the guardrails see them: text-format values whole,
+    /// binary ones decoded by `types` (the statement's parameter types) where
+    /// [`guardrail_text`] can, else `None`, as for NULL.
+    pub fn guardrail_parameters(&self, types: &[u32]) -> Vec<Option<String>> {
+        self.params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let bytes = (*p)?;
+                if self.is_binary(i) {
+                    guardrail_text(types.get(i).copied().unwrap_or(0), bytes)
+                } else {
+                    Some(cell_text(bytes))
+                }
+            })
+            .collect()
+    }
+
+    /// Parameters as text, each cut to `max` bytes; binary ones as `\x`
+    /// hex.
+    pub fn parameters(&self, max: usize) -> Vec<Option<String>> {
+        let binary = |i: usize| self.is_binary(i);
         self.params
             .iter()
             .enumerate()

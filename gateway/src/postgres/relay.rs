@@ -2,7 +2,7 @@
 //!
 //! Client to server: every simple Query and every Parse is analysed with the
 //! PostgreSQL parser and checked by the connection's guardrails before it is
-//! forwarded. A refused message is *replaced* by a statement that fails to
+//! forwarded, and so is every Bind that carries parameters ([`checks`]). A refused message is *replaced* by a statement that fails to
 //! parse, carrying a per-refusal marker: the server then behaves exactly as
 //! if the client's statement had failed (a transaction block is aborted, an
 //! extended-protocol batch discards until Sync, ReadyForQuery reports the
@@ -20,16 +20,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 
-use crate::plugins::bindings::types::{
-    Column, Request, Session, SqlPhase, SqlRequest, StatementFlags, ValueFormat,
-};
-use crate::plugins::{Chain, Decision, PluginHost, Refusal};
+use crate::plugins::bindings::types::{Column, Session, SqlPhase, ValueFormat};
+use crate::plugins::{Chain, PluginHost, Refusal};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
 use super::catalog::{Catalog, SchemaWatch};
+use super::checks;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
+use super::params::ParamTypes;
 use super::parity;
 use super::recorded::Bind;
 use super::rows::{self, Cell};
@@ -71,6 +71,8 @@ struct Shared {
     refusals: HashMap<String, Frame>,
     /// Result formats of Binds not yet acknowledged (BindComplete), in order.
     bind_formats: VecDeque<Vec<i16>>,
+    /// Parameter types of prepared statements, to decode bound values.
+    params: ParamTypes,
 }
 
 type Io = Pin<Box<dyn ServerIo>>;
@@ -149,8 +151,10 @@ async fn client_to_server(
             b'Q' => {
                 let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
                 let checked = match fence.before(&text).await {
-                    Err(why) => Some(fence_refusal(why)),
-                    Ok(()) => check(&ctx, &text, SqlPhase::SimpleQuery, None, &mut unseen).await,
+                    Err(why) => Some(checks::fence_refusal(why)),
+                    Ok(()) => {
+                        checks::check(&ctx, &text, SqlPhase::SimpleQuery, None, &mut unseen).await
+                    }
                 };
                 match checked {
                     None => f,
@@ -167,9 +171,9 @@ async fn client_to_server(
                 let name = r.cstr().map_err(RelayError::Client)?.to_string();
                 let text = r.cstr().map_err(RelayError::Client)?.to_string();
                 let checked = match fence.before(&text).await {
-                    Err(why) => Some(fence_refusal(why)),
+                    Err(why) => Some(checks::fence_refusal(why)),
                     Ok(()) => {
-                        check(
+                        checks::check(
                             &ctx,
                             &text,
                             SqlPhase::Parse,
@@ -180,7 +184,13 @@ async fn client_to_server(
                     }
                 };
                 match checked {
-                    None => f,
+                    None => {
+                        lock(&shared)
+                            .params
+                            .parsed(&f.body)
+                            .map_err(RelayError::Client)?;
+                        f
+                    }
                     Some(refusal) => {
                         refusals += 1;
                         let m = format!("{marker}_{refusals:010}");
@@ -189,12 +199,25 @@ async fn client_to_server(
                     }
                 }
             }
+            // Refused like an Execute; the server then discards the
+            // portal's Describe and Execute until Sync.
             b'B' => {
                 let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
-                ctx.audit.bind(&bind);
-                let formats = bind.result_formats;
-                lock(&shared).bind_formats.push_back(formats);
-                f
+                let types = lock(&shared).params.of(bind.statement);
+                match checks::check_bind(&ctx, &bind, &types).await {
+                    None => {
+                        ctx.audit.bind(&bind);
+                        let formats = bind.result_formats;
+                        lock(&shared).bind_formats.push_back(formats);
+                        f
+                    }
+                    Some(refusal) => {
+                        refusals += 1;
+                        let m = format!("{marker}_{refusals:010}");
+                        lock(&shared).refusals.insert(m.clone(), refusal);
+                        Frame::new(b'P', format!("{m}\0{m}\0\0\0").into_bytes())
+                    }
+                }
             }
             // A FunctionCall names its function by OID, out of the analyser's
             // sight: refused, like a statement a guardrail denies.
@@ -220,8 +243,19 @@ async fn client_to_server(
                     Frame::new(b'P', format!("{m}\0{m}\0\0\0").into_bytes())
                 }
             },
+            b'D' => {
+                lock(&shared).params.describing(&f.body);
+                f
+            }
+            b'C' => {
+                lock(&shared).params.closed(&f.body);
+                f
+            }
             _ => f,
         };
+        if matches!(out.tag, b'Q' | b'S') {
+            lock(&shared).params.batch_sent();
+        }
         fence.forwarded(out.tag, std::mem::take(&mut unseen));
         let terminate = out.tag == b'X';
         ctx.audit.forwarded(out.tag);
@@ -241,90 +275,8 @@ async fn client_to_server(
     }
 }
 
-fn fence_refusal(why: &str) -> Frame {
-    error_response(
-        Severity::Error,
-        sqlstate::INSUFFICIENT_PRIVILEGE,
-        &format!("statement refused: {why}"),
-    )
-}
-
 fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
     Ok(BodyReader::new(body, what).cstr()?.to_string())
-}
-
-/// `None` to forward the statement, or the ErrorResponse refusing it.
-async fn check(
-    ctx: &RelayContext,
-    text: &str,
-    phase: SqlPhase,
-    name: Option<String>,
-    unseen: &mut bool,
-) -> Option<Frame> {
-    let refuse =
-        |code: &str, message: String| Some(error_response(Severity::Error, code, &message));
-    let statements = match ctx.analyzer.analyze(text) {
-        Ok(s) => s,
-        Err(e) => {
-            let why = format!("statement refused: it could not be analysed: {e}");
-            ctx.audit.refused(text, phase, "parse-error", &why);
-            return refuse(sqlstate::SYNTAX_ERROR, why);
-        }
-    };
-    *unseen = statements.iter().any(parity::runs_unseen_code);
-    if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
-        return refuse(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
-            format!("statement refused: {why}"),
-        );
-    }
-    let chain = match ctx.host.chain(&ctx.plugins) {
-        Ok(c) => c,
-        Err(r) => {
-            ctx.audit.denied(text, phase, &r);
-            return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string());
-        }
-    };
-    if chain.has_maskers()
-        && statements
-            .iter()
-            .any(|s| s.flags.contains(StatementFlags::COPY_TO_CLIENT))
-    {
-        let why = "COPY … TO STDOUT is refused on this connection: its results must be masked, and masking applies to query results only";
-        ctx.audit.refused(text, phase, "copy-out-masked", why);
-        return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, why.into());
-    }
-    if statements.is_empty() {
-        return ctx.audit.allowed(text, phase, name.as_deref(), &[]).await;
-    }
-    let request = Request::Sql(SqlRequest {
-        text: text.to_string(),
-        phase,
-        statements: statements.to_vec(),
-        parameters: Vec::new(),
-        statement_name: name.clone(),
-    });
-    match chain.check(&ctx.session, &request).await {
-        Decision::Allow => {
-            ctx.audit
-                .allowed(text, phase, name.as_deref(), &statements)
-                .await
-        }
-        Decision::Deny(r) => {
-            ctx.audit.denied(text, phase, &r);
-            refuse(sqlstate::INSUFFICIENT_PRIVILEGE, r.to_string())
-        }
-        Decision::RequireApproval(a) => {
-            ctx.audit.approval_required(text, phase, &a);
-            refuse(
-                sqlstate::INSUFFICIENT_PRIVILEGE,
-                format!(
-                    "statement requires approval (plugin `{}`, rule {}): {}; approvals are not available on this gateway yet",
-                    a.plugin, a.rule, a.reason
-                ),
-            )
-        }
-    }
 }
 
 /// The result set being streamed, as far as masking is concerned.
@@ -393,6 +345,7 @@ async fn server_to_client(
                     .find(|(c, _)| *c == b'M')
                     .map(|(_, m)| m)
                     .unwrap_or_default();
+                lock(&shared).params.failed();
                 let swapped = if message.contains(&marker) {
                     let mut s = lock(&shared);
                     let key = s
@@ -421,6 +374,10 @@ async fn server_to_client(
             }
             b'2' => {
                 formats = lock(&shared).bind_formats.pop_front();
+                out.push(f);
+            }
+            b't' => {
+                lock(&shared).params.described(&f.body);
                 out.push(f);
             }
             b'T' => {
@@ -498,6 +455,7 @@ async fn server_to_client(
                     results = Results::Idle;
                 }
                 if f.tag == b'Z' {
+                    lock(&shared).params.ready();
                     ready.send_modify(|n| *n += 1);
                 }
                 out.push(f);

@@ -65,6 +65,17 @@ def main():
             check("deny-word" in str(e), f"multi-statement drop refused: {e}")
         check(conn.execute("select count(*) from items").fetchone()[0] > 0, "table intact, session usable")
 
+        # A bound value is checked too, in text (%s) and binary (%b) format;
+        # the session goes on.
+        for placeholder in ("%s", "%b"):
+            try:
+                conn.execute(f"select {placeholder}::text", ["please drop it"])
+                raise AssertionError(f"a denied word in a {placeholder} parameter was not refused")
+            except errors.InsufficientPrivilege as e:
+                check("bound parameter" in str(e), f"{placeholder} parameter refused: {e}")
+            got = conn.execute(f"select {placeholder}::text", ["fine"]).fetchone()[0]
+            check(got == "fine", f"{placeholder} parameter allowed after a refusal")
+
         # The same through Parse/Bind/Execute, inside a transaction.
         conn.autocommit = False
         conn.execute("select 1")

@@ -1,5 +1,5 @@
-//! Example guardrail: denies any SQL text, HTTP path or shell command that
-//! contains one of the configured words.
+//! Example guardrail: denies any SQL text or bound parameter, HTTP path or
+//! shell command that contains one of the configured words.
 //!
 //! Config: `{"words": ["drop", "truncate"], "case_sensitive": false}`;
 //! `words` is required and must not be empty, matching is case-insensitive
@@ -52,13 +52,25 @@ impl Guardrail for DenyWord {
     }
 
     fn check(&self, _session: &Session, request: &Request) -> Result<Verdict, String> {
-        let (what, text) = match request {
-            Request::Sql(sql) => ("SQL", &sql.text),
-            Request::Http(http) => ("path", &http.path),
-            Request::Shell(shell) => ("command", &shell.command),
+        let mut texts: Vec<(&str, &str)> = match request {
+            Request::Sql(sql) => vec![("SQL", &sql.text)],
+            Request::Http(http) => vec![("path", &http.path)],
+            Request::Shell(shell) => vec![("command", &shell.command)],
         };
-        let text = self.fold(text);
-        let Some(word) = self.words.iter().find(|w| text.contains(w.as_str())) else {
+        if let Request::Sql(sql) = request {
+            texts.extend(
+                sql.parameters
+                    .iter()
+                    .flatten()
+                    .map(|p| ("a bound parameter", p.as_str())),
+            );
+        }
+        let found = texts.iter().find_map(|(what, text)| {
+            let text = self.fold(text);
+            let word = self.words.iter().find(|w| text.contains(w.as_str()))?;
+            Some((*what, word))
+        });
+        let Some((what, word)) = found else {
             return Ok(Verdict::allow());
         };
         let reason = format!("{what} contains the denied word `{word}`");

@@ -71,3 +71,24 @@ fn rejects_empty_words() {
         .unwrap();
     assert_eq!(err, "deny-word: `words` must not contain an empty word");
 }
+
+#[test]
+fn checks_the_values_a_bind_carries() {
+    use sluice_plugin_sdk::types::SqlPhase;
+    let p = plugin(json!({ "words": ["drop"] }));
+    let bind = |value: Option<&str>| {
+        testing::sql("SELECT $1::text")
+            .phase(SqlPhase::Bind)
+            .parameters(&[None, value])
+            .statement_name("s1")
+    };
+    assert_eq!(
+        check(&p, bind(Some("please DROP it"))),
+        Verdict::deny(
+            "deny-word",
+            "a bound parameter contains the denied word `drop`"
+        )
+    );
+    assert!(check(&p, bind(Some("fine"))).is_allow());
+    assert!(check(&p, bind(None)).is_allow());
+}

@@ -1,0 +1,258 @@
+//! Bound parameters as guardrails see them.
+//!
+//! A Bind's values come in text or binary format, as the client chooses;
+//! most drivers (tokio-postgres, JDBC, asyncpg) send binary. A binary value
+//! means nothing without its type, and the Bind does not say it: the types
+//! are those the Parse declared, completed by the server's
+//! ParameterDescription when the client describes the statement (which
+//! drivers that send binary do, to learn the types). [`ParamTypes`] keeps
+//! them per prepared statement, and [`guardrail_text`] decodes the binary
+//! values of common types into their text form. Others reach the guardrails
+//! as `none`.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::frame::{BodyReader, FrameError};
+
+/// Statements whose parameter types are remembered per session.
+const MAX_TRACKED: usize = 10_000;
+
+#[derive(Default)]
+pub struct ParamTypes {
+    types: HashMap<String, Vec<u32>>,
+    /// Statements described (Describe 'S') whose ParameterDescription has
+    /// not arrived yet, in order, with the batch they belong to.
+    pending: VecDeque<(u64, String)>,
+    /// Batches (Query or Sync) the client has sent …
+    sent: u64,
+    /// … and those the server has answered with ReadyForQuery. Clients
+    /// pipeline the next batch before the last one is answered, so a batch's
+    /// end must not forget the Describes of the next.
+    answered: u64,
+}
+
+impl ParamTypes {
+    /// A Parse is forwarded: the types it declares (0 = for the server to
+    /// infer) replace whatever the name meant before.
+    pub fn parsed(&mut self, body: &[u8]) -> Result<(), FrameError> {
+        let mut r = BodyReader::new(body, "Parse");
+        let name = r.cstr()?.to_string();
+        let _text = r.cstr()?;
+        let n = r.i16()?;
+        let declared = (0..n)
+            .map(|_| r.i32().map(|oid| oid as u32))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.types.len() < MAX_TRACKED || self.types.contains_key(&name) {
+            self.types.insert(name, declared);
+        }
+        Ok(())
+    }
+
+    /// A Describe is forwarded.
+    pub fn describing(&mut self, body: &[u8]) {
+        let mut r = BodyReader::new(body, "Describe");
+        if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
+            self.pending.push_back((self.sent, name.to_string()));
+        }
+    }
+
+    /// A Query or Sync is forwarded: the end of a batch.
+    pub fn batch_sent(&mut self) {
+        self.sent += 1;
+    }
+
+    /// A ParameterDescription from the server answers the oldest pending
+    /// Describe of the batch being answered.
+    pub fn described(&mut self, body: &[u8]) {
+        self.drop_answered();
+        let name = match self.pending.front() {
+            Some((batch, _)) if *batch == self.answered => self.pending.pop_front().map(|p| p.1),
+            _ => None,
+        };
+        let Some(name) = name else {
+            return;
+        };
+        let mut r = BodyReader::new(body, "ParameterDescription");
+        let Ok(n) = r.i16() else { return };
+        let types: Result<Vec<u32>, _> = (0..n).map(|_| r.i32().map(|oid| oid as u32)).collect();
+        if let (Ok(types), Some(known)) = (types, self.types.get_mut(&name)) {
+            *known = types;
+        }
+    }
+
+    /// After an ErrorResponse the server skips the rest of its batch: the
+    /// batch's pending Describes will not be answered.
+    pub fn failed(&mut self) {
+        let answered = self.answered;
+        self.pending.retain(|(batch, _)| *batch != answered);
+    }
+
+    /// A ReadyForQuery ends the batch being answered.
+    pub fn ready(&mut self) {
+        self.failed();
+        self.answered += 1;
+    }
+
+    fn drop_answered(&mut self) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|(batch, _)| *batch < self.answered)
+        {
+            self.pending.pop_front();
+        }
+    }
+
+    /// A Close of a statement.
+    pub fn closed(&mut self, body: &[u8]) {
+        let mut r = BodyReader::new(body, "Close");
+        if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
+            self.types.remove(name);
+        }
+    }
+
+    /// The statement's parameter types as far as known (0 = unknown).
+    pub fn of(&self, statement: &str) -> Vec<u32> {
+        self.types.get(statement).cloned().unwrap_or_default()
+    }
+}
+
+/// A binary value of type `oid` in its text form, for the types whose binary
+/// format is fixed and simple; `None` for any other type or a value that
+/// does not fit its type (the server refuses those anyway).
+pub fn guardrail_text(oid: u32, value: &[u8]) -> Option<String> {
+    let int = |n: usize| -> Option<i64> {
+        (value.len() == n).then(|| {
+            value
+                .iter()
+                .fold(if value[0] & 0x80 != 0 { -1i64 } else { 0 }, |acc, b| {
+                    (acc << 8) | i64::from(*b)
+                })
+        })
+    };
+    match oid {
+        // text, varchar, bpchar, name, json, xml, unknown, char
+        25 | 1043 | 1042 | 19 | 114 | 142 | 705 | 18 => String::from_utf8(value.to_vec()).ok(),
+        // jsonb: a version byte, then the text.
+        3802 => match value.split_first() {
+            Some((1, text)) => String::from_utf8(text.to_vec()).ok(),
+            _ => None,
+        },
+        16 => match value {
+            [0] => Some("f".into()),
+            [1] => Some("t".into()),
+            _ => None,
+        },
+        21 => int(2).map(|n| n.to_string()),
+        23 => int(4).map(|n| n.to_string()),
+        20 => int(8).map(|n| n.to_string()),
+        // oid: unsigned
+        26 => <[u8; 4]>::try_from(value)
+            .ok()
+            .map(|b| u32::from_be_bytes(b).to_string()),
+        700 => <[u8; 4]>::try_from(value)
+            .ok()
+            .map(|b| f32::from_be_bytes(b).to_string()),
+        701 => <[u8; 8]>::try_from(value)
+            .ok()
+            .map(|b| f64::from_be_bytes(b).to_string()),
+        2950 => <[u8; 16]>::try_from(value).ok().map(|b| {
+            let h = crate::audit::event::hex(&b);
+            format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            )
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, types: &[i32]) -> Vec<u8> {
+        let mut b = format!("{name}\0select 1\0").into_bytes();
+        b.extend_from_slice(&(types.len() as i16).to_be_bytes());
+        for t in types {
+            b.extend_from_slice(&t.to_be_bytes());
+        }
+        b
+    }
+
+    fn description(types: &[i32]) -> Vec<u8> {
+        let mut b = (types.len() as i16).to_be_bytes().to_vec();
+        for t in types {
+            b.extend_from_slice(&t.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn types_come_from_the_parse_then_the_description() {
+        let mut t = ParamTypes::default();
+        t.parsed(&parse("s1", &[0, 23])).unwrap();
+        assert_eq!(t.of("s1"), [0, 23]);
+        t.describing(b"Ss1\0");
+        t.described(&description(&[25, 23]));
+        assert_eq!(t.of("s1"), [25, 23]);
+        t.batch_sent();
+        t.ready();
+        // A Describe left unanswered by an error does not shift the next,
+        // even when the next batch was sent before the failed one ended.
+        t.parsed(&parse("", &[])).unwrap();
+        t.describing(b"Sgone\0");
+        t.batch_sent();
+        t.describing(b"S\0");
+        t.batch_sent();
+        t.failed();
+        t.ready();
+        t.described(&description(&[20]));
+        assert_eq!(t.of(""), [20]);
+        t.ready();
+        // Re-parsing a name forgets what it meant.
+        t.parsed(&parse("s1", &[])).unwrap();
+        assert!(t.of("s1").is_empty());
+        t.closed(b"Ss1\0");
+        assert!(t.of("s1").is_empty() && t.of("nope").is_empty());
+    }
+
+    #[test]
+    fn binary_values_of_common_types_decode() {
+        assert_eq!(guardrail_text(25, b"drop it").as_deref(), Some("drop it"));
+        assert_eq!(
+            guardrail_text(3802, b"\x01{\"a\":1}").as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(
+            guardrail_text(23, &(-42i32).to_be_bytes()).as_deref(),
+            Some("-42")
+        );
+        assert_eq!(
+            guardrail_text(20, &(1i64 << 40).to_be_bytes()).as_deref(),
+            Some("1099511627776")
+        );
+        assert_eq!(
+            guardrail_text(21, &7i16.to_be_bytes()).as_deref(),
+            Some("7")
+        );
+        assert_eq!(guardrail_text(16, &[1]).as_deref(), Some("t"));
+        assert_eq!(
+            guardrail_text(701, &1.5f64.to_be_bytes()).as_deref(),
+            Some("1.5")
+        );
+        assert_eq!(
+            guardrail_text(2950, &[0x12; 16]).as_deref(),
+            Some("12121212-1212-1212-1212-121212121212")
+        );
+        // Wrong sizes, unknown types, bad UTF-8.
+        assert_eq!(guardrail_text(23, &[0, 1]), None);
+        assert_eq!(guardrail_text(17, b"bytes"), None);
+        assert_eq!(guardrail_text(0, b"x"), None);
+        assert_eq!(guardrail_text(25, &[0xff]), None);
+    }
+}
