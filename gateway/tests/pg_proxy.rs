@@ -271,6 +271,9 @@ async fn bound_parameters_are_checked_in_binary_too() {
     );
     let rows = client.query(&statement, &[&"Ada", &2i32]).await.unwrap();
     assert_eq!(rows.len(), 2);
+    // Refused again. The Execute that followed the refused Bind is skipped by
+    // the server, so no write-ahead record may claim it ran (checked below).
+    assert!(client.query(&statement, &[&"drop", &3i32]).await.is_err());
 
     // In a transaction: the refusal aborts it, as a failed statement would.
     let tx = client.transaction().await.unwrap();
@@ -301,9 +304,20 @@ async fn bound_parameters_are_checked_in_binary_too() {
             .filter(|r| r.kind == "statement.denied" && r.detail["phase"] == "bind")
             .count()
     };
-    wait_until("both bind refusals are in the audit log", || {
-        bind_denials() >= 2
+    wait_until("the three bind refusals are in the audit log", || {
+        bind_denials() >= 3
     });
+    // The Ada execution is the statement's first: its Parse record covers it.
+    let executed = common::process::read_log(&gw.state_dir())
+        .iter()
+        .filter(|r| {
+            r.kind == "statement.executed"
+                && r.detail["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("name = $1"))
+        })
+        .count();
+    assert_eq!(executed, 0, "an execution the server skipped was recorded");
 }
 
 /// A session that began while a configured masker was missing must mask

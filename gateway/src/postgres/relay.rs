@@ -138,6 +138,9 @@ async fn client_to_server(
     let mut client = BufReader::new(client);
     let mut server = BufWriter::new(server);
     let mut refusals = 0u64;
+    // A message of this extended-protocol batch was refused: the server
+    // discards the rest of the batch until Sync.
+    let mut batch_refused = false;
     // Set by `check` when an allowed statement runs code out of the analysis' sight.
     let mut unseen = false;
     loop {
@@ -147,6 +150,7 @@ async fn client_to_server(
         else {
             return Ok(Ending::ClientVanished);
         };
+        let refused_before = refusals;
         let out = match f.tag {
             b'Q' => {
                 let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
@@ -232,6 +236,8 @@ async fn client_to_server(
                 lock(&shared).refusals.insert(m.clone(), refusal);
                 Frame::new(b'Q', format!("{m}\0").into_bytes())
             }
+            // The server will skip it: no write-ahead record claims it ran.
+            b'E' if batch_refused => f,
             // Write-ahead for executions the Parse record does not cover;
             // refused like a statement, by a Parse that fails with the marker.
             b'E' => match ctx.audit.execute(&f.body).await {
@@ -255,6 +261,9 @@ async fn client_to_server(
         };
         if matches!(out.tag, b'Q' | b'S') {
             lock(&shared).params.batch_sent();
+            batch_refused = false;
+        } else if refusals != refused_before {
+            batch_refused = true;
         }
         fence.forwarded(out.tag, std::mem::take(&mut unseen));
         let terminate = out.tag == b'X';
