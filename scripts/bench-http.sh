@@ -10,8 +10,10 @@
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
 # default 10), CONNECTIONS (default 32) and THREADS (wrk threads, default 2)
 # can be set in the environment; SLUICE_EXTRA_TOML is appended to the gateway's
-# configuration (A/B runs, e.g. "[recording]\nenabled = false"); SLUICE_BIN runs an already built binary
-# instead of building the release one.
+# configuration (A/B runs, e.g. "[recording]\nenabled = false"); BENCH_PLUGINS
+# replaces the connection's plugin list ('' for none); BENCH_STATE_DIR moves
+# the state directory; SLUICE_BIN / PLUGINS_DIR run an already built binary
+# and plugins instead of building this checkout.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

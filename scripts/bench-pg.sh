@@ -8,7 +8,13 @@
 # All three are plaintext on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
 # default 10) and SCALE (pgbench -s, default 10) can be set in the
-# environment.
+# environment, and so can MODES and CLIENTS (the lists to run).
+#
+# For A/B breakdowns: SLUICE_EXTRA_TOML appends to the gateway's config
+# (e.g. "[recording]\nenabled = false"), BENCH_PLUGINS replaces the
+# connection's plugin list ('' for none), BENCH_STATE_DIR moves the state
+# directory (e.g. to /dev/shm, to separate file-system cost), and
+# SLUICE_BIN / PLUGINS_DIR run a build kept aside instead of this checkout.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
