@@ -119,6 +119,11 @@ pub(super) async fn check_bind(
         return None;
     }
     let text = ctx.audit.prepared_text(bind.statement).unwrap_or_default();
+    let chain = match ctx.host.chain(&ctx.plugins) {
+        Ok(c) if c.has_guardrails() => c,
+        Ok(_) => return None,
+        Err(r) => return refusal(ctx, &text, SqlPhase::Bind, Decision::Deny(r)),
+    };
     let statements = if text.is_empty() {
         Vec::new()
     } else {
@@ -137,11 +142,6 @@ pub(super) async fn check_bind(
                 ));
             }
         }
-    };
-    let chain = match ctx.host.chain(&ctx.plugins) {
-        Ok(c) if c.has_guardrails() => c,
-        Ok(_) => return None,
-        Err(r) => return refusal(ctx, &text, SqlPhase::Bind, Decision::Deny(r)),
     };
     let request = Request::Sql(SqlRequest {
         text: text.clone(),

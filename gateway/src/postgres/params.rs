@@ -9,6 +9,13 @@
 //! them per prepared statement, and [`guardrail_text`] decodes the binary
 //! values of common types into their text form. Others reach the guardrails
 //! as `none`.
+//!
+//! The same bookkeeping matches each BindComplete to its Bind's result
+//! formats (needed to mask rows of a portal executed without a Describe).
+//! Both depend on knowing which batch a reply belongs to: after an error
+//! the server skips the rest of the batch, so its remaining Describes and
+//! Binds are never answered, while the client may already have sent the
+//! next batch.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -29,6 +36,9 @@ pub struct ParamTypes {
     /// pipeline the next batch before the last one is answered, so a batch's
     /// end must not forget the Describes of the next.
     answered: u64,
+    /// Result formats of forwarded Binds not yet acknowledged, with their
+    /// batch.
+    binds: VecDeque<(u64, Vec<i16>)>,
 }
 
 impl ParamTypes {
@@ -53,6 +63,27 @@ impl ParamTypes {
         let mut r = BodyReader::new(body, "Describe");
         if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
             self.pending.push_back((self.sent, name.to_string()));
+        }
+    }
+
+    /// A Bind is forwarded with these result formats.
+    pub fn bound(&mut self, formats: Vec<i16>) {
+        self.binds.push_back((self.sent, formats));
+    }
+
+    /// A BindComplete: the result formats of the Bind it acknowledges.
+    pub fn bind_complete(&mut self) -> Option<Vec<i16>> {
+        let answered = self.answered;
+        while self
+            .binds
+            .front()
+            .is_some_and(|(batch, _)| *batch < answered)
+        {
+            self.binds.pop_front();
+        }
+        match self.binds.front() {
+            Some((batch, _)) if *batch == answered => self.binds.pop_front().map(|b| b.1),
+            _ => None,
         }
     }
 
@@ -85,6 +116,7 @@ impl ParamTypes {
     pub fn failed(&mut self) {
         let answered = self.answered;
         self.pending.retain(|(batch, _)| *batch != answered);
+        self.binds.retain(|(batch, _)| *batch != answered);
     }
 
     /// A ReadyForQuery ends the batch being answered.
@@ -219,6 +251,22 @@ mod tests {
         assert!(t.of("s1").is_empty());
         t.closed(b"Ss1\0");
         assert!(t.of("s1").is_empty() && t.of("nope").is_empty());
+    }
+
+    #[test]
+    fn bind_formats_stay_matched_after_a_failed_batch() {
+        let mut t = ParamTypes::default();
+        // Batch 1: an error before its Bind (never acknowledged); batch 2,
+        // pipelined behind it, binds with binary results.
+        t.bound(vec![0]);
+        t.batch_sent();
+        t.bound(vec![1]);
+        t.batch_sent();
+        t.failed();
+        t.ready();
+        assert_eq!(t.bind_complete(), Some(vec![1]));
+        t.ready();
+        assert_eq!(t.bind_complete(), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Data that cannot be masked (rows with no known description, COPY out) is
 //! never forwarded: the session ends with an error instead.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -69,9 +69,8 @@ pub enum RelayError {
 struct Shared {
     /// Marker → the ErrorResponse to show instead of the server's.
     refusals: HashMap<String, Frame>,
-    /// Result formats of Binds not yet acknowledged (BindComplete), in order.
-    bind_formats: VecDeque<Vec<i16>>,
-    /// Parameter types of prepared statements, to decode bound values.
+    /// Parameter types of prepared statements (to decode bound values) and
+    /// result formats of Binds not yet acknowledged.
     params: ParamTypes,
 }
 
@@ -212,7 +211,7 @@ async fn client_to_server(
                     None => {
                         ctx.audit.bind(&bind);
                         let formats = bind.result_formats;
-                        lock(&shared).bind_formats.push_back(formats);
+                        lock(&shared).params.bound(formats);
                         f
                     }
                     Some(refusal) => {
@@ -382,7 +381,7 @@ async fn server_to_client(
                 out.push(f);
             }
             b'2' => {
-                formats = lock(&shared).bind_formats.pop_front();
+                formats = lock(&shared).params.bind_complete();
                 out.push(f);
             }
             b't' => {
