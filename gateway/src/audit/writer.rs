@@ -346,12 +346,17 @@ impl Writer {
             return Ok(());
         }
         self.file.sync_data()?;
-        if let Some((head, path)) = head
-            && let Err(e) = head.write(&path)
-        {
-            self.report(&format!("cannot write the signed head: {e}"));
+        if let Some((head, _)) = head {
+            self.write_head(&head);
         }
         Ok(())
+    }
+
+    /// Writes the signed head; the segment is synced through its checkpoint.
+    fn write_head(&mut self, head: &Head) {
+        if let Err(e) = head.write(&self.layout.head()) {
+            self.report(&format!("cannot write the signed head: {e}"));
+        }
     }
 
     fn write_group(&mut self, items: Vec<Item>, checkpoint: Option<&'static str>) {
@@ -519,9 +524,7 @@ impl Writer {
             metrics::counter!("sluice_audit_checkpoints_total").increment(1);
             let head = Head::new(&self.key, &self.log_id, seq, &hash);
             if sync {
-                if let Err(e) = head.write(&self.layout.head()) {
-                    self.report(&format!("cannot write the signed head: {e}"));
-                }
+                self.write_head(&head);
             } else {
                 match self.hand_over(Some(head)) {
                     Ok(()) => self.unsynced_since = None,

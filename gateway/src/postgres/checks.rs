@@ -1,8 +1,12 @@
 //! What the guardrails (and the gateway's own rules) say about a message
 //! before the relay forwards it: a simple Query, a Parse, a Bind.
 
+use std::sync::Arc;
+
 use crate::plugins::Decision;
-use crate::plugins::bindings::types::{Request, SqlPhase, SqlRequest, StatementFlags};
+use crate::plugins::bindings::types::{
+    Request, SqlPhase, SqlRequest, SqlStatement, StatementFlags,
+};
 
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::Frame;
@@ -28,13 +32,9 @@ pub(super) async fn check(
 ) -> Option<Frame> {
     let refuse =
         |code: &str, message: String| Some(error_response(Severity::Error, code, &message));
-    let statements = match ctx.analyzer.analyze(text) {
+    let statements = match analysed(ctx, text, phase) {
         Ok(s) => s,
-        Err(e) => {
-            let why = format!("statement refused: it could not be analysed: {e}");
-            ctx.audit.refused(text, phase, "parse-error", &why);
-            return refuse(sqlstate::SYNTAX_ERROR, why);
-        }
+        Err(refusal) => return Some(refusal),
     };
     *unseen = statements.iter().any(parity::runs_unseen_code);
     if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
@@ -102,52 +102,57 @@ fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) 
     ))
 }
 
+/// The statements of `text`, or the recorded refusal of a text the parser
+/// rejects (never forwarded unchecked).
+fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlStatement]>, Frame> {
+    ctx.analyzer.analyze(text).map_err(|e| {
+        let why = format!("statement refused: it could not be analysed: {e}");
+        ctx.audit.refused(text, phase, "parse-error", &why);
+        error_response(Severity::Error, sqlstate::SYNTAX_ERROR, &why)
+    })
+}
+
 /// A Bind with parameters goes to the guardrails with the values bound
-/// (binary ones decoded by the statement's `types`, see [`super::params`];
-/// `none` where they cannot be), the prepared statement's text
-/// and its analysis (both empty when the gateway does not know the
-/// statement, e.g. one prepared with SQL `PREPARE`). A Bind without
-/// parameters brings nothing the Parse check did not see and is forwarded.
-/// `None` forwards it; an allowed Bind is not an audit record of its own
-/// (the Execute's write-ahead record covers it).
+/// (binary ones decoded by the statement's parameter types, which `types`
+/// looks up, see [`super::params`]; `none` where they cannot be), the
+/// prepared statement's text and its analysis (both empty when the gateway
+/// does not know the statement, e.g. one prepared with SQL `PREPARE`). A
+/// Bind without parameters brings nothing the Parse check did not see, and
+/// a connection without guardrails has nobody to ask: both are forwarded
+/// without looking anything up. `None` forwards it; an allowed Bind is not
+/// an audit record of its own (the Execute's write-ahead record covers it).
 pub(super) async fn check_bind(
     ctx: &RelayContext,
     bind: &Bind<'_>,
-    types: &[u32],
+    types: impl FnOnce() -> Vec<u32>,
 ) -> Option<Frame> {
     if bind.parameter_count() == 0 {
         return None;
     }
-    let text = ctx.audit.prepared_text(bind.statement).unwrap_or_default();
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) if c.has_guardrails() => c,
         Ok(_) => return None,
-        Err(r) => return refusal(ctx, &text, SqlPhase::Bind, Decision::Deny(r)),
+        Err(r) => {
+            let text = ctx.audit.prepared_text(bind.statement).unwrap_or_default();
+            return refusal(ctx, &text, SqlPhase::Bind, Decision::Deny(r));
+        }
     };
+    let text = ctx.audit.prepared_text(bind.statement).unwrap_or_default();
     let statements = if text.is_empty() {
         Vec::new()
     } else {
-        match ctx.analyzer.analyze(&text) {
+        // Analysed (and cached) when it was prepared; should that ever fail
+        // now, the Bind is refused rather than let through unchecked.
+        match analysed(ctx, &text, SqlPhase::Bind) {
             Ok(s) => s.to_vec(),
-            // It was analysed when it was prepared; it cannot fail now, but
-            // if it did the Bind is not let through unchecked.
-            Err(e) => {
-                let why = format!("statement refused: it could not be analysed: {e}");
-                ctx.audit
-                    .refused(&text, SqlPhase::Bind, "parse-error", &why);
-                return Some(error_response(
-                    Severity::Error,
-                    sqlstate::SYNTAX_ERROR,
-                    &why,
-                ));
-            }
+            Err(refusal) => return Some(refusal),
         }
     };
     let request = Request::Sql(SqlRequest {
         text: text.clone(),
         phase: SqlPhase::Bind,
         statements,
-        parameters: bind.guardrail_parameters(types),
+        parameters: bind.guardrail_parameters(&types()),
         statement_name: Some(bind.statement.to_string()),
     });
     match chain.check(&ctx.session, &request).await {

@@ -5,8 +5,8 @@
 //! means nothing without its type, and the Bind does not say it: the types
 //! are those the Parse declared, completed by the server's
 //! ParameterDescription when the client describes the statement (which
-//! drivers that send binary do, to learn the types). [`ParamTypes`] keeps
-//! them per prepared statement, and [`guardrail_text`] decodes the binary
+//! drivers that send binary do, to learn the types). [`Pipeline`] keeps
+//! them per prepared statement ([`Pipeline`]), and [`guardrail_text`] decodes the binary
 //! values of common types into their text form. Others reach the guardrails
 //! as `none`.
 //!
@@ -25,7 +25,7 @@ use super::frame::{BodyReader, FrameError};
 const MAX_TRACKED: usize = 10_000;
 
 #[derive(Default)]
-pub struct ParamTypes {
+pub struct Pipeline {
     types: HashMap<String, Vec<u32>>,
     /// Statements described (Describe 'S') whose ParameterDescription has
     /// not arrived yet, in order, with the batch they belong to.
@@ -41,21 +41,13 @@ pub struct ParamTypes {
     binds: VecDeque<(u64, Vec<i16>)>,
 }
 
-impl ParamTypes {
-    /// A Parse is forwarded: the types it declares (0 = for the server to
-    /// infer) replace whatever the name meant before.
-    pub fn parsed(&mut self, body: &[u8]) -> Result<(), FrameError> {
-        let mut r = BodyReader::new(body, "Parse");
-        let name = r.cstr()?.to_string();
-        let _text = r.cstr()?;
-        let n = r.i16()?;
-        let declared = (0..n)
-            .map(|_| r.i32().map(|oid| oid as u32))
-            .collect::<Result<Vec<_>, _>>()?;
+impl Pipeline {
+    /// A Parse of statement `name` is forwarded: the types it declares
+    /// (0 = for the server to infer) replace whatever the name meant before.
+    pub fn parsed(&mut self, name: String, declared: Vec<u32>) {
         if self.types.len() < MAX_TRACKED || self.types.contains_key(&name) {
             self.types.insert(name, declared);
         }
-        Ok(())
     }
 
     /// A Describe is forwarded.
@@ -103,9 +95,7 @@ impl ParamTypes {
         let Some(name) = name else {
             return;
         };
-        let mut r = BodyReader::new(body, "ParameterDescription");
-        let Ok(n) = r.i16() else { return };
-        let types: Result<Vec<u32>, _> = (0..n).map(|_| r.i32().map(|oid| oid as u32)).collect();
+        let types = oid_list(&mut BodyReader::new(body, "ParameterDescription"));
         if let (Ok(types), Some(known)) = (types, self.types.get_mut(&name)) {
             *known = types;
         }
@@ -149,19 +139,17 @@ impl ParamTypes {
     }
 }
 
+/// A count and that many type OIDs: the end of a Parse (the declared
+/// parameter types) and a whole ParameterDescription.
+pub fn oid_list(r: &mut BodyReader<'_>) -> Result<Vec<u32>, FrameError> {
+    let n = r.i16()?;
+    (0..n).map(|_| r.i32().map(|oid| oid as u32)).collect()
+}
+
 /// A binary value of type `oid` in its text form, for the types whose binary
 /// format is fixed and simple; `None` for any other type or a value that
 /// does not fit its type (the server refuses those anyway).
 pub fn guardrail_text(oid: u32, value: &[u8]) -> Option<String> {
-    let int = |n: usize| -> Option<i64> {
-        (value.len() == n).then(|| {
-            value
-                .iter()
-                .fold(if value[0] & 0x80 != 0 { -1i64 } else { 0 }, |acc, b| {
-                    (acc << 8) | i64::from(*b)
-                })
-        })
-    };
     match oid {
         // text, varchar, bpchar, name, json, xml, unknown, char
         25 | 1043 | 1042 | 19 | 114 | 142 | 705 | 18 => String::from_utf8(value.to_vec()).ok(),
@@ -175,9 +163,15 @@ pub fn guardrail_text(oid: u32, value: &[u8]) -> Option<String> {
             [1] => Some("t".into()),
             _ => None,
         },
-        21 => int(2).map(|n| n.to_string()),
-        23 => int(4).map(|n| n.to_string()),
-        20 => int(8).map(|n| n.to_string()),
+        21 => <[u8; 2]>::try_from(value)
+            .ok()
+            .map(|b| i16::from_be_bytes(b).to_string()),
+        23 => <[u8; 4]>::try_from(value)
+            .ok()
+            .map(|b| i32::from_be_bytes(b).to_string()),
+        20 => <[u8; 8]>::try_from(value)
+            .ok()
+            .map(|b| i64::from_be_bytes(b).to_string()),
         // oid: unsigned
         26 => <[u8; 4]>::try_from(value)
             .ok()
@@ -207,15 +201,6 @@ pub fn guardrail_text(oid: u32, value: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn parse(name: &str, types: &[i32]) -> Vec<u8> {
-        let mut b = format!("{name}\0select 1\0").into_bytes();
-        b.extend_from_slice(&(types.len() as i16).to_be_bytes());
-        for t in types {
-            b.extend_from_slice(&t.to_be_bytes());
-        }
-        b
-    }
-
     fn description(types: &[i32]) -> Vec<u8> {
         let mut b = (types.len() as i16).to_be_bytes().to_vec();
         for t in types {
@@ -226,8 +211,8 @@ mod tests {
 
     #[test]
     fn types_come_from_the_parse_then_the_description() {
-        let mut t = ParamTypes::default();
-        t.parsed(&parse("s1", &[0, 23])).unwrap();
+        let mut t = Pipeline::default();
+        t.parsed("s1".into(), vec![0, 23]);
         assert_eq!(t.of("s1"), [0, 23]);
         t.describing(b"Ss1\0");
         t.described(&description(&[25, 23]));
@@ -236,7 +221,7 @@ mod tests {
         t.ready();
         // A Describe left unanswered by an error does not shift the next,
         // even when the next batch was sent before the failed one ended.
-        t.parsed(&parse("", &[])).unwrap();
+        t.parsed(String::new(), Vec::new());
         t.describing(b"Sgone\0");
         t.batch_sent();
         t.describing(b"S\0");
@@ -247,7 +232,7 @@ mod tests {
         assert_eq!(t.of(""), [20]);
         t.ready();
         // Re-parsing a name forgets what it meant.
-        t.parsed(&parse("s1", &[])).unwrap();
+        t.parsed("s1".into(), Vec::new());
         assert!(t.of("s1").is_empty());
         t.closed(b"Ss1\0");
         assert!(t.of("s1").is_empty() && t.of("nope").is_empty());
@@ -255,7 +240,7 @@ mod tests {
 
     #[test]
     fn bind_formats_stay_matched_after_a_failed_batch() {
-        let mut t = ParamTypes::default();
+        let mut t = Pipeline::default();
         // Batch 1: an error before its Bind (never acknowledged); batch 2,
         // pipelined behind it, binds with binary results.
         t.bound(vec![0]);

@@ -77,14 +77,13 @@ impl<'a> Bind<'a> {
     /// Parameters as text, each cut to `max` bytes; binary ones as `\x`
     /// hex.
     pub fn parameters(&self, max: usize) -> Vec<Option<String>> {
-        let binary = |i: usize| self.is_binary(i);
         self.params
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 p.map(|bytes| {
                     let kept = &bytes[..bytes.len().min(max)];
-                    let mut text = if binary(i) {
+                    let mut text = if self.is_binary(i) {
                         format!("\\x{}", crate::audit::event::hex(kept))
                     } else {
                         cell_text(kept)

@@ -29,7 +29,7 @@ use super::catalog::{Catalog, SchemaWatch};
 use super::checks;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
-use super::params::ParamTypes;
+use super::params::{self, Pipeline};
 use super::parity;
 use super::recorded::Bind;
 use super::rows::{self, Cell};
@@ -70,8 +70,8 @@ struct Shared {
     /// Marker → the ErrorResponse to show instead of the server's.
     refusals: HashMap<String, Frame>,
     /// Parameter types of prepared statements (to decode bound values) and
-    /// result formats of Binds not yet acknowledged.
-    params: ParamTypes,
+    /// result formats of Binds not yet acknowledged, per batch.
+    pipeline: Pipeline,
 }
 
 type Io = Pin<Box<dyn ServerIo>>;
@@ -102,7 +102,6 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
     let (client_r, client_w) = tokio::io::split(client);
     let (server_r, server_w) = tokio::io::split(server);
     let shared = Arc::new(Mutex::new(Shared::default()));
-    // Fixed-width counters after the marker: no key is a prefix of another.
     let marker = format!("sluice_refused_{}", ctx.session.id.replace('-', ""));
     let ctx = Arc::new(ctx);
     let (ready, fence) = parity::Fence::new();
@@ -136,7 +135,10 @@ async fn client_to_server(
 ) -> Result<Ending, RelayError> {
     let mut client = BufReader::new(client);
     let mut server = BufWriter::new(server);
-    let mut refusals = 0u64;
+    let mut markers = Markers {
+        prefix: marker,
+        issued: 0,
+    };
     // A message of this extended-protocol batch was refused: the server
     // discards the rest of the batch until Sync.
     let mut batch_refused = false;
@@ -149,7 +151,7 @@ async fn client_to_server(
         else {
             return Ok(Ending::ClientVanished);
         };
-        let refused_before = refusals;
+        let refused_before = markers.issued;
         let out = match f.tag {
             b'Q' => {
                 let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
@@ -161,18 +163,14 @@ async fn client_to_server(
                 };
                 match checked {
                     None => f,
-                    Some(refusal) => {
-                        refusals += 1;
-                        let m = format!("{marker}_{refusals:010}");
-                        lock(&shared).refusals.insert(m.clone(), refusal);
-                        Frame::new(b'Q', format!("{m}\0").into_bytes())
-                    }
+                    Some(refusal) => failing_query(&markers.issue(&shared, refusal)),
                 }
             }
             b'P' => {
                 let mut r = BodyReader::new(&f.body, "Parse");
                 let name = r.cstr().map_err(RelayError::Client)?.to_string();
                 let text = r.cstr().map_err(RelayError::Client)?.to_string();
+                let declared = params::oid_list(&mut r).map_err(RelayError::Client)?;
                 let checked = match fence.before(&text).await {
                     Err(why) => Some(checks::fence_refusal(why)),
                     Ok(()) => {
@@ -188,52 +186,39 @@ async fn client_to_server(
                 };
                 match checked {
                     None => {
-                        lock(&shared)
-                            .params
-                            .parsed(&f.body)
-                            .map_err(RelayError::Client)?;
+                        lock(&shared).pipeline.parsed(name, declared);
                         f
                     }
-                    Some(refusal) => {
-                        refusals += 1;
-                        let m = format!("{marker}_{refusals:010}");
-                        lock(&shared).refusals.insert(m.clone(), refusal);
-                        Frame::new(b'P', format!("{name}\0{m}\0\0\0").into_bytes())
-                    }
+                    Some(refusal) => failing_parse(&name, &markers.issue(&shared, refusal)),
                 }
             }
             // Refused like an Execute; the server then discards the
             // portal's Describe and Execute until Sync.
             b'B' => {
                 let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
-                let types = lock(&shared).params.of(bind.statement);
-                match checks::check_bind(&ctx, &bind, &types).await {
+                let types = || lock(&shared).pipeline.of(bind.statement);
+                match checks::check_bind(&ctx, &bind, types).await {
                     None => {
                         ctx.audit.bind(&bind);
                         let formats = bind.result_formats;
-                        lock(&shared).params.bound(formats);
+                        lock(&shared).pipeline.bound(formats);
                         f
                     }
                     Some(refusal) => {
-                        refusals += 1;
-                        let m = format!("{marker}_{refusals:010}");
-                        lock(&shared).refusals.insert(m.clone(), refusal);
-                        Frame::new(b'P', format!("{m}\0{m}\0\0\0").into_bytes())
+                        let m = markers.issue(&shared, refusal);
+                        failing_parse(&m, &m)
                     }
                 }
             }
             // A FunctionCall names its function by OID, out of the analyser's
             // sight: refused, like a statement a guardrail denies.
             b'F' => {
-                refusals += 1;
-                let m = format!("{marker}_{refusals:010}");
                 let why = "FunctionCall messages are not allowed through the gateway; call the function in SQL";
                 ctx.audit
                     .refused("", SqlPhase::FunctionCall, "function-call", why);
                 let refusal =
                     error_response(Severity::Error, sqlstate::INSUFFICIENT_PRIVILEGE, why);
-                lock(&shared).refusals.insert(m.clone(), refusal);
-                Frame::new(b'Q', format!("{m}\0").into_bytes())
+                failing_query(&markers.issue(&shared, refusal))
             }
             // The server will skip it: no write-ahead record claims it ran.
             b'E' if batch_refused => f,
@@ -242,26 +227,24 @@ async fn client_to_server(
             b'E' => match ctx.audit.execute(&f.body).await {
                 None => f,
                 Some(refusal) => {
-                    refusals += 1;
-                    let m = format!("{marker}_{refusals:010}");
-                    lock(&shared).refusals.insert(m.clone(), refusal);
-                    Frame::new(b'P', format!("{m}\0{m}\0\0\0").into_bytes())
+                    let m = markers.issue(&shared, refusal);
+                    failing_parse(&m, &m)
                 }
             },
             b'D' => {
-                lock(&shared).params.describing(&f.body);
+                lock(&shared).pipeline.describing(&f.body);
                 f
             }
             b'C' => {
-                lock(&shared).params.closed(&f.body);
+                lock(&shared).pipeline.closed(&f.body);
                 f
             }
             _ => f,
         };
         if matches!(out.tag, b'Q' | b'S') {
-            lock(&shared).params.batch_sent();
+            lock(&shared).pipeline.batch_sent();
             batch_refused = false;
-        } else if refusals != refused_before {
+        } else if markers.issued != refused_before {
             batch_refused = true;
         }
         fence.forwarded(out.tag, std::mem::take(&mut unseen));
@@ -281,6 +264,34 @@ async fn client_to_server(
             return Ok(Ending::Terminated);
         }
     }
+}
+
+/// Refusal markers: a refused message is replaced by one that fails at the
+/// server with a fresh marker in its error, which maps the error back to
+/// the refusal. Fixed-width counters: no marker is a prefix of another.
+struct Markers {
+    prefix: String,
+    issued: u64,
+}
+
+impl Markers {
+    fn issue(&mut self, shared: &Mutex<Shared>, refusal: Frame) -> String {
+        self.issued += 1;
+        let m = format!("{}_{:010}", self.prefix, self.issued);
+        lock(shared).refusals.insert(m.clone(), refusal);
+        m
+    }
+}
+
+/// A Query whose text is the marker: it fails to parse.
+fn failing_query(marker: &str) -> Frame {
+    Frame::new(b'Q', format!("{marker}\0").into_bytes())
+}
+
+/// A Parse of statement `name` whose text is the marker: it fails to parse,
+/// and the server discards the rest of the batch until Sync.
+fn failing_parse(name: &str, marker: &str) -> Frame {
+    Frame::new(b'P', format!("{name}\0{marker}\0\0\0").into_bytes())
 }
 
 fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
@@ -353,7 +364,7 @@ async fn server_to_client(
                     .find(|(c, _)| *c == b'M')
                     .map(|(_, m)| m)
                     .unwrap_or_default();
-                lock(&shared).params.failed();
+                lock(&shared).pipeline.failed();
                 let swapped = if message.contains(&marker) {
                     let mut s = lock(&shared);
                     let key = s
@@ -381,11 +392,11 @@ async fn server_to_client(
                 out.push(f);
             }
             b'2' => {
-                formats = lock(&shared).params.bind_complete();
+                formats = lock(&shared).pipeline.bind_complete();
                 out.push(f);
             }
             b't' => {
-                lock(&shared).params.described(&f.body);
+                lock(&shared).pipeline.described(&f.body);
                 out.push(f);
             }
             b'T' => {
@@ -463,7 +474,7 @@ async fn server_to_client(
                     results = Results::Idle;
                 }
                 if f.tag == b'Z' {
-                    lock(&shared).params.ready();
+                    lock(&shared).pipeline.ready();
                     ready.send_modify(|n| *n += 1);
                 }
                 out.push(f);

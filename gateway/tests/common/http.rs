@@ -466,30 +466,13 @@ dir = "plugins"
     }
 
     pub fn token(&self, subject: &str, groups: &[&str], ttl: &str) -> String {
-        let mut args = vec![
-            "--config",
-            "sluice.toml",
-            "token",
-            "issue",
-            "--subject",
-            subject,
-            "--ttl",
-            ttl,
-        ];
+        let mut args = vec!["token", "issue", "--subject", subject, "--ttl", ttl];
         for g in groups {
             args.extend(["--group", g]);
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(&args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        super::process::sluice_ok(self.dir.path(), &args)
+            .trim()
+            .to_string()
     }
 
     /// A reqwest client trusting the gateway's certificate.

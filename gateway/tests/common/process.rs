@@ -97,19 +97,8 @@ impl GatewayProcess {
     }
 
     pub fn token(&self, subject: &str) -> String {
-        let out = sluice()
-            .args(["--config", "sluice.toml", "token", "issue", "--subject"])
-            .arg(subject)
-            .args(["--group", "agents"])
-            .current_dir(&self.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        let args = ["token", "issue", "--subject", subject, "--group", "agents"];
+        sluice_ok(&self.dir, &args).trim().to_string()
     }
 
     /// One sample of a Prometheus metric with these labels, if exported.
