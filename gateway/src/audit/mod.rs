@@ -6,9 +6,11 @@
 //! handed to [`Audit`]: [`Audit::emit`] queues it and returns at once (the
 //! data path never waits for it); [`Audit::append`] waits until the record is
 //! in the log, for write-ahead records that must exist before an action is
-//! taken. One writer thread assigns sequence numbers, chains and writes the
-//! records in groups ([`writer`]); the log itself is the spool the sinks are
-//! fed from ([`delivery`]); `sluice audit verify` checks it ([`verify`]).
+//! taken. One [`writer::Writer`], behind a lock, assigns sequence numbers,
+//! chains and writes the records in groups: its thread writes queued events
+//! and keeps the timers, and a write-ahead append commits itself under the
+//! lock when the fsync policy lets it. The log itself is the spool the sinks
+//! are fed from ([`delivery`]); `sluice audit verify` checks it ([`verify`]).
 
 pub mod config;
 pub mod delivery;
@@ -39,7 +41,7 @@ pub use store::{Layout, LogReader};
 pub use writer::Opened;
 
 use queue::Queued;
-use writer::{Command, Item, Writer, now_ms};
+use writer::{Command, Item, Waiter, Writer, now_ms};
 
 static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -51,6 +53,10 @@ pub struct Audit {
 
 struct Inner {
     tx: Sender<Command>,
+    /// Shared with the writer thread; write-ahead records are committed
+    /// under it by their callers when `inline`.
+    writer: Arc<Mutex<Writer>>,
+    inline: bool,
     /// Emitted events not yet handed to the writer (see [`queue`]).
     queued: Arc<Queued>,
     pending: Arc<AtomicUsize>,
@@ -79,14 +85,19 @@ impl Audit {
             pending.clone(),
             queued.clone(),
         )?;
+        let inline = writer.is_inline();
+        let writer = Arc::new(Mutex::new(writer));
         let (tx, rx) = std::sync::mpsc::channel();
+        let thread_writer = writer.clone();
         let thread = std::thread::Builder::new()
             .name("sluice-audit".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || writer::run(thread_writer, rx))
             .map_err(|e| AuditError::Write(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Some(Arc::new(Inner {
                 tx,
+                writer,
+                inline,
                 queued,
                 pending,
                 queue_limit: config.queue_limit,
@@ -156,7 +167,7 @@ impl Audit {
         let item = Item {
             event,
             time_ms: now_ms(),
-            reply: None,
+            waiter: Waiter::Nobody,
         };
         if inner.queued.emit(item, &inner.tx).is_err() {
             inner.pending.fetch_sub(1, Ordering::Relaxed);
@@ -166,7 +177,8 @@ impl Audit {
 
     /// Appends an event and waits until its record is in the log; returns
     /// its sequence. Fails (and the caller must not act) when the log cannot
-    /// take it within `write_timeout_ms`.
+    /// take it: a failed write, or, through the writer thread, not within
+    /// `write_timeout_ms`.
     pub async fn append(&self, event: Event) -> Result<u64, AuditError> {
         let Some(inner) = &self.inner else {
             return Ok(0);
@@ -175,14 +187,30 @@ impl Audit {
         if waiting >= inner.queue_limit {
             return Err(AuditError::Overloaded(waiting));
         }
+        // Busy (the writer thread rolling a segment, another append in its
+        // write) or full (the writer thread rolls it): through the writer
+        // thread, under `write_timeout`, rather than block this thread.
+        if inner.inline
+            && let Some(mut writer) = try_lock_writer(&inner.writer)
+            && !writer.segment_full()
+        {
+            let result = writer.append_inline(Item {
+                event,
+                time_ms: now_ms(),
+                waiter: Waiter::Inline,
+            });
+            drop(writer);
+            inner.queued.wake_if_asleep(&inner.tx);
+            return result;
+        }
         let (reply, done) = oneshot::channel();
         inner.pending.fetch_add(1, Ordering::Relaxed);
         let item = Item {
             event,
             time_ms: now_ms(),
-            reply: Some(reply),
+            waiter: Waiter::Channel(reply),
         };
-        if inner.queued.append(item, &inner.tx).is_err() {
+        if inner.tx.send(Command::Append(item)).is_err() {
             inner.pending.fetch_sub(1, Ordering::Relaxed);
             return Err(AuditError::Closed);
         }
@@ -225,6 +253,15 @@ impl Audit {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+    }
+}
+
+fn try_lock_writer(writer: &Mutex<Writer>) -> Option<std::sync::MutexGuard<'_, Writer>> {
+    match writer.try_lock() {
+        Ok(w) => Some(w),
+        // A commit puts the chain back on every failure path.
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
 

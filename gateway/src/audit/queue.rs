@@ -3,11 +3,10 @@
 //!
 //! Waking the writer costs a futex call and a context switch, which on a
 //! busy gateway costs more than writing the record. A PostgreSQL statement
-//! makes two records: its write-ahead record, awaited (the writer must wake
-//! for it), and its completion, which nobody waits for. Queued here, the
-//! completion goes to the writer together with the session's next
-//! write-ahead record, ahead of it, so a busy session wakes the writer once
-//! per statement instead of twice, and the log keeps each session's order.
+//! makes two records: its write-ahead record, awaited, and its completion,
+//! which nobody waits for. Queued here, the completion is written with the
+//! next write-ahead record, ahead of it (by the session that appends it,
+//! or by the writer thread), and the log keeps each session's order.
 //!
 //! No event waits long: while events flow the writer looks here at least
 //! every [`LINGER`], and a writer that has been idle for [`IDLE_AFTER`]
@@ -46,35 +45,42 @@ impl Queued {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// An event nobody waits for: queued, or sent at once to an idle writer.
+    /// An event nobody waits for: queued, and an idle writer woken for it.
+    /// It stays here rather than travel in the wake-up, so that whoever
+    /// writes next (the writer thread or an inline append) writes it first.
     pub(crate) fn emit(&self, item: Item, tx: &Sender<Command>) -> Result<(), Closed> {
         let mut s = self.lock();
-        if s.writer_asleep {
-            // The queue is empty while the writer sleeps: order is kept.
-            return tx.send(Command::Append(item)).map_err(|_| Closed);
-        }
         s.items.push(item);
+        if std::mem::take(&mut s.writer_asleep) {
+            return tx.send(Command::Wake).map_err(|_| Closed);
+        }
         Ok(())
     }
 
-    /// An event the caller waits for, sent after everything queued before
-    /// it. The lock is held across both sends so that no other sender's
-    /// message lands between a session's queued events and its next one.
-    pub(crate) fn append(&self, item: Item, tx: &Sender<Command>) -> Result<(), Closed> {
-        let mut s = self.lock();
-        if !s.items.is_empty() {
-            let earlier = std::mem::take(&mut s.items);
-            tx.send(Command::Queued(earlier)).map_err(|_| Closed)?;
+    /// After an inline append: a writer asleep without a deadline must
+    /// learn that the log has unsynced records.
+    pub(crate) fn wake_if_asleep(&self, tx: &Sender<Command>) {
+        if std::mem::take(&mut self.lock().writer_asleep) {
+            let _ = tx.send(Command::Wake);
         }
-        tx.send(Command::Append(item)).map_err(|_| Closed)
     }
 
-    /// For the writer, once it has taken what the channel held: everything
-    /// queued since (which is newer than all of that).
+    /// For the writer thread, under the writer's lock: everything queued.
+    /// It goes before the write-ahead records the channel brought: a session
+    /// queues events only while it waits for none of its appends, so those
+    /// of a session waiting on the channel were queued before its append.
+    /// (Moving them into the channel instead would hide them from an
+    /// inline append committing meanwhile.)
     pub(crate) fn take(&self) -> Vec<Item> {
         let mut s = self.lock();
         s.writer_asleep = false;
         std::mem::take(&mut s.items)
+    }
+
+    /// For an inline append, under the writer's lock: everything queued
+    /// before it.
+    pub(crate) fn take_items(&self) -> Vec<Item> {
+        std::mem::take(&mut self.lock().items)
     }
 
     /// For an idle writer about to sleep without a deadline: `false` when

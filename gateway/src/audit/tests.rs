@@ -216,3 +216,59 @@ async fn the_signed_head_follows_the_log_while_it_runs() {
     let report = verify(&layout, &key(state.path())).unwrap();
     assert_eq!(report.unsigned_tail, 0);
 }
+
+/// Write-ahead records are committed by the appending session itself
+/// (`interval`, `never`) or by the writer thread (`always`, a busy lock):
+/// either way every session's records keep their order, queued events
+/// included, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_keep_their_order_whoever_commits() {
+    for fsync in [FsyncPolicy::Interval, FsyncPolicy::Always] {
+        let state = tempfile::tempdir().unwrap();
+        let config = AuditConfig {
+            fsync,
+            checkpoint_records: 37,
+            ..AuditConfig::default()
+        };
+        let audit = Audit::open(state.path(), &config).unwrap();
+        let sessions: Vec<_> = (0..8u64)
+            .map(|session| {
+                let audit = audit.clone();
+                tokio::spawn(async move {
+                    for i in 0..60u64 {
+                        let event = |step: &str| {
+                            Event::new("test.step")
+                                .session_id(session.to_string())
+                                .with("i", i)
+                                .with("step", step)
+                        };
+                        audit.append(event("write-ahead")).await.unwrap();
+                        audit.emit(event("completed"));
+                    }
+                })
+            })
+            .collect();
+        for s in sessions {
+            s.await.unwrap();
+        }
+        audit.shutdown().await;
+        verify(&Layout::new(state.path()), &key(state.path())).unwrap();
+        let all = records(state.path());
+        for session in 0..8u64 {
+            let steps: Vec<(u64, String)> = all
+                .iter()
+                .filter(|r| r.session.as_deref() == Some(&session.to_string()))
+                .map(|r| {
+                    (
+                        r.detail["i"].as_u64().unwrap(),
+                        r.detail["step"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            let expected: Vec<(u64, String)> = (0..60)
+                .flat_map(|i| [(i, "write-ahead".into()), (i, "completed".into())])
+                .collect();
+            assert_eq!(steps, expected, "{fsync:?}, session {session}");
+        }
+    }
+}

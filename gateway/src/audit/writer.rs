@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::os::unix::fs::DirBuilderExt as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -35,20 +35,30 @@ const ERROR_LOG_PERIOD: Duration = Duration::from_secs(5);
 
 pub(crate) type Reply = oneshot::Sender<Result<u64, AuditError>>;
 
+/// Who waits for an item's record.
+pub(crate) enum Waiter {
+    /// An emitted event: written when the writer gets to it.
+    Nobody,
+    /// A write-ahead record sent to the writer thread.
+    Channel(Reply),
+    /// A write-ahead record the caller commits itself ([`Writer::append_inline`]).
+    Inline,
+}
+
 // Appends are the hot path and Shutdown happens once: boxing the event
 // would cost an allocation per record to save bytes on one message.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     Append(Item),
-    /// Emitted events that waited in [`Queued`], in order.
-    Queued(Vec<Item>),
     Shutdown(oneshot::Sender<()>),
+    /// Emitted events wait in [`Queued`] for a writer that sleeps.
+    Wake,
 }
 
 pub(crate) struct Item {
     pub(crate) event: Event,
     pub(crate) time_ms: u64,
-    pub(crate) reply: Option<Reply>,
+    pub(crate) waiter: Waiter,
 }
 
 /// What the log found when it opened.
@@ -88,6 +98,8 @@ pub(crate) struct Writer {
     /// `None` while the log opens and once it shuts down (those checkpoints
     /// are synced here), and for `fsync = "always"`.
     syncer: Option<Syncer>,
+    /// Set once the final checkpoint is written: nothing is appended after it.
+    finished: bool,
     _lock: File,
 }
 
@@ -175,13 +187,14 @@ impl Writer {
             last_event: Instant::now(),
             last_error_log: None,
             syncer: None,
+            finished: false,
             layout,
             _lock: lock,
         };
         writer.committed.send_replace(next_seq - 1);
         if fresh {
             writer
-                .commit(Vec::new(), Some("genesis"))
+                .commit(Vec::new(), Some("genesis"), &mut None)
                 .map_err(|e| AuditError::Write(format!("cannot start the log: {e}")))?;
         }
         let opened = Opened {
@@ -204,9 +217,10 @@ impl Writer {
                 vec![Item {
                     event,
                     time_ms: now_ms(),
-                    reply: None,
+                    waiter: Waiter::Nobody,
                 }],
                 None,
+                &mut None,
             )?;
         }
         if writer.fsync != FsyncPolicy::Always {
@@ -220,67 +234,111 @@ impl Writer {
         Ok((writer, opened))
     }
 
-    pub(crate) fn run(mut self, rx: Receiver<Command>) {
-        loop {
-            let first = match rx.recv_timeout(self.sleep_timeout()) {
-                Ok(c) => Some(c),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    let queued = self.queued.take();
-                    self.pending.fetch_sub(queued.len(), Ordering::Relaxed);
-                    self.write_group(queued, None);
-                    self.finish();
-                    return;
-                }
-            };
-            let mut items = Vec::new();
-            let mut shutdown = None;
-            let mut next = first;
-            while let Some(command) = next {
-                match command {
-                    Command::Append(item) => items.push(item),
-                    Command::Queued(mut earlier) => items.append(&mut earlier),
-                    Command::Shutdown(done) => {
-                        shutdown = Some(done);
-                        break;
-                    }
-                }
-                if items.len() >= MAX_GROUP {
-                    break;
-                }
-                next = rx.try_recv().ok();
-            }
-            if shutdown.is_none() {
-                items.append(&mut self.queued.take());
-            }
-            if !items.is_empty() {
-                self.last_event = Instant::now();
-            }
-            self.pending.fetch_sub(items.len(), Ordering::Relaxed);
-            if let Some(done) = shutdown {
-                // Everything queued before the shutdown is written first.
-                let counted = items.len();
-                while let Ok(command) = rx.try_recv() {
-                    match command {
-                        Command::Append(item) => items.push(item),
-                        Command::Queued(mut earlier) => items.append(&mut earlier),
-                        Command::Shutdown(_) => {}
-                    }
-                }
-                items.append(&mut self.queued.take());
-                self.pending
-                    .fetch_sub(items.len() - counted, Ordering::Relaxed);
-                let mut all: Vec<Item> = self.retry.drain(..).collect();
-                all.append(&mut items);
-                self.write_group(all, None);
-                self.finish();
-                let _ = done.send(());
-                return;
-            }
-            self.tick(items);
+    /// Appends `event` after everything emitted before it, on the caller's
+    /// thread: one locked `write(2)` instead of a hand-over to the writer
+    /// thread and back, which cost two wake-ups per statement. Only for
+    /// policies that do not sync each group (`fsync = "always"` goes
+    /// through the writer thread, which may block on the disk).
+    pub(crate) fn append_inline(&mut self, item: Item) -> Result<u64, AuditError> {
+        if self.finished {
+            return Err(AuditError::Closed);
         }
+        let mut items = self.queued.take_items();
+        self.pending.fetch_sub(items.len(), Ordering::Relaxed);
+        items.push(item);
+        self.last_event = Instant::now();
+        let mut inline = None;
+        if let Err(e) = self.commit(items, None, &mut inline) {
+            self.report(&e.to_string());
+        }
+        inline.unwrap_or(Err(AuditError::Closed))
     }
 
+    pub(crate) fn segment_full(&self) -> bool {
+        self.segment_len >= self.segment_bytes
+    }
+
+    pub(crate) fn is_inline(&self) -> bool {
+        self.fsync != FsyncPolicy::Always
+    }
+}
+
+fn lock(writer: &Mutex<Writer>) -> MutexGuard<'_, Writer> {
+    // A commit puts the chain back on every failure path before it returns.
+    writer.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The writer thread: emitted events, timers (syncs, checkpoints, retries,
+/// segment rolls) and, for `fsync = "always"`, write-ahead records.
+pub(crate) fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Command>) {
+    loop {
+        let timeout = lock(&writer).sleep_timeout();
+        let first = match rx.recv_timeout(timeout) {
+            Ok(c) => Some(c),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                let mut w = lock(&writer);
+                let queued = w.queued.take();
+                w.pending.fetch_sub(queued.len(), Ordering::Relaxed);
+                w.write_group(queued, None);
+                w.finish();
+                return;
+            }
+        };
+        let mut items = Vec::new();
+        let mut shutdown = None;
+        let mut next = first;
+        while let Some(command) = next {
+            match command {
+                Command::Append(item) => items.push(item),
+                Command::Wake => {}
+                Command::Shutdown(done) => {
+                    shutdown = Some(done);
+                    break;
+                }
+            }
+            if items.len() >= MAX_GROUP {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        // Queued events are taken under the lock that inline appends
+        // commit under, so that no session's records change order.
+        let mut w = lock(&writer);
+        if shutdown.is_none() {
+            let mut queued = w.queued.take();
+            queued.append(&mut items);
+            items = queued;
+        }
+        if !items.is_empty() {
+            w.last_event = Instant::now();
+        }
+        w.pending.fetch_sub(items.len(), Ordering::Relaxed);
+        if let Some(done) = shutdown {
+            // Everything queued before the shutdown is written first.
+            let counted = items.len();
+            while let Ok(command) = rx.try_recv() {
+                match command {
+                    Command::Append(item) => items.push(item),
+                    Command::Shutdown(_) | Command::Wake => {}
+                }
+            }
+            let mut queued = w.queued.take();
+            w.pending
+                .fetch_sub(items.len() + queued.len() - counted, Ordering::Relaxed);
+            let mut all: Vec<Item> = w.retry.drain(..).collect();
+            all.append(&mut queued);
+            all.append(&mut items);
+            w.write_group(all, None);
+            w.finish();
+            let _ = done.send(());
+            return;
+        }
+        w.tick(items);
+    }
+}
+
+impl Writer {
     /// How long to sleep: until a timer is due, and no longer than
     /// [`LINGER`] while events flow (emitted ones do not wake the writer).
     fn sleep_timeout(&mut self) -> Duration {
@@ -363,8 +421,15 @@ impl Writer {
         if items.is_empty() && checkpoint.is_none() {
             return;
         }
-        if let Err(e) = self.commit(items, checkpoint) {
+        if let Err(e) = self.commit(items, checkpoint, &mut None) {
             self.report(&e.to_string());
+        }
+        // Rolled here, not in `commit`: the full segment is synced first,
+        // and inline appends must not wait for a disk.
+        if self.segment_full()
+            && let Err(e) = self.roll()
+        {
+            self.report(&format!("cannot start a new segment: {e}"));
         }
     }
 
@@ -374,9 +439,10 @@ impl Writer {
         if let Some(syncer) = self.syncer.take() {
             syncer.stop();
         }
-        if let Err(e) = self.commit(Vec::new(), Some("shutdown")) {
+        if let Err(e) = self.commit(Vec::new(), Some("shutdown"), &mut None) {
             self.report(&format!("final checkpoint: {e}"));
         }
+        self.finished = true;
     }
 
     fn report(&mut self, message: &str) {
@@ -439,11 +505,12 @@ impl Writer {
     /// Appends one group (and a checkpoint when due or asked for), syncs per
     /// policy, then acknowledges. On failure the file and the chain are put
     /// back as they were; waiters get the error, the other events are kept
-    /// for a retry.
+    /// for a retry. An [`Waiter::Inline`] item's outcome goes to `inline`.
     fn commit(
         &mut self,
         items: Vec<Item>,
         checkpoint: Option<&'static str>,
+        inline: &mut Option<Result<u64, AuditError>>,
     ) -> Result<(), AuditError> {
         let started = Instant::now();
         let saved = (
@@ -464,14 +531,16 @@ impl Writer {
                 item.time_ms,
             ) {
                 Ok((seq, _)) => {
-                    acks.push((item.reply, seq));
+                    acks.push((item.waiter, seq));
                     kept.push((item.event, item.time_ms));
                 }
-                Err(e) => {
-                    if let Some(reply) = item.reply {
+                Err(e) => match item.waiter {
+                    Waiter::Channel(reply) => {
                         let _ = reply.send(Err(e));
                     }
-                }
+                    Waiter::Inline => *inline = Some(Err(e)),
+                    Waiter::Nobody => {}
+                },
             }
         }
         self.uncheckpointed += acks.len() as u64;
@@ -508,7 +577,7 @@ impl Writer {
                 self.uncheckpointed,
                 self.uncheckpointed_since,
             ) = saved;
-            self.keep_for_retry(acks, kept, &error);
+            self.keep_for_retry(acks, kept, &error, inline);
             return Err(error);
         }
         self.segment_len += buf.len() as u64;
@@ -538,15 +607,14 @@ impl Writer {
         self.committed.send_replace(last);
         metrics::gauge!("sluice_audit_last_sequence").set(last as f64);
         metrics::histogram!("sluice_audit_commit_seconds").record(started.elapsed().as_secs_f64());
-        for (reply, seq) in acks {
-            if let Some(reply) = reply {
-                let _ = reply.send(Ok(seq));
+        for (waiter, seq) in acks {
+            match waiter {
+                Waiter::Channel(reply) => {
+                    let _ = reply.send(Ok(seq));
+                }
+                Waiter::Inline => *inline = Some(Ok(seq)),
+                Waiter::Nobody => {}
             }
-        }
-        if self.segment_len >= self.segment_bytes
-            && let Err(e) = self.roll()
-        {
-            self.report(&format!("cannot start a new segment: {e}"));
         }
         Ok(())
     }
@@ -554,21 +622,29 @@ impl Writer {
     /// Waiters get the error; events nobody waits for are written later.
     fn keep_for_retry(
         &mut self,
-        acks: Vec<(Option<Reply>, u64)>,
+        acks: Vec<(Waiter, u64)>,
         kept: Vec<(Event, u64)>,
         error: &AuditError,
+        inline: &mut Option<Result<u64, AuditError>>,
     ) {
-        for ((reply, _), (event, time_ms)) in acks.into_iter().zip(kept) {
-            match reply {
-                Some(reply) => {
+        for ((waiter, _), (event, time_ms)) in acks.into_iter().zip(kept) {
+            match waiter {
+                Waiter::Channel(reply) => {
                     let _ = reply.send(Err(error.clone()));
                 }
-                None if self.retry.len() < self.retry_limit => self.retry.push_back(Item {
-                    event,
-                    time_ms,
-                    reply: None,
-                }),
-                None => metrics::counter!("sluice_audit_events_dropped_total").increment(1),
+                // Refused, so never written: nobody may later find a
+                // record of an action that was not taken.
+                Waiter::Inline => *inline = Some(Err(error.clone())),
+                Waiter::Nobody if self.retry.len() < self.retry_limit => {
+                    self.retry.push_back(Item {
+                        event,
+                        time_ms,
+                        waiter: Waiter::Nobody,
+                    })
+                }
+                Waiter::Nobody => {
+                    metrics::counter!("sluice_audit_events_dropped_total").increment(1)
+                }
             }
         }
         if !self.retry.is_empty() {
