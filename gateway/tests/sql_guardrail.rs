@@ -353,3 +353,184 @@ async fn sessions_the_parser_would_misread_are_ended() {
     });
     assert_eq!(shown.as_deref(), Some("on"));
 }
+
+/// What a raw-protocol exchange returned up to ReadyForQuery: data row
+/// values (text) and the SQLSTATE of an error, if any.
+#[derive(Debug, Default)]
+struct Replies {
+    rows: Vec<Vec<Option<String>>>,
+    error: Option<(String, String)>,
+}
+
+/// A client speaking the wire protocol itself, for what no driver sends: a
+/// Bind to a statement prepared with SQL `PREPARE`.
+struct RawSession {
+    stream: tokio::net::TcpStream,
+    buf: bytes::BytesMut,
+}
+
+impl RawSession {
+    async fn connect(gw: &Gateway, group: &str) -> Self {
+        use postgres_protocol::message::frontend;
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", gw.pg_port))
+            .await
+            .unwrap();
+        let mut s = RawSession {
+            stream,
+            buf: bytes::BytesMut::new(),
+        };
+        let mut out = bytes::BytesMut::new();
+        frontend::startup_message([("user", "agent-1"), ("database", "appdb")], &mut out).unwrap();
+        s.send(&out).await;
+        let token = gw.token_for("agent-1", &[group]);
+        let (tag, body) = s.next().await;
+        assert_eq!(
+            (tag, &body[..]),
+            (b'R', &3i32.to_be_bytes()[..]),
+            "cleartext password asked"
+        );
+        let mut out = bytes::BytesMut::new();
+        frontend::password_message(token.as_bytes(), &mut out).unwrap();
+        s.send(&out).await;
+        let ready = s.until_ready().await;
+        assert!(ready.error.is_none(), "{ready:?}");
+        s
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next backend message: its tag and body.
+    async fn next(&mut self) -> (u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if self.buf.len() >= 5 {
+                let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+                let total = 1 + len as usize;
+                if self.buf.len() >= total {
+                    let message = self.buf.split_to(total);
+                    return (message[0], message[5..].to_vec());
+                }
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "the gateway closed the connection");
+        }
+    }
+
+    async fn until_ready(&mut self) -> Replies {
+        let mut replies = Replies::default();
+        loop {
+            let (tag, body) = self.next().await;
+            match tag {
+                b'Z' => return replies,
+                b'D' => {
+                    let mut at = 2;
+                    let mut values = Vec::new();
+                    for _ in 0..i16::from_be_bytes([body[0], body[1]]) {
+                        let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
+                        at += 4;
+                        if len < 0 {
+                            values.push(None);
+                        } else {
+                            let end = at + len as usize;
+                            values.push(Some(String::from_utf8_lossy(&body[at..end]).into_owned()));
+                            at = end;
+                        }
+                    }
+                    replies.rows.push(values);
+                }
+                b'E' => {
+                    let (mut code, mut message) = (String::new(), String::new());
+                    for field in body.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+                        let value = String::from_utf8_lossy(&field[1..]).into_owned();
+                        match field[0] {
+                            b'C' => code = value,
+                            b'M' => message = value,
+                            _ => {}
+                        }
+                    }
+                    replies.error.get_or_insert((code, message));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn query(&mut self, sql: &str) -> Replies {
+        let mut out = bytes::BytesMut::new();
+        postgres_protocol::message::frontend::query(sql, &mut out).unwrap();
+        self.send(&out).await;
+        self.until_ready().await
+    }
+
+    /// Bind (text parameters), Execute, Sync on statement `name`.
+    async fn run_prepared(&mut self, name: &str, params: &[&str]) -> Replies {
+        use postgres_protocol::message::frontend;
+        let mut out = bytes::BytesMut::new();
+        let bound = frontend::bind(
+            "",
+            name,
+            [0i16],
+            params.iter(),
+            |p, buf| {
+                buf.extend_from_slice(p.as_bytes());
+                Ok(postgres_protocol::IsNull::No)
+            },
+            [0i16],
+            &mut out,
+        );
+        assert!(bound.is_ok());
+        frontend::execute("", 0, &mut out).unwrap();
+        frontend::sync(&mut out);
+        self.send(&out).await;
+        self.until_ready().await
+    }
+}
+
+/// A statement prepared with SQL `PREPARE` can be bound by name through the
+/// protocol. Its Binds reach the guardrail with the prepared text and its
+/// analysis (sql-guardrail refuses a request without statement summaries),
+/// and each execution is a write-ahead record naming that text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_to_a_sql_prepared_statement_is_checked_with_its_text() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg);
+    let mut agent = RawSession::connect(&gw, "agents").await;
+    let prepared = agent
+        .query("PREPARE by_id(int) AS SELECT name FROM customers WHERE id = $1")
+        .await;
+    assert!(prepared.error.is_none(), "{prepared:?}\n{}", gw.log());
+    let ran = agent.run_prepared("by_id", &["1"]).await;
+    assert!(ran.error.is_none(), "{ran:?}\n{}", gw.log());
+    assert_eq!(ran.rows, vec![vec![Some("Ada".to_string())]]);
+    // The session goes on, and the executions are on record with the text.
+    let again = agent.run_prepared("by_id", &["2"]).await;
+    assert_eq!(again.rows, vec![vec![Some("Bob".to_string())]]);
+    let executed = || {
+        common::process::read_log(&gw.state_dir())
+            .into_iter()
+            .filter(|r| r.kind == "statement.executed")
+            .collect::<Vec<_>>()
+    };
+    let mut records = executed();
+    for _ in 0..50 {
+        if records.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        records = executed();
+    }
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        assert_eq!(r.detail["statement_name"], "by_id");
+        assert!(
+            r.detail["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("PREPARE by_id")),
+            "{r:?}"
+        );
+    }
+}

@@ -71,6 +71,21 @@ struct State {
     denied: u64,
 }
 
+impl State {
+    fn prepared(&mut self, name: &str, text: &str, seq: Option<u64>, executed: bool) {
+        if self.statements.len() < MAX_TRACKED || self.statements.contains_key(name) {
+            self.statements.insert(
+                name.to_string(),
+                Prepared {
+                    text: text.to_string(),
+                    seq,
+                    executed,
+                },
+            );
+        }
+    }
+}
+
 struct Prepared {
     text: String,
     seq: Option<u64>,
@@ -308,16 +323,15 @@ impl Trail {
             s.current_sql.push(item);
         }
         if phase == SqlPhase::Parse {
-            let name = name.unwrap_or_default().to_string();
-            if s.statements.len() < MAX_TRACKED || s.statements.contains_key(&name) {
-                s.statements.insert(
-                    name,
-                    Prepared {
-                        text: text.to_string(),
-                        seq,
-                        executed: false,
-                    },
-                );
+            s.prepared(name.unwrap_or_default(), text, seq, false);
+        }
+        // A statement prepared with SQL `PREPARE` can be bound and executed
+        // through the protocol by its name too: its Binds reach the
+        // guardrails with its text, and each execution is a record of its
+        // own (this record is of the preparation).
+        for st in statements.iter().filter(|st| st.node == "PrepareStmt") {
+            if let Some(prepared) = &st.prepared_name {
+                s.prepared(prepared, &st.text, seq, true);
             }
         }
         None

@@ -115,8 +115,8 @@ fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlS
 /// A Bind with parameters goes to the guardrails with the values bound
 /// (binary ones decoded by the statement's parameter types, which `types`
 /// looks up, see [`super::params`]; `none` where they cannot be), the
-/// prepared statement's text and its analysis (both empty when the gateway
-/// does not know the statement, e.g. one prepared with SQL `PREPARE`). A
+/// prepared statement's text and its analysis (for SQL `PREPARE`, those of
+/// that statement; both empty when the gateway does not know it). A
 /// Bind without parameters brings nothing the Parse check did not see, and
 /// a connection without guardrails has nobody to ask: both are forwarded
 /// without looking anything up. `None` forwards it; an allowed Bind is not
