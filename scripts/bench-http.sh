@@ -126,7 +126,9 @@ allow_groups = ["agents"]
 plugins = [$bench_plugins]
 ${SLUICE_EXTRA_TOML:-}
 TOML
-(cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec "$SLUICE_BIN" --config sluice.toml serve) &
+# SLUICE_WRAPPER runs the gateway under a profiler (see bench-pg.sh).
+# shellcheck disable=SC2086
+(cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec ${SLUICE_WRAPPER:-} "$SLUICE_BIN" --config sluice.toml serve) &
 pids+=($!)
 for _ in $(seq 100); do
   curl -sf "127.0.0.1:$admin_port/api/v1/plugins" 2>/dev/null | grep -q mask-email && break
