@@ -6,7 +6,7 @@
 //! handed to [`Audit`]: [`Audit::emit`] queues it and returns at once (the
 //! data path never waits for it); [`Audit::append`] waits until the record is
 //! in the log, for write-ahead records that must exist before an action is
-//! taken. One [`writer::Writer`], behind a lock, assigns sequence numbers,
+//! taken. One `Writer`, behind a lock, assigns sequence numbers,
 //! chains and writes the records in groups: its thread writes queued events
 //! and keeps the timers, and a write-ahead append commits itself under the
 //! lock when the fsync policy lets it. The log itself is the spool the sinks

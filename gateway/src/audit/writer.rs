@@ -1,9 +1,12 @@
-//! The one writer of the log: a thread that takes every queued event,
-//! appends the whole group with one `write(2)` (group commit), syncs per the
-//! fsync policy, and only then acknowledges the group's waiters. It also
-//! writes the signed checkpoints and rolls segments. Syncs that no waiter
-//! needs (interval syncs, checkpoints and their signed heads) are left to
-//! the [`Syncer`] thread.
+//! The one writer of the log, behind a lock: whoever holds it takes every
+//! queued event, appends the whole group with one `write(2)` (group
+//! commit), syncs per the fsync policy, and only then acknowledges the
+//! group's waiters. A write-ahead append commits under the lock on its own
+//! thread when the policy needs no sync per group ([`Writer::append_inline`]);
+//! the writer thread ([`run`]) writes everything else, keeps the timers,
+//! writes the signed checkpoints that are due and rolls segments. Syncs
+//! that no waiter needs (interval syncs, checkpoints and their signed
+//! heads) are left to the [`Syncer`] thread.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
