@@ -465,6 +465,26 @@ impl RawSession {
         self.until_ready().await
     }
 
+    /// Parse of statement `name`, then Sync.
+    async fn parse(&mut self, name: &str, sql: &str) -> Replies {
+        use postgres_protocol::message::frontend;
+        let mut out = bytes::BytesMut::new();
+        frontend::parse(name, sql, std::iter::empty(), &mut out).unwrap();
+        frontend::sync(&mut out);
+        self.send(&out).await;
+        self.until_ready().await
+    }
+
+    /// Close of statement `name`, then Sync.
+    async fn close(&mut self, name: &str) -> Replies {
+        use postgres_protocol::message::frontend;
+        let mut out = bytes::BytesMut::new();
+        frontend::close(b'S', name, &mut out).unwrap();
+        frontend::sync(&mut out);
+        self.send(&out).await;
+        self.until_ready().await
+    }
+
     /// Bind (text parameters), Execute, Sync on statement `name`.
     async fn run_prepared(&mut self, name: &str, params: &[&str]) -> Replies {
         use postgres_protocol::message::frontend;
@@ -533,4 +553,80 @@ async fn a_bind_to_a_sql_prepared_statement_is_checked_with_its_text() {
             "{r:?}"
         );
     }
+
+    // A PREPARE of a name in use fails at the server and changes nothing;
+    // after DEALLOCATE the name is free for a new text.
+    let taken = agent
+        .query("PREPARE by_id(int) AS SELECT email FROM customers WHERE id = $1")
+        .await;
+    assert_eq!(taken.error.map(|e| e.0).as_deref(), Some("42P05"));
+    let ran = agent.run_prepared("by_id", &["1"]).await;
+    assert_eq!(ran.rows, vec![vec![Some("Ada".to_string())]]);
+    let deallocated = agent
+        .query("DEALLOCATE by_id; PREPARE by_id(int) AS SELECT id FROM customers WHERE id = $1")
+        .await;
+    assert!(deallocated.error.is_none(), "{deallocated:?}");
+    let ran = agent.run_prepared("by_id", &["3"]).await;
+    assert_eq!(ran.rows, vec![vec![Some("3".to_string())]]);
+    let mut records = executed();
+    for _ in 0..50 {
+        if records.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        records = executed();
+    }
+    assert_eq!(records.len(), 4, "{records:?}");
+    let text = |i: usize| records[i].detail["text"].as_str().unwrap_or_default();
+    assert!(text(2).contains("SELECT name FROM"), "{:?}", records[2]);
+    assert!(text(3).contains("SELECT id FROM"), "{:?}", records[3]);
+}
+
+/// A Parse of a name in use fails at the server and must not change what
+/// the gateway believes the name runs: its Binds go to the guardrails, and
+/// its executions to the audit log, with the text the server really runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_keeps_its_text_until_it_is_closed() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg);
+    let mut agent = RawSession::connect(&gw, "agents").await;
+    let by_name = "SELECT name FROM customers WHERE id = $1";
+    assert!(agent.parse("p1", by_name).await.error.is_none());
+    let taken = agent
+        .parse("p1", "SELECT email FROM customers WHERE id = $1")
+        .await;
+    assert_eq!(taken.error.map(|e| e.0).as_deref(), Some("42P05"));
+    // The first execution is covered by the Parse record; the second gets
+    // a record of its own, naming the text the server ran.
+    for _ in 0..2 {
+        let ran = agent.run_prepared("p1", &["1"]).await;
+        assert_eq!(ran.rows, vec![vec![Some("Ada".to_string())]], "{ran:?}");
+    }
+    assert!(agent.close("p1").await.error.is_none());
+    let by_id = "SELECT id FROM customers WHERE id = $1";
+    assert!(agent.parse("p1", by_id).await.error.is_none());
+    for _ in 0..2 {
+        let ran = agent.run_prepared("p1", &["3"]).await;
+        assert_eq!(ran.rows, vec![vec![Some("3".to_string())]], "{ran:?}");
+    }
+    let executed = || {
+        common::process::read_log(&gw.state_dir())
+            .into_iter()
+            .filter(|r| r.kind == "statement.executed" && r.detail["statement_name"] == "p1")
+            .collect::<Vec<_>>()
+    };
+    let mut records = executed();
+    for _ in 0..50 {
+        if records.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        records = executed();
+    }
+    let texts: Vec<&str> = records
+        .iter()
+        .map(|r| r.detail["text"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(texts, vec![by_name, by_id]);
 }

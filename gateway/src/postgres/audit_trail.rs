@@ -322,16 +322,30 @@ impl Trail {
             }
             s.current_sql.push(item);
         }
+        // The unnamed statement is replaced by each Parse; the server refuses
+        // a Parse of a name in use, which then keeps its text until Close.
         if phase == SqlPhase::Parse {
-            s.prepared(name.unwrap_or_default(), text, seq, false);
+            let name = name.unwrap_or_default();
+            if name.is_empty() || !s.statements.contains_key(name) {
+                s.prepared(name, text, seq, false);
+            }
         }
         // A statement prepared with SQL `PREPARE` can be bound and executed
         // through the protocol by its name too: its Binds reach the
         // guardrails with its text, and each execution is a record of its
-        // own (this record is of the preparation).
-        for st in statements.iter().filter(|st| st.node == "PrepareStmt") {
-            if let Some(prepared) = &st.prepared_name {
-                s.prepared(prepared, &st.text, seq, true);
+        // own (this record is of the preparation). SQL and protocol share
+        // one namespace: the server refuses a PREPARE of a name in use, so
+        // a known name keeps its text until DEALLOCATE frees it.
+        for st in statements.iter() {
+            match (st.node.as_str(), &st.prepared_name) {
+                ("PrepareStmt", Some(prepared)) if !s.statements.contains_key(prepared) => {
+                    s.prepared(prepared, &st.text, seq, true);
+                }
+                ("DeallocateStmt", Some(prepared)) => {
+                    s.statements.remove(prepared);
+                }
+                ("DeallocateStmt", None) => s.statements.clear(),
+                _ => {}
             }
         }
         None
@@ -345,6 +359,14 @@ impl Trail {
         tracing::error!("{message}");
         self.refused(text, phase, "audit-unavailable", &message);
         error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
+    }
+
+    /// A Close: the statement's name is free again.
+    pub fn closed(&self, body: &[u8]) {
+        let mut r = BodyReader::new(body, "Close");
+        if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
+            self.lock().statements.remove(name);
+        }
     }
 
     /// The text of a statement prepared with Parse, if the session knows it.

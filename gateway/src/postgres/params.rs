@@ -43,9 +43,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A Parse of statement `name` is forwarded: the types it declares
-    /// (0 = for the server to infer) replace whatever the name meant before.
+    /// (0 = for the server to infer). They replace the unnamed statement's;
+    /// a named statement in use keeps its own (the server refuses the Parse)
+    /// until it is closed.
     pub fn parsed(&mut self, name: String, declared: Vec<u32>) {
-        if self.types.len() < MAX_TRACKED || self.types.contains_key(&name) {
+        let in_use = self.types.contains_key(&name);
+        if name.is_empty() || (!in_use && self.types.len() < MAX_TRACKED) {
             self.types.insert(name, declared);
         }
     }
@@ -231,11 +234,14 @@ mod tests {
         t.described(&description(&[20]));
         assert_eq!(t.of(""), [20]);
         t.ready();
-        // Re-parsing a name forgets what it meant.
+        // A Parse of a name in use fails at the server: the name keeps its
+        // types until it is closed.
         t.parsed("s1".into(), Vec::new());
-        assert!(t.of("s1").is_empty());
+        assert_eq!(t.of("s1"), [25, 23]);
         t.closed(b"Ss1\0");
         assert!(t.of("s1").is_empty() && t.of("nope").is_empty());
+        t.parsed("s1".into(), vec![16]);
+        assert_eq!(t.of("s1"), [16]);
     }
 
     #[test]

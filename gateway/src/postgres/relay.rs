@@ -237,6 +237,7 @@ async fn client_to_server(
             }
             b'C' => {
                 lock(&shared).pipeline.closed(&f.body);
+                ctx.audit.closed(&f.body);
                 f
             }
             _ => f,
