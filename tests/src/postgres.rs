@@ -59,11 +59,23 @@ fn as_server_user(program: &Path) -> Command {
 }
 
 /// A port nothing listens on right now.
+/// A port nothing listens on, and not handed out before in this process:
+/// the kernel may offer a port again as soon as its probe socket closes, so
+/// two calls in a row (a gateway's PostgreSQL and admin listeners, say)
+/// could otherwise get the same one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl TestPostgres {
