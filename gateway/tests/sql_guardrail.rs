@@ -509,6 +509,20 @@ impl RawSession {
     }
 }
 
+/// The `statement.executed` records of statement `name`, once there are
+/// `n` of them or five seconds have passed (executions are recorded before
+/// they run, but the test reads the log from another process).
+fn executed_records(gw: &Gateway, name: &str, n: usize) -> Vec<sluice::audit::Record> {
+    let executed = || {
+        common::process::read_log(&gw.state_dir())
+            .into_iter()
+            .filter(|r| r.kind == "statement.executed" && r.detail["statement_name"] == name)
+            .collect::<Vec<_>>()
+    };
+    common::process::wait_until(std::time::Duration::from_secs(5), || executed().len() >= n);
+    executed()
+}
+
 /// A statement prepared with SQL `PREPARE` can be bound by name through the
 /// protocol. Its Binds reach the guardrail with the prepared text and its
 /// analysis (sql-guardrail refuses a request without statement summaries),
@@ -529,20 +543,7 @@ async fn a_bind_to_a_sql_prepared_statement_is_checked_with_its_text() {
     // The session goes on, and the executions are on record with the text.
     let again = agent.run_prepared("by_id", &["2"]).await;
     assert_eq!(again.rows, vec![vec![Some("Bob".to_string())]]);
-    let executed = || {
-        common::process::read_log(&gw.state_dir())
-            .into_iter()
-            .filter(|r| r.kind == "statement.executed")
-            .collect::<Vec<_>>()
-    };
-    let mut records = executed();
-    for _ in 0..50 {
-        if records.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        records = executed();
-    }
+    let records = executed_records(&gw, "by_id", 2);
     assert_eq!(records.len(), 2, "{records:?}");
     for r in &records {
         assert_eq!(r.detail["statement_name"], "by_id");
@@ -568,14 +569,7 @@ async fn a_bind_to_a_sql_prepared_statement_is_checked_with_its_text() {
     assert!(deallocated.error.is_none(), "{deallocated:?}");
     let ran = agent.run_prepared("by_id", &["3"]).await;
     assert_eq!(ran.rows, vec![vec![Some("3".to_string())]]);
-    let mut records = executed();
-    for _ in 0..50 {
-        if records.len() >= 4 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        records = executed();
-    }
+    let records = executed_records(&gw, "by_id", 4);
     assert_eq!(records.len(), 4, "{records:?}");
     let text = |i: usize| records[i].detail["text"].as_str().unwrap_or_default();
     assert!(text(2).contains("SELECT name FROM"), "{:?}", records[2]);
@@ -610,20 +604,7 @@ async fn a_statement_keeps_its_text_until_it_is_closed() {
         let ran = agent.run_prepared("p1", &["3"]).await;
         assert_eq!(ran.rows, vec![vec![Some("3".to_string())]], "{ran:?}");
     }
-    let executed = || {
-        common::process::read_log(&gw.state_dir())
-            .into_iter()
-            .filter(|r| r.kind == "statement.executed" && r.detail["statement_name"] == "p1")
-            .collect::<Vec<_>>()
-    };
-    let mut records = executed();
-    for _ in 0..50 {
-        if records.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        records = executed();
-    }
+    let records = executed_records(&gw, "p1", 2);
     let texts: Vec<&str> = records
         .iter()
         .map(|r| r.detail["text"].as_str().unwrap_or_default())

@@ -361,12 +361,9 @@ impl Trail {
         error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
     }
 
-    /// A Close: the statement's name is free again.
-    pub fn closed(&self, body: &[u8]) {
-        let mut r = BodyReader::new(body, "Close");
-        if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
-            self.lock().statements.remove(name);
-        }
+    /// A Close of statement `name`: the name is free again.
+    pub fn closed(&self, name: &str) {
+        self.lock().statements.remove(name);
     }
 
     /// The text of a statement prepared with Parse, if the session knows it.

@@ -128,12 +128,9 @@ impl Pipeline {
         }
     }
 
-    /// A Close of a statement.
-    pub fn closed(&mut self, body: &[u8]) {
-        let mut r = BodyReader::new(body, "Close");
-        if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
-            self.types.remove(name);
-        }
+    /// A Close of statement `name`.
+    pub fn closed(&mut self, name: &str) {
+        self.types.remove(name);
     }
 
     /// The statement's parameter types as far as known (0 = unknown).
@@ -147,6 +144,13 @@ impl Pipeline {
 pub fn oid_list(r: &mut BodyReader<'_>) -> Result<Vec<u32>, FrameError> {
     let n = r.i16()?;
     (0..n).map(|_| r.i32().map(|oid| oid as u32)).collect()
+}
+
+/// A fixed-width big-endian number as text; `None` when the width is wrong.
+fn fixed<const N: usize, T: ToString>(value: &[u8], decode: fn([u8; N]) -> T) -> Option<String> {
+    <[u8; N]>::try_from(value)
+        .ok()
+        .map(|b| decode(b).to_string())
 }
 
 /// A binary value of type `oid` in its text form, for the types whose binary
@@ -166,25 +170,13 @@ pub fn guardrail_text(oid: u32, value: &[u8]) -> Option<String> {
             [1] => Some("t".into()),
             _ => None,
         },
-        21 => <[u8; 2]>::try_from(value)
-            .ok()
-            .map(|b| i16::from_be_bytes(b).to_string()),
-        23 => <[u8; 4]>::try_from(value)
-            .ok()
-            .map(|b| i32::from_be_bytes(b).to_string()),
-        20 => <[u8; 8]>::try_from(value)
-            .ok()
-            .map(|b| i64::from_be_bytes(b).to_string()),
+        21 => fixed(value, i16::from_be_bytes),
+        23 => fixed(value, i32::from_be_bytes),
+        20 => fixed(value, i64::from_be_bytes),
         // oid: unsigned
-        26 => <[u8; 4]>::try_from(value)
-            .ok()
-            .map(|b| u32::from_be_bytes(b).to_string()),
-        700 => <[u8; 4]>::try_from(value)
-            .ok()
-            .map(|b| f32::from_be_bytes(b).to_string()),
-        701 => <[u8; 8]>::try_from(value)
-            .ok()
-            .map(|b| f64::from_be_bytes(b).to_string()),
+        26 => fixed(value, u32::from_be_bytes),
+        700 => fixed(value, f32::from_be_bytes),
+        701 => fixed(value, f64::from_be_bytes),
         2950 => <[u8; 16]>::try_from(value).ok().map(|b| {
             let h = crate::audit::event::hex(&b);
             format!(
@@ -238,7 +230,7 @@ mod tests {
         // types until it is closed.
         t.parsed("s1".into(), Vec::new());
         assert_eq!(t.of("s1"), [25, 23]);
-        t.closed(b"Ss1\0");
+        t.closed("s1");
         assert!(t.of("s1").is_empty() && t.of("nope").is_empty());
         t.parsed("s1".into(), vec![16]);
         assert_eq!(t.of("s1"), [16]);

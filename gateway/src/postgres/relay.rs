@@ -235,9 +235,13 @@ async fn client_to_server(
                 lock(&shared).pipeline.describing(&f.body);
                 f
             }
+            // A malformed Close goes on for the server to refuse.
             b'C' => {
-                lock(&shared).pipeline.closed(&f.body);
-                ctx.audit.closed(&f.body);
+                let mut r = BodyReader::new(&f.body, "Close");
+                if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
+                    lock(&shared).pipeline.closed(name);
+                    ctx.audit.closed(name);
+                }
                 f
             }
             _ => f,
