@@ -68,7 +68,7 @@ fn plugin_check_names_the_reason_for_refusal() {
         (garbage.clone(), "refused: not WebAssembly"),
         (
             component("foreign-cli"),
-            "matches no sluice:plugin@0.1.0 world",
+            "matches no sluice:plugin@0.1 world",
         ),
     ];
     for (file, expected) in cases {

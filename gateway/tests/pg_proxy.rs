@@ -235,6 +235,61 @@ async fn binary_results_are_masked_for_tokio_postgres() {
     assert_eq!(rows[0].get::<_, i64>(0), 3);
 }
 
+/// Calls of the mask-email plugin so far (`sluice_plugin_calls_total`).
+fn mask_email_calls(gw: &Gateway) -> u64 {
+    let metrics = gw.admin_get("/metrics").unwrap_or_default();
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("sluice_plugin_calls_total{") && l.contains(r#"plugin="mask-email""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// mask-email is a column masker that changes text-like columns only: a
+/// result without one costs no masker call, and it is asked which columns it
+/// masks once per result shape in a session, not once per result.
+#[tokio::test]
+async fn results_without_maskable_columns_skip_the_masker() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+        gw.pg_port,
+        gw.token()
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    let before = mask_email_calls(&gw);
+    for _ in 0..20 {
+        let rows = client
+            .query("select id, id * 2 from customers where id > $1", &[&0i32])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+    }
+    assert_eq!(mask_email_calls(&gw) - before, 1, "one select-columns call");
+
+    let before = mask_email_calls(&gw);
+    for _ in 0..5 {
+        let rows = client
+            .query("select id, email from customers where id = $1", &[&1i32])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, String>(1), "[EMAIL]");
+    }
+    assert_eq!(
+        mask_email_calls(&gw) - before,
+        1 + 5,
+        "one select-columns call, then mask-rows for each result"
+    );
+}
+
 /// Bound values reach the guardrails too: tokio-postgres sends them in
 /// binary, decoded by the types the server described. A refused Bind fails
 /// its batch like a refused Parse, the transaction is in the failed state,

@@ -56,6 +56,21 @@ pub fn mask_rows<T: Masker>(
     get(slot)?.mask_rows(session, columns, rows)
 }
 
+pub fn select_columns<T: Masker>(
+    slot: &OnceLock<T>,
+    session: &Session,
+    columns: &[Column],
+) -> Result<Vec<u32>, String> {
+    let plugin = get(slot)?;
+    let mut selected = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        if plugin.masks_column(session, column) {
+            selected.push(u32::try_from(i).map_err(|_| "too many columns".to_string())?);
+        }
+    }
+    Ok(selected)
+}
+
 pub fn mask_body<T: Masker>(
     slot: &OnceLock<T>,
     session: &Session,
@@ -118,7 +133,7 @@ macro_rules! export_guardrail {
 }
 
 /// Exports a [`Masker`](crate::Masker) implementation as the component's
-/// `masker` world. Use once per crate: `export_masker!(MyType);`
+/// `column-masker` world. Use once per crate: `export_masker!(MyType);`
 #[macro_export]
 macro_rules! export_masker {
     ($plugin:ty) => {
@@ -133,6 +148,13 @@ macro_rules! export_masker {
                     config_json: ::std::string::String,
                 ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::__export::init(&PLUGIN, &config_json, <$plugin as $crate::Masker>::new)
+                }
+
+                fn select_columns(
+                    session: $crate::types::Session,
+                    columns: ::std::vec::Vec<$crate::types::Column>,
+                ) -> ::std::result::Result<::std::vec::Vec<u32>, ::std::string::String> {
+                    $crate::__export::select_columns(&PLUGIN, &session, &columns)
                 }
 
                 fn mask_rows(

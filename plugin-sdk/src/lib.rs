@@ -1,7 +1,7 @@
 //! Write Sluice gateway plugins in Rust.
 //!
 //! A plugin is a WebAssembly component for one of the worlds of the
-//! `sluice:plugin@0.1.0` contract (`wit/plugin.wit`): a **guardrail** decides
+//! `sluice:plugin@0.1.1` contract (`wit/plugin.wit`): a **guardrail** decides
 //! whether a request may proceed, a **masker** rewrites results before the
 //! agent sees them, an **audit sink** receives audit events. Implement the
 //! matching trait ([`Guardrail`], [`Masker`], [`AuditSink`]) on your type,
@@ -88,10 +88,10 @@ pub mod guardrail_world {
 pub mod masker_world {
     wit_bindgen::generate!({
         path: "wit",
-        world: "masker",
+        world: "column-masker",
         with: {
-            "sluice:plugin/types@0.1.0": crate::guardrail_world::sluice::plugin::types,
-            "sluice:plugin/host@0.1.0": crate::guardrail_world::sluice::plugin::host,
+            "sluice:plugin/types@0.1.1": crate::guardrail_world::sluice::plugin::types,
+            "sluice:plugin/host@0.1.1": crate::guardrail_world::sluice::plugin::host,
         },
         pub_export_macro: true,
         disable_custom_section_link_helpers: true,
@@ -105,8 +105,8 @@ pub mod audit_sink_world {
         path: "wit",
         world: "audit-sink",
         with: {
-            "sluice:plugin/types@0.1.0": crate::guardrail_world::sluice::plugin::types,
-            "sluice:plugin/host@0.1.0": crate::guardrail_world::sluice::plugin::host,
+            "sluice:plugin/types@0.1.1": crate::guardrail_world::sluice::plugin::types,
+            "sluice:plugin/host@0.1.1": crate::guardrail_world::sluice::plugin::host,
         },
         pub_export_macro: true,
         disable_custom_section_link_helpers: true,

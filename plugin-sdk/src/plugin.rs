@@ -35,6 +35,17 @@ pub trait Masker: Sized + Send + Sync + 'static {
     /// Called once, at `init`; an error keeps the plugin from being activated.
     fn new(config: Self::Config) -> Result<Self, String>;
 
+    /// Whether this masker may change cells of `column`, asked once per
+    /// result shape (the gateway remembers the answer for the session): a
+    /// result with no such column is never passed to [`Masker::mask_rows`],
+    /// and an edit of a column answered `false` is a failure. Defaults to
+    /// every column; answer narrowly (e.g. [`Column::is_text_like`]) so
+    /// that results the masker would leave alone cost nothing.
+    fn masks_column(&self, session: &Session, column: &Column) -> bool {
+        let _ = (session, column);
+        true
+    }
+
     /// Called with one batch of a result set (possibly several per result).
     /// Return only the cells that change; an error withholds the result.
     fn mask_rows(

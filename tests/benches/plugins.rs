@@ -159,10 +159,14 @@ fn masking(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("masking");
     group.throughput(Throughput::Elements(rows.len() as u64));
+    let selection = rt.block_on(chain.select_columns(&who, &columns)).unwrap();
     group.bench_function("rows_1000x4_text", |b| {
         b.to_async(&rt).iter(|| async {
             let mut batch = rows.clone();
-            let report = chain.mask_rows(&who, &columns, &mut batch).await.unwrap();
+            let report = chain
+                .mask_rows(&who, &columns, &selection, &mut batch)
+                .await
+                .unwrap();
             assert_eq!(report.cells_changed, 400);
             black_box(batch);
         })

@@ -172,8 +172,10 @@ async fn rows_with_column_rules_through_the_host() {
         cell("0612345678"),
     ];
     let mut rows = vec![row.clone(), row.clone()];
+    let who = session("agent-1", &["agents"]);
+    let selection = chain.select_columns(&who, &columns).await.unwrap();
     let report = chain
-        .mask_rows(&session("agent-1", &["agents"]), &columns, &mut rows)
+        .mask_rows(&who, &columns, &selection, &mut rows)
         .await
         .unwrap();
     let email = String::from_utf8(rows[0][1].clone().unwrap()).unwrap();

@@ -1,7 +1,7 @@
 //! The chain runner and plugin configuration: verdict combination, masking,
 //! audit delivery through a granted directory, and `init` receiving config.
 
-use sluice::plugins::bindings::types::AuditEvent;
+use sluice::plugins::bindings::types::{AuditEvent, Column};
 use sluice::plugins::{Decision, PluginError, RefusalCause};
 use sluice_tests::{PluginDir, session, sql, text_column};
 
@@ -119,8 +119,12 @@ async fn maskers_edit_rows_in_place() {
         vec![cell("Bob"), None],
         vec![cell("mail carol@example.org now"), cell("none")],
     ];
+    let selection = chain
+        .select_columns(&session("a", &[]), &columns)
+        .await
+        .unwrap();
     let report = chain
-        .mask_rows(&session("a", &[]), &columns, &mut rows)
+        .mask_rows(&session("a", &[]), &columns, &selection, &mut rows)
         .await
         .unwrap();
     assert_eq!(rows[0], vec![cell("Ada"), cell("[EMAIL]")]);
@@ -139,6 +143,75 @@ async fn maskers_edit_rows_in_place() {
         .await
         .unwrap();
     assert_eq!(body, br#"{"to":"[EMAIL]"}"#);
+}
+
+fn int_column(name: &str) -> Column {
+    Column {
+        type_oid: 23,
+        type_name: Some("int4".into()),
+        ..text_column(name)
+    }
+}
+
+/// A column masker is asked which columns it may change, is skipped for a
+/// result with none of them, and fails if it edits another; a plain masker
+/// (built against 0.1.0, before `column-masker`) is asked nothing and sees
+/// every result.
+#[tokio::test]
+async fn column_maskers_see_only_results_with_their_columns() {
+    let dir = PluginDir::new();
+    dir.install("mask-email", "mask-email");
+    dir.install("wrong-column", "wrong-column");
+    dir.install_bytes(
+        "old-mask-email",
+        include_bytes!("../fixtures/mask-email-0.1.0.wasm"),
+    );
+    let host = dir.host("").await;
+    let who = session("a", &[]);
+    let cell = |s: &str| Some(s.as_bytes().to_vec());
+
+    let chain = host.chain(&["mask-email".into()]).unwrap();
+    assert!(chain.has_column_maskers());
+    let ids = vec![int_column("id")];
+    assert!(chain.select_columns(&who, &ids).await.unwrap().is_empty());
+    let mixed = vec![int_column("id"), text_column("email")];
+    let selection = chain.select_columns(&who, &mixed).await.unwrap();
+    assert!(!selection.is_empty());
+    let mut rows = vec![vec![cell("1"), cell("ann@example.com")]];
+    chain
+        .mask_rows(&who, &mixed, &selection, &mut rows)
+        .await
+        .unwrap();
+    assert_eq!(rows[0], vec![cell("1"), cell("[EMAIL]")]);
+
+    let old = host.chain(&["old-mask-email".into()]).unwrap();
+    assert!(!old.has_column_maskers());
+    let selection = old.select_columns(&who, &ids).await.unwrap();
+    assert!(!selection.is_empty(), "a plain masker sees every result");
+    let mut rows = vec![vec![cell("1"), cell("ann@example.com")]];
+    let mixed_selection = old.select_columns(&who, &mixed).await.unwrap();
+    old.mask_rows(&who, &mixed, &mixed_selection, &mut rows)
+        .await
+        .unwrap();
+    assert_eq!(rows[0], vec![cell("1"), cell("[EMAIL]")]);
+
+    let wrong = host.chain(&["wrong-column".into()]).unwrap();
+    let columns = vec![text_column("selected"), text_column("other")];
+    let selection = wrong.select_columns(&who, &columns).await.unwrap();
+    let mut rows = vec![vec![cell("a"), cell("b")]];
+    let refusal = wrong
+        .mask_rows(&who, &columns, &selection, &mut rows)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal.cause, RefusalCause::PluginFailure);
+    assert!(
+        refusal
+            .reason
+            .contains("edited column 1, which it did not select"),
+        "{refusal}"
+    );
+    // Nothing of the refused batch is handed back as masked.
+    assert_eq!(rows[0], vec![cell("a"), cell("b")]);
 }
 
 fn event(n: u64) -> AuditEvent {

@@ -73,7 +73,7 @@ async fn bad_files_are_refused_with_a_reason() {
             "foreign",
             std::fs::read(built("foreign-cli")).unwrap(),
             "no_world",
-            "matches no sluice:plugin@0.1.0 world",
+            "matches no sluice:plugin@0.1 world",
         ),
         (
             "garbage",

@@ -23,7 +23,7 @@ pub fn run(config: Config, file: &Path, name: Option<String>) -> anyhow::Result<
             Ok(plugin) => {
                 println!("{}: ok", file.display());
                 println!("  plugin:  {name}");
-                println!("  world:   {}", plugin.kind());
+                println!("  world:   {}", plugin.world());
                 println!("  sha256:  {}", plugin.digest());
                 println!("  config:  {}", plugin.config_json());
                 Ok(ExitCode::SUCCESS)

@@ -9,7 +9,9 @@
 //! 3. a guardrail that fails (trap, deadline, memory, error) denies: guardrails
 //!    and maskers fail closed;
 //! 4. maskers run in configured order, each on the previous one's output; a
-//!    failing masker withholds the result;
+//!    failing masker withholds the result; a column masker is asked first
+//!    which columns it may change, is skipped for results with none of
+//!    them, and fails if it edits another column;
 //! 5. audit sinks are not called here: events reach them through the audit
 //!    dispatcher, so a slow or broken sink never blocks the data path.
 //!
@@ -102,6 +104,31 @@ pub struct MaskReport {
     pub detections: Vec<Detection>,
 }
 
+/// Which columns of one result each masker of a chain may change, in the
+/// chain's masker order: `None` for every column (a plain masker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    maskers: Vec<(Arc<str>, u64)>,
+    columns: Vec<Option<Vec<u32>>>,
+}
+
+impl Selection {
+    /// No masker wants any column: the result's rows need no masking.
+    pub fn is_empty(&self) -> bool {
+        self.columns
+            .iter()
+            .all(|c| c.as_ref().is_some_and(Vec::is_empty))
+    }
+
+    /// Whether it was made by the same plugin generations as `chain` has.
+    pub fn made_by(&self, chain: &Chain) -> bool {
+        let now = chain
+            .of_kind(PluginKind::Masker)
+            .map(|p| (p.name(), p.generation()));
+        self.maskers.iter().map(|(n, g)| (&**n, *g)).eq(now)
+    }
+}
+
 /// A connection's plugins, resolved to the generations active when the
 /// request started; it finishes on them whatever reloads happen meanwhile.
 #[derive(Clone)]
@@ -147,6 +174,50 @@ impl Chain {
         self.of_kind(PluginKind::Masker).next().is_some()
     }
 
+    pub fn has_column_maskers(&self) -> bool {
+        self.of_kind(PluginKind::Masker)
+            .any(|p| p.selects_columns())
+    }
+
+    fn masker_ids(&self) -> Vec<(Arc<str>, u64)> {
+        self.of_kind(PluginKind::Masker)
+            .map(|p| (p.name_arc(), p.generation()))
+            .collect()
+    }
+
+    /// Asks every column masker which of `columns` it may change.
+    pub async fn select_columns(
+        &self,
+        session: &Session,
+        columns: &[Column],
+    ) -> Result<Selection, Refusal> {
+        let mut selected = Vec::new();
+        for plugin in self.of_kind(PluginKind::Masker) {
+            let mut chosen = plugin
+                .select_columns(session, columns)
+                .await
+                .map_err(|f| Refusal::failure(plugin, &f))?;
+            if let Some(chosen) = &mut chosen {
+                if let Some(bad) = chosen.iter().find(|&&c| c as usize >= columns.len()) {
+                    return Err(Refusal::failure(
+                        plugin,
+                        &CallFailure::Returned(format!(
+                            "selected column {bad} of a result with {}",
+                            columns.len()
+                        )),
+                    ));
+                }
+                chosen.sort_unstable();
+                chosen.dedup();
+            }
+            selected.push(chosen);
+        }
+        Ok(Selection {
+            maskers: self.masker_ids(),
+            columns: selected,
+        })
+    }
+
     pub fn audit_sinks(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         self.of_kind(PluginKind::AuditSink)
     }
@@ -182,21 +253,39 @@ impl Chain {
         }
     }
 
-    /// Masks a batch of rows in place. On error nothing of the batch may be
-    /// sent: the caller withholds the result.
+    /// Masks a batch of rows in place, calling each masker that selected a
+    /// column (`selection` comes from [`Chain::select_columns`] on this
+    /// chain). On error nothing of the batch may be sent: the caller
+    /// withholds the result.
     pub async fn mask_rows(
         &self,
         session: &Session,
         columns: &[Column],
+        selection: &Selection,
         rows: &mut [Vec<Option<Vec<u8>>>],
     ) -> Result<MaskReport, Refusal> {
         let mut report = MaskReport::default();
-        for plugin in self.of_kind(PluginKind::Masker) {
+        let maskers = self.of_kind(PluginKind::Masker);
+        for (plugin, selected) in maskers.zip(selection.columns.iter()) {
+            if selected.as_ref().is_some_and(Vec::is_empty) {
+                continue;
+            }
             let masked = plugin
                 .mask_rows(session, columns, rows)
                 .await
                 .map_err(|f| Refusal::failure(plugin, &f))?;
             for edit in masked.edits {
+                if let Some(selected) = selected
+                    && selected.binary_search(&edit.column).is_err()
+                {
+                    return Err(Refusal::failure(
+                        plugin,
+                        &CallFailure::Returned(format!(
+                            "edited column {}, which it did not select",
+                            edit.column
+                        )),
+                    ));
+                }
                 let cell = rows
                     .get_mut(edit.row as usize)
                     .and_then(|r| r.get_mut(edit.column as usize));

@@ -16,7 +16,7 @@ pub enum PluginError {
     CoreModule,
     #[error("invalid component: {0}")]
     Compile(String),
-    #[error("matches no sluice:plugin@0.1.0 world: {0}")]
+    #[error("matches no sluice:plugin@0.1 world: {0}")]
     NoWorld(String),
     #[error("imports something the gateway does not provide: {0}")]
     UnsatisfiedImport(String),

@@ -15,6 +15,7 @@ use wasmtime::{Store, StoreLimitsBuilder};
 use crate::config::PluginGrants;
 
 use super::bindings::audit_sink::{AuditSink, AuditSinkPre};
+use super::bindings::column_masker::{ColumnMasker, ColumnMaskerPre};
 use super::bindings::guardrail::{Guardrail, GuardrailPre};
 use super::bindings::masker::{Masker, MaskerPre};
 use super::bindings::types::{
@@ -54,12 +55,14 @@ impl std::fmt::Display for PluginKind {
 enum Pre {
     Guardrail(GuardrailPre<HostState>),
     Masker(MaskerPre<HostState>),
+    ColumnMasker(ColumnMaskerPre<HostState>),
     AuditSink(AuditSinkPre<HostState>),
 }
 
 enum Bound {
     Guardrail(Guardrail),
     Masker(Masker),
+    ColumnMasker(ColumnMasker),
     AuditSink(AuditSink),
 }
 
@@ -121,6 +124,8 @@ pub struct Plugin {
 /// What a plugin file is, before anything is instantiated.
 pub struct Inspection {
     pub kind: PluginKind,
+    /// A masker of the `column-masker` world.
+    pub selects_columns: bool,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
 }
@@ -152,7 +157,7 @@ pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<(Component, Inspection), Pl
     } else {
         return Err(PluginError::NoWorld(format!(
             "it exports [{}]; a guardrail exports init and check, a masker init, mask-rows and \
-             mask-body, an audit sink init and deliver",
+             mask-body (and select-columns for a column masker), an audit sink init and deliver",
             exports.join(", ")
         )));
     };
@@ -160,6 +165,7 @@ pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<(Component, Inspection), Pl
         component,
         Inspection {
             kind,
+            selects_columns: kind == PluginKind::Masker && has("select-columns"),
             exports,
             imports,
         },
@@ -208,6 +214,9 @@ impl Plugin {
             PluginKind::Guardrail => {
                 Pre::Guardrail(GuardrailPre::new(instance_pre).map_err(no_world)?)
             }
+            PluginKind::Masker if inspection.selects_columns => {
+                Pre::ColumnMasker(ColumnMaskerPre::new(instance_pre).map_err(no_world)?)
+            }
             PluginKind::Masker => Pre::Masker(MaskerPre::new(instance_pre).map_err(no_world)?),
             PluginKind::AuditSink => {
                 Pre::AuditSink(AuditSinkPre::new(instance_pre).map_err(no_world)?)
@@ -236,8 +245,22 @@ impl Plugin {
     pub fn name(&self) -> &str {
         &self.name
     }
+    pub fn name_arc(&self) -> Arc<str> {
+        self.name.clone()
+    }
     pub fn kind(&self) -> PluginKind {
         self.kind
+    }
+    /// A masker that says which columns it may change (`select-columns`).
+    pub fn selects_columns(&self) -> bool {
+        matches!(self.pre, Pre::ColumnMasker(_))
+    }
+    /// The WIT world the component targets.
+    pub fn world(&self) -> &'static str {
+        match self.pre {
+            Pre::ColumnMasker(_) => "column-masker",
+            _ => self.kind.as_str(),
+        }
     }
     pub fn generation(&self) -> u64 {
         self.generation
@@ -278,6 +301,10 @@ impl Plugin {
         let bound = match &self.pre {
             Pre::Guardrail(p) => p.instantiate_async(&mut store).await.map(Bound::Guardrail),
             Pre::Masker(p) => p.instantiate_async(&mut store).await.map(Bound::Masker),
+            Pre::ColumnMasker(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Bound::ColumnMasker),
             Pre::AuditSink(p) => p.instantiate_async(&mut store).await.map(Bound::AuditSink),
         }
         .map_err(
@@ -292,6 +319,7 @@ impl Plugin {
             match &bound {
                 Bound::Guardrail(b) => b.call_init(&mut store, config).await,
                 Bound::Masker(b) => b.call_init(&mut store, config).await,
+                Bound::ColumnMasker(b) => b.call_init(&mut store, config).await,
                 Bound::AuditSink(b) => b.call_init(&mut store, config).await,
             }
         })
@@ -433,6 +461,30 @@ impl Plugin {
         }
         self.run(async |bound, store| match bound {
             Bound::Masker(m) => m.call_mask_rows(store, session, columns, rows).await,
+            Bound::ColumnMasker(m) => m.call_mask_rows(store, session, columns, rows).await,
+            _ => Ok(Err("instance of the wrong world".into())),
+        })
+        .await
+    }
+
+    /// The columns a column masker may change; `None` (every column) for a
+    /// masker of the plain `masker` world, which is not called for it.
+    pub async fn select_columns(
+        &self,
+        session: &Session,
+        columns: &[Column],
+    ) -> Result<Option<Vec<u32>>, CallFailure> {
+        if self.kind != PluginKind::Masker {
+            return Err(self.wrong_kind(PluginKind::Masker));
+        }
+        if !self.selects_columns() {
+            return Ok(None);
+        }
+        self.run(async |bound, store| match bound {
+            Bound::ColumnMasker(m) => m
+                .call_select_columns(store, session, columns)
+                .await
+                .map(|r| r.map(Some)),
             _ => Ok(Err("instance of the wrong world".into())),
         })
         .await
@@ -448,6 +500,7 @@ impl Plugin {
         }
         self.run(async |bound, store| match bound {
             Bound::Masker(m) => m.call_mask_body(store, session, body).await,
+            Bound::ColumnMasker(m) => m.call_mask_body(store, session, body).await,
             _ => Ok(Err("instance of the wrong world".into())),
         })
         .await

@@ -16,6 +16,7 @@ pub mod parity;
 mod recorded;
 pub mod relay;
 pub mod rows;
+mod selections;
 pub mod startup;
 pub mod upstream;
 

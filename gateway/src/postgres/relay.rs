@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 
 use crate::plugins::bindings::types::{Column, Session, SqlPhase, ValueFormat};
-use crate::plugins::{Chain, PluginHost, Refusal};
+use crate::plugins::{Chain, PluginHost, Refusal, Selection};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
@@ -33,6 +33,7 @@ use super::params::{self, Pipeline};
 use super::parity;
 use super::recorded::Bind;
 use super::rows::{self, Cell};
+use super::selections::Selections;
 use super::upstream::ServerIo;
 
 /// Rows handed to the maskers per call.
@@ -317,12 +318,25 @@ enum Results {
 struct ResultSet {
     columns: Vec<Column>,
     chain: Chain,
+    /// What each masker may change, known (and the columns' tables named)
+    /// from the first row on.
+    selection: Option<Arc<Selection>>,
     /// Rows waiting for the maskers, as they see them …
     pending: Vec<Vec<Cell>>,
     /// … and as they arrived, sent as they are unless a masker changed them.
     frames: Vec<Frame>,
-    /// Whether the columns' tables are named yet (once, before masking).
-    named: bool,
+}
+
+impl ResultSet {
+    fn new(columns: Vec<Column>, chain: Chain) -> Self {
+        Self {
+            columns,
+            chain,
+            selection: None,
+            pending: Vec::new(),
+            frames: Vec::new(),
+        }
+    }
 }
 
 /// The maskers for a result set starting now. Resolved per result set, so a
@@ -351,6 +365,7 @@ async fn server_to_client(
     let mut described: Option<Vec<Column>> = None;
     let mut formats: Option<Vec<i16>> = None;
     let mut schema_watch = SchemaWatch::default();
+    let mut selections = Selections::default();
     loop {
         let Some(f) = frame::read_frame(&mut server, MAX_SERVER_FRAME)
             .await
@@ -410,13 +425,7 @@ async fn server_to_client(
                 results = match masking_chain(&ctx) {
                     Err(why) => return unmaskable(&mut client, &why).await,
                     Ok(None) => Results::Plain,
-                    Ok(Some(chain)) => Results::Masked(ResultSet {
-                        columns,
-                        chain,
-                        pending: Vec::new(),
-                        frames: Vec::new(),
-                        named: false,
-                    }),
+                    Ok(Some(chain)) => Results::Masked(ResultSet::new(columns, chain)),
                 };
                 out.push(f);
             }
@@ -437,15 +446,19 @@ async fn server_to_client(
                                 .await;
                             };
                             apply_formats(&mut columns, formats.as_deref());
-                            Results::Masked(ResultSet {
-                                columns,
-                                chain,
-                                pending: Vec::new(),
-                                frames: Vec::new(),
-                                named: false,
-                            })
+                            Results::Masked(ResultSet::new(columns, chain))
                         }
                     };
+                }
+                if let Results::Masked(set) = &mut results
+                    && set.selection.is_none()
+                {
+                    match select_columns(&ctx, set, &mut selections).await {
+                        Err(why) => return unmaskable(&mut client, &why).await,
+                        // No masker wants any of these columns.
+                        Ok(selection) if selection.is_empty() => results = Results::Plain,
+                        Ok(selection) => set.selection = Some(selection),
+                    }
                 }
                 match &mut results {
                     Results::Masked(set) => {
@@ -516,6 +529,22 @@ fn apply_formats(columns: &mut [Column], formats: Option<&[i16]>) {
     }
 }
 
+/// Names the result's tables and learns which columns the maskers may
+/// change, before its first row.
+async fn select_columns(
+    ctx: &RelayContext,
+    set: &mut ResultSet,
+    selections: &mut Selections,
+) -> Result<Arc<Selection>, String> {
+    if let Some(catalog) = &ctx.catalog {
+        catalog.name_tables(&mut set.columns).await;
+    }
+    selections
+        .get(&set.chain, &ctx.session, &set.columns)
+        .await
+        .map_err(|r| r.to_string())
+}
+
 /// Masks the pending rows of the current result set and queues them.
 async fn flush_rows(
     ctx: &RelayContext,
@@ -528,16 +557,16 @@ async fn flush_rows(
     if set.pending.is_empty() {
         return Ok(());
     }
-    if !std::mem::replace(&mut set.named, true)
-        && let Some(catalog) = &ctx.catalog
-    {
-        catalog.name_tables(&mut set.columns).await;
-    }
+    let Some(selection) = &set.selection else {
+        return Err(RelayError::Unmaskable(
+            "result rows were queued before the maskers chose their columns".into(),
+        ));
+    };
     let mut batch = std::mem::take(&mut set.pending);
     let frames = std::mem::take(&mut set.frames);
     let report = set
         .chain
-        .mask_rows(&ctx.session, &set.columns, &mut batch)
+        .mask_rows(&ctx.session, &set.columns, selection, &mut batch)
         .await
         .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
     ctx.audit.masked(&report.detections);

@@ -218,6 +218,12 @@ impl Masker for PiiMask {
         Ok(PiiMask { settings })
     }
 
+    fn masks_column(&self, session: &Session, column: &Column) -> bool {
+        let exempt = self.settings.exempt_labels(session);
+        let entities = self.settings.detect & !exempt;
+        !matches!(self.plan(column, exempt, entities), Plan::Skip)
+    }
+
     fn mask_rows(
         &self,
         session: &Session,

@@ -45,6 +45,10 @@ impl Masker for MaskEmail {
         })
     }
 
+    fn masks_column(&self, _: &Session, column: &Column) -> bool {
+        column.is_text_like()
+    }
+
     fn mask_rows(
         &self,
         _: &Session,
