@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use metrics::{Counter, Histogram};
 use wasmtime::component::Component;
-use wasmtime::{Store, StoreLimitsBuilder};
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 use crate::config::PluginGrants;
 
@@ -292,7 +292,15 @@ impl Plugin {
             HostState::new(self.name.clone(), wasi, outbound, limits, stderr.clone()),
         );
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
+        // Every tick lands here while guest code runs: stop the call only
+        // once its own deadline has passed.
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
         arm_deadline(&mut store, self.limits.init_deadline);
 
         let init_failed = |store: &Store<HostState>, e: wasmtime::Error| {
@@ -521,11 +529,11 @@ impl Plugin {
 /// Arms both clocks of a call: the epoch deadline stops guest code, the
 /// outbound deadline cuts the call's HTTP requests short.
 fn arm_deadline(store: &mut Store<HostState>, deadline: Duration) {
-    store.set_epoch_deadline(Limits::ticks(deadline));
-    store
-        .data_mut()
-        .outbound
-        .set_deadline(Instant::now() + deadline);
+    let at = Instant::now() + deadline;
+    store.set_epoch_deadline(1);
+    let state = store.data_mut();
+    state.deadline = at;
+    state.outbound.set_deadline(at);
 }
 
 /// Bounds a call in wall-clock time too. Epochs only interrupt guest code: a

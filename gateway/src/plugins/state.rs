@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
@@ -30,6 +30,8 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     /// The guest's stderr (a Rust guest's panic message lands here); bounded.
     pub(crate) stderr: StderrTail,
+    /// When the call in progress must stop; checked at every epoch tick.
+    pub(crate) deadline: Instant,
     /// The metric series this instance created, with their handles: a
     /// guest reporting the same series on every call reuses the handle
     /// instead of building the name and labels and looking it up in the
@@ -61,6 +63,7 @@ impl HostState {
             outbound,
             limits,
             stderr,
+            deadline: Instant::now(),
             series: HashMap::new(),
         }
     }
