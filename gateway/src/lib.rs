@@ -13,3 +13,4 @@ pub mod recording;
 pub mod sql;
 pub mod telemetry;
 pub mod tls;
+pub mod workers;

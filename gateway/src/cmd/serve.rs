@@ -15,6 +15,7 @@ use crate::postgres::{UpstreamConfig, UpstreamTls};
 use crate::recording::Recorder;
 use crate::sql::Analyzer;
 use crate::tls::{self, TlsFiles};
+use crate::workers::Workers;
 
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -50,7 +51,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let audit = Audit::open(&config.gateway.state_dir, &config.audit)
         .map_err(|e| anyhow::anyhow!("audit log: {e}"))?;
     record_start(&audit, &config);
-    let result = run_gateway(&config, &audit, metrics).await;
+    let workers = Arc::new(
+        Workers::start().map_err(|e| anyhow::anyhow!("cannot start the session workers: {e}"))?,
+    );
+    let result = run_gateway(&config, &audit, metrics, &workers).await;
+    // Sessions still open are dropped before the log closes.
+    let _ = tokio::task::spawn_blocking(move || workers.shutdown()).await;
     let reason = match &result {
         Ok(()) => "signal".to_string(),
         Err(e) => format!("error: {e:#}"),
@@ -65,6 +71,7 @@ async fn run_gateway(
     config: &Config,
     audit: &Audit,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    workers: &Arc<Workers>,
 ) -> anyhow::Result<()> {
     // Identity first: with `production = true` and no issuer this refuses to
     // start, before anything listens.
@@ -100,7 +107,7 @@ async fn run_gateway(
             recorder.clone(),
         )?;
         tracing::info!(addr = %listener.local_addr()?, "postgres listener ready");
-        tokio::spawn(pg.serve(listener));
+        tokio::spawn(pg.serve(listener, workers.clone()));
     }
 
     if let Some(addr) = config.listen.http {
@@ -115,7 +122,7 @@ async fn run_gateway(
             audit.clone(),
         )?;
         tracing::info!(addr = %listener.local_addr()?, "http listener ready");
-        tokio::spawn(http.serve(listener));
+        tokio::spawn(http.serve(listener, workers.clone()));
     }
 
     if let Some(addr) = config.listen.admin {

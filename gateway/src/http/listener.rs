@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::HttpListenerConfig;
+use crate::workers::Workers;
 
 use super::auth::TokenCache;
 use super::problem::Problem;
@@ -65,7 +66,8 @@ impl HttpListener {
         })
     }
 
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Accepts clients and serves each connection on one of `workers`.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, workers: Arc<Workers>) {
         loop {
             // Past the cap, new clients wait in the kernel's accept queue.
             let Ok(permit) = self.slots.clone().acquire_owned().await else {
@@ -79,8 +81,21 @@ impl HttpListener {
                     continue;
                 }
             };
+            // Handed over unregistered: the worker's own I/O driver takes it.
+            let tcp = match tcp.into_std() {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    tracing::warn!(%peer, "http accept failed: {e}");
+                    continue;
+                }
+            };
             let this = self.clone();
-            tokio::spawn(async move { this.connection(tcp, peer, permit).await });
+            workers.spawn(async move {
+                match TcpStream::from_std(tcp) {
+                    Ok(tcp) => this.connection(tcp, peer, permit).await,
+                    Err(e) => tracing::warn!(%peer, "http accept failed: {e}"),
+                }
+            });
         }
     }
 

@@ -19,6 +19,7 @@ use crate::plugins::PluginHost;
 use crate::plugins::bindings::types::{Protocol, Session};
 use crate::recording::{End as RecordingEnd, Header as RecordingHeader, Recorder};
 use crate::sql::Analyzer;
+use crate::workers::Workers;
 
 use super::audit_trail::Trail;
 use super::catalog::Catalog;
@@ -107,7 +108,8 @@ impl PgListener {
         })
     }
 
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Accepts agents and runs each session on one of `workers`.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, workers: Arc<Workers>) {
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(x) => x,
@@ -119,7 +121,23 @@ impl PgListener {
             };
             let this = self.clone();
             let span = tracing::info_span!("pg", %peer, session = tracing::field::Empty, subject = tracing::field::Empty, connection = tracing::field::Empty);
-            tokio::spawn(async move { this.session(tcp, peer).await }.instrument(span));
+            // Handed over unregistered: the worker's own I/O driver takes it.
+            let tcp = match tcp.into_std() {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    tracing::warn!(%peer, "postgres accept failed: {e}");
+                    continue;
+                }
+            };
+            workers.spawn(
+                async move {
+                    match TcpStream::from_std(tcp) {
+                        Ok(tcp) => this.session(tcp, peer).await,
+                        Err(e) => tracing::warn!("postgres accept failed: {e}"),
+                    }
+                }
+                .instrument(span),
+            );
         }
     }
 
