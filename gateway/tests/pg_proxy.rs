@@ -288,6 +288,36 @@ async fn results_without_maskable_columns_skip_the_masker() {
         1 + 5,
         "one select-columns call, then mask-rows for each result"
     );
+
+    // A reloaded plugin is asked again, in the same session: the answer
+    // cached for the previous generation (column 1) no longer holds. The
+    // `wrong-column` guest, installed under the masker's name, selects only
+    // columns named `selected` (and would fail the result had it been
+    // handed the old selection, since it edits every other column).
+    let generation = mask_email_generation(&gw);
+    assert!(generation.is_some());
+    let plugin = gw.dir.path().join("plugins/mask-email.wasm");
+    let staged = gw.dir.path().join("plugins/.mask-email.wasm.tmp");
+    std::fs::copy(component("wrong-column"), &staged).unwrap();
+    std::fs::rename(&staged, &plugin).unwrap();
+    wait_until("mask-email reloaded", || {
+        mask_email_generation(&gw).is_some_and(|g| Some(g) != generation)
+    });
+    let rows = client
+        .query("select id, email from customers where id = $1", &[&1i32])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, String>(1), "ada@example.com");
+}
+
+fn mask_email_generation(gw: &Gateway) -> Option<u64> {
+    let body = gw.admin_get("/api/v1/plugins")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == "mask-email" && p["state"] == "active")?["generation"]
+        .as_u64()
 }
 
 /// Bound values reach the guardrails too: tokio-postgres sends them in
