@@ -188,15 +188,7 @@ async fn binary_results_are_masked_for_tokio_postgres() {
                     insert into docs values (1, '{\"to\": \"eve@example.net\"}', 'cc bob@example.com')")
         .unwrap();
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let token = gw.token();
-    let conninfo = format!(
-        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={token}",
-        gw.pg_port
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = plaintext_client(&gw).await;
 
     let rows = client
         .query(
@@ -255,15 +247,7 @@ async fn results_without_maskable_columns_skip_the_masker() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let conninfo = format!(
-        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
-        gw.pg_port,
-        gw.token()
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = plaintext_client(&gw).await;
 
     let before = mask_email_calls(&gw);
     for _ in 0..20 {
@@ -310,14 +294,27 @@ async fn results_without_maskable_columns_skip_the_masker() {
     assert_eq!(rows[0].get::<_, String>(1), "ada@example.com");
 }
 
+/// The generation of mask-email while it is active.
 fn mask_email_generation(gw: &Gateway) -> Option<u64> {
-    let body = gw.admin_get("/api/v1/plugins")?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["plugins"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == "mask-email" && p["state"] == "active")?["generation"]
-        .as_u64()
+    let status = mask_email_status(gw)?;
+    (status["state"] == "active")
+        .then(|| status["generation"].as_u64())
+        .flatten()
+}
+
+/// tokio-postgres through the gateway to `appdb`, in plaintext (the test
+/// listener allows it on loopback), with a dev-issuer token.
+async fn plaintext_client(gw: &Gateway) -> tokio_postgres::Client {
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+        gw.pg_port,
+        gw.token()
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }
 
 /// Bound values reach the guardrails too: tokio-postgres sends them in
@@ -329,15 +326,7 @@ async fn bound_parameters_are_checked_in_binary_too() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let conninfo = format!(
-        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
-        gw.pg_port,
-        gw.token()
-    );
-    let (mut client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let mut client = plaintext_client(&gw).await;
 
     let statement = client
         .prepare("select id from customers where name = $1 or id = $2")
@@ -443,14 +432,17 @@ fn a_masker_missing_when_the_session_began_still_masks_later() {
     assert!(!out.contains("ada@example.com"), "unmasked: {out}");
 }
 
-fn mask_email_state(gw: &Gateway) -> Option<String> {
+/// mask-email's entry in `GET /api/v1/plugins`.
+fn mask_email_status(gw: &Gateway) -> Option<serde_json::Value> {
     let body = gw.admin_get("/api/v1/plugins")?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["plugins"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == "mask-email")
-        .and_then(|p| p["state"].as_str().map(str::to_string))
+    let mut v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let plugins = v["plugins"].as_array_mut()?;
+    let i = plugins.iter().position(|p| p["name"] == "mask-email")?;
+    Some(plugins.swap_remove(i))
+}
+
+fn mask_email_state(gw: &Gateway) -> Option<String> {
+    mask_email_status(gw)?["state"].as_str().map(str::to_string)
 }
 
 /// Upstream backends of role `app` (the gateway's sessions), seen directly.
