@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::component;
 use common::gateway::{Gateway, Spec, seed_app};
 use common::postgres::{self, TestPostgres};
+use common::raw::{self, RawSession, Replies};
 
 fn seed(pg: &TestPostgres) {
     seed_app(pg);
@@ -227,6 +228,51 @@ async fn binary_results_are_masked_for_tokio_postgres() {
     assert_eq!(rows[0].get::<_, i64>(0), 3);
 }
 
+/// tokio-postgres prepares statements (Parse, Describe) and later executes
+/// them without describing them again (Bind, Execute): rows are masked by
+/// the columns of the portal that produced them, whatever statement was
+/// described last, and so are the rows of a portal resumed after another
+/// one ran.
+#[tokio::test]
+async fn rows_are_masked_by_their_own_columns_not_the_last_described() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let mut client = plaintext_client(&gw).await;
+
+    let emails = client
+        .prepare("select email, id from customers where id = 1")
+        .await
+        .unwrap();
+    // Described last: an int column first, a text column second.
+    let numbers = client
+        .prepare("select id, 'x'::text from customers where id = 1")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let rows = client.query(&emails, &[]).await.unwrap();
+        assert_eq!(rows[0].get::<_, String>(0), "[EMAIL]");
+        let rows = client.query(&numbers, &[]).await.unwrap();
+        assert_eq!(rows[0].get::<_, i32>(0), 1);
+    }
+
+    // Portals executed a row at a time, interleaved.
+    let all_emails = client
+        .prepare("select email, id from customers where email is not null order by id")
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    let by_email = tx.bind(&all_emails, &[]).await.unwrap();
+    let by_number = tx.bind(&numbers, &[]).await.unwrap();
+    let first = tx.query_portal(&by_email, 1).await.unwrap();
+    assert_eq!(first[0].get::<_, String>(0), "[EMAIL]");
+    let other = tx.query_portal(&by_number, 1).await.unwrap();
+    assert_eq!(other[0].get::<_, i32>(0), 1);
+    let second = tx.query_portal(&by_email, 1).await.unwrap();
+    assert_eq!(second[0].get::<_, String>(0), "write to [EMAIL]");
+    tx.commit().await.unwrap();
+}
+
 /// Calls of the mask-email plugin so far (`sluice_plugin_calls_total`).
 fn mask_email_calls(gw: &Gateway) -> u64 {
     let metrics = gw.admin_get("/metrics").unwrap_or_default();
@@ -392,6 +438,90 @@ async fn bound_parameters_are_checked_in_binary_too() {
         })
         .count();
     assert_eq!(executed, 0, "an execution the server skipped was recorded");
+}
+
+/// A Bind's binary values reach the guardrails decoded by the types of the
+/// statement the server will bind, whatever else the client asked for
+/// before: a name freed by SQL `DEALLOCATE` and prepared again, a Parse the
+/// server refused, a Close the server skipped after an error, all of it
+/// pipelined. Each Bind carries the word deny-word refuses, in binary, to a
+/// statement that reads it as text; read as an int4 it would pass.
+#[tokio::test]
+async fn binds_are_read_with_the_types_the_server_holds() {
+    const INT4: u32 = 23;
+    const TEXT: u32 = 25;
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let mut s = RawSession::connect(&gw, "agents").await;
+    let word = || std::iter::once(&b"drop"[..]);
+
+    assert_eq!(s.parse_typed("s1", "select $1", &[INT4]).await.code(), None);
+    assert_eq!(s.query("DEALLOCATE s1").await.code(), None);
+    assert_eq!(s.parse_typed("s1", "select $1", &[TEXT]).await.code(), None);
+    let r = s.run_bound("s1", 1, word()).await;
+    assert_eq!(r.code(), Some("42501"), "{r:?}");
+
+    let bad = s
+        .parse_typed("s2", "select $1 from no_such_table", &[INT4])
+        .await;
+    assert_eq!(bad.code(), Some("42P01"), "{bad:?}");
+    assert_eq!(s.parse_typed("s2", "select $1", &[TEXT]).await.code(), None);
+    let r = s.run_bound("s2", 1, word()).await;
+    assert_eq!(r.code(), Some("42501"), "{r:?}");
+
+    assert_eq!(s.parse_typed("s3", "select $1", &[TEXT]).await.code(), None);
+    let mut out = bytes::BytesMut::new();
+    raw::bind(&mut out, "no_such_statement", 0, std::iter::empty());
+    postgres_protocol::message::frontend::close(b'S', "s3", &mut out).unwrap();
+    postgres_protocol::message::frontend::sync(&mut out);
+    s.send(&out).await;
+    assert_eq!(s.until_ready().await.code(), Some("26000"));
+    let taken = s.parse_typed("s3", "select $1", &[INT4]).await;
+    assert_eq!(taken.code(), Some("42P05"), "{taken:?}");
+    let r = s.run_bound("s3", 1, word()).await;
+    assert_eq!(r.code(), Some("42501"), "{r:?}");
+
+    // The same, pipelined: the Bind is sent before the server has answered
+    // either Parse, so the gateway must wait for those answers.
+    use postgres_protocol::message::frontend;
+    let mut out = bytes::BytesMut::new();
+    frontend::parse("s4", "select $1 from no_such_table", [INT4], &mut out).unwrap();
+    frontend::sync(&mut out);
+    frontend::parse("s4", "select $1", [TEXT], &mut out).unwrap();
+    frontend::sync(&mut out);
+    raw::bind(&mut out, "s4", 1, word());
+    frontend::execute("", 0, &mut out).unwrap();
+    frontend::sync(&mut out);
+    s.send(&out).await;
+    let answers = tokio::time::timeout(Duration::from_secs(20), async {
+        [
+            s.until_ready().await,
+            s.until_ready().await,
+            s.until_ready().await,
+        ]
+    })
+    .await
+    .expect("the pipelined batches are answered");
+    let codes: Vec<_> = answers.iter().map(Replies::code).collect();
+    assert_eq!(codes, [Some("42P01"), None, Some("42501")], "{answers:?}");
+
+    // Text that must wait behind unseen code (see parity::Fence), pipelined
+    // in one write behind it, is answered too.
+    let mut out = bytes::BytesMut::new();
+    frontend::query("DO $$ BEGIN PERFORM 1; END $$", &mut out).unwrap();
+    frontend::query("select 'é'", &mut out).unwrap();
+    s.send(&out).await;
+    let answers = tokio::time::timeout(Duration::from_secs(20), async {
+        [s.until_ready().await, s.until_ready().await]
+    })
+    .await
+    .expect("a fenced statement pipelined behind unseen code is answered");
+    assert_eq!(answers[1].rows, [[Some("é".to_string())]], "{answers:?}");
+
+    // The session goes on.
+    let r = s.run_bound("s1", 0, std::iter::once(&b"hello"[..])).await;
+    assert_eq!(r.rows, [[Some("hello".to_string())]], "{r:?}");
 }
 
 /// A session that began while a configured masker was missing must mask

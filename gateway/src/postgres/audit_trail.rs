@@ -4,8 +4,9 @@
 //! reaches the server. A simple Query and a Parse are recorded
 //! (`statement.allowed`) once the guardrails allowed them; the first Execute
 //! of a parsed statement is covered by that record, each later Execute of it
-//! gets its own (`statement.executed`). When the record cannot be written the
-//! message is refused instead of forwarded.
+//! gets its own (`statement.executed`), naming the text the server holds
+//! under that name (the relay looks it up, see [`super::statements`]). When
+//! the record cannot be written the message is refused instead of forwarded.
 //!
 //! Completion: the server answers each Query, and each extended-protocol
 //! batch up to Sync, with one ReadyForQuery. The trail queues one "round" per
@@ -32,12 +33,13 @@ use crate::recording::entry::{Entry, SqlError, SqlText, Statement};
 use super::errors::{Severity, error_response};
 use super::frame::{self, BodyReader, Frame};
 use super::recorded::{self, RowsCapture};
+use super::statements::Prepared;
 
 /// SQLSTATE of a statement refused because it could not be recorded
 /// (`system_error`): the client should not assume it ran.
 pub const AUDIT_UNAVAILABLE: &str = "58000";
-/// Named statements and portals remembered per session; beyond, an
-/// Execute's text is recorded as unknown (the record is still written).
+/// Portals remembered per session; beyond, an Execute's text is recorded as
+/// unknown (the record is still written).
 const MAX_TRACKED: usize = 10_000;
 
 pub struct Trail {
@@ -52,9 +54,6 @@ pub struct Trail {
 
 #[derive(Default)]
 struct State {
-    /// Prepared statement name → its text, its record, and whether the
-    /// Execute that record covers has happened.
-    statements: HashMap<String, Prepared>,
     /// Portal → the statement it runs and its bound parameters.
     portals: HashMap<String, (String, Vec<Option<String>>)>,
     /// Records of the round not yet closed by a Query or Sync.
@@ -69,27 +68,6 @@ struct State {
     done: Completion,
     allowed: u64,
     denied: u64,
-}
-
-impl State {
-    fn prepared(&mut self, name: &str, text: &str, seq: Option<u64>, executed: bool) {
-        if self.statements.len() < MAX_TRACKED || self.statements.contains_key(name) {
-            self.statements.insert(
-                name.to_string(),
-                Prepared {
-                    text: text.to_string(),
-                    seq,
-                    executed,
-                },
-            );
-        }
-    }
-}
-
-struct Prepared {
-    text: String,
-    seq: Option<u64>,
-    executed: bool,
 }
 
 struct Round {
@@ -281,15 +259,15 @@ impl Trail {
         );
     }
 
-    /// Records an allowed Query or Parse before it is forwarded. `Some` is
-    /// the ErrorResponse to send instead when it could not be recorded.
+    /// Records an allowed Query or Parse before it is forwarded: its record,
+    /// or the ErrorResponse to send instead when it could not be recorded.
     pub async fn allowed(
         &self,
         text: &str,
         phase: SqlPhase,
         name: Option<&str>,
         statements: &[SqlStatement],
-    ) -> Option<Frame> {
+    ) -> Result<Option<u64>, Frame> {
         let summary: Vec<Value> = statements
             .iter()
             .map(|s| json!({ "command": s.command_tag, "node": s.node }))
@@ -305,7 +283,7 @@ impl Trail {
         }
         let seq = match self.audit.record(event).await {
             Ok(seq) => seq,
-            Err(e) => return Some(self.unrecorded(text, phase, &e.to_string())),
+            Err(e) => return Err(self.unrecorded(text, phase, &e.to_string())),
         };
         let item = self
             .recording
@@ -322,33 +300,7 @@ impl Trail {
             }
             s.current_sql.push(item);
         }
-        // The unnamed statement is replaced by each Parse; the server refuses
-        // a Parse of a name in use, which then keeps its text until Close.
-        if phase == SqlPhase::Parse {
-            let name = name.unwrap_or_default();
-            if name.is_empty() || !s.statements.contains_key(name) {
-                s.prepared(name, text, seq, false);
-            }
-        }
-        // A statement prepared with SQL `PREPARE` can be bound and executed
-        // through the protocol by its name too: its Binds reach the
-        // guardrails with its text, and each execution is a record of its
-        // own (this record is of the preparation). SQL and protocol share
-        // one namespace: the server refuses a PREPARE of a name in use, so
-        // a known name keeps its text until DEALLOCATE frees it.
-        for st in statements.iter() {
-            match (st.node.as_str(), &st.prepared_name) {
-                ("PrepareStmt", Some(prepared)) if !s.statements.contains_key(prepared) => {
-                    s.prepared(prepared, &st.text, seq, true);
-                }
-                ("DeallocateStmt", Some(prepared)) => {
-                    s.statements.remove(prepared);
-                }
-                ("DeallocateStmt", None) => s.statements.clear(),
-                _ => {}
-            }
-        }
-        None
+        Ok(seq)
     }
 
     fn unrecorded(&self, text: &str, phase: SqlPhase, why: &str) -> Frame {
@@ -359,16 +311,6 @@ impl Trail {
         tracing::error!("{message}");
         self.refused(text, phase, "audit-unavailable", &message);
         error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
-    }
-
-    /// A Close of statement `name`: the name is free again.
-    pub fn closed(&self, name: &str) {
-        self.lock().statements.remove(name);
-    }
-
-    /// The text of a statement prepared with Parse, if the session knows it.
-    pub fn prepared_text(&self, name: &str) -> Option<String> {
-        self.lock().statements.get(name).map(|p| p.text.clone())
     }
 
     /// A Bind: which statement the portal runs, with which parameters.
@@ -387,12 +329,17 @@ impl Trail {
         }
     }
 
-    /// An Execute, before it is forwarded. `Some` refuses it.
-    pub async fn execute(&self, body: &[u8]) -> Option<Frame> {
-        let portal = BodyReader::new(body, "Execute")
-            .cstr()
-            .unwrap_or_default()
-            .to_string();
+    /// The statement portal `portal` runs, as its Bind named it.
+    pub fn portal_statement(&self, portal: &str) -> Option<String> {
+        self.lock()
+            .portals
+            .get(portal)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// An Execute of `portal`, which runs `statement` (`None`: unknown to
+    /// the gateway), before it is forwarded. `Some` refuses it.
+    pub async fn execute(&self, portal: &str, statement: Option<&Prepared>) -> Option<Frame> {
         let n = if self.recording.is_some() {
             Some(self.next_n())
         } else {
@@ -401,23 +348,27 @@ impl Trail {
         let event = {
             let mut guard = self.lock();
             let s = &mut *guard;
-            let (name, parameters) = s.portals.get(&portal).cloned().unzip();
+            let (name, parameters) = s.portals.get(portal).cloned().unzip();
             if self.recording.is_some() {
-                self.record_execute(s, name.as_deref(), parameters.unwrap_or_default(), n);
+                self.record_execute(
+                    s,
+                    name.as_deref(),
+                    statement,
+                    parameters.unwrap_or_default(),
+                    n,
+                );
             }
-            let prepared = name.as_ref().and_then(|n| s.statements.get_mut(n));
-            match prepared {
+            match statement {
                 // The statement's own record was written before its Parse
                 // went out, and covers its first execution.
-                Some(p) if !p.executed => {
-                    p.executed = true;
+                Some(p) if p.first_execution() => {
                     s.executes += 1;
                     return None;
                 }
                 Some(p) => self
                     .event(kinds::STATEMENT_EXECUTED)
                     .with("text", self.text(&p.text))
-                    .with("parsed_record", p.seq),
+                    .with("parsed_record", p.record),
                 None => self
                     .event(kinds::STATEMENT_EXECUTED)
                     .with("text", Value::Null)
@@ -444,23 +395,18 @@ impl Trail {
         &self,
         s: &mut State,
         name: Option<&str>,
+        statement: Option<&Prepared>,
         parameters: Vec<Option<String>>,
         n: Option<u64>,
     ) {
         let parsed_here = s.current_sql.iter_mut().rev().find(|i| {
             i.phase == "parse" && i.statement_name.as_deref() == name && i.parameters.is_empty()
         });
-        let fresh = name
-            .and_then(|n| s.statements.get(n))
-            .is_some_and(|p| !p.executed);
-        if let (Some(item), true) = (parsed_here, fresh) {
+        if let (Some(item), true) = (parsed_here, statement.is_some_and(Prepared::fresh)) {
             item.parameters = parameters;
             return;
         }
-        let text = name
-            .and_then(|n| s.statements.get(n))
-            .map(|p| self.text(&p.text))
-            .unwrap_or(Value::Null);
+        let text = statement.map_or(Value::Null, |p| self.text(&p.text));
         if s.current_n.is_none() {
             s.current_n = n;
             s.current_time_ms = crate::recording::now_ms();

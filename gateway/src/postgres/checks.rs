@@ -13,6 +13,13 @@ use super::frame::Frame;
 use super::parity;
 use super::recorded::Bind;
 use super::relay::RelayContext;
+use super::statements::Prepared;
+
+/// A statement the checks let through: its analysis and its audit record.
+pub(super) struct Allowed {
+    pub statements: Arc<[SqlStatement]>,
+    pub record: Option<u64>,
+}
 
 pub(super) fn fence_refusal(why: &str) -> Frame {
     error_response(
@@ -22,20 +29,16 @@ pub(super) fn fence_refusal(why: &str) -> Frame {
     )
 }
 
-/// `None` to forward the statement, or the ErrorResponse refusing it.
+/// What allows the statement forwarded, or the ErrorResponse refusing it.
 pub(super) async fn check(
     ctx: &RelayContext,
     text: &str,
     phase: SqlPhase,
     name: Option<String>,
     unseen: &mut bool,
-) -> Option<Frame> {
-    let refuse =
-        |code: &str, message: String| Some(error_response(Severity::Error, code, &message));
-    let statements = match analysed(ctx, text, phase) {
-        Ok(s) => s,
-        Err(refusal) => return Some(refusal),
-    };
+) -> Result<Allowed, Frame> {
+    let refuse = |code: &str, message: String| Err(error_response(Severity::Error, code, &message));
+    let statements = analysed(ctx, text, phase)?;
     *unseen = statements.iter().any(parity::runs_unseen_code);
     if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
         return refuse(
@@ -60,7 +63,8 @@ pub(super) async fn check(
         return refuse(sqlstate::INSUFFICIENT_PRIVILEGE, why.into());
     }
     if statements.is_empty() {
-        return ctx.audit.allowed(text, phase, name.as_deref(), &[]).await;
+        let record = ctx.audit.allowed(text, phase, name.as_deref(), &[]).await?;
+        return Ok(Allowed { statements, record });
     }
     let request = Request::Sql(SqlRequest {
         text: text.to_string(),
@@ -71,22 +75,25 @@ pub(super) async fn check(
     });
     match chain.check(&ctx.session, &request).await {
         Decision::Allow => {
-            ctx.audit
+            let record = ctx
+                .audit
                 .allowed(text, phase, name.as_deref(), &statements)
-                .await
+                .await?;
+            Ok(Allowed { statements, record })
         }
-        refused => refusal(ctx, text, phase, refused),
+        refused => Err(refusal(ctx, text, phase, refused)),
     }
 }
 
-/// The ErrorResponse for a deny or require-approval, recorded.
-fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) -> Option<Frame> {
+/// The ErrorResponse for a deny or require-approval (never an allow),
+/// recorded.
+fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) -> Frame {
     let message = match decision {
-        Decision::Allow => return None,
         Decision::Deny(r) => {
             ctx.audit.denied(text, phase, &r);
             r.to_string()
         }
+        Decision::Allow => "statement refused".to_string(),
         Decision::RequireApproval(a) => {
             ctx.audit.approval_required(text, phase, &a);
             format!(
@@ -95,11 +102,7 @@ fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) 
             )
         }
     };
-    Some(error_response(
-        Severity::Error,
-        sqlstate::INSUFFICIENT_PRIVILEGE,
-        &message,
-    ))
+    error_response(Severity::Error, sqlstate::INSUFFICIENT_PRIVILEGE, &message)
 }
 
 /// The statements of `text`, or the recorded refusal of a text the parser
@@ -113,10 +116,11 @@ fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlS
 }
 
 /// A Bind with parameters goes to the guardrails with the values bound
-/// (binary ones decoded by the statement's parameter types, which `types`
-/// looks up, see [`super::params`]; `none` where they cannot be), the
-/// prepared statement's text and its analysis (for SQL `PREPARE`, those of
-/// that statement; both empty when the gateway does not know it). A
+/// (binary ones decoded by the statement's parameter types, see
+/// [`super::params`]; `none` where they cannot be), the prepared
+/// statement's text and its analysis (for SQL `PREPARE`, those of that
+/// statement; both empty when the gateway does not know it). `statement`
+/// is the one the server will bind, as [`super::statements`] tracks it. A
 /// Bind without parameters brings nothing the Parse check did not see, and
 /// a connection without guardrails has nobody to ask: both are forwarded
 /// without looking anything up. `None` forwards it; an allowed Bind is not
@@ -124,39 +128,27 @@ fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlS
 pub(super) async fn check_bind(
     ctx: &RelayContext,
     bind: &Bind<'_>,
-    types: impl FnOnce() -> Vec<u32>,
+    statement: Option<&Prepared>,
 ) -> Option<Frame> {
     if bind.parameter_count() == 0 {
         return None;
     }
+    let text = statement.map_or("", |s| &s.text);
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) if c.has_guardrails() => c,
         Ok(_) => return None,
-        Err(r) => {
-            let text = ctx.audit.prepared_text(bind.statement).unwrap_or_default();
-            return refusal(ctx, &text, SqlPhase::Bind, Decision::Deny(r));
-        }
+        Err(r) => return Some(refusal(ctx, text, SqlPhase::Bind, Decision::Deny(r))),
     };
-    let text = ctx.audit.prepared_text(bind.statement).unwrap_or_default();
-    let statements = if text.is_empty() {
-        Vec::new()
-    } else {
-        // Analysed (and cached) when it was prepared; should that ever fail
-        // now, the Bind is refused rather than let through unchecked.
-        match analysed(ctx, &text, SqlPhase::Bind) {
-            Ok(s) => s.to_vec(),
-            Err(refusal) => return Some(refusal),
-        }
-    };
+    let types = statement.map_or(&[][..], |s| &s.types);
     let request = Request::Sql(SqlRequest {
-        text: text.clone(),
+        text: text.to_string(),
         phase: SqlPhase::Bind,
-        statements,
-        parameters: bind.guardrail_parameters(&types()),
+        statements: statement.map_or_else(Vec::new, |s| s.statements.to_vec()),
+        parameters: bind.guardrail_parameters(types),
         statement_name: Some(bind.statement.to_string()),
     });
     match chain.check(&ctx.session, &request).await {
         Decision::Allow => None,
-        refused => refusal(ctx, &text, SqlPhase::Bind, refused),
+        refused => Some(refusal(ctx, text, SqlPhase::Bind, refused)),
     }
 }

@@ -1,8 +1,8 @@
 //! The PostgreSQL side of the gateway.
 //!
-//! Built so far: message framing, the startup packets, the listener's TLS
-//! and the upstream connection with injected credentials. The agent-facing
-//! listener and the relay build on these.
+//! The listener answers the startup (TLS, the agent's token, the access
+//! policy), opens the upstream connection with injected credentials, and
+//! hands both to the relay, which checks, records and masks what passes.
 
 pub mod audit_trail;
 pub mod catalog;
@@ -13,11 +13,14 @@ pub mod handshake;
 pub mod listener;
 mod params;
 pub mod parity;
+mod pipeline;
 mod recorded;
 pub mod relay;
+mod results;
 pub mod rows;
 mod selections;
 pub mod startup;
+mod statements;
 pub mod upstream;
 
 pub use frame::{Frame, FrameError};

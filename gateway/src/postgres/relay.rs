@@ -10,9 +10,12 @@
 //! state. Nothing else is forwarded in its place.
 //!
 //! Server to client: the marked error is swapped for the refusal; result
-//! rows go through the maskers in batches when the connection has any.
-//! Data that cannot be masked (rows with no known description, COPY out) is
-//! never forwarded: the session ends with an error instead.
+//! rows go through the maskers in batches when the connection has any, read
+//! by the description of the portal that returned them (the gateway
+//! describes a portal the client executes without describing it, see
+//! [`super::pipeline`]). Data that cannot be masked (rows with no known
+//! description, COPY out) is never forwarded: the session ends with an
+//! error instead.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -20,8 +23,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 
-use crate::plugins::bindings::types::{Column, Session, SqlPhase, ValueFormat};
-use crate::plugins::{Chain, PluginHost, Refusal, Selection};
+use tokio::sync::watch;
+
+use crate::plugins::PluginHost;
+use crate::plugins::bindings::types::{Session, SqlPhase};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
@@ -29,15 +34,16 @@ use super::catalog::{Catalog, SchemaWatch};
 use super::checks;
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
-use super::params::{self, Pipeline};
+use super::params;
 use super::parity;
+use super::pipeline::{Described, Pipeline};
 use super::recorded::Bind;
-use super::rows::{self, Cell};
+use super::results::{MASK_BATCH, ResultSet, Results, flush_rows, masking_chain, select_columns};
+use super::rows;
 use super::selections::Selections;
+use super::statements::{Lookup, Prepared, Statements};
 use super::upstream::ServerIo;
 
-/// Rows handed to the maskers per call.
-const MASK_BATCH: usize = 256;
 const MAX_CLIENT_FRAME: usize = frame::DEFAULT_MAX_FRAME;
 const MAX_SERVER_FRAME: usize = 1 << 30;
 
@@ -70,8 +76,8 @@ pub enum RelayError {
 struct Shared {
     /// Marker → the ErrorResponse to show instead of the server's.
     refusals: HashMap<String, Frame>,
-    /// Parameter types of prepared statements (to decode bound values) and
-    /// result formats of Binds not yet acknowledged, per batch.
+    /// The session's prepared statements, and which reply answers which
+    /// message.
     pipeline: Pipeline,
 }
 
@@ -112,7 +118,7 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
         ctx.clone(),
         shared.clone(),
         marker.clone(),
-        fence,
+        (fence, ready.subscribe()),
     );
     let down = server_to_client(server_r, client_w, ctx, shared, marker, ready);
     // Either side ending ends the session.
@@ -132,7 +138,7 @@ async fn client_to_server(
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
-    mut fence: parity::Fence,
+    (mut fence, mut answered): (parity::Fence, watch::Receiver<u64>),
 ) -> Result<Ending, RelayError> {
     let mut client = BufReader::new(client);
     let mut server = BufWriter::new(server);
@@ -145,6 +151,8 @@ async fn client_to_server(
     let mut batch_refused = false;
     // Set by `check` when an allowed statement runs code out of the analysis' sight.
     let mut unseen = false;
+    // The portal the last forwarded message described.
+    let mut described: Option<String> = None;
     loop {
         let Some(f) = frame::read_frame(&mut client, MAX_CLIENT_FRAME)
             .await
@@ -156,15 +164,20 @@ async fn client_to_server(
         let out = match f.tag {
             b'Q' => {
                 let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
-                let checked = match fence.before(&text).await {
-                    Err(why) => Some(checks::fence_refusal(why)),
+                let checked = match fenced(&mut fence, &mut server, &text).await? {
+                    Err(why) => Err(checks::fence_refusal(why)),
                     Ok(()) => {
                         checks::check(&ctx, &text, SqlPhase::SimpleQuery, None, &mut unseen).await
                     }
                 };
                 match checked {
-                    None => f,
-                    Some(refusal) => failing_query(&markers.issue(&shared, refusal)),
+                    Ok(allowed) => {
+                        lock(&shared)
+                            .pipeline
+                            .running(&allowed.statements, allowed.record);
+                        f
+                    }
+                    Err(refusal) => failing_query(&markers.issue(&shared, refusal)),
                 }
             }
             b'P' => {
@@ -172,8 +185,8 @@ async fn client_to_server(
                 let name = r.cstr().map_err(RelayError::Client)?.to_string();
                 let text = r.cstr().map_err(RelayError::Client)?.to_string();
                 let declared = params::oid_list(&mut r).map_err(RelayError::Client)?;
-                let checked = match fence.before(&text).await {
-                    Err(why) => Some(checks::fence_refusal(why)),
+                let checked = match fenced(&mut fence, &mut server, &text).await? {
+                    Err(why) => Err(checks::fence_refusal(why)),
                     Ok(()) => {
                         checks::check(
                             &ctx,
@@ -186,23 +199,32 @@ async fn client_to_server(
                     }
                 };
                 match checked {
-                    None => {
-                        lock(&shared).pipeline.parsed(name, declared);
+                    Ok(allowed) => {
+                        let statement = Prepared::new(
+                            &text,
+                            allowed.statements,
+                            declared,
+                            allowed.record,
+                            false,
+                        );
+                        lock(&shared).pipeline.parsing(name, statement);
                         f
                     }
-                    Some(refusal) => failing_parse(&name, &markers.issue(&shared, refusal)),
+                    Err(refusal) => failing_parse(&name, &markers.issue(&shared, refusal)),
                 }
             }
             // Refused like an Execute; the server then discards the
             // portal's Describe and Execute until Sync.
             b'B' => {
                 let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
-                let types = || lock(&shared).pipeline.of(bind.statement);
-                match checks::check_bind(&ctx, &bind, types).await {
+                let statement = if bind.parameter_count() == 0 {
+                    None
+                } else {
+                    resolve(&shared, &mut server, &mut answered, bind.statement).await?
+                };
+                match checks::check_bind(&ctx, &bind, statement.as_deref()).await {
                     None => {
                         ctx.audit.bind(&bind);
-                        let formats = bind.result_formats;
-                        lock(&shared).pipeline.bound(formats);
                         f
                     }
                     Some(refusal) => {
@@ -225,13 +247,35 @@ async fn client_to_server(
             b'E' if batch_refused => f,
             // Write-ahead for executions the Parse record does not cover;
             // refused like a statement, by a Parse that fails with the marker.
-            b'E' => match ctx.audit.execute(&f.body).await {
-                None => f,
-                Some(refusal) => {
-                    let m = markers.issue(&shared, refusal);
-                    failing_parse(&m, &m)
+            b'E' => {
+                let portal = cstr(&f.body, "Execute").map_err(RelayError::Client)?;
+                let statement = match ctx.audit.portal_statement(&portal) {
+                    Some(name) => resolve(&shared, &mut server, &mut answered, &name).await?,
+                    None => None,
+                };
+                match ctx.audit.execute(&portal, statement.as_deref()).await {
+                    None => {
+                        if let Some(s) = &statement
+                            && Statements::changes_namespace(&s.statements)
+                        {
+                            lock(&shared).pipeline.running(&s.statements, s.record);
+                        }
+                        // Rows are masked by their portal's description:
+                        // ask for it when the client did not.
+                        if described.as_deref() != Some(portal.as_str()) && may_mask(&ctx) {
+                            lock(&shared).pipeline.describing_for_gateway();
+                            frame::write_frame(&mut server, &describe_portal(&portal))
+                                .await
+                                .map_err(|e| RelayError::Server(e.into()))?;
+                        }
+                        f
+                    }
+                    Some(refusal) => {
+                        let m = markers.issue(&shared, refusal);
+                        failing_parse(&m, &m)
+                    }
                 }
-            },
+            }
             b'D' => {
                 lock(&shared).pipeline.describing(&f.body);
                 f
@@ -239,9 +283,8 @@ async fn client_to_server(
             // A malformed Close goes on for the server to refuse.
             b'C' => {
                 let mut r = BodyReader::new(&f.body, "Close");
-                if let (Ok(b'S'), Ok(name)) = (r.u8(), r.cstr()) {
-                    lock(&shared).pipeline.closed(name);
-                    ctx.audit.closed(name);
+                if let (Ok(kind), Ok(name)) = (r.u8(), r.cstr()) {
+                    lock(&shared).pipeline.closing(kind, name);
                 }
                 f
             }
@@ -254,6 +297,15 @@ async fn client_to_server(
             batch_refused = true;
         }
         fence.forwarded(out.tag, std::mem::take(&mut unseen));
+        if out.tag == b'D' {
+            let mut r = BodyReader::new(&out.body, "Describe");
+            described = match (r.u8(), r.cstr()) {
+                (Ok(b'P'), Ok(portal)) => Some(portal.to_string()),
+                _ => None,
+            };
+        } else if out.tag != b'H' {
+            described = None;
+        }
         let terminate = out.tag == b'X';
         ctx.audit.forwarded(out.tag);
         frame::write_frame(&mut server, &out)
@@ -289,6 +341,61 @@ impl Markers {
     }
 }
 
+/// Waits, when `text` must, until the server has answered the unseen code
+/// sent before it (see [`parity::Fence`]); what was sent must reach the
+/// server first.
+async fn fenced(
+    fence: &mut parity::Fence,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    text: &str,
+) -> Result<Result<(), &'static str>, RelayError> {
+    if parity::lexing_sensitive(text) {
+        server
+            .flush()
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+    }
+    Ok(fence.before(text).await)
+}
+
+/// The statement `name` as the server will bind it. While that depends on
+/// an earlier batch, waits until the server has answered it (what was sent
+/// must reach the server first).
+async fn resolve(
+    shared: &Mutex<Shared>,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    answered: &mut watch::Receiver<u64>,
+    name: &str,
+) -> Result<Option<Arc<Prepared>>, RelayError> {
+    loop {
+        let lookup = lock(shared).pipeline.statement(name);
+        let batch = match lookup {
+            Lookup::Ready(statement) => return Ok(statement),
+            Lookup::AfterBatch(batch) => batch,
+        };
+        server
+            .flush()
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+        if answered.wait_for(|n| *n > batch).await.is_err() {
+            return Err(RelayError::Ended("the server connection ended".into()));
+        }
+    }
+}
+
+/// Whether rows of this connection may have to be masked (a configured
+/// plugin that is missing could be a masker).
+fn may_mask(ctx: &RelayContext) -> bool {
+    ctx.host
+        .chain(&ctx.plugins)
+        .map_or(true, |chain| chain.has_maskers())
+}
+
+/// A Describe of portal `portal`.
+fn describe_portal(portal: &str) -> Frame {
+    Frame::new(b'D', format!("P{portal}\0").into_bytes())
+}
+
 /// A Query whose text is the marker: it fails to parse.
 fn failing_query(marker: &str) -> Frame {
     Frame::new(b'Q', format!("{marker}\0").into_bytes())
@@ -304,51 +411,6 @@ fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
     Ok(BodyReader::new(body, what).cstr()?.to_string())
 }
 
-/// The result set being streamed, as far as masking is concerned.
-enum Results {
-    /// Between result sets: the next one decides.
-    Idle,
-    /// No masker applies to this result set: rows pass as they are.
-    Plain,
-    Masked(ResultSet),
-}
-
-/// Columns, the maskers resolved when the result set began, and rows waiting
-/// for them.
-struct ResultSet {
-    columns: Vec<Column>,
-    chain: Chain,
-    /// What each masker may change, known (and the columns' tables named)
-    /// from the first row on.
-    selection: Option<Arc<Selection>>,
-    /// Rows waiting for the maskers, as they see them …
-    pending: Vec<Vec<Cell>>,
-    /// … and as they arrived, sent as they are unless a masker changed them.
-    frames: Vec<Frame>,
-}
-
-impl ResultSet {
-    fn new(columns: Vec<Column>, chain: Chain) -> Self {
-        Self {
-            columns,
-            chain,
-            selection: None,
-            pending: Vec::new(),
-            frames: Vec::new(),
-        }
-    }
-}
-
-/// The maskers for a result set starting now. Resolved per result set, so a
-/// reload applies from the next one; a configured plugin that is missing
-/// withholds the rows, since it could be a masker.
-fn masking_chain(ctx: &RelayContext) -> Result<Option<Chain>, String> {
-    match ctx.host.chain(&ctx.plugins) {
-        Ok(chain) => Ok(chain.has_maskers().then_some(chain)),
-        Err(refusal) => Err(refusal.to_string()),
-    }
-}
-
 async fn server_to_client(
     server: ReadHalf<Io>,
     client: WriteHalf<Io>,
@@ -360,10 +422,6 @@ async fn server_to_client(
     let mut server = BufReader::new(server);
     let mut client = BufWriter::new(client);
     let mut results = Results::Idle;
-    // The last description seen (RowDescription of a Describe), for portals
-    // executed without one of their own.
-    let mut described: Option<Vec<Column>> = None;
-    let mut formats: Option<Vec<i16>> = None;
     let mut schema_watch = SchemaWatch::default();
     let mut selections = Selections::default();
     loop {
@@ -411,42 +469,58 @@ async fn server_to_client(
                 }
                 out.push(f);
             }
-            b'2' => {
-                formats = lock(&shared).pipeline.bind_complete();
+            b'1' => {
+                lock(&shared).pipeline.parse_complete();
+                out.push(f);
+            }
+            b'3' => {
+                lock(&shared).pipeline.close_complete();
                 out.push(f);
             }
             b't' => {
-                lock(&shared).pipeline.described(&f.body);
+                lock(&shared).pipeline.parameter_description(&f.body);
                 out.push(f);
             }
             b'T' => {
-                let columns = rows::parse_row_description(&f.body).map_err(RelayError::Server)?;
-                described = Some(columns.clone());
-                results = match masking_chain(&ctx) {
-                    Err(why) => return unmaskable(&mut client, &why).await,
-                    Ok(None) => Results::Plain,
-                    Ok(Some(chain)) => Results::Masked(ResultSet::new(columns, chain)),
-                };
-                out.push(f);
-            }
-            b'D' => {
-                if matches!(results, Results::Idle) {
-                    // An Execute with no Describe of its portal: the columns
-                    // are those of the statement's last description, in the
-                    // formats its Bind asked for.
+                let described = lock(&shared).pipeline.row_description();
+                if described != Described::Statement {
+                    let columns =
+                        rows::parse_row_description(&f.body).map_err(RelayError::Server)?;
                     results = match masking_chain(&ctx) {
                         Err(why) => return unmaskable(&mut client, &why).await,
                         Ok(None) => Results::Plain,
-                        Ok(Some(chain)) => {
-                            let Some(mut columns) = described.clone() else {
-                                return unmaskable(
-                                    &mut client,
-                                    "result rows arrived without a description",
-                                )
-                                .await;
-                            };
-                            apply_formats(&mut columns, formats.as_deref());
-                            Results::Masked(ResultSet::new(columns, chain))
+                        Ok(Some(chain)) => Results::Masked(ResultSet::new(columns, chain)),
+                    };
+                }
+                if described == (Described::Portal { injected: true }) {
+                    // The gateway's own Describe: the recording may name the
+                    // columns, the client did not ask.
+                    ctx.audit.observe(std::slice::from_ref(&f));
+                } else {
+                    out.push(f);
+                }
+            }
+            b'n' => {
+                let described = lock(&shared).pipeline.row_description();
+                if described != Described::Statement {
+                    results = Results::Idle;
+                }
+                if described != (Described::Portal { injected: true }) {
+                    out.push(f);
+                }
+            }
+            b'D' => {
+                if matches!(results, Results::Idle) {
+                    // Rows the gateway cannot read: with a masker, never sent.
+                    results = match masking_chain(&ctx) {
+                        Err(why) => return unmaskable(&mut client, &why).await,
+                        Ok(None) => Results::Plain,
+                        Ok(Some(_)) => {
+                            return unmaskable(
+                                &mut client,
+                                "result rows arrived without a description",
+                            )
+                            .await;
                         }
                     };
                 }
@@ -483,7 +557,7 @@ async fn server_to_client(
                 Ok(Some(_)) => return unmaskable(&mut client, "COPY data cannot be masked").await,
                 Err(why) => return unmaskable(&mut client, &why).await,
             },
-            b'C' | b'I' | b's' | b'Z' | b'n' => {
+            b'C' | b'I' | b's' | b'Z' => {
                 if let Err(e) = flush_rows(&ctx, &mut results, &mut out).await {
                     return unmaskable(&mut client, &e.to_string()).await;
                 }
@@ -491,9 +565,13 @@ async fn server_to_client(
                 if f.tag != b's' {
                     results = Results::Idle;
                 }
-                if f.tag == b'Z' {
-                    lock(&shared).pipeline.ready();
-                    ready.send_modify(|n| *n += 1);
+                match f.tag {
+                    b'C' => lock(&shared).pipeline.command_complete(&f.body),
+                    b'Z' => {
+                        lock(&shared).pipeline.ready();
+                        ready.send_modify(|n| *n += 1);
+                    }
+                    _ => {}
                 }
                 out.push(f);
             }
@@ -512,89 +590,6 @@ async fn server_to_client(
                 .map_err(|e| RelayError::Client(e.into()))?;
         }
     }
-}
-
-fn apply_formats(columns: &mut [Column], formats: Option<&[i16]>) {
-    let format_of = |i: usize| match formats {
-        None | Some([]) => 0,
-        Some([one]) => *one,
-        Some(all) => all.get(i).copied().unwrap_or(0),
-    };
-    for (i, c) in columns.iter_mut().enumerate() {
-        c.format = if format_of(i) == 0 {
-            ValueFormat::Text
-        } else {
-            ValueFormat::Binary
-        };
-    }
-}
-
-/// Names the result's tables and learns which columns the maskers may
-/// change, before its first row.
-async fn select_columns(
-    ctx: &RelayContext,
-    set: &mut ResultSet,
-    selections: &mut Selections,
-) -> Result<Arc<Selection>, String> {
-    if let Some(catalog) = &ctx.catalog {
-        catalog.name_tables(&mut set.columns).await;
-    }
-    selections
-        .get(&set.chain, &ctx.session, &set.columns)
-        .await
-        .map_err(|r| r.to_string())
-}
-
-/// Masks the pending rows of the current result set and queues them.
-async fn flush_rows(
-    ctx: &RelayContext,
-    results: &mut Results,
-    out: &mut Vec<Frame>,
-) -> Result<(), RelayError> {
-    let Results::Masked(set) = results else {
-        return Ok(());
-    };
-    if set.pending.is_empty() {
-        return Ok(());
-    }
-    let Some(selection) = &set.selection else {
-        return Err(RelayError::Unmaskable(
-            "result rows were queued before the maskers chose their columns".into(),
-        ));
-    };
-    let mut batch = std::mem::take(&mut set.pending);
-    let frames = std::mem::take(&mut set.frames);
-    let report = set
-        .chain
-        .mask_rows(&ctx.session, &set.columns, selection, &mut batch)
-        .await
-        .map_err(|r: Refusal| RelayError::Unmaskable(r.to_string()))?;
-    ctx.audit.masked(&report.detections);
-    let mut changed = vec![Vec::new(); frames.len()];
-    for (row, column) in report.changed {
-        if let Some(cols) = changed.get_mut(row as usize) {
-            cols.push(column as usize);
-        }
-    }
-    for ((frame, masked), columns) in frames.into_iter().zip(batch).zip(changed) {
-        if columns.is_empty() {
-            out.push(frame);
-            continue;
-        }
-        // Unchanged cells go out exactly as they came in.
-        let mut cells = rows::parse_data_row(&frame.body).map_err(RelayError::Server)?;
-        for ((i, cell), (after, column)) in cells
-            .iter_mut()
-            .enumerate()
-            .zip(masked.into_iter().zip(&set.columns))
-        {
-            if columns.contains(&i) {
-                *cell = rows::from_masker(column, after);
-            }
-        }
-        out.push(Frame::new(b'D', rows::encode_data_row(&cells)));
-    }
-    Ok(())
 }
 
 async fn unmaskable(

@@ -10,6 +10,8 @@ pub mod keys;
 pub mod oidc;
 /// The gateway as a process the audit suites stop, kill and restart.
 pub mod process;
+/// A client speaking the PostgreSQL wire protocol itself.
+pub mod raw;
 /// The HTTPS endpoint the audit-webhook sink posts to.
 pub mod webhook;
 // The same real-PostgreSQL harness as the `sluice-tests` suites, included by path: the

@@ -26,7 +26,7 @@ async fn an_unrecordable_statement_is_refused() {
     let refusal = trail
         .allowed("insert into t values (1)", SqlPhase::SimpleQuery, None, &[])
         .await
-        .expect("refused");
+        .expect_err("refused");
     let fields = frame::error_fields(&refusal.body);
     assert!(
         fields.contains(&(b'C', AUDIT_UNAVAILABLE.to_string())),

@@ -1,0 +1,251 @@
+//! Which of the server's replies answers which of the client's messages.
+//!
+//! The relay decides about a message before the server has answered the
+//! ones sent before it, and clients pipeline: they send the next batch (a
+//! Query, or extended-protocol messages up to Sync) before the last one is
+//! answered. After an error the server skips the rest of its batch, so the
+//! Describes and Parses in it are never answered. [`Pipeline`] numbers the
+//! batches as they are sent and as they are answered (ReadyForQuery), and
+//! matches the answers that matter:
+//! - ParseComplete, CloseComplete and the CommandComplete of `PREPARE`,
+//!   `DEALLOCATE` or `DISCARD ALL` change the session's prepared statements
+//!   ([`Statements`]);
+//! - a ParameterDescription gives a statement's parameter types, which
+//!   decode its binary Bind values for the guardrails;
+//! - a RowDescription or NoData answering a Describe of a portal gives the
+//!   columns of the rows its Execute returns, which masking needs. The
+//!   gateway describes a portal itself when the client executes it without
+//!   (as tokio-postgres does with statements it prepared earlier); the
+//!   answer to such a Describe is for the gateway only.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::plugins::bindings::types::SqlStatement;
+
+use super::frame::BodyReader;
+use super::params::oid_list;
+use super::statements::{Lookup, Prepared, Statements};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Describe {
+    Statement(String),
+    Portal { injected: bool },
+}
+
+/// What a RowDescription or NoData answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Described {
+    /// A Describe of a statement: no rows follow.
+    Statement,
+    /// A Describe of a portal: the rows of its Execute follow. `injected`:
+    /// the gateway's own Describe, not to be passed to the client.
+    Portal { injected: bool },
+    /// A simple Query's result.
+    Query,
+}
+
+#[derive(Default)]
+pub struct Pipeline {
+    statements: Statements,
+    /// Describes forwarded and not answered yet, in order, with their batch.
+    describes: VecDeque<(u64, Describe)>,
+    /// Batches (Query or Sync) the client has sent …
+    sent: u64,
+    /// … and those the server has answered with ReadyForQuery.
+    answered: u64,
+}
+
+impl Pipeline {
+    /// A Parse of statement `name` is forwarded.
+    pub fn parsing(&mut self, name: String, statement: Arc<Prepared>) {
+        self.statements.parsing(self.sent, name, statement);
+    }
+
+    /// A Close is forwarded.
+    pub fn closing(&mut self, kind: u8, name: &str) {
+        self.statements.closing(self.sent, kind, name);
+    }
+
+    /// Statements are forwarded to run (a Query, or an Execute).
+    pub fn running(&mut self, statements: &[SqlStatement], record: Option<u64>) {
+        self.statements.running(self.sent, statements, record);
+    }
+
+    /// The statement `name` as the server will have it for the next message.
+    pub fn statement(&self, name: &str) -> Lookup {
+        self.statements.lookup(name, self.sent)
+    }
+
+    /// A Describe is forwarded.
+    pub fn describing(&mut self, body: &[u8]) {
+        let mut r = BodyReader::new(body, "Describe");
+        let describe = match (r.u8(), r.cstr()) {
+            (Ok(b'S'), Ok(name)) => Describe::Statement(name.to_string()),
+            (Ok(b'P'), Ok(_)) => Describe::Portal { injected: false },
+            // The server refuses it, and skips the rest of the batch.
+            _ => return,
+        };
+        self.describes.push_back((self.sent, describe));
+    }
+
+    /// The gateway's own Describe of a portal is forwarded.
+    pub fn describing_for_gateway(&mut self) {
+        self.describes
+            .push_back((self.sent, Describe::Portal { injected: true }));
+    }
+
+    /// A Query or Sync is forwarded: the end of a batch.
+    pub fn batch_sent(&mut self) {
+        self.sent += 1;
+    }
+
+    fn drop_answered(&mut self) {
+        while self
+            .describes
+            .front()
+            .is_some_and(|(batch, _)| *batch < self.answered)
+        {
+            self.describes.pop_front();
+        }
+    }
+
+    /// A ParameterDescription answers the oldest Describe of the batch being
+    /// answered, a Describe of a statement (its RowDescription or NoData
+    /// follows).
+    pub fn parameter_description(&mut self, body: &[u8]) {
+        self.drop_answered();
+        let Some((batch, Describe::Statement(name))) = self.describes.front() else {
+            return;
+        };
+        if *batch != self.answered {
+            return;
+        }
+        if let Ok(types) = oid_list(&mut BodyReader::new(body, "ParameterDescription")) {
+            let name = name.clone();
+            self.statements.described(&name, types);
+        }
+    }
+
+    /// A RowDescription or NoData: what it answers.
+    pub fn row_description(&mut self) -> Described {
+        self.drop_answered();
+        match self.describes.front() {
+            Some((batch, _)) if *batch == self.answered => {}
+            _ => return Described::Query,
+        }
+        match self.describes.pop_front() {
+            Some((_, Describe::Statement(_))) => Described::Statement,
+            Some((_, Describe::Portal { injected })) => Described::Portal { injected },
+            None => Described::Query,
+        }
+    }
+
+    pub fn parse_complete(&mut self) {
+        self.statements.parse_complete(self.answered);
+    }
+
+    pub fn close_complete(&mut self) {
+        self.statements.close_complete(self.answered);
+    }
+
+    pub fn command_complete(&mut self, body: &[u8]) {
+        if self.statements.settled() {
+            return;
+        }
+        if let Ok(tag) = BodyReader::new(body, "CommandComplete").cstr() {
+            self.statements.command_complete(self.answered, tag);
+        }
+    }
+
+    /// After an ErrorResponse the server skips the rest of its batch: the
+    /// batch's pending Describes will not be answered, its pending changes
+    /// to the statements will not happen.
+    pub fn failed(&mut self) {
+        let answered = self.answered;
+        self.describes.retain(|(batch, _)| *batch != answered);
+        self.statements.failed(answered);
+    }
+
+    /// A ReadyForQuery ends the batch being answered.
+    pub fn ready(&mut self) {
+        self.failed();
+        self.answered += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description(types: &[i32]) -> Vec<u8> {
+        let mut b = (types.len() as i16).to_be_bytes().to_vec();
+        for t in types {
+            b.extend_from_slice(&t.to_be_bytes());
+        }
+        b
+    }
+
+    fn types(p: &Pipeline, name: &str) -> Vec<u32> {
+        match p.statement(name) {
+            Lookup::Ready(Some(s)) => s.types.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn prepared(types: Vec<u32>) -> Arc<Prepared> {
+        Prepared::new("select", Arc::from(Vec::new()), types, None, false)
+    }
+
+    #[test]
+    fn types_come_from_the_parse_then_the_description() {
+        let mut t = Pipeline::default();
+        t.parsing("s1".into(), prepared(vec![0, 23]));
+        assert_eq!(types(&t, "s1"), [0, 23]);
+        t.describing(b"Ss1\0");
+        t.batch_sent();
+        t.parse_complete();
+        t.parameter_description(&description(&[25, 23]));
+        assert_eq!(t.row_description(), Described::Statement);
+        t.ready();
+        assert_eq!(types(&t, "s1"), [25, 23]);
+        // A Describe left unanswered by an error does not shift the next,
+        // even when the next batch was sent before the failed one ended.
+        t.parsing(String::new(), prepared(Vec::new()));
+        t.describing(b"Sgone\0");
+        t.batch_sent();
+        t.parsing(String::new(), prepared(Vec::new()));
+        t.describing(b"S\0");
+        t.batch_sent();
+        t.failed();
+        t.ready();
+        t.parse_complete();
+        t.parameter_description(&description(&[20]));
+        assert_eq!(t.row_description(), Described::Statement);
+        t.ready();
+        assert_eq!(types(&t, ""), [20]);
+    }
+
+    #[test]
+    fn row_descriptions_are_matched_to_their_describes() {
+        let mut t = Pipeline::default();
+        // A Query's own RowDescription.
+        t.batch_sent();
+        assert_eq!(t.row_description(), Described::Query);
+        t.ready();
+        // The client's Describe of a portal, then the gateway's.
+        t.describing(b"P\0");
+        t.describing_for_gateway();
+        t.batch_sent();
+        assert_eq!(t.row_description(), Described::Portal { injected: false });
+        assert_eq!(t.row_description(), Described::Portal { injected: true });
+        t.ready();
+        // A failed batch's Describes are never answered.
+        t.describing_for_gateway();
+        t.batch_sent();
+        t.batch_sent();
+        t.failed();
+        t.ready();
+        assert_eq!(t.row_description(), Described::Query);
+    }
+}

@@ -1,0 +1,397 @@
+//! The session's prepared statements, as the server holds them.
+//!
+//! A Bind reaches the guardrails with its statement's text and analysis, and
+//! its binary values decoded by the statement's parameter types; each
+//! execution's audit record names the text it runs. All of that must be what
+//! the server will run, not what the client last asked for: a Parse of a
+//! name in use fails, so does a Parse the server cannot plan, a Close after
+//! an error in its batch is skipped, and SQL `PREPARE`, `DEALLOCATE` and
+//! `DISCARD ALL` change the same namespace. So a change is journaled when its
+//! message is forwarded and applied when the server acknowledges it
+//! (ParseComplete, CloseComplete, the command's CommandComplete), in the
+//! server's order; an error drops the rest of its batch's changes, as the
+//! server skips the rest of the batch.
+//!
+//! A lookup made before those acknowledgements arrive may count on the
+//! changes of its own batch: should one fail, the server skips the rest of
+//! the batch, the message looked up for included. It cannot count on a
+//! change from an earlier batch, and says to wait until that batch is
+//! answered ([`Lookup::AfterBatch`]).
+//!
+//! Out of sight: statements that server-side code (a function, a DO block)
+//! prepares or deallocates through SPI.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::plugins::bindings::types::SqlStatement;
+
+/// Statements remembered per session; beyond, a new one is unknown to the
+/// gateway (its Binds reach the guardrails without a text, its executions
+/// are recorded with an unknown text).
+const MAX_KNOWN: usize = 10_000;
+
+/// A prepared statement.
+pub struct Prepared {
+    pub text: Arc<str>,
+    /// Its analysis, as the guardrails saw it when it was prepared.
+    pub statements: Arc<[SqlStatement]>,
+    /// Parameter types: those the Parse declared, completed by the server's
+    /// ParameterDescription (0 = unknown).
+    pub types: Vec<u32>,
+    /// The audit record written before it was prepared.
+    pub record: Option<u64>,
+    /// Whether the execution that record covers has happened (SQL `PREPARE`
+    /// records the preparation only: its executions get records of their own).
+    executed: AtomicBool,
+}
+
+impl Prepared {
+    pub fn new(
+        text: &str,
+        statements: Arc<[SqlStatement]>,
+        types: Vec<u32>,
+        record: Option<u64>,
+        executed: bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            text: text.into(),
+            statements,
+            types,
+            record,
+            executed: AtomicBool::new(executed),
+        })
+    }
+
+    /// Whether the execution its record covers is still to come.
+    pub fn fresh(&self) -> bool {
+        !self.executed.load(Ordering::Relaxed)
+    }
+
+    /// Marks an execution; `true` for the one its record covers.
+    pub fn first_execution(&self) -> bool {
+        !self.executed.swap(true, Ordering::Relaxed)
+    }
+
+    fn with_types(&self, types: Vec<u32>) -> Arc<Self> {
+        Arc::new(Self {
+            text: self.text.clone(),
+            statements: self.statements.clone(),
+            types,
+            record: self.record,
+            executed: AtomicBool::new(!self.fresh()),
+        })
+    }
+}
+
+enum Change {
+    Define(String, Arc<Prepared>),
+    Drop(String),
+    DropAll,
+    /// A Close of a portal: acknowledged like a statement's, changes nothing.
+    Nothing,
+}
+
+impl Change {
+    fn touches(&self, name: &str) -> bool {
+        match self {
+            Change::Define(n, _) | Change::Drop(n) => n == name,
+            Change::DropAll => true,
+            Change::Nothing => false,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Ack {
+    ParseComplete,
+    CloseComplete,
+    /// The CommandComplete tag of the SQL command.
+    Command(String),
+}
+
+struct Pending {
+    batch: u64,
+    change: Change,
+    ack: Ack,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// The statement the server will run, if any.
+    Ready(Option<Arc<Prepared>>),
+    /// It depends on a change sent in this batch, not answered yet.
+    AfterBatch(u64),
+}
+
+#[derive(Default)]
+pub struct Statements {
+    known: HashMap<String, Arc<Prepared>>,
+    journal: VecDeque<Pending>,
+}
+
+impl Statements {
+    /// A Parse of statement `name` is forwarded in `batch`.
+    pub fn parsing(&mut self, batch: u64, name: String, statement: Arc<Prepared>) {
+        self.journal.push_back(Pending {
+            batch,
+            change: Change::Define(name, statement),
+            ack: Ack::ParseComplete,
+        });
+    }
+
+    /// A Close (of a statement: `kind` b'S') is forwarded in `batch`.
+    pub fn closing(&mut self, batch: u64, kind: u8, name: &str) {
+        let change = if kind == b'S' {
+            Change::Drop(name.to_string())
+        } else {
+            Change::Nothing
+        };
+        self.journal.push_back(Pending {
+            batch,
+            change,
+            ack: Ack::CloseComplete,
+        });
+    }
+
+    /// Statements are forwarded to run in `batch` (a Query, or an Execute of
+    /// a prepared statement), recorded as `record`: their `PREPARE`,
+    /// `DEALLOCATE` and `DISCARD ALL` change the namespace.
+    pub fn running(&mut self, batch: u64, statements: &[SqlStatement], record: Option<u64>) {
+        for st in statements {
+            let change = match (st.node.as_str(), &st.prepared_name) {
+                ("PrepareStmt", Some(name)) => {
+                    let analysis: Arc<[SqlStatement]> = Arc::from(vec![st.clone()]);
+                    Change::Define(
+                        name.clone(),
+                        Prepared::new(&st.text, analysis, Vec::new(), record, true),
+                    )
+                }
+                ("DeallocateStmt", Some(name)) => Change::Drop(name.clone()),
+                ("DeallocateStmt", None) => Change::DropAll,
+                ("DiscardStmt", _) if st.command_tag == "DISCARD ALL" => Change::DropAll,
+                _ => continue,
+            };
+            self.journal.push_back(Pending {
+                batch,
+                change,
+                ack: Ack::Command(st.command_tag.clone()),
+            });
+        }
+    }
+
+    /// Whether statements with these summaries change the namespace.
+    pub fn changes_namespace(statements: &[SqlStatement]) -> bool {
+        statements.iter().any(|st| {
+            matches!(st.node.as_str(), "PrepareStmt" | "DeallocateStmt")
+                || (st.node == "DiscardStmt" && st.command_tag == "DISCARD ALL")
+        })
+    }
+
+    /// The statement `name` as the server will have it for a message sent
+    /// in `batch`.
+    pub fn lookup(&self, name: &str, batch: u64) -> Lookup {
+        let mut current = self.known.get(name).cloned();
+        let mut wait = None;
+        for p in self.journal.iter().filter(|p| p.change.touches(name)) {
+            if p.batch < batch {
+                wait = Some(p.batch);
+            }
+            match &p.change {
+                // A named statement in use stays: the server refuses the
+                // Parse (and skips the rest of its batch).
+                Change::Define(n, s) if n.is_empty() || current.is_none() => {
+                    current = Some(s.clone());
+                }
+                Change::Define(..) | Change::Nothing => {}
+                Change::Drop(_) | Change::DropAll => current = None,
+            }
+        }
+        match wait {
+            Some(batch) => Lookup::AfterBatch(batch),
+            None => Lookup::Ready(current),
+        }
+    }
+
+    /// Whether no change waits for the server.
+    pub fn settled(&self) -> bool {
+        self.journal.is_empty()
+    }
+
+    /// A ParseComplete of batch `answered`.
+    pub fn parse_complete(&mut self, answered: u64) {
+        self.acknowledged(answered, |a| *a == Ack::ParseComplete);
+    }
+
+    /// A CloseComplete of batch `answered`.
+    pub fn close_complete(&mut self, answered: u64) {
+        self.acknowledged(answered, |a| *a == Ack::CloseComplete);
+    }
+
+    /// A CommandComplete of batch `answered`.
+    pub fn command_complete(&mut self, answered: u64, tag: &str) {
+        self.acknowledged(answered, |a| matches!(a, Ack::Command(t) if t == tag));
+    }
+
+    /// The server described statement `name`: its parameter types.
+    pub fn described(&mut self, name: &str, types: Vec<u32>) {
+        if let Some(s) = self.known.get_mut(name) {
+            *s = s.with_types(types);
+        }
+    }
+
+    /// An ErrorResponse in batch `answered`: the server skips the rest of
+    /// the batch, so its changes not yet acknowledged never happen.
+    pub fn failed(&mut self, answered: u64) {
+        self.forget_before(answered);
+        // The server drops the unnamed statement before it parses the next
+        // one: if that Parse is what failed, there is none. Whether it
+        // failed or was skipped is not told apart; either way the gateway
+        // no longer claims to know the unnamed statement.
+        if let Some(Pending {
+            batch,
+            change: Change::Define(name, _),
+            ..
+        }) = self.journal.front()
+            && *batch == answered
+            && name.is_empty()
+        {
+            self.known.remove("");
+        }
+        while self.journal.front().is_some_and(|p| p.batch <= answered) {
+            self.journal.pop_front();
+        }
+    }
+
+    fn forget_before(&mut self, answered: u64) {
+        while self.journal.front().is_some_and(|p| p.batch < answered) {
+            self.journal.pop_front();
+        }
+    }
+
+    fn acknowledged(&mut self, answered: u64, ack: impl Fn(&Ack) -> bool) {
+        self.forget_before(answered);
+        if !self
+            .journal
+            .front()
+            .is_some_and(|p| p.batch == answered && ack(&p.ack))
+        {
+            return;
+        }
+        let Some(p) = self.journal.pop_front() else {
+            return;
+        };
+        match p.change {
+            Change::Define(name, s) => {
+                if self.known.len() < MAX_KNOWN || self.known.contains_key(&name) {
+                    self.known.insert(name, s);
+                }
+            }
+            Change::Drop(name) => {
+                self.known.remove(&name);
+            }
+            Change::DropAll => self.known.clear(),
+            Change::Nothing => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(text: &str) -> Arc<Prepared> {
+        Prepared::new(text, Arc::from(Vec::new()), vec![23], None, false)
+    }
+
+    fn text(s: &Statements, name: &str, batch: u64) -> Option<String> {
+        match s.lookup(name, batch) {
+            Lookup::Ready(p) => p.map(|p| p.text.to_string()),
+            Lookup::AfterBatch(b) => Some(format!("wait for {b}")),
+        }
+    }
+
+    #[test]
+    fn changes_apply_when_the_server_acknowledges_them() {
+        let mut s = Statements::default();
+        s.parsing(0, "s1".into(), statement("one"));
+        // The same batch may count on it; the next must wait.
+        assert_eq!(text(&s, "s1", 0).as_deref(), Some("one"));
+        assert_eq!(text(&s, "s1", 1).as_deref(), Some("wait for 0"));
+        s.parse_complete(0);
+        assert_eq!(text(&s, "s1", 1).as_deref(), Some("one"));
+
+        // A Parse of a name in use changes nothing, acknowledged or not.
+        s.parsing(1, "s1".into(), statement("two"));
+        assert_eq!(text(&s, "s1", 1).as_deref(), Some("one"));
+        s.failed(1);
+        assert_eq!(text(&s, "s1", 2).as_deref(), Some("one"));
+
+        // A Close skipped after an error never happened.
+        s.closing(2, b'S', "s1");
+        assert_eq!(text(&s, "s1", 2), None);
+        s.failed(2);
+        assert_eq!(text(&s, "s1", 3).as_deref(), Some("one"));
+
+        // A Parse the server refused leaves the name free.
+        s.parsing(3, "s2".into(), statement("bad"));
+        s.failed(3);
+        assert_eq!(text(&s, "s2", 4), None);
+        s.parsing(4, "s2".into(), statement("good"));
+        s.parse_complete(4);
+        assert_eq!(text(&s, "s2", 5).as_deref(), Some("good"));
+    }
+
+    #[test]
+    fn sql_commands_change_the_namespace_when_they_complete() {
+        let mut s = Statements::default();
+        s.parsing(0, "s1".into(), statement("one"));
+        s.parse_complete(0);
+        let sql = crate::sql::Analyzer::new(0);
+        let deallocate = sql.analyze("SELECT 1; DEALLOCATE s1").unwrap();
+        assert!(Statements::changes_namespace(&deallocate));
+        s.running(1, &deallocate, None);
+        // Another command's completion is not this one's.
+        s.command_complete(1, "SELECT 1");
+        assert_eq!(text(&s, "s1", 2).as_deref(), Some("wait for 1"));
+        s.command_complete(1, "DEALLOCATE");
+        assert_eq!(text(&s, "s1", 2), None);
+
+        s.parsing(2, "s1".into(), statement("again"));
+        s.parse_complete(2);
+        let discard = sql.analyze("DISCARD ALL").unwrap();
+        s.running(3, &discard, None);
+        s.failed(3);
+        assert_eq!(text(&s, "s1", 4).as_deref(), Some("again"));
+        assert!(!Statements::changes_namespace(
+            &sql.analyze("DISCARD PLANS").unwrap()
+        ));
+        // PREPARE defines the name once it completes.
+        let prepare = sql.analyze("PREPARE s3(int) AS SELECT $1").unwrap();
+        s.running(4, &prepare, None);
+        s.command_complete(4, "PREPARE");
+        assert!(text(&s, "s3", 5).is_some_and(|t| t.starts_with("PREPARE s3")));
+    }
+
+    #[test]
+    fn a_described_statement_keeps_its_execution_state() {
+        let mut s = Statements::default();
+        s.parsing(0, "".into(), statement("one"));
+        s.parse_complete(0);
+        let Lookup::Ready(Some(p)) = s.lookup("", 1) else {
+            panic!("known")
+        };
+        assert!(p.first_execution());
+        s.described("", vec![25]);
+        let Lookup::Ready(Some(p)) = s.lookup("", 1) else {
+            panic!("known")
+        };
+        assert_eq!(p.types, [25]);
+        assert!(!p.fresh());
+        // A failed Parse of the unnamed statement leaves none.
+        s.parsing(1, "".into(), statement("two"));
+        s.failed(1);
+        assert_eq!(text(&s, "", 2), None);
+    }
+}

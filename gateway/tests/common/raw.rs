@@ -1,0 +1,193 @@
+//! A PostgreSQL client speaking the wire protocol itself, for what no driver
+//! sends: a Bind to a statement prepared with SQL `PREPARE`, binary values
+//! for a type other than the statement's, batches pipelined behind a
+//! failing one.
+
+use bytes::BytesMut;
+use postgres_protocol::IsNull;
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::gateway::Gateway;
+
+/// What a raw-protocol exchange returned up to ReadyForQuery: data row
+/// values (text) and the SQLSTATE and message of the first error, if any.
+#[derive(Debug, Default)]
+pub struct Replies {
+    pub rows: Vec<Vec<Option<String>>>,
+    pub error: Option<(String, String)>,
+}
+
+impl Replies {
+    pub fn code(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.0.as_str())
+    }
+}
+
+pub struct RawSession {
+    stream: tokio::net::TcpStream,
+    buf: BytesMut,
+}
+
+impl RawSession {
+    /// A plaintext session to `appdb` as `agent-1` in `group`.
+    pub async fn connect(gw: &Gateway, group: &str) -> Self {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", gw.pg_port))
+            .await
+            .unwrap();
+        let mut s = RawSession {
+            stream,
+            buf: BytesMut::new(),
+        };
+        let mut out = BytesMut::new();
+        frontend::startup_message([("user", "agent-1"), ("database", "appdb")], &mut out).unwrap();
+        s.send(&out).await;
+        let token = gw.token_for("agent-1", &[group]);
+        let (tag, body) = s.next().await;
+        assert_eq!(
+            (tag, &body[..]),
+            (b'R', &3i32.to_be_bytes()[..]),
+            "cleartext password asked"
+        );
+        let mut out = BytesMut::new();
+        frontend::password_message(token.as_bytes(), &mut out).unwrap();
+        s.send(&out).await;
+        let ready = s.until_ready().await;
+        assert!(ready.error.is_none(), "{ready:?}");
+        s
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next backend message: its tag and body.
+    pub async fn next(&mut self) -> (u8, Vec<u8>) {
+        loop {
+            if self.buf.len() >= 5 {
+                let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+                let total = 1 + len as usize;
+                if self.buf.len() >= total {
+                    let message = self.buf.split_to(total);
+                    return (message[0], message[5..].to_vec());
+                }
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "the gateway closed the connection");
+        }
+    }
+
+    pub async fn until_ready(&mut self) -> Replies {
+        let mut replies = Replies::default();
+        loop {
+            let (tag, body) = self.next().await;
+            match tag {
+                b'Z' => return replies,
+                b'D' => {
+                    let mut at = 2;
+                    let mut values = Vec::new();
+                    for _ in 0..i16::from_be_bytes([body[0], body[1]]) {
+                        let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
+                        at += 4;
+                        if len < 0 {
+                            values.push(None);
+                        } else {
+                            let end = at + len as usize;
+                            values.push(Some(String::from_utf8_lossy(&body[at..end]).into_owned()));
+                            at = end;
+                        }
+                    }
+                    replies.rows.push(values);
+                }
+                b'E' => {
+                    let (mut code, mut message) = (String::new(), String::new());
+                    for field in body.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+                        let value = String::from_utf8_lossy(&field[1..]).into_owned();
+                        match field[0] {
+                            b'C' => code = value,
+                            b'M' => message = value,
+                            _ => {}
+                        }
+                    }
+                    replies.error.get_or_insert((code, message));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub async fn query(&mut self, sql: &str) -> Replies {
+        let mut out = BytesMut::new();
+        frontend::query(sql, &mut out).unwrap();
+        self.send(&out).await;
+        self.until_ready().await
+    }
+
+    /// Parse of statement `name`, then Sync.
+    pub async fn parse(&mut self, name: &str, sql: &str) -> Replies {
+        self.parse_typed(name, sql, &[]).await
+    }
+
+    /// Parse of statement `name` declaring parameter types, then Sync.
+    pub async fn parse_typed(&mut self, name: &str, sql: &str, types: &[u32]) -> Replies {
+        let mut out = BytesMut::new();
+        frontend::parse(name, sql, types.iter().copied(), &mut out).unwrap();
+        frontend::sync(&mut out);
+        self.send(&out).await;
+        self.until_ready().await
+    }
+
+    /// Close of statement `name`, then Sync.
+    pub async fn close(&mut self, name: &str) -> Replies {
+        let mut out = BytesMut::new();
+        frontend::close(b'S', name, &mut out).unwrap();
+        frontend::sync(&mut out);
+        self.send(&out).await;
+        self.until_ready().await
+    }
+
+    /// Bind (text parameters), Execute, Sync on statement `name`.
+    pub async fn run_prepared(&mut self, name: &str, params: &[&str]) -> Replies {
+        self.run_bound(name, 0, params.iter().map(|p| p.as_bytes()))
+            .await
+    }
+
+    /// Bind with parameters all in `format` (0 text, 1 binary), Execute,
+    /// Sync on statement `name`.
+    pub async fn run_bound<'a>(
+        &mut self,
+        name: &str,
+        format: i16,
+        params: impl Iterator<Item = &'a [u8]>,
+    ) -> Replies {
+        let mut out = BytesMut::new();
+        bind(&mut out, name, format, params);
+        frontend::execute("", 0, &mut out).unwrap();
+        frontend::sync(&mut out);
+        self.send(&out).await;
+        self.until_ready().await
+    }
+}
+
+/// A Bind of statement `name` to the unnamed portal, its parameters all in
+/// `format`, text results.
+pub fn bind<'a>(
+    out: &mut BytesMut,
+    name: &str,
+    format: i16,
+    params: impl Iterator<Item = &'a [u8]>,
+) {
+    let bound = frontend::bind(
+        "",
+        name,
+        [format],
+        params,
+        |p, buf| {
+            buf.extend_from_slice(p);
+            Ok(IsNull::No)
+        },
+        [0i16],
+        out,
+    );
+    assert!(bound.is_ok());
+}
