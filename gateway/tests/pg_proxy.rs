@@ -273,6 +273,50 @@ async fn rows_are_masked_by_their_own_columns_not_the_last_described() {
     tx.commit().await.unwrap();
 }
 
+/// tokio-postgres runs `COPY … FROM STDIN` as Bind, Execute, Sync, then the
+/// data, CopyDone and Sync; the server, copying, ignores the first Sync and
+/// answers one ReadyForQuery. The session goes on: statements prepared
+/// after it are checked and masked as before.
+#[tokio::test]
+async fn tokio_postgres_copy_in_then_more_statements() {
+    use futures_util::SinkExt;
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let client = plaintext_client(&gw).await;
+    let later = async {
+        let sink = client
+            .copy_in("copy customers (id, name, email) from stdin")
+            .await
+            .unwrap();
+        futures_util::pin_mut!(sink);
+        sink.send(bytes::Bytes::from_static(b"4\tDee\tdee@example.com\n"))
+            .await
+            .unwrap();
+        assert_eq!(sink.finish().await.unwrap(), 1);
+        for _ in 0..2 {
+            let statement = client
+                .prepare("select email from customers where name = $1")
+                .await
+                .unwrap();
+            let rows = client.query(&statement, &[&"Dee"]).await.unwrap();
+            assert_eq!(rows[0].get::<_, String>(0), "[EMAIL]");
+            let err = client
+                .query("select $1::text", &[&"drop"])
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.as_db_error().map(|e| e.code().code()),
+                Some("42501"),
+                "{err:?}"
+            );
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), later)
+        .await
+        .expect("the session goes on after COPY FROM STDIN");
+}
+
 /// Calls of the mask-email plugin so far (`sluice_plugin_calls_total`).
 fn mask_email_calls(gw: &Gateway) -> u64 {
     let metrics = gw.admin_get("/metrics").unwrap_or_default();
@@ -522,6 +566,51 @@ async fn binds_are_read_with_the_types_the_server_holds() {
     // The session goes on.
     let r = s.run_bound("s1", 0, std::iter::once(&b"hello"[..])).await;
     assert_eq!(r.rows, [[Some("hello".to_string())]], "{r:?}");
+}
+
+/// The server answers each Query and Sync with one ReadyForQuery, except a
+/// Sync it reads while copying data in, which it ignores; the gateway counts
+/// batches the same way (checks of later Binds wait on that count), and
+/// ends the session, with 0A000, on a Query sent inside an unfinished
+/// extended-protocol batch, which the server may or may not answer.
+#[tokio::test]
+async fn batches_are_counted_as_the_server_counts_them() {
+    use postgres_protocol::message::frontend;
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let mut s = RawSession::connect(&gw, "agents").await;
+    let exchange = async {
+        let mut out = bytes::BytesMut::new();
+        frontend::query("copy customers (id, name, email) from stdin", &mut out).unwrap();
+        frontend::sync(&mut out);
+        s.send(&out).await;
+        s.until(b'G').await;
+        let mut out = bytes::BytesMut::new();
+        frontend::CopyData::new(&b"5\tEd\ted@example.com\n"[..])
+            .unwrap()
+            .write(&mut out);
+        frontend::copy_done(&mut out);
+        s.send(&out).await;
+        assert_eq!(s.until_ready().await.code(), None);
+        let r = s.query("select email from customers where id = 5").await;
+        assert_eq!(r.rows, [[Some("[EMAIL]".to_string())]], "{r:?}");
+        assert_eq!(s.parse_typed("s1", "select $1", &[25]).await.code(), None);
+        let r = s.run_bound("s1", 1, std::iter::once(&b"drop"[..])).await;
+        assert_eq!(r.code(), Some("42501"), "{r:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("each exchange is answered");
+
+    let mut out = bytes::BytesMut::new();
+    frontend::parse("", "select 1", std::iter::empty(), &mut out).unwrap();
+    frontend::query("select 2", &mut out).unwrap();
+    s.send(&out).await;
+    let errors = tokio::time::timeout(Duration::from_secs(20), s.until_closed())
+        .await
+        .expect("the session ends");
+    assert_eq!(errors, [("0A000".to_string(), "FATAL".to_string())]);
 }
 
 /// A session that began while a configured masker was missing must mask

@@ -419,11 +419,8 @@ impl Trail {
         });
     }
 
-    /// A message was forwarded; a Query or Sync closes a round.
-    pub fn forwarded(&self, tag: u8) {
-        if tag != b'Q' && tag != b'S' {
-            return;
-        }
+    /// A Query or Sync that ends a batch was forwarded: it closes a round.
+    pub fn batch_sent(&self) {
         let mut s = self.lock();
         let round = Round {
             records: std::mem::take(&mut s.current),

@@ -178,9 +178,11 @@ impl Fence {
         (tx, fence)
     }
 
-    /// Called for every message forwarded to the server.
-    pub fn forwarded(&mut self, tag: u8, runs_unseen_code: bool) {
-        if matches!(tag, b'Q' | b'S') {
+    /// Called for every message forwarded to the server; `ends_batch` for
+    /// a Query, and a Sync the server answers (not one it ignores while it
+    /// reads COPY data).
+    pub fn forwarded(&mut self, tag: u8, ends_batch: bool, runs_unseen_code: bool) {
+        if ends_batch {
             self.cycles += 1;
         }
         if runs_unseen_code {
@@ -189,7 +191,7 @@ impl Fence {
             } else {
                 FenceState::AwaitingSync
             };
-        } else if tag == b'S' && matches!(self.state, FenceState::AwaitingSync) {
+        } else if tag == b'S' && ends_batch && matches!(self.state, FenceState::AwaitingSync) {
             self.state = FenceState::Until(self.cycles);
         }
     }
@@ -252,7 +254,7 @@ mod tests {
         fence.before(r"select 'a\'").await.unwrap();
         // A DO block in a Query: plain text passes, sensitive text waits
         // for that Query's ReadyForQuery.
-        fence.forwarded(b'Q', true);
+        fence.forwarded(b'Q', true, true);
         fence.before("select 1").await.unwrap();
         let held =
             tokio::time::timeout(Duration::from_millis(50), fence.before("select 'é'")).await;
@@ -263,11 +265,11 @@ mod tests {
         ready.send_modify(|n| *n += 1);
         fence.before("select 'é'").await.unwrap();
         // Extended protocol: unseen code parsed, no Sync yet: refused.
-        fence.forwarded(b'P', true);
-        fence.forwarded(b'B', false);
-        fence.forwarded(b'E', false);
+        fence.forwarded(b'P', false, true);
+        fence.forwarded(b'B', false, false);
+        fence.forwarded(b'E', false, false);
         assert!(fence.before(r"select '\'").await.is_err());
-        fence.forwarded(b'S', false);
+        fence.forwarded(b'S', true, false);
         let held =
             tokio::time::timeout(Duration::from_millis(50), fence.before(r"select '\'")).await;
         assert!(held.is_err());

@@ -17,6 +17,13 @@
 //!   gateway describes a portal itself when the client executes it without
 //!   (as tokio-postgres does with statements it prepared earlier); the
 //!   answer to such a Describe is for the gateway only.
+//!
+//! A batch ends with a Query or a Sync, and the server answers each with
+//! one ReadyForQuery, except a Sync it reads while copying data in (`COPY …
+//! FROM STDIN`): it ignores those. tokio-postgres and libpq send one before
+//! the data of an extended-protocol COPY. So whether such a Sync ends a
+//! batch depends on whether the server began the COPY ([`CopyIn`]); the
+//! relay waits for that answer before counting it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -45,6 +52,20 @@ pub enum Described {
     Query,
 }
 
+/// Whether the server reads COPY data for a `COPY … FROM STDIN` the client
+/// sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyIn {
+    #[default]
+    Idle,
+    /// Sent in this batch; the server has not answered yet.
+    Pending(u64),
+    /// The server began it (CopyInResponse) and reads data.
+    Reading,
+    /// The server failed it, or skipped it after an earlier error.
+    Declined,
+}
+
 #[derive(Default)]
 pub struct Pipeline {
     statements: Statements,
@@ -54,6 +75,7 @@ pub struct Pipeline {
     sent: u64,
     /// … and those the server has answered with ReadyForQuery.
     answered: u64,
+    copy: CopyIn,
 }
 
 impl Pipeline {
@@ -95,9 +117,37 @@ impl Pipeline {
             .push_back((self.sent, Describe::Portal { injected: true }));
     }
 
-    /// A Query or Sync is forwarded: the end of a batch.
+    /// Describes and statement changes waiting for the server's answer. The
+    /// server answers nothing while it skips the rest of a failed batch, so
+    /// only the relay can bound them.
+    pub fn backlog(&self) -> usize {
+        self.describes.len() + self.statements.pending()
+    }
+
+    /// A Query or Sync is forwarded that ends a batch.
     pub fn batch_sent(&mut self) {
         self.sent += 1;
+    }
+
+    /// A `COPY … FROM STDIN` is forwarded (before its Query ends the batch).
+    pub fn copy_sent(&mut self) {
+        self.copy = CopyIn::Pending(self.sent);
+    }
+
+    /// The client ended its COPY data (CopyDone, CopyFail).
+    pub fn copy_ended(&mut self) {
+        self.copy = CopyIn::Idle;
+    }
+
+    pub fn copy_state(&self) -> CopyIn {
+        self.copy
+    }
+
+    /// A CopyInResponse: the server reads COPY data.
+    pub fn copy_in_response(&mut self) {
+        if matches!(self.copy, CopyIn::Pending(_)) {
+            self.copy = CopyIn::Reading;
+        }
     }
 
     fn drop_answered(&mut self) {
@@ -150,9 +200,6 @@ impl Pipeline {
     }
 
     pub fn command_complete(&mut self, body: &[u8]) {
-        if self.statements.settled() {
-            return;
-        }
         if let Ok(tag) = BodyReader::new(body, "CommandComplete").cstr() {
             self.statements.command_complete(self.answered, tag);
         }
@@ -163,6 +210,12 @@ impl Pipeline {
     /// to the statements will not happen.
     pub fn failed(&mut self) {
         let answered = self.answered;
+        match self.copy {
+            CopyIn::Pending(batch) if batch == answered => self.copy = CopyIn::Declined,
+            // An error ends the server's COPY: it reads Syncs again.
+            CopyIn::Reading => self.copy = CopyIn::Declined,
+            _ => {}
+        }
         self.describes.retain(|(batch, _)| *batch != answered);
         self.statements.failed(answered);
     }

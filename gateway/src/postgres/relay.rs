@@ -26,7 +26,7 @@ use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
 use crate::plugins::PluginHost;
-use crate::plugins::bindings::types::{Session, SqlPhase};
+use crate::plugins::bindings::types::{Session, SqlPhase, StatementFlags};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
@@ -36,7 +36,7 @@ use super::errors::{Severity, error_response, sqlstate};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::params;
 use super::parity;
-use super::pipeline::{Described, Pipeline};
+use super::pipeline::{CopyIn, Described, Pipeline};
 use super::recorded::Bind;
 use super::results::{MASK_BATCH, ResultSet, Results, flush_rows, masking_chain, select_columns};
 use super::rows;
@@ -46,6 +46,9 @@ use super::upstream::ServerIo;
 
 const MAX_CLIENT_FRAME: usize = frame::DEFAULT_MAX_FRAME;
 const MAX_SERVER_FRAME: usize = 1 << 30;
+/// Messages awaiting the server's answer that the relay keeps track of
+/// (see [`Pipeline::backlog`]).
+const MAX_BACKLOG: usize = 10_000;
 
 pub struct RelayContext {
     pub host: Arc<PluginHost>,
@@ -69,6 +72,10 @@ pub enum RelayError {
     /// The gateway ended the session (the client was told why).
     #[error("{0}")]
     Ended(String),
+    /// The client sent what the gateway cannot follow; the session ends
+    /// with this reason (SQLSTATE 0A000).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// State the two directions share.
@@ -112,20 +119,48 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
     let marker = format!("sluice_refused_{}", ctx.session.id.replace('-', ""));
     let ctx = Arc::new(ctx);
     let (ready, fence) = parity::Fence::new();
+    let (progress, progress_rx) = watch::channel(0);
     let up = client_to_server(
         client_r,
         server_w,
         ctx.clone(),
         shared.clone(),
         marker.clone(),
-        (fence, ready.subscribe()),
+        Answers {
+            fence,
+            ready: ready.subscribe(),
+            progress: progress_rx,
+        },
     );
-    let down = server_to_client(server_r, client_w, ctx, shared, marker, ready);
+    let mut client_w = BufWriter::new(client_w);
+    let down = server_to_client(
+        server_r,
+        &mut client_w,
+        ctx,
+        shared,
+        marker,
+        (ready, progress),
+    );
     // Either side ending ends the session.
-    tokio::select! {
+    let ended = tokio::select! {
         r = up => r,
         r = down => r,
+    };
+    if let Err(RelayError::Unsupported(why)) = &ended {
+        let f = error_response(Severity::Fatal, sqlstate::FEATURE_NOT_SUPPORTED, why);
+        let _ = client_w.write_all(&f.to_bytes()).await;
+        let _ = client_w.flush().await;
     }
+    ended
+}
+
+/// What the client-to-server direction waits on the server's answers with.
+struct Answers {
+    fence: parity::Fence,
+    /// ReadyForQuery messages relayed.
+    ready: watch::Receiver<u64>,
+    /// Bumped on each CopyInResponse, ErrorResponse and ReadyForQuery.
+    progress: watch::Receiver<u64>,
 }
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -138,8 +173,13 @@ async fn client_to_server(
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
-    (mut fence, mut answered): (parity::Fence, watch::Receiver<u64>),
+    answers: Answers,
 ) -> Result<Ending, RelayError> {
+    let Answers {
+        mut fence,
+        ready: mut answered,
+        mut progress,
+    } = answers;
     let mut client = BufReader::new(client);
     let mut server = BufWriter::new(server);
     let mut markers = Markers {
@@ -153,6 +193,11 @@ async fn client_to_server(
     let mut unseen = false;
     // The portal the last forwarded message described.
     let mut described: Option<String> = None;
+    // Extended-protocol messages were forwarded since the last Sync.
+    let mut extended_open = false;
+    // A COPY … FROM STDIN was forwarded and the client has not ended its
+    // data: whether it has sent any.
+    let mut copying: Option<bool> = None;
     loop {
         let Some(f) = frame::read_frame(&mut client, MAX_CLIENT_FRAME)
             .await
@@ -160,6 +205,17 @@ async fn client_to_server(
         else {
             return Ok(Ending::ClientVanished);
         };
+        // The server ignores a Query in a failed batch, and cannot take one
+        // while it reads COPY data: the batches would no longer be counted
+        // as the server counts them.
+        if matches!(f.tag, b'Q' | b'F') && (extended_open || copying.is_some()) {
+            return Err(RelayError::Unsupported(
+                "a Query or FunctionCall before the Sync of an extended-protocol batch, or during \
+                 COPY FROM STDIN, is not supported through the gateway; send Sync (or end the \
+                 COPY) first"
+                    .into(),
+            ));
+        }
         let refused_before = markers.issued;
         let out = match f.tag {
             b'Q' => {
@@ -172,9 +228,12 @@ async fn client_to_server(
                 };
                 match checked {
                     Ok(allowed) => {
-                        lock(&shared)
-                            .pipeline
-                            .running(&allowed.statements, allowed.record);
+                        let mut s = lock(&shared);
+                        s.pipeline.running(&allowed.statements, allowed.record);
+                        if copies_in(&allowed.statements) {
+                            s.pipeline.copy_sent();
+                            copying = Some(false);
+                        }
                         f
                     }
                     Err(refusal) => failing_query(&markers.issue(&shared, refusal)),
@@ -255,10 +314,14 @@ async fn client_to_server(
                 };
                 match ctx.audit.execute(&portal, statement.as_deref()).await {
                     None => {
-                        if let Some(s) = &statement
-                            && Statements::changes_namespace(&s.statements)
-                        {
-                            lock(&shared).pipeline.running(&s.statements, s.record);
+                        if let Some(s) = &statement {
+                            if Statements::changes_namespace(&s.statements) {
+                                lock(&shared).pipeline.running(&s.statements, s.record);
+                            }
+                            if copies_in(&s.statements) {
+                                lock(&shared).pipeline.copy_sent();
+                                copying = Some(false);
+                            }
                         }
                         // Rows are masked by their portal's description:
                         // ask for it when the client did not.
@@ -290,13 +353,49 @@ async fn client_to_server(
             }
             _ => f,
         };
-        if matches!(out.tag, b'Q' | b'S') {
+        if lock(&shared).pipeline.backlog() > MAX_BACKLOG {
+            return Err(RelayError::Unsupported(format!(
+                "more than {MAX_BACKLOG} Parse, Close and Describe messages await the server's \
+                 answer; send Sync"
+            )));
+        }
+        let ends_batch = match (out.tag, copying) {
+            (b'Q', _) | (b'S', None) => true,
+            (b'S', Some(true)) => {
+                return Err(RelayError::Unsupported(
+                    "a Sync among COPY data messages is not supported through the gateway".into(),
+                ));
+            }
+            // Ignored if the server began the COPY.
+            (b'S', Some(false)) => {
+                let reading = copy_began(&shared, &mut server, &mut progress).await?;
+                if !reading {
+                    copying = None;
+                }
+                !reading
+            }
+            (b'd', Some(_)) => {
+                copying = Some(true);
+                false
+            }
+            (b'c' | b'f', _) => {
+                copying = None;
+                lock(&shared).pipeline.copy_ended();
+                false
+            }
+            _ => false,
+        };
+        if ends_batch {
             lock(&shared).pipeline.batch_sent();
             batch_refused = false;
+            extended_open = false;
         } else if markers.issued != refused_before {
             batch_refused = true;
         }
-        fence.forwarded(out.tag, std::mem::take(&mut unseen));
+        if matches!(out.tag, b'P' | b'B' | b'D' | b'E' | b'C') {
+            extended_open = true;
+        }
+        fence.forwarded(out.tag, ends_batch, std::mem::take(&mut unseen));
         if out.tag == b'D' {
             let mut r = BodyReader::new(&out.body, "Describe");
             described = match (r.u8(), r.cstr()) {
@@ -307,7 +406,9 @@ async fn client_to_server(
             described = None;
         }
         let terminate = out.tag == b'X';
-        ctx.audit.forwarded(out.tag);
+        if ends_batch {
+            ctx.audit.batch_sent();
+        }
         frame::write_frame(&mut server, &out)
             .await
             .map_err(|e| RelayError::Server(e.into()))?;
@@ -383,6 +484,38 @@ async fn resolve(
     }
 }
 
+/// Whether the statements read COPY data from the client.
+fn copies_in(statements: &[crate::plugins::bindings::types::SqlStatement]) -> bool {
+    statements
+        .iter()
+        .any(|s| s.flags.contains(StatementFlags::COPY_FROM_CLIENT))
+}
+
+/// Whether the server began the COPY … FROM STDIN sent last (and reads its
+/// data) or failed it; waits for its answer (what was sent must reach the
+/// server first).
+async fn copy_began(
+    shared: &Mutex<Shared>,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    progress: &mut watch::Receiver<u64>,
+) -> Result<bool, RelayError> {
+    server
+        .flush()
+        .await
+        .map_err(|e| RelayError::Server(e.into()))?;
+    loop {
+        progress.borrow_and_update();
+        match lock(shared).pipeline.copy_state() {
+            CopyIn::Pending(_) => {}
+            CopyIn::Reading => return Ok(true),
+            CopyIn::Idle | CopyIn::Declined => return Ok(false),
+        }
+        if progress.changed().await.is_err() {
+            return Err(RelayError::Ended("the server connection ended".into()));
+        }
+    }
+}
+
 /// Whether rows of this connection may have to be masked (a configured
 /// plugin that is missing could be a masker).
 fn may_mask(ctx: &RelayContext) -> bool {
@@ -413,14 +546,13 @@ fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
 
 async fn server_to_client(
     server: ReadHalf<Io>,
-    client: WriteHalf<Io>,
+    client: &mut BufWriter<WriteHalf<Io>>,
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
-    ready: tokio::sync::watch::Sender<u64>,
+    (ready, progress): (watch::Sender<u64>, watch::Sender<u64>),
 ) -> Result<Ending, RelayError> {
     let mut server = BufReader::new(server);
-    let mut client = BufWriter::new(client);
     let mut results = Results::Idle;
     let mut schema_watch = SchemaWatch::default();
     let mut selections = Selections::default();
@@ -443,6 +575,7 @@ async fn server_to_client(
                     .map(|(_, m)| m)
                     .unwrap_or_default();
                 lock(&shared).pipeline.failed();
+                progress.send_modify(|n| *n += 1);
                 let swapped = if message.contains(&marker) {
                     let mut s = lock(&shared);
                     let key = s
@@ -455,7 +588,7 @@ async fn server_to_client(
                     None
                 };
                 if let Err(e) = flush_rows(&ctx, &mut results, &mut out).await {
-                    return unmaskable(&mut client, &e.to_string()).await;
+                    return unmaskable(client, &e.to_string()).await;
                 }
                 results = Results::Idle;
                 out.push(swapped.unwrap_or(f));
@@ -465,7 +598,7 @@ async fn server_to_client(
                 let name = r.cstr().map_err(RelayError::Server)?;
                 let value = r.cstr().map_err(RelayError::Server)?;
                 if let Some(why) = parity::parameter_status_refusal(name, value) {
-                    return end_session(&mut client, &why).await;
+                    return end_session(client, &why).await;
                 }
                 out.push(f);
             }
@@ -487,7 +620,7 @@ async fn server_to_client(
                     let columns =
                         rows::parse_row_description(&f.body).map_err(RelayError::Server)?;
                     results = match masking_chain(&ctx) {
-                        Err(why) => return unmaskable(&mut client, &why).await,
+                        Err(why) => return unmaskable(client, &why).await,
                         Ok(None) => Results::Plain,
                         Ok(Some(chain)) => Results::Masked(ResultSet::new(columns, chain)),
                     };
@@ -513,14 +646,11 @@ async fn server_to_client(
                 if matches!(results, Results::Idle) {
                     // Rows the gateway cannot read: with a masker, never sent.
                     results = match masking_chain(&ctx) {
-                        Err(why) => return unmaskable(&mut client, &why).await,
+                        Err(why) => return unmaskable(client, &why).await,
                         Ok(None) => Results::Plain,
                         Ok(Some(_)) => {
-                            return unmaskable(
-                                &mut client,
-                                "result rows arrived without a description",
-                            )
-                            .await;
+                            return unmaskable(client, "result rows arrived without a description")
+                                .await;
                         }
                     };
                 }
@@ -528,7 +658,7 @@ async fn server_to_client(
                     && set.selection.is_none()
                 {
                     match select_columns(&ctx, set, &mut selections).await {
-                        Err(why) => return unmaskable(&mut client, &why).await,
+                        Err(why) => return unmaskable(client, &why).await,
                         // No masker wants any of these columns.
                         Ok(selection) if selection.is_empty() => results = Results::Plain,
                         Ok(selection) => set.selection = Some(selection),
@@ -546,20 +676,25 @@ async fn server_to_client(
                         if set.pending.len() >= MASK_BATCH
                             && let Err(e) = flush_rows(&ctx, &mut results, &mut out).await
                         {
-                            return unmaskable(&mut client, &e.to_string()).await;
+                            return unmaskable(client, &e.to_string()).await;
                         }
                     }
                     _ => out.push(f),
                 }
             }
+            b'G' => {
+                lock(&shared).pipeline.copy_in_response();
+                progress.send_modify(|n| *n += 1);
+                out.push(f);
+            }
             b'H' => match masking_chain(&ctx) {
                 Ok(None) => out.push(f),
-                Ok(Some(_)) => return unmaskable(&mut client, "COPY data cannot be masked").await,
-                Err(why) => return unmaskable(&mut client, &why).await,
+                Ok(Some(_)) => return unmaskable(client, "COPY data cannot be masked").await,
+                Err(why) => return unmaskable(client, &why).await,
             },
             b'C' | b'I' | b's' | b'Z' => {
                 if let Err(e) = flush_rows(&ctx, &mut results, &mut out).await {
-                    return unmaskable(&mut client, &e.to_string()).await;
+                    return unmaskable(client, &e.to_string()).await;
                 }
                 // A suspended portal resumes with the same columns.
                 if f.tag != b's' {
@@ -570,6 +705,7 @@ async fn server_to_client(
                     b'Z' => {
                         lock(&shared).pipeline.ready();
                         ready.send_modify(|n| *n += 1);
+                        progress.send_modify(|n| *n += 1);
                     }
                     _ => {}
                 }
@@ -579,7 +715,7 @@ async fn server_to_client(
         }
         ctx.audit.observe(&out);
         for f in &out {
-            frame::write_frame(&mut client, f)
+            frame::write_frame(client, f)
                 .await
                 .map_err(|e| RelayError::Client(e.into()))?;
         }

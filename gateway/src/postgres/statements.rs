@@ -97,11 +97,15 @@ impl Change {
     fn touches(&self, name: &str) -> bool {
         match self {
             Change::Define(n, _) | Change::Drop(n) => n == name,
-            Change::DropAll => true,
+            // DEALLOCATE ALL and DISCARD ALL leave the unnamed statement.
+            Change::DropAll => !name.is_empty(),
             Change::Nothing => false,
         }
     }
 }
+
+/// CommandComplete tags of the SQL commands that change the namespace.
+const NAMESPACE_TAGS: [&str; 4] = ["PREPARE", "DEALLOCATE", "DEALLOCATE ALL", "DISCARD ALL"];
 
 #[derive(Debug, PartialEq)]
 enum Ack {
@@ -214,11 +218,6 @@ impl Statements {
         }
     }
 
-    /// Whether no change waits for the server.
-    pub fn settled(&self) -> bool {
-        self.journal.is_empty()
-    }
-
     /// A ParseComplete of batch `answered`.
     pub fn parse_complete(&mut self, answered: u64) {
         self.acknowledged(answered, |a| *a == Ack::ParseComplete);
@@ -229,9 +228,20 @@ impl Statements {
         self.acknowledged(answered, |a| *a == Ack::CloseComplete);
     }
 
-    /// A CommandComplete of batch `answered`.
+    /// A CommandComplete of batch `answered`. One of a namespace command the
+    /// journal did not expect (run through a statement the gateway does not
+    /// know) leaves the gateway knowing no statement: it no longer claims
+    /// any text or types.
     pub fn command_complete(&mut self, answered: u64, tag: &str) {
-        self.acknowledged(answered, |a| matches!(a, Ack::Command(t) if t == tag));
+        let expected = self.acknowledged(answered, |a| matches!(a, Ack::Command(t) if t == tag));
+        if !expected && NAMESPACE_TAGS.contains(&tag) {
+            self.known.clear();
+        }
+    }
+
+    /// Changes waiting for the server.
+    pub fn pending(&self) -> usize {
+        self.journal.len()
     }
 
     /// The server described statement `name`: its parameter types.
@@ -270,17 +280,18 @@ impl Statements {
         }
     }
 
-    fn acknowledged(&mut self, answered: u64, ack: impl Fn(&Ack) -> bool) {
+    /// Applies the oldest change if `ack` acknowledges it; whether it did.
+    fn acknowledged(&mut self, answered: u64, ack: impl Fn(&Ack) -> bool) -> bool {
         self.forget_before(answered);
         if !self
             .journal
             .front()
             .is_some_and(|p| p.batch == answered && ack(&p.ack))
         {
-            return;
+            return false;
         }
         let Some(p) = self.journal.pop_front() else {
-            return;
+            return false;
         };
         match p.change {
             Change::Define(name, s) => {
@@ -291,9 +302,10 @@ impl Statements {
             Change::Drop(name) => {
                 self.known.remove(&name);
             }
-            Change::DropAll => self.known.clear(),
+            Change::DropAll => self.known.retain(|name, _| name.is_empty()),
             Change::Nothing => {}
         }
+        true
     }
 }
 
@@ -367,11 +379,21 @@ mod tests {
         assert!(!Statements::changes_namespace(
             &sql.analyze("DISCARD PLANS").unwrap()
         ));
+        // DISCARD ALL leaves the unnamed statement.
+        s.parsing(5, "".into(), statement("unnamed"));
+        s.parse_complete(5);
+        s.running(6, &discard, None);
+        s.command_complete(6, "DISCARD ALL");
+        assert_eq!(text(&s, "", 7).as_deref(), Some("unnamed"));
+        assert_eq!(text(&s, "s1", 7), None);
+        // A namespace command the journal did not expect: nothing is known.
+        s.command_complete(7, "DEALLOCATE");
+        assert_eq!(text(&s, "", 8), None);
         // PREPARE defines the name once it completes.
         let prepare = sql.analyze("PREPARE s3(int) AS SELECT $1").unwrap();
-        s.running(4, &prepare, None);
-        s.command_complete(4, "PREPARE");
-        assert!(text(&s, "s3", 5).is_some_and(|t| t.starts_with("PREPARE s3")));
+        s.running(8, &prepare, None);
+        s.command_complete(8, "PREPARE");
+        assert!(text(&s, "s3", 9).is_some_and(|t| t.starts_with("PREPARE s3")));
     }
 
     #[test]

@@ -116,6 +116,36 @@ impl RawSession {
         }
     }
 
+    /// Messages until one with `tag`.
+    pub async fn until(&mut self, tag: u8) {
+        while self.next().await.0 != tag {}
+    }
+
+    /// Messages until the gateway closes the connection: the SQLSTATE and
+    /// severity of each error among them.
+    pub async fn until_closed(&mut self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        loop {
+            if self.buf.len() < 5 {
+                let n = self.stream.read_buf(&mut self.buf).await.unwrap_or(0);
+                if n == 0 {
+                    return errors;
+                }
+                continue;
+            }
+            let (tag, body) = self.next().await;
+            if tag == b'E' {
+                let field = |c: u8| {
+                    body.split(|b| *b == 0)
+                        .find(|f| f.first() == Some(&c))
+                        .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
+                        .unwrap_or_default()
+                };
+                errors.push((field(b'C'), field(b'S')));
+            }
+        }
+    }
+
     pub async fn query(&mut self, sql: &str) -> Replies {
         let mut out = BytesMut::new();
         frontend::query(sql, &mut out).unwrap();
