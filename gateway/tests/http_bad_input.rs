@@ -115,6 +115,98 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
     assert_eq!(up.count(), 0, "nothing refused reached the upstream");
 }
 
+/// What guardrails and upstream could read differently is refused before
+/// anything reaches the upstream: a path with an encoded slash or a `;`, a
+/// method in another case, a method-override header, a JSON body with a
+/// key twice (ignoring case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_upstream_could_read_otherwise_are_refused() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let client = gw.client();
+    let token = gw.token("agent-1", &["agents"], "1h");
+
+    for path in [
+        "/api/admin%2Fusers/7",
+        "/api/admin%5cusers",
+        "/api/admin;x/users/7",
+        "/api/v1/..;/admin",
+    ] {
+        let resp = client
+            .delete(gw.https(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = problem(resp).await;
+        assert_eq!(
+            (status, v["reason"].as_str()),
+            (400, Some("bad_path")),
+            "{path}"
+        );
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("read in different ways"),
+            "{v}"
+        );
+    }
+
+    let lower = reqwest::Method::from_bytes(b"delete").unwrap();
+    let resp = client
+        .request(lower, gw.https("/api/admin/users/7"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("ambiguous_method"))
+    );
+
+    let resp = client
+        .post(gw.https("/api/admin/users/7"))
+        .bearer_auth(&token)
+        .header("X-HTTP-Method-Override", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("override_header"))
+    );
+
+    let resp = client
+        .post(gw.https("/api/refunds"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"refund": {"amount": 5, "Amount": 5000}}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("ambiguous_json"))
+    );
+    assert!(v["detail"].as_str().unwrap().contains("Amount"), "{v}");
+    assert_eq!(up.count(), 0, "nothing refused reached the upstream");
+
+    // The unambiguous forms pass.
+    let resp = client
+        .post(gw.https("/api/refunds"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"refund": {"amount": 5}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.count(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_is_502_and_slow_is_504() {
     let up = Upstream::start().await;

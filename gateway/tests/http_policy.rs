@@ -279,6 +279,27 @@ async fn mcp_tool_calls_are_judged_per_tool() {
     assert_eq!(v[1]["error"]["code"], -32010);
     assert_eq!(up.count(), 1);
 
+    // A key twice, ignoring case: which one a parser takes varies (Go's
+    // encoding/json would run `delete_repo` here).
+    let resp = client
+        .post(gw.https("/tools/mcp"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"search_code","Name":"delete_repo"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ambiguous JSON"),
+        "{v}"
+    );
+    assert_eq!(up.count(), 1);
+
     // What cannot be judged is not forwarded.
     let resp = client
         .post(gw.https("/tools/mcp"))

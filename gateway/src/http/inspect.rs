@@ -93,7 +93,11 @@ pub async fn request(
         mcp: None,
     };
 
-    if i.conn.mcp && i.parts.method == Method::POST {
+    let mcp = i.conn.mcp && i.parts.method == Method::POST;
+    if !mcp && let Err(why) = super::ambiguity::check_json(&shown) {
+        return Err(Problem::bad_request("ambiguous_json", why));
+    }
+    if mcp {
         if let Some(answer) = check_mcp(&i, base, rec).await {
             return Ok(Inspected::Answer(answer));
         }

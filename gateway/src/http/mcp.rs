@@ -41,6 +41,11 @@ pub const DENIED: i64 = -32010;
 pub const APPROVAL_REQUIRED: i64 = -32011;
 
 pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
+    // Which of two `method` or `name` keys counts is up to each parser.
+    super::ambiguity::check_json(body).map_err(|why| RpcError {
+        code: INVALID_REQUEST,
+        message: format!("ambiguous JSON: {why}"),
+    })?;
     let value: Value = serde_json::from_slice(body).map_err(|e| RpcError {
         code: PARSE_ERROR,
         message: format!("the body is not JSON: {e}"),

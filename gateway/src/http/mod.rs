@@ -11,6 +11,7 @@
 //!     ─▶ masking (whole body, or per event) ─▶ record::exchange ─▶ session (recording, audit)
 //! ```
 
+mod ambiguity;
 mod auth;
 pub mod body;
 pub mod config;

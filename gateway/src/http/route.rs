@@ -7,7 +7,13 @@
 //! characters decoded, the others upper-cased) and forwards exactly the
 //! normalised form: `/admin/./x`, `//admin/x` and `/%61dmin/x` all reach
 //! plugins and upstream as `/admin/x`. A path that climbs above the
-//! connection (`/c/../other`) or carries a malformed escape is refused.
+//! connection (`/c/../other`) or carries a malformed escape is refused, and
+//! so is a path that upstreams read in more than one way: an encoded slash
+//! or backslash (`%2F`, `%5C`: decoded before routing by some frameworks,
+//! not by others), a backslash (a `/` to some servers), a `;` (path
+//! parameters, which Java servlet containers strip before routing, so that
+//! `/admin;x/users` and `/..;/admin` are `/admin/users` and `/admin` to
+//! them), and bytes outside ASCII.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -26,6 +32,8 @@ pub enum RouteError {
     Escapes,
     #[error("the path must start with `/`")]
     NotOrigin,
+    #[error("the path {0}, which upstreams read in different ways")]
+    Ambiguous(&'static str),
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -51,6 +59,11 @@ fn canonical_segment(raw: &str) -> Result<String, RouteError> {
                 return Err(RouteError::BadEscape);
             };
             let decoded = hi << 4 | lo;
+            if matches!(decoded, b'/' | b'\\') {
+                return Err(RouteError::Ambiguous(
+                    "has an encoded slash or backslash (%2F, %5C)",
+                ));
+            }
             if is_unreserved(decoded) {
                 out.push(decoded as char);
             } else {
@@ -59,8 +72,17 @@ fn canonical_segment(raw: &str) -> Result<String, RouteError> {
             }
             i += 3;
         } else {
-            // The URI parser admits only ASCII here.
-            out.push(b as char);
+            match b {
+                b'\\' => return Err(RouteError::Ambiguous("has a backslash")),
+                b';' => return Err(RouteError::Ambiguous("has a `;` (path parameters)")),
+                // The URI parser admits these unescaped.
+                0x80.. => {
+                    return Err(RouteError::Ambiguous(
+                        "has bytes outside ASCII (percent-encode them)",
+                    ));
+                }
+                _ => out.push(b as char),
+            }
             i += 1;
         }
     }
@@ -134,7 +156,6 @@ mod tests {
             ("/api/v1/../admin/x", "api", "/admin/x"),
             ("/api/%61dmin/x", "api", "/admin/x"),
             ("/api/v1/%2e%2E/x", "api", "/x"),
-            ("/api/a%2fb", "api", "/a%2Fb"),
             ("/api/a%20b", "api", "/a%20b"),
             ("/%61pi/x", "api", "/x"),
         ];
@@ -152,6 +173,20 @@ mod tests {
         assert_eq!(split("/api/%zz"), Err(RouteError::BadEscape));
         assert_eq!(split("/api/%4"), Err(RouteError::BadEscape));
         assert_eq!(split("*"), Err(RouteError::NotOrigin));
+        for ambiguous in [
+            "/api/admin%2Fusers",
+            "/api/admin%2fusers",
+            "/api/admin%5Cusers",
+            "/api/admin\\users",
+            "/api/admin;x/users",
+            "/api/v1/..;/admin",
+            "/api/caf\u{e9}",
+        ] {
+            assert!(
+                matches!(split(ambiguous), Err(RouteError::Ambiguous(_))),
+                "{ambiguous}"
+            );
+        }
     }
 
     #[test]
