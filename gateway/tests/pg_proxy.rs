@@ -550,6 +550,22 @@ async fn binds_are_read_with_the_types_the_server_holds() {
     let codes: Vec<_> = answers.iter().map(Replies::code).collect();
     assert_eq!(codes, [Some("42P01"), None, Some("42501")], "{answers:?}");
 
+    // No declared types and no Describe: the gateway asks the server, and
+    // the client sees only the answers to what it sent.
+    assert_eq!(s.parse("s5", "select $1::text").await.code(), None);
+    let r = s.run_bound("s5", 1, word()).await;
+    assert_eq!(r.code(), Some("42501"), "{r:?}");
+    let mut out = bytes::BytesMut::new();
+    raw::bind(&mut out, "s5", 1, std::iter::once(&b"hello"[..]));
+    frontend::execute("", 0, &mut out).unwrap();
+    frontend::sync(&mut out);
+    s.send(&out).await;
+    let mut tags = Vec::new();
+    while tags.last() != Some(&b'Z') {
+        tags.push(s.next().await.0);
+    }
+    assert_eq!(String::from_utf8_lossy(&tags), "2DCZ");
+
     // Text that must wait behind unseen code (see parity::Fence), pipelined
     // in one write behind it, is answered too.
     let mut out = bytes::BytesMut::new();

@@ -34,9 +34,11 @@ use super::frame::BodyReader;
 use super::params::oid_list;
 use super::statements::{Lookup, Prepared, Statements};
 
+/// A Describe awaiting its answer. `injected`: the gateway's own, whose
+/// answer is not for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Describe {
-    Statement(String),
+    Statement { name: String, injected: bool },
     Portal { injected: bool },
 }
 
@@ -44,7 +46,7 @@ enum Describe {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Described {
     /// A Describe of a statement: no rows follow.
-    Statement,
+    Statement { injected: bool },
     /// A Describe of a portal: the rows of its Execute follow. `injected`:
     /// the gateway's own Describe, not to be passed to the client.
     Portal { injected: bool },
@@ -103,7 +105,10 @@ impl Pipeline {
     pub fn describing(&mut self, body: &[u8]) {
         let mut r = BodyReader::new(body, "Describe");
         let describe = match (r.u8(), r.cstr()) {
-            (Ok(b'S'), Ok(name)) => Describe::Statement(name.to_string()),
+            (Ok(b'S'), Ok(name)) => Describe::Statement {
+                name: name.to_string(),
+                injected: false,
+            },
             (Ok(b'P'), Ok(_)) => Describe::Portal { injected: false },
             // The server refuses it, and skips the rest of the batch.
             _ => return,
@@ -115,6 +120,23 @@ impl Pipeline {
     pub fn describing_for_gateway(&mut self) {
         self.describes
             .push_back((self.sent, Describe::Portal { injected: true }));
+    }
+
+    /// The gateway's own Describe of statement `name` is forwarded.
+    pub fn describing_statement_for_gateway(&mut self, name: &str) {
+        let describe = Describe::Statement {
+            name: name.to_string(),
+            injected: true,
+        };
+        self.describes.push_back((self.sent, describe));
+    }
+
+    /// Whether a Describe of a statement the gateway sent awaits its answer
+    /// (it is dropped if its batch fails).
+    pub fn gateway_describing_statement(&self) -> bool {
+        self.describes
+            .iter()
+            .any(|(_, d)| matches!(d, Describe::Statement { injected: true, .. }))
     }
 
     /// Describes and statement changes waiting for the server's answer. The
@@ -162,19 +184,21 @@ impl Pipeline {
 
     /// A ParameterDescription answers the oldest Describe of the batch being
     /// answered, a Describe of a statement (its RowDescription or NoData
-    /// follows).
-    pub fn parameter_description(&mut self, body: &[u8]) {
+    /// follows). Whether the gateway sent that Describe.
+    pub fn parameter_description(&mut self, body: &[u8]) -> bool {
         self.drop_answered();
-        let Some((batch, Describe::Statement(name))) = self.describes.front() else {
-            return;
+        let Some((batch, Describe::Statement { name, injected })) = self.describes.front() else {
+            return false;
         };
         if *batch != self.answered {
-            return;
+            return false;
         }
+        let injected = *injected;
         if let Ok(types) = oid_list(&mut BodyReader::new(body, "ParameterDescription")) {
             let name = name.clone();
             self.statements.described(&name, types);
         }
+        injected
     }
 
     /// A RowDescription or NoData: what it answers.
@@ -185,7 +209,7 @@ impl Pipeline {
             _ => return Described::Query,
         }
         match self.describes.pop_front() {
-            Some((_, Describe::Statement(_))) => Described::Statement,
+            Some((_, Describe::Statement { injected, .. })) => Described::Statement { injected },
             Some((_, Describe::Portal { injected })) => Described::Portal { injected },
             None => Described::Query,
         }
@@ -259,7 +283,10 @@ mod tests {
         t.batch_sent();
         t.parse_complete();
         t.parameter_description(&description(&[25, 23]));
-        assert_eq!(t.row_description(), Described::Statement);
+        assert_eq!(
+            t.row_description(),
+            Described::Statement { injected: false }
+        );
         t.ready();
         assert_eq!(types(&t, "s1"), [25, 23]);
         // A Describe left unanswered by an error does not shift the next,
@@ -274,7 +301,10 @@ mod tests {
         t.ready();
         t.parse_complete();
         t.parameter_description(&description(&[20]));
-        assert_eq!(t.row_description(), Described::Statement);
+        assert_eq!(
+            t.row_description(),
+            Described::Statement { injected: false }
+        );
         t.ready();
         assert_eq!(types(&t, ""), [20]);
     }

@@ -56,6 +56,14 @@ impl<'a> Bind<'a> {
         }
     }
 
+    /// Whether a binary value is bound to a parameter whose type `types`
+    /// does not give (0 or missing): it could not be decoded.
+    pub fn binary_of_unknown_type(&self, types: &[u32]) -> bool {
+        self.params.iter().enumerate().any(|(i, p)| {
+            p.is_some() && self.is_binary(i) && types.get(i).copied().unwrap_or(0) == 0
+        })
+    }
+
     /// Parameters as the guardrails see them: text-format values whole,
     /// binary ones decoded by `types` (the statement's parameter types) where
     /// [`guardrail_text`] can, else `None`, as for NULL.

@@ -1,0 +1,445 @@
+//! Client to server: each message checked, recorded and forwarded, or
+//! replaced by one that fails the same way at the server (see the parent
+//! module); the batch bookkeeping the server's answers are matched with.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
+use tokio::sync::watch;
+
+use crate::plugins::bindings::types::{SqlPhase, SqlStatement, StatementFlags};
+
+use super::{Ending, Io, MAX_BACKLOG, MAX_CLIENT_FRAME, RelayContext, RelayError, Shared, lock};
+use crate::postgres::checks;
+use crate::postgres::errors::{Severity, error_response, sqlstate};
+use crate::postgres::frame::{self, BodyReader, Frame, FrameError};
+use crate::postgres::params;
+use crate::postgres::parity;
+use crate::postgres::pipeline::CopyIn;
+use crate::postgres::recorded::Bind;
+use crate::postgres::statements::{Lookup, Prepared, Statements};
+
+/// What the client-to-server direction waits on the server's answers with.
+pub(super) struct Answers {
+    pub(super) fence: parity::Fence,
+    /// ReadyForQuery messages relayed.
+    pub(super) ready: watch::Receiver<u64>,
+    /// Bumped on each CopyInResponse, ErrorResponse and ReadyForQuery.
+    pub(super) progress: watch::Receiver<u64>,
+}
+
+pub(super) async fn client_to_server(
+    client: ReadHalf<Io>,
+    server: WriteHalf<Io>,
+    ctx: Arc<RelayContext>,
+    shared: Arc<Mutex<Shared>>,
+    marker: String,
+    answers: Answers,
+) -> Result<Ending, RelayError> {
+    let Answers {
+        mut fence,
+        ready: mut answered,
+        mut progress,
+    } = answers;
+    let mut client = BufReader::new(client);
+    let mut server = BufWriter::new(server);
+    let mut markers = Markers {
+        prefix: marker,
+        issued: 0,
+    };
+    // A message of this extended-protocol batch was refused: the server
+    // discards the rest of the batch until Sync.
+    let mut batch_refused = false;
+    // Set by `check` when an allowed statement runs code out of the analysis' sight.
+    let mut unseen = false;
+    // The portal the last forwarded message described.
+    let mut described: Option<String> = None;
+    // Extended-protocol messages were forwarded since the last Sync.
+    let mut extended_open = false;
+    // A COPY … FROM STDIN was forwarded and the client has not ended its
+    // data: whether it has sent any.
+    let mut copying: Option<bool> = None;
+    loop {
+        let Some(f) = frame::read_frame(&mut client, MAX_CLIENT_FRAME)
+            .await
+            .map_err(RelayError::Client)?
+        else {
+            return Ok(Ending::ClientVanished);
+        };
+        // The server ignores a Query in a failed batch, and cannot take one
+        // while it reads COPY data: the batches would no longer be counted
+        // as the server counts them.
+        if matches!(f.tag, b'Q' | b'F') && (extended_open || copying.is_some()) {
+            return Err(RelayError::Unsupported(
+                "a Query or FunctionCall before the Sync of an extended-protocol batch, or during \
+                 COPY FROM STDIN, is not supported through the gateway; send Sync (or end the \
+                 COPY) first"
+                    .into(),
+            ));
+        }
+        let refused_before = markers.issued;
+        let out = match f.tag {
+            b'Q' => {
+                let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
+                let checked = match fenced(&mut fence, &mut server, &text).await? {
+                    Err(why) => Err(checks::fence_refusal(why)),
+                    Ok(()) => {
+                        checks::check(&ctx, &text, SqlPhase::SimpleQuery, None, &mut unseen).await
+                    }
+                };
+                match checked {
+                    Ok(allowed) => {
+                        let mut s = lock(&shared);
+                        s.pipeline.running(&allowed.statements, allowed.record);
+                        if copies_in(&allowed.statements) {
+                            s.pipeline.copy_sent();
+                            copying = Some(false);
+                        }
+                        f
+                    }
+                    Err(refusal) => failing_query(&markers.issue(&shared, refusal)),
+                }
+            }
+            b'P' => {
+                let mut r = BodyReader::new(&f.body, "Parse");
+                let name = r.cstr().map_err(RelayError::Client)?.to_string();
+                let text = r.cstr().map_err(RelayError::Client)?.to_string();
+                let declared = params::oid_list(&mut r).map_err(RelayError::Client)?;
+                let checked = match fenced(&mut fence, &mut server, &text).await? {
+                    Err(why) => Err(checks::fence_refusal(why)),
+                    Ok(()) => {
+                        checks::check(
+                            &ctx,
+                            &text,
+                            SqlPhase::Parse,
+                            Some(name.clone()),
+                            &mut unseen,
+                        )
+                        .await
+                    }
+                };
+                match checked {
+                    Ok(allowed) => {
+                        let statement = Prepared::new(
+                            &text,
+                            allowed.statements,
+                            declared,
+                            allowed.record,
+                            false,
+                        );
+                        lock(&shared).pipeline.parsing(name, statement);
+                        f
+                    }
+                    Err(refusal) => failing_parse(&name, &markers.issue(&shared, refusal)),
+                }
+            }
+            // Refused like an Execute; the server then discards the
+            // portal's Describe and Execute until Sync.
+            b'B' => {
+                let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
+                let mut statement = if bind.parameter_count() == 0 {
+                    None
+                } else {
+                    resolve(&shared, &mut server, &mut answered, bind.statement).await?
+                };
+                // Binary values of types the gateway was not told: the
+                // server says, rather than the guardrails seeing nothing.
+                if statement
+                    .as_ref()
+                    .is_some_and(|s| bind.binary_of_unknown_type(&s.types))
+                {
+                    describe_statement(&shared, &mut server, &mut progress, bind.statement).await?;
+                    statement =
+                        resolve(&shared, &mut server, &mut answered, bind.statement).await?;
+                }
+                match checks::check_bind(&ctx, &bind, statement.as_deref()).await {
+                    None => {
+                        ctx.audit.bind(&bind);
+                        f
+                    }
+                    Some(refusal) => {
+                        let m = markers.issue(&shared, refusal);
+                        failing_parse(&m, &m)
+                    }
+                }
+            }
+            // A FunctionCall names its function by OID, out of the analyser's
+            // sight: refused, like a statement a guardrail denies.
+            b'F' => {
+                let why = "FunctionCall messages are not allowed through the gateway; call the function in SQL";
+                ctx.audit
+                    .refused("", SqlPhase::FunctionCall, "function-call", why);
+                let refusal =
+                    error_response(Severity::Error, sqlstate::INSUFFICIENT_PRIVILEGE, why);
+                failing_query(&markers.issue(&shared, refusal))
+            }
+            // The server will skip it: no write-ahead record claims it ran.
+            b'E' if batch_refused => f,
+            // Write-ahead for executions the Parse record does not cover;
+            // refused like a statement, by a Parse that fails with the marker.
+            b'E' => {
+                let portal = cstr(&f.body, "Execute").map_err(RelayError::Client)?;
+                let statement = match ctx.audit.portal_statement(&portal) {
+                    Some(name) => resolve(&shared, &mut server, &mut answered, &name).await?,
+                    None => None,
+                };
+                match ctx.audit.execute(&portal, statement.as_deref()).await {
+                    None => {
+                        if let Some(s) = &statement {
+                            if Statements::changes_namespace(&s.statements) {
+                                lock(&shared).pipeline.running(&s.statements, s.record);
+                            }
+                            if copies_in(&s.statements) {
+                                lock(&shared).pipeline.copy_sent();
+                                copying = Some(false);
+                            }
+                        }
+                        // Rows are masked by their portal's description:
+                        // ask for it when the client did not.
+                        if described.as_deref() != Some(portal.as_str()) && may_mask(&ctx) {
+                            lock(&shared).pipeline.describing_for_gateway();
+                            frame::write_frame(&mut server, &describe_portal(&portal))
+                                .await
+                                .map_err(|e| RelayError::Server(e.into()))?;
+                        }
+                        f
+                    }
+                    Some(refusal) => {
+                        let m = markers.issue(&shared, refusal);
+                        failing_parse(&m, &m)
+                    }
+                }
+            }
+            b'D' => {
+                lock(&shared).pipeline.describing(&f.body);
+                f
+            }
+            // A malformed Close goes on for the server to refuse.
+            b'C' => {
+                let mut r = BodyReader::new(&f.body, "Close");
+                if let (Ok(kind), Ok(name)) = (r.u8(), r.cstr()) {
+                    lock(&shared).pipeline.closing(kind, name);
+                }
+                f
+            }
+            _ => f,
+        };
+        if lock(&shared).pipeline.backlog() > MAX_BACKLOG {
+            return Err(RelayError::Unsupported(format!(
+                "more than {MAX_BACKLOG} Parse, Close and Describe messages await the server's \
+                 answer; send Sync"
+            )));
+        }
+        let ends_batch = match (out.tag, copying) {
+            (b'Q', _) | (b'S', None) => true,
+            (b'S', Some(true)) => {
+                return Err(RelayError::Unsupported(
+                    "a Sync among COPY data messages is not supported through the gateway".into(),
+                ));
+            }
+            // Ignored if the server began the COPY.
+            (b'S', Some(false)) => {
+                let reading = copy_began(&shared, &mut server, &mut progress).await?;
+                if !reading {
+                    copying = None;
+                }
+                !reading
+            }
+            (b'd', Some(_)) => {
+                copying = Some(true);
+                false
+            }
+            (b'c' | b'f', _) => {
+                copying = None;
+                lock(&shared).pipeline.copy_ended();
+                false
+            }
+            _ => false,
+        };
+        if ends_batch {
+            lock(&shared).pipeline.batch_sent();
+            batch_refused = false;
+            extended_open = false;
+        } else if markers.issued != refused_before {
+            batch_refused = true;
+        }
+        if matches!(out.tag, b'P' | b'B' | b'D' | b'E' | b'C') {
+            extended_open = true;
+        }
+        fence.forwarded(out.tag, ends_batch, std::mem::take(&mut unseen));
+        if out.tag == b'D' {
+            let mut r = BodyReader::new(&out.body, "Describe");
+            described = match (r.u8(), r.cstr()) {
+                (Ok(b'P'), Ok(portal)) => Some(portal.to_string()),
+                _ => None,
+            };
+        } else if out.tag != b'H' {
+            described = None;
+        }
+        let terminate = out.tag == b'X';
+        if ends_batch {
+            ctx.audit.batch_sent();
+        }
+        frame::write_frame(&mut server, &out)
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+        // Pipelined messages go out together; flush once the client pauses.
+        if client.buffer().is_empty() {
+            server
+                .flush()
+                .await
+                .map_err(|e| RelayError::Server(e.into()))?;
+        }
+        if terminate {
+            return Ok(Ending::Terminated);
+        }
+    }
+}
+
+/// Refusal markers: a refused message is replaced by one that fails at the
+/// server with a fresh marker in its error, which maps the error back to
+/// the refusal. Fixed-width counters: no marker is a prefix of another.
+struct Markers {
+    prefix: String,
+    issued: u64,
+}
+
+impl Markers {
+    fn issue(&mut self, shared: &Mutex<Shared>, refusal: Frame) -> String {
+        self.issued += 1;
+        let m = format!("{}_{:010}", self.prefix, self.issued);
+        lock(shared).refusals.insert(m.clone(), refusal);
+        m
+    }
+}
+
+/// Waits, when `text` must, until the server has answered the unseen code
+/// sent before it (see [`parity::Fence`]); what was sent must reach the
+/// server first.
+async fn fenced(
+    fence: &mut parity::Fence,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    text: &str,
+) -> Result<Result<(), &'static str>, RelayError> {
+    if parity::lexing_sensitive(text) {
+        server
+            .flush()
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+    }
+    Ok(fence.before(text).await)
+}
+
+/// The statement `name` as the server will bind it. While that depends on
+/// an earlier batch, waits until the server has answered it (what was sent
+/// must reach the server first).
+async fn resolve(
+    shared: &Mutex<Shared>,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    answered: &mut watch::Receiver<u64>,
+    name: &str,
+) -> Result<Option<Arc<Prepared>>, RelayError> {
+    loop {
+        let lookup = lock(shared).pipeline.statement(name);
+        let batch = match lookup {
+            Lookup::Ready(statement) => return Ok(statement),
+            Lookup::AfterBatch(batch) => batch,
+        };
+        server
+            .flush()
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+        if answered.wait_for(|n| *n > batch).await.is_err() {
+            return Err(RelayError::Ended("the server connection ended".into()));
+        }
+    }
+}
+
+/// Asks the server to describe statement `name` and waits for its answer
+/// (which updates the statement's parameter types, see
+/// [`crate::postgres::pipeline`]) or for its batch to fail.
+async fn describe_statement(
+    shared: &Mutex<Shared>,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    progress: &mut watch::Receiver<u64>,
+    name: &str,
+) -> Result<(), RelayError> {
+    let io = |e: std::io::Error| RelayError::Server(e.into());
+    lock(shared).pipeline.describing_statement_for_gateway(name);
+    frame::write_frame(server, &Frame::new(b'D', format!("S{name}\0").into_bytes()))
+        .await
+        .map_err(io)?;
+    frame::write_frame(server, &Frame::new(b'H', Vec::new()))
+        .await
+        .map_err(io)?;
+    server.flush().await.map_err(io)?;
+    loop {
+        progress.borrow_and_update();
+        if !lock(shared).pipeline.gateway_describing_statement() {
+            return Ok(());
+        }
+        if progress.changed().await.is_err() {
+            return Err(RelayError::Ended("the server connection ended".into()));
+        }
+    }
+}
+
+/// Whether the statements read COPY data from the client.
+fn copies_in(statements: &[SqlStatement]) -> bool {
+    statements
+        .iter()
+        .any(|s| s.flags.contains(StatementFlags::COPY_FROM_CLIENT))
+}
+
+/// Whether the server began the COPY … FROM STDIN sent last (and reads its
+/// data) or failed it; waits for its answer (what was sent must reach the
+/// server first).
+async fn copy_began(
+    shared: &Mutex<Shared>,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    progress: &mut watch::Receiver<u64>,
+) -> Result<bool, RelayError> {
+    server
+        .flush()
+        .await
+        .map_err(|e| RelayError::Server(e.into()))?;
+    loop {
+        progress.borrow_and_update();
+        match lock(shared).pipeline.copy_state() {
+            CopyIn::Pending(_) => {}
+            CopyIn::Reading => return Ok(true),
+            CopyIn::Idle | CopyIn::Declined => return Ok(false),
+        }
+        if progress.changed().await.is_err() {
+            return Err(RelayError::Ended("the server connection ended".into()));
+        }
+    }
+}
+
+/// Whether rows of this connection may have to be masked (a configured
+/// plugin that is missing could be a masker).
+fn may_mask(ctx: &RelayContext) -> bool {
+    ctx.host
+        .chain(&ctx.plugins)
+        .map_or(true, |chain| chain.has_maskers())
+}
+
+/// A Describe of portal `portal`.
+fn describe_portal(portal: &str) -> Frame {
+    Frame::new(b'D', format!("P{portal}\0").into_bytes())
+}
+
+/// A Query whose text is the marker: it fails to parse.
+fn failing_query(marker: &str) -> Frame {
+    Frame::new(b'Q', format!("{marker}\0").into_bytes())
+}
+
+/// A Parse of statement `name` whose text is the marker: it fails to parse,
+/// and the server discards the rest of the batch until Sync.
+fn failing_parse(name: &str, marker: &str) -> Frame {
+    Frame::new(b'P', format!("{name}\0{marker}\0\0\0").into_bytes())
+}
+
+fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
+    Ok(BodyReader::new(body, what).cstr()?.to_string())
+}
