@@ -161,6 +161,11 @@ async fn whole(
     if decoded.len() > ctx.limit {
         return Err(too_large());
     }
+    if let Some(why) = unreadable(content_type, &decoded) {
+        return Err(unmaskable(format!(
+            "{why}: maskers read UTF-8 text, so it is not sent"
+        )));
+    }
     let (masked, report) = ctx
         .chain
         .mask_body(&ctx.session, content_type, decoded)
@@ -175,6 +180,33 @@ async fn whole(
             .collect(),
     });
     Ok(Bytes::from(masked))
+}
+
+/// Why maskers could not read a body, if they could not: bytes that are not
+/// UTF-8 (an image, msgpack, protobuf, an archive), NUL bytes (UTF-16 text
+/// is valid UTF-8 byte for byte, with a NUL beside each ASCII letter, and
+/// no detector would match it), or a declared charset other than UTF-8 or
+/// ASCII. An agent chooses the format with `Accept` and `Accept-Charset`,
+/// so anything maskers cannot read is withheld rather than passed through.
+fn unreadable(content_type: &str, body: &[u8]) -> Option<String> {
+    let charset = content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+    });
+    if let Some(charset) = charset
+        && !matches!(charset.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii")
+    {
+        return Some(format!("the response's charset is {charset}"));
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Some("the response body is not UTF-8 text".into());
+    }
+    if body.contains(&0) {
+        return Some("the response body holds NUL bytes".into());
+    }
+    None
 }
 
 fn decode_problem(e: decode::DecodeError, ctx: &MaskContext) -> Problem {
@@ -310,6 +342,15 @@ async fn mask_line(ctx: &MaskContext, line: Vec<u8>) -> Result<Vec<u8>, StreamEr
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bodies_maskers_cannot_read_are_named() {
+        assert_eq!(unreadable("application/json", br#"{"a":"x@y.z"}"#), None);
+        assert_eq!(unreadable("text/plain; charset=UTF-8", b"hi"), None);
+        assert!(unreadable("application/octet-stream", b"\xff\x00ann@example.com").is_some());
+        assert!(unreadable("application/json; charset=utf-16", b"{}").is_some());
+        assert!(unreadable("text/plain", "a\0n\0n\0".as_bytes()).is_some());
+    }
+
     use super::*;
 
     #[test]
