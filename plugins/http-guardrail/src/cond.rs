@@ -69,14 +69,19 @@ impl Condition {
         }
     }
 
-    /// Tests one header; `values` are all values of that header.
-    pub fn test_header(&self, values: &[&str]) -> Answer {
+    /// Tests one header; `values` are all values of that header. With
+    /// `every` (an allow rule), each of them must pass: upstreams differ on
+    /// which of several values they use (the first, the last, all joined).
+    pub fn test_header(&self, values: &[&str], every: bool) -> Answer {
         if let Some(want) = self.present {
             return yes(values.is_empty() != want);
         }
-        yes(values
-            .iter()
-            .any(|v| self.test_value(&Value::String((*v).to_string()), true)))
+        let test = |v: &&str| self.test_value(&Value::String((*v).to_string()), true);
+        if every {
+            yes(!values.is_empty() && values.iter().all(test))
+        } else {
+            yes(values.iter().any(test))
+        }
     }
 
     /// Tests the value at `pointer` in `doc`; `None` when there is no
@@ -180,12 +185,14 @@ mod tests {
     #[test]
     fn header_conditions() {
         let c = cond(json!({"name": "x-env", "equals": "prod"}));
-        assert_eq!(c.test_header(&["dev", "prod"]), Answer::Yes);
-        assert_eq!(c.test_header(&[]), Answer::No);
+        assert_eq!(c.test_header(&["dev", "prod"], false), Answer::Yes);
+        assert_eq!(c.test_header(&["dev", "prod"], true), Answer::No);
+        assert_eq!(c.test_header(&[], false), Answer::No);
+        assert_eq!(c.test_header(&[], true), Answer::No);
         let n = cond(json!({"name": "content-length", "greater_than": 10}));
-        assert_eq!(n.test_header(&["11"]), Answer::Yes);
+        assert_eq!(n.test_header(&["11"], true), Answer::Yes);
         let p = cond(json!({"name": "x-dry-run", "present": false}));
-        assert_eq!(p.test_header(&[]), Answer::Yes);
+        assert_eq!(p.test_header(&[], false), Answer::Yes);
     }
 
     #[test]

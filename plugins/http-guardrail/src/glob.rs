@@ -1,9 +1,20 @@
 //! Wildcards for paths and tool names: `*` matches any run of characters
 //! (including `/`: `/admin/*` covers everything below `/admin/`, which is
 //! what a deny rule means), `?` matches one character. Everything else is
-//! literal and case-sensitive.
+//! literal: case-sensitive for tool names, ASCII case-insensitive for paths
+//! ([`matches_path`]), since many upstreams (Express, ASP.NET, IIS) route
+//! `/ADMIN/x` as `/admin/x`, and a deny rule must cover what they run.
 
 pub fn matches(pattern: &str, text: &str) -> bool {
+    matches_with(pattern, text, false)
+}
+
+/// A path against a pattern, ignoring ASCII case.
+pub fn matches_path(pattern: &str, path: &str) -> bool {
+    matches_with(pattern, path, true)
+}
+
+fn matches_with(pattern: &str, text: &str, fold: bool) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     // Iterative matcher with backtracking to the last `*`: linear in
     // practice, never exponential.
@@ -19,7 +30,7 @@ pub fn matches(pattern: &str, text: &str) -> bool {
                 pi += 1;
                 ti += 1;
             }
-            Some(&c) if c == t[ti] => {
+            Some(&c) if c == t[ti] || (fold && c.eq_ignore_ascii_case(&t[ti])) => {
                 pi += 1;
                 ti += 1;
             }

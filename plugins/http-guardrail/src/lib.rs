@@ -207,7 +207,7 @@ impl HttpGuardrail {
         {
             return false;
         }
-        if !rule.paths.is_empty() && !rule.paths.iter().any(|p| glob::matches(p, &http.path)) {
+        if !rule.paths.is_empty() && !rule.paths.iter().any(|p| glob::matches_path(p, &http.path)) {
             return false;
         }
         let headers = rule.headers.iter().map(|c| {
@@ -218,16 +218,34 @@ impl HttpGuardrail {
                 .filter(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.as_str())
                 .collect();
-            c.test_header(&values)
+            c.test_header(&values, rule.action == Action::Allow)
         });
         let body_answers = rule.body.iter().map(|c| c.test_json(body));
         all_met(rule.action, headers.chain(body_answers))
     }
 }
 
-/// The body as JSON, when it is complete and parses.
+/// The body as JSON, when it is complete, parses, and is sent as JSON (or
+/// with no Content-Type): a form body that happens to parse as JSON is not
+/// what a form parser upstream reads (`{"x":"&amount=5000&"}`).
 fn parse_body(http: &HttpRequest) -> Option<Value> {
     if !http.body_complete {
+        return None;
+    }
+    let content_type = http
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if let Some(ct) = content_type
+        && !(ct == "application/json" || ct.ends_with("+json"))
+    {
         return None;
     }
     serde_json::from_slice(&http.body).ok()

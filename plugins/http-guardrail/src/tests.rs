@@ -64,6 +64,33 @@ fn body_and_header_conditions() {
     assert!(check(&p, &[], testing::http("PUT", "/x").header("x-env", "dev")).is_allow());
 }
 
+/// What upstreams read differently from the plugin: a path in another case,
+/// a body that is JSON only to a JSON parser, several values of a header.
+#[test]
+fn rules_cover_what_upstreams_could_read_otherwise() {
+    let p = admin_policy();
+    assert!(!check(&p, &["agents"], testing::http("DELETE", "/ADMIN/users/42")).is_allow());
+    let form = testing::http("POST", "/payments")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(r#"{"x":"&amount=5000&"}"#);
+    assert!(!check(&p, &[], form).is_allow());
+    let json = testing::http("POST", "/payments")
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(r#"{"amount": 5}"#);
+    assert!(check(&p, &[], json).is_allow());
+
+    let dry_runs = plugin(json!({
+        "default": "deny",
+        "rules": [{"name": "dry-runs", "headers": [{"name": "x-dry-run", "equals": "true"}], "action": "allow"}]
+    }));
+    let one = testing::http("POST", "/deploy").header("x-dry-run", "true");
+    assert!(check(&dry_runs, &[], one).is_allow());
+    let two = testing::http("POST", "/deploy")
+        .header("x-dry-run", "true")
+        .header("x-dry-run", "false");
+    assert!(!check(&dry_runs, &[], two).is_allow());
+}
+
 #[test]
 fn unknown_conditions_never_earn_an_allow() {
     let p = plugin(json!({
