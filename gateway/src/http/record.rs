@@ -355,7 +355,10 @@ impl Drop for Recorded {
     }
 }
 
-/// Counts the bytes of a request body streamed to the upstream.
+/// Counts the bytes of a request body streamed to the upstream, and drops
+/// its trailers: they are the agent's, unseen by the guardrails and not
+/// cleaned as headers are (an `authorization` trailer would reach an HTTP/2
+/// upstream).
 pub struct Counted<B> {
     inner: B,
     count: Arc<AtomicU64>,
@@ -378,13 +381,18 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+        loop {
+            let polled = Pin::new(&mut self.inner).poll_frame(cx);
+            if let Poll::Ready(Some(Ok(frame))) = &polled {
+                match frame.data_ref() {
+                    Some(data) => {
+                        self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                    None => continue,
+                }
+            }
+            return polled;
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -393,5 +401,27 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    #[tokio::test]
+    async fn streamed_request_bodies_lose_their_trailers() {
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("authorization", "Bearer agent".parse().unwrap());
+        let frames = vec![
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(b"abc"))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let body = StreamBody::new(futures_util::stream::iter(frames));
+        let count = Arc::new(AtomicU64::new(0));
+        let collected = Counted::new(body, count.clone()).collect().await.unwrap();
+        assert!(collected.trailers().is_none());
+        assert_eq!(collected.to_bytes(), "abc");
+        assert_eq!(count.load(Ordering::Relaxed), 3);
     }
 }
