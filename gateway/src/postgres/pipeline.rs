@@ -81,6 +81,16 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The batch the next forwarded message belongs to.
+    pub fn batch(&self) -> u64 {
+        self.sent
+    }
+
+    /// Batches the server has answered.
+    pub fn answered(&self) -> u64 {
+        self.answered
+    }
+
     /// A Parse of statement `name` is forwarded.
     pub fn parsing(&mut self, name: String, statement: Arc<Prepared>) {
         self.statements.parsing(self.sent, name, statement);

@@ -82,7 +82,11 @@ pub enum RelayError {
 #[derive(Default)]
 struct Shared {
     /// Marker → the ErrorResponse to show instead of the server's.
-    refusals: HashMap<String, Frame>,
+    /// Marker → the batch it was sent in and the ErrorResponse to show
+    /// instead of the server's. Dropped when its batch is answered: a failing
+    /// message the server skipped (its batch had already failed) never
+    /// comes back with its marker.
+    refusals: HashMap<String, (u64, Frame)>,
     /// The session's prepared statements, and which reply answers which
     /// message.
     pipeline: Pipeline,

@@ -57,7 +57,7 @@ pub(super) async fn server_to_client(
                         .keys()
                         .find(|k| message.contains(k.as_str()))
                         .cloned();
-                    key.and_then(|k| s.refusals.remove(&k))
+                    key.and_then(|k| s.refusals.remove(&k)).map(|(_, f)| f)
                 } else {
                     None
                 };
@@ -196,7 +196,11 @@ pub(super) async fn server_to_client(
                 match f.tag {
                     b'C' => lock(&shared).pipeline.command_complete(&f.body),
                     b'Z' => {
-                        lock(&shared).pipeline.ready();
+                        let mut s = lock(&shared);
+                        s.pipeline.ready();
+                        let answered = s.pipeline.answered();
+                        s.refusals.retain(|_, (batch, _)| *batch >= answered);
+                        drop(s);
                         ready.send_modify(|n| *n += 1);
                         progress.send_modify(|n| *n += 1);
                     }

@@ -224,10 +224,14 @@ pub(super) async fn client_to_server(
             }
             _ => f,
         };
-        if lock(&shared).pipeline.backlog() > MAX_BACKLOG {
+        let backlog = {
+            let s = lock(&shared);
+            s.pipeline.backlog() + s.refusals.len()
+        };
+        if backlog > MAX_BACKLOG {
             return Err(RelayError::Unsupported(format!(
-                "more than {MAX_BACKLOG} Parse, Close and Describe messages await the server's \
-                 answer; send Sync"
+                "more than {MAX_BACKLOG} Parse, Close, Describe and refused messages await the \
+                 server's answer; send Sync"
             )));
         }
         let ends_batch = match (out.tag, copying) {
@@ -308,7 +312,9 @@ impl Markers {
     fn issue(&mut self, shared: &Mutex<Shared>, refusal: Frame) -> String {
         self.issued += 1;
         let m = format!("{}_{:010}", self.prefix, self.issued);
-        lock(shared).refusals.insert(m.clone(), refusal);
+        let mut s = lock(shared);
+        let batch = s.pipeline.batch();
+        s.refusals.insert(m.clone(), (batch, refusal));
         m
     }
 }
