@@ -585,10 +585,11 @@ async fn binds_are_read_with_the_types_the_server_holds() {
 }
 
 /// The server answers each Query and Sync with one ReadyForQuery, except a
-/// Sync it reads while copying data in, which it ignores; the gateway counts
-/// batches the same way (checks of later Binds wait on that count), and
-/// ends the session, with 0A000, on a Query sent inside an unfinished
-/// extended-protocol batch, which the server may or may not answer.
+/// Sync it reads while copying data in, which it ignores, and a Query in a
+/// failed extended-protocol batch, which it skips; the gateway counts
+/// batches the same way (checks of later Binds wait on that count), ends an
+/// open batch with its own Sync before a Query, and ends the session, with
+/// 0A000, on what the server would read as a protocol violation.
 #[tokio::test]
 async fn batches_are_counted_as_the_server_counts_them() {
     use postgres_protocol::message::frontend;
@@ -619,9 +620,64 @@ async fn batches_are_counted_as_the_server_counts_them() {
         .await
         .expect("each exchange is answered");
 
+    let more = async {
+        // Two COPYs in one Query, each with its data.
+        let mut out = bytes::BytesMut::new();
+        frontend::query(
+            "copy customers (id, name) from stdin; copy customers (id, name) from stdin",
+            &mut out,
+        )
+        .unwrap();
+        s.send(&out).await;
+        for row in [&b"6\tFay\n"[..], b"7\tGus\n"] {
+            s.until(b'G').await;
+            let mut out = bytes::BytesMut::new();
+            frontend::CopyData::new(row).unwrap().write(&mut out);
+            frontend::copy_done(&mut out);
+            s.send(&out).await;
+        }
+        assert_eq!(s.until_ready().await.code(), None);
+        // A COPY the server refuses reads no data; the session goes on.
+        let r = s.query("copy no_such_table from stdin").await;
+        assert_eq!(r.code(), Some("42P01"), "{r:?}");
+        let r = s.query("select count(*) from customers").await;
+        assert_eq!(r.rows, [[Some("6".to_string())]], "{r:?}");
+
+        // A Query inside an unfinished extended batch (asyncpg prepares
+        // with Parse, Describe, Flush): answered, whether the batch
+        // failed or not, with one ReadyForQuery.
+        let mut out = bytes::BytesMut::new();
+        frontend::parse("", "select 1", std::iter::empty(), &mut out).unwrap();
+        frontend::flush(&mut out);
+        frontend::query("select 2", &mut out).unwrap();
+        s.send(&out).await;
+        let r = s.until_ready().await;
+        assert_eq!(
+            (r.code(), &r.rows[..]),
+            (None, &[vec![Some("2".to_string())]][..])
+        );
+        let mut out = bytes::BytesMut::new();
+        raw::bind(&mut out, "no_such_statement", 0, std::iter::empty());
+        frontend::query("select 3", &mut out).unwrap();
+        s.send(&out).await;
+        let r = s.until_ready().await;
+        assert_eq!(r.code(), Some("26000"), "{r:?}");
+        assert_eq!(r.rows, [[Some("3".to_string())]], "{r:?}");
+        let r = s.query("select 4").await;
+        assert_eq!(r.rows, [[Some("4".to_string())]], "{r:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), more)
+        .await
+        .expect("each exchange is answered");
+
+    // Anything but COPY data, CopyDone, CopyFail, Sync or Flush while the
+    // server reads COPY data ends the session.
     let mut out = bytes::BytesMut::new();
-    frontend::parse("", "select 1", std::iter::empty(), &mut out).unwrap();
-    frontend::query("select 2", &mut out).unwrap();
+    frontend::query("copy customers (id, name) from stdin", &mut out).unwrap();
+    s.send(&out).await;
+    s.until(b'G').await;
+    let mut out = bytes::BytesMut::new();
+    frontend::query("select 5", &mut out).unwrap();
     s.send(&out).await;
     let errors = tokio::time::timeout(Duration::from_secs(20), s.until_closed())
         .await

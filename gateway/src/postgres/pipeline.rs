@@ -78,6 +78,13 @@ pub struct Pipeline {
     /// … and those the server has answered with ReadyForQuery.
     answered: u64,
     copy: CopyIn,
+    /// COPY … FROM STDIN of the current Query still to come after this one.
+    copies_left: usize,
+    /// The last batch an ErrorResponse failed.
+    failed_batch: Option<u64>,
+    /// Batches ended by the gateway's own Sync: their ReadyForQuery is not
+    /// the client's.
+    gateway_syncs: VecDeque<u64>,
 }
 
 impl Pipeline {
@@ -132,13 +139,18 @@ impl Pipeline {
             .push_back((self.sent, Describe::Portal { injected: true }));
     }
 
-    /// The gateway's own Describe of statement `name` is forwarded.
-    pub fn describing_statement_for_gateway(&mut self, name: &str) {
+    /// The gateway's own Describe of statement `name` is to be forwarded;
+    /// `false` (not to be sent) when the batch already failed.
+    pub fn describing_statement_for_gateway(&mut self, name: &str) -> bool {
+        if self.batch_failed() {
+            return false;
+        }
         let describe = Describe::Statement {
             name: name.to_string(),
             injected: true,
         };
         self.describes.push_back((self.sent, describe));
+        true
     }
 
     /// Whether a Describe of a statement the gateway sent awaits its answer
@@ -161,25 +173,55 @@ impl Pipeline {
         self.sent += 1;
     }
 
-    /// A `COPY … FROM STDIN` is forwarded (before its Query ends the batch).
-    pub fn copy_sent(&mut self) {
-        self.copy = CopyIn::Pending(self.sent);
+    /// `copies` COPY … FROM STDIN statements are forwarded (before their
+    /// Query ends the batch). In a batch that already failed, the server
+    /// skips them.
+    pub fn copy_sent(&mut self, copies: usize) {
+        self.copy = if self.batch_failed() {
+            CopyIn::Declined
+        } else {
+            CopyIn::Pending(self.sent)
+        };
+        self.copies_left = copies.saturating_sub(1);
     }
 
-    /// The client ended its COPY data (CopyDone, CopyFail).
-    pub fn copy_ended(&mut self) {
+    /// The client ended its COPY data (CopyDone, CopyFail): whether another
+    /// COPY of the same Query follows.
+    pub fn copy_ended(&mut self) -> bool {
+        if self.copies_left > 0 && self.copy == CopyIn::Reading {
+            self.copies_left -= 1;
+            self.copy = CopyIn::Pending(self.sent.saturating_sub(1));
+            return true;
+        }
+        self.copies_left = 0;
         self.copy = CopyIn::Idle;
+        false
+    }
+
+    /// Whether an ErrorResponse already failed the batch being sent: the
+    /// server skips the rest of it.
+    pub fn batch_failed(&self) -> bool {
+        self.failed_batch == Some(self.sent)
+    }
+
+    /// The gateway sends a Sync of its own, ending the batch.
+    pub fn sync_for_gateway(&mut self) {
+        self.gateway_syncs.push_back(self.sent);
+        self.sent += 1;
     }
 
     pub fn copy_state(&self) -> CopyIn {
         self.copy
     }
 
-    /// A CopyInResponse: the server reads COPY data.
-    pub fn copy_in_response(&mut self) {
+    /// A CopyInResponse: the server reads COPY data. `false` when the
+    /// gateway did not expect one (a COPY it did not see sent).
+    pub fn copy_in_response(&mut self) -> bool {
         if matches!(self.copy, CopyIn::Pending(_)) {
             self.copy = CopyIn::Reading;
+            return true;
         }
+        false
     }
 
     fn drop_answered(&mut self) {
@@ -244,6 +286,7 @@ impl Pipeline {
     /// to the statements will not happen.
     pub fn failed(&mut self) {
         let answered = self.answered;
+        self.failed_batch = Some(answered);
         match self.copy {
             CopyIn::Pending(batch) if batch == answered => self.copy = CopyIn::Declined,
             // An error ends the server's COPY: it reads Syncs again.
@@ -254,10 +297,23 @@ impl Pipeline {
         self.statements.failed(answered);
     }
 
-    /// A ReadyForQuery ends the batch being answered.
-    pub fn ready(&mut self) {
+    /// A ReadyForQuery ends the batch being answered: whether it answers
+    /// the gateway's own Sync (not to be passed to the client).
+    pub fn ready(&mut self) -> bool {
+        let answered = self.answered;
+        let failed_batch = self.failed_batch;
         self.failed();
+        // `failed` marks the batch; a ReadyForQuery alone does not fail it.
+        self.failed_batch = failed_batch;
         self.answered += 1;
+        while self.gateway_syncs.front().is_some_and(|b| *b < answered) {
+            self.gateway_syncs.pop_front();
+        }
+        if self.gateway_syncs.front() == Some(&answered) {
+            self.gateway_syncs.pop_front();
+            return true;
+        }
+        false
     }
 }
 

@@ -176,8 +176,16 @@ pub(super) async fn server_to_client(
                 }
             }
             b'G' => {
-                lock(&shared).pipeline.copy_in_response();
+                let expected = lock(&shared).pipeline.copy_in_response();
                 progress.send_modify(|n| *n += 1);
+                if !expected {
+                    // Its Syncs would be counted as the server does not.
+                    return end_session(
+                        client,
+                        "the server began a COPY FROM STDIN the gateway did not see sent",
+                    )
+                    .await;
+                }
                 out.push(f);
             }
             b'H' => match masking_chain(&ctx) {
@@ -193,11 +201,13 @@ pub(super) async fn server_to_client(
                 if f.tag != b's' {
                     results = Results::Idle;
                 }
+                let mut for_client = true;
                 match f.tag {
                     b'C' => lock(&shared).pipeline.command_complete(&f.body),
                     b'Z' => {
                         let mut s = lock(&shared);
-                        s.pipeline.ready();
+                        // The answer to the gateway's own Sync.
+                        for_client = !s.pipeline.ready();
                         let answered = s.pipeline.answered();
                         s.refusals.retain(|_, (batch, _)| *batch >= answered);
                         drop(s);
@@ -206,7 +216,9 @@ pub(super) async fn server_to_client(
                     }
                     _ => {}
                 }
-                out.push(f);
+                if for_client {
+                    out.push(f);
+                }
             }
             _ => out.push(f),
         }

@@ -66,16 +66,36 @@ pub(super) async fn client_to_server(
         else {
             return Ok(Ending::ClientVanished);
         };
-        // The server ignores a Query in a failed batch, and cannot take one
-        // while it reads COPY data: the batches would no longer be counted
-        // as the server counts them.
-        if matches!(f.tag, b'Q' | b'F') && (extended_open || copying.is_some()) {
-            return Err(RelayError::Unsupported(
-                "a Query or FunctionCall before the Sync of an extended-protocol batch, or during \
-                 COPY FROM STDIN, is not supported through the gateway; send Sync (or end the \
-                 COPY) first"
-                    .into(),
-            ));
+        // A COPY the server failed (or skipped) reads no data.
+        if copying.is_some()
+            && matches!(
+                lock(&shared).pipeline.copy_state(),
+                CopyIn::Declined | CopyIn::Idle
+            )
+        {
+            copying = None;
+        }
+        // While the server reads COPY data it takes nothing else.
+        if copying.is_some() && !matches!(f.tag, b'd' | b'c' | b'f' | b'S' | b'H' | b'X') {
+            return Err(RelayError::Unsupported(format!(
+                "message {:?} during COPY FROM STDIN is not supported through the gateway; end \
+                 the COPY first",
+                f.tag as char
+            )));
+        }
+        // A Query inside an unfinished extended-protocol batch (asyncpg
+        // sends Parse, Describe, Flush, then a Query) runs unless the batch
+        // failed, in which case the server skips it and never answers: the
+        // gateway ends the batch with a Sync of its own first, whose
+        // ReadyForQuery it keeps from the client, so every Query is answered.
+        if matches!(f.tag, b'Q' | b'F') && extended_open {
+            lock(&shared).pipeline.sync_for_gateway();
+            fence.forwarded(b'S', true, false);
+            frame::write_frame(&mut server, &Frame::new(b'S', Vec::new()))
+                .await
+                .map_err(|e| RelayError::Server(e.into()))?;
+            batch_refused = false;
+            extended_open = false;
         }
         let refused_before = markers.issued;
         let out = match f.tag {
@@ -91,8 +111,9 @@ pub(super) async fn client_to_server(
                     Ok(allowed) => {
                         let mut s = lock(&shared);
                         s.pipeline.running(&allowed.statements, allowed.record);
-                        if copies_in(&allowed.statements) {
-                            s.pipeline.copy_sent();
+                        let copies = copies_in(&allowed.statements);
+                        if copies > 0 {
+                            s.pipeline.copy_sent(copies);
                             copying = Some(false);
                         }
                         f
@@ -144,9 +165,10 @@ pub(super) async fn client_to_server(
                 };
                 // Binary values of types the gateway was not told: the
                 // server says, rather than the guardrails seeing nothing.
-                if statement
-                    .as_ref()
-                    .is_some_and(|s| bind.binary_of_unknown_type(&s.types))
+                if !batch_refused
+                    && statement
+                        .as_ref()
+                        .is_some_and(|s| bind.binary_of_unknown_type(&s.types))
                 {
                     describe_statement(&shared, &mut server, &mut progress, bind.statement).await?;
                     statement =
@@ -189,8 +211,9 @@ pub(super) async fn client_to_server(
                             if Statements::changes_namespace(&s.statements) {
                                 lock(&shared).pipeline.running(&s.statements, s.record);
                             }
-                            if copies_in(&s.statements) {
-                                lock(&shared).pipeline.copy_sent();
+                            let copies = copies_in(&s.statements);
+                            if copies > 0 && !batch_refused {
+                                lock(&shared).pipeline.copy_sent(copies);
                                 copying = Some(false);
                             }
                         }
@@ -236,26 +259,27 @@ pub(super) async fn client_to_server(
         }
         let ends_batch = match (out.tag, copying) {
             (b'Q', _) | (b'S', None) => true,
-            (b'S', Some(true)) => {
-                return Err(RelayError::Unsupported(
-                    "a Sync among COPY data messages is not supported through the gateway".into(),
-                ));
-            }
-            // Ignored if the server began the COPY.
-            (b'S', Some(false)) => {
-                let reading = copy_began(&shared, &mut server, &mut progress).await?;
-                if !reading {
-                    copying = None;
+            // While the server reads COPY data it ignores a Sync, unless
+            // the COPY failed meanwhile: what happens to one sent now is a
+            // race. So it is not sent; the client's Sync after its CopyDone
+            // ends the batch. If the server did not begin the COPY, the Sync
+            // goes on as usual.
+            (b'S', Some(_)) => {
+                if copy_began(&shared, &mut server, &mut progress).await? {
+                    continue;
                 }
-                !reading
+                copying = None;
+                true
             }
             (b'd', Some(_)) => {
                 copying = Some(true);
                 false
             }
             (b'c' | b'f', _) => {
-                copying = None;
-                lock(&shared).pipeline.copy_ended();
+                // A Query may hold several COPY … FROM STDIN.
+                if !lock(&shared).pipeline.copy_ended() {
+                    copying = None;
+                }
                 false
             }
             _ => false,
@@ -371,7 +395,10 @@ async fn describe_statement(
     name: &str,
 ) -> Result<(), RelayError> {
     let io = |e: std::io::Error| RelayError::Server(e.into());
-    lock(shared).pipeline.describing_statement_for_gateway(name);
+    // The server skips the rest of a failed batch: nothing would answer.
+    if !lock(shared).pipeline.describing_statement_for_gateway(name) {
+        return Ok(());
+    }
     frame::write_frame(server, &Frame::new(b'D', format!("S{name}\0").into_bytes()))
         .await
         .map_err(io)?;
@@ -390,11 +417,12 @@ async fn describe_statement(
     }
 }
 
-/// Whether the statements read COPY data from the client.
-fn copies_in(statements: &[SqlStatement]) -> bool {
+/// How many of the statements read COPY data from the client.
+fn copies_in(statements: &[SqlStatement]) -> usize {
     statements
         .iter()
-        .any(|s| s.flags.contains(StatementFlags::COPY_FROM_CLIENT))
+        .filter(|s| s.flags.contains(StatementFlags::COPY_FROM_CLIENT))
+        .count()
 }
 
 /// Whether the server began the COPY … FROM STDIN sent last (and reads its
