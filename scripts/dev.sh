@@ -10,6 +10,7 @@
 # server binaries (tests start their own server), node/npm (the OpenID
 # provider the identity tests start) and python3 (the README walkthrough); the
 # OpenID provider's and the HAR validator's locked npm dependencies; psycopg
+# and asyncpg
 # (tests/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +51,9 @@ if ! command -v just >/dev/null 2>&1; then
 fi
 hash -r
 
-# Client libraries the PostgreSQL tests drive (psycopg). A Debian-managed
+# Client libraries the PostgreSQL tests drive (psycopg, asyncpg). A Debian-managed
 # Python refuses plain `pip install`; a pyenv/venv one takes it.
-if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
+if ! python3 -c 'import psycopg, asyncpg' >/dev/null 2>&1; then
   say "installing the Python test clients (tests/requirements.txt)"
   pip=(python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt)
   "${pip[@]}" 2>/dev/null || "${pip[@]}" --break-system-packages

@@ -1,5 +1,5 @@
 //! Client libraries other than libpq's tools through the real `sluice`
-//! binary: psycopg 3 (PyPI, installed by scripts/dev.sh).
+//! binary: psycopg 3 and asyncpg (PyPI, installed by scripts/dev.sh).
 
 mod common;
 
@@ -57,6 +57,31 @@ plugins = ["deny-word"]
     assert!(
         out.status.success() && stdout.contains("psycopg: all checks passed"),
         "{stdout}\n{stderr}\n(psycopg missing? run scripts/dev.sh, which installs tests/requirements.txt)\ngateway log:\n{}",
+        gw.log()
+    );
+}
+
+/// asyncpg implements the protocol itself, in its own way (see the script).
+#[test]
+fn asyncpg_through_the_gateway() {
+    let pg = TestPostgres::start();
+    seed_app(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/asyncpg_session.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .env("PORT", gw.pg_port.to_string())
+        .env("PGPASSWORD", gw.token())
+        .output()
+        .expect("python3 (scripts/dev.sh installs it with asyncpg)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("asyncpg: all checks passed"),
+        "{stdout}\n{stderr}\n(asyncpg missing? run scripts/dev.sh, which installs tests/requirements.txt)\ngateway log:\n{}",
         gw.log()
     );
 }

@@ -78,8 +78,8 @@ pub struct Pipeline {
     /// … and those the server has answered with ReadyForQuery.
     answered: u64,
     copy: CopyIn,
-    /// COPY … FROM STDIN of the current Query still to come after this one.
-    copies_left: usize,
+    /// CopyInResponses still to come for the COPY … FROM STDIN sent.
+    copies_expected: usize,
     /// The last batch an ErrorResponse failed.
     failed_batch: Option<u64>,
     /// Batches ended by the gateway's own Sync: their ReadyForQuery is not
@@ -177,25 +177,13 @@ impl Pipeline {
     /// Query ends the batch). In a batch that already failed, the server
     /// skips them.
     pub fn copy_sent(&mut self, copies: usize) {
-        self.copy = if self.batch_failed() {
-            CopyIn::Declined
+        if self.batch_failed() {
+            self.copy = CopyIn::Declined;
+            self.copies_expected = 0;
         } else {
-            CopyIn::Pending(self.sent)
-        };
-        self.copies_left = copies.saturating_sub(1);
-    }
-
-    /// The client ended its COPY data (CopyDone, CopyFail): whether another
-    /// COPY of the same Query follows.
-    pub fn copy_ended(&mut self) -> bool {
-        if self.copies_left > 0 && self.copy == CopyIn::Reading {
-            self.copies_left -= 1;
-            self.copy = CopyIn::Pending(self.sent.saturating_sub(1));
-            return true;
+            self.copy = CopyIn::Pending(self.sent);
+            self.copies_expected = copies;
         }
-        self.copies_left = 0;
-        self.copy = CopyIn::Idle;
-        false
     }
 
     /// Whether an ErrorResponse already failed the batch being sent: the
@@ -217,11 +205,12 @@ impl Pipeline {
     /// A CopyInResponse: the server reads COPY data. `false` when the
     /// gateway did not expect one (a COPY it did not see sent).
     pub fn copy_in_response(&mut self) -> bool {
-        if matches!(self.copy, CopyIn::Pending(_)) {
-            self.copy = CopyIn::Reading;
-            return true;
+        if self.copies_expected == 0 {
+            return false;
         }
-        false
+        self.copies_expected -= 1;
+        self.copy = CopyIn::Reading;
+        true
     }
 
     fn drop_answered(&mut self) {
@@ -288,9 +277,16 @@ impl Pipeline {
         let answered = self.answered;
         self.failed_batch = Some(answered);
         match self.copy {
-            CopyIn::Pending(batch) if batch == answered => self.copy = CopyIn::Declined,
-            // An error ends the server's COPY: it reads Syncs again.
-            CopyIn::Reading => self.copy = CopyIn::Declined,
+            CopyIn::Pending(batch) if batch == answered => {
+                self.copy = CopyIn::Declined;
+                self.copies_expected = 0;
+            }
+            // An error ends the server's COPY (and the rest of its Query):
+            // it reads Syncs again. A ReadyForQuery ends it too.
+            CopyIn::Reading => {
+                self.copy = CopyIn::Declined;
+                self.copies_expected = 0;
+            }
             _ => {}
         }
         self.describes.retain(|(batch, _)| *batch != answered);

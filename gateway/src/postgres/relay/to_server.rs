@@ -58,7 +58,7 @@ pub(super) async fn client_to_server(
     let mut extended_open = false;
     // A COPY … FROM STDIN was forwarded and the client has not ended its
     // data: whether it has sent any.
-    let mut copying: Option<bool> = None;
+    let mut copying: Option<usize> = None;
     loop {
         let Some(f) = frame::read_frame(&mut client, MAX_CLIENT_FRAME)
             .await
@@ -114,7 +114,7 @@ pub(super) async fn client_to_server(
                         let copies = copies_in(&allowed.statements);
                         if copies > 0 {
                             s.pipeline.copy_sent(copies);
-                            copying = Some(false);
+                            copying = Some(copies);
                         }
                         f
                     }
@@ -214,7 +214,7 @@ pub(super) async fn client_to_server(
                             let copies = copies_in(&s.statements);
                             if copies > 0 && !batch_refused {
                                 lock(&shared).pipeline.copy_sent(copies);
-                                copying = Some(false);
+                                copying = Some(copies);
                             }
                         }
                         // Rows are masked by their portal's description:
@@ -271,15 +271,10 @@ pub(super) async fn client_to_server(
                 copying = None;
                 true
             }
-            (b'd', Some(_)) => {
-                copying = Some(true);
-                false
-            }
-            (b'c' | b'f', _) => {
-                // A Query may hold several COPY … FROM STDIN.
-                if !lock(&shared).pipeline.copy_ended() {
-                    copying = None;
-                }
+            // A Query may hold several COPY … FROM STDIN, each ended by the
+            // client (who may send its data before the server asks).
+            (b'c' | b'f', Some(left)) => {
+                copying = left.checked_sub(1).filter(|n| *n > 0);
                 false
             }
             _ => false,
