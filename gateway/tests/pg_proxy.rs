@@ -665,6 +665,29 @@ async fn batches_are_counted_as_the_server_counts_them() {
         assert_eq!(r.rows, [[Some("3".to_string())]], "{r:?}");
         let r = s.query("select 4").await;
         assert_eq!(r.rows, [[Some("4".to_string())]], "{r:?}");
+
+        // A portal keeps the statement it was bound to, even when the name
+        // is prepared again before it runs: here a COPY, whose Sync the
+        // server ignores.
+        let mut out = bytes::BytesMut::new();
+        let copy = "copy customers (id, name) from stdin";
+        frontend::parse("", copy, std::iter::empty(), &mut out).unwrap();
+        raw::bind(&mut out, "", 0, std::iter::empty());
+        frontend::parse("", "select 1", std::iter::empty(), &mut out).unwrap();
+        frontend::execute("", 0, &mut out).unwrap();
+        frontend::sync(&mut out);
+        s.send(&out).await;
+        s.until(b'G').await;
+        let mut out = bytes::BytesMut::new();
+        frontend::CopyData::new(&b"8\tHal\n"[..])
+            .unwrap()
+            .write(&mut out);
+        frontend::copy_done(&mut out);
+        frontend::sync(&mut out);
+        s.send(&out).await;
+        assert_eq!(s.until_ready().await.code(), None);
+        let r = s.query("select name from customers where id = 8").await;
+        assert_eq!(r.rows, [[Some("Hal".to_string())]], "{r:?}");
     };
     tokio::time::timeout(Duration::from_secs(20), more)
         .await

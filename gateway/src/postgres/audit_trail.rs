@@ -55,7 +55,7 @@ pub struct Trail {
 #[derive(Default)]
 struct State {
     /// Portal → the statement it runs and its bound parameters.
-    portals: HashMap<String, (String, Vec<Option<String>>)>,
+    portals: HashMap<String, Portal>,
     /// Records of the round not yet closed by a Query or Sync.
     current: Vec<u64>,
     /// What the round runs, for the recording.
@@ -68,6 +68,13 @@ struct State {
     done: Completion,
     allowed: u64,
     denied: u64,
+}
+
+struct Portal {
+    /// The statement's name in the Bind.
+    name: String,
+    statement: Option<Arc<Prepared>>,
+    parameters: Vec<Option<String>>,
 }
 
 struct Round {
@@ -313,8 +320,10 @@ impl Trail {
         error_response(Severity::Error, AUDIT_UNAVAILABLE, &message)
     }
 
-    /// A Bind: which statement the portal runs, with which parameters.
-    pub fn bind(&self, bind: &recorded::Bind<'_>) {
+    /// A Bind: which statement the portal runs (as the server held it then:
+    /// the portal keeps it even if the name is prepared again), with which
+    /// parameters.
+    pub fn bind(&self, bind: &recorded::Bind<'_>, statement: Option<Arc<Prepared>>) {
         let parameters = if self.recording.is_some() {
             bind.parameters(self.audit.max_text_bytes())
         } else {
@@ -324,17 +333,21 @@ impl Trail {
         if s.portals.len() < MAX_TRACKED || s.portals.contains_key(bind.portal) {
             s.portals.insert(
                 bind.portal.to_string(),
-                (bind.statement.to_string(), parameters),
+                Portal {
+                    name: bind.statement.to_string(),
+                    statement,
+                    parameters,
+                },
             );
         }
     }
 
-    /// The statement portal `portal` runs, as its Bind named it.
-    pub fn portal_statement(&self, portal: &str) -> Option<String> {
+    /// The statement portal `portal` runs, as its Bind found it.
+    pub fn portal_statement(&self, portal: &str) -> Option<Arc<Prepared>> {
         self.lock()
             .portals
             .get(portal)
-            .map(|(name, _)| name.clone())
+            .and_then(|p| p.statement.clone())
     }
 
     /// An Execute of `portal`, which runs `statement` (`None`: unknown to
@@ -348,7 +361,11 @@ impl Trail {
         let event = {
             let mut guard = self.lock();
             let s = &mut *guard;
-            let (name, parameters) = s.portals.get(portal).cloned().unzip();
+            let (name, parameters) = s
+                .portals
+                .get(portal)
+                .map(|p| (p.name.clone(), p.parameters.clone()))
+                .unzip();
             if self.recording.is_some() {
                 self.record_execute(
                     s,

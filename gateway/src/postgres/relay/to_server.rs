@@ -158,11 +158,8 @@ pub(super) async fn client_to_server(
             // portal's Describe and Execute until Sync.
             b'B' => {
                 let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
-                let mut statement = if bind.parameter_count() == 0 {
-                    None
-                } else {
-                    resolve(&shared, &mut server, &mut answered, bind.statement).await?
-                };
+                let mut statement =
+                    resolve(&shared, &mut server, &mut answered, bind.statement).await?;
                 // Binary values of types the gateway was not told: the
                 // server says, rather than the guardrails seeing nothing.
                 if !batch_refused
@@ -176,7 +173,7 @@ pub(super) async fn client_to_server(
                 }
                 match checks::check_bind(&ctx, &bind, statement.as_deref()).await {
                     None => {
-                        ctx.audit.bind(&bind);
+                        ctx.audit.bind(&bind, statement);
                         f
                     }
                     Some(refusal) => {
@@ -201,10 +198,7 @@ pub(super) async fn client_to_server(
             // refused like a statement, by a Parse that fails with the marker.
             b'E' => {
                 let portal = cstr(&f.body, "Execute").map_err(RelayError::Client)?;
-                let statement = match ctx.audit.portal_statement(&portal) {
-                    Some(name) => resolve(&shared, &mut server, &mut answered, &name).await?,
-                    None => None,
-                };
+                let statement = ctx.audit.portal_statement(&portal);
                 match ctx.audit.execute(&portal, statement.as_deref()).await {
                     None => {
                         if let Some(s) = &statement {
