@@ -354,11 +354,7 @@ async fn query(
                 found.insert(oid, Arc::new(relation));
             }
             b'E' => {
-                let message = frame::error_fields(&f.body)
-                    .into_iter()
-                    .find(|(c, _)| *c == b'M')
-                    .map(|(_, m)| m)
-                    .unwrap_or_default();
+                let message = frame::error_field(&f.body, b'M');
                 refused = Some(message);
             }
             b'Z' => {

@@ -190,6 +190,16 @@ impl<'a> BodyReader<'a> {
 }
 
 /// The fields of an ErrorResponse or NoticeResponse, by field code.
+/// One field of an ErrorResponse or NoticeResponse (`b'M'`: the message),
+/// empty when absent.
+pub fn error_field(body: &[u8], code: u8) -> String {
+    error_fields(body)
+        .into_iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
 pub fn error_fields(body: &[u8]) -> Vec<(u8, String)> {
     let mut fields = Vec::new();
     let mut rest = body;

@@ -164,33 +164,19 @@ impl Statements {
     /// `DEALLOCATE` and `DISCARD ALL` change the namespace.
     pub fn running(&mut self, batch: u64, statements: &[SqlStatement], record: Option<u64>) {
         for st in statements {
-            let change = match (st.node.as_str(), &st.prepared_name) {
-                ("PrepareStmt", Some(name)) => {
-                    let analysis: Arc<[SqlStatement]> = Arc::from(vec![st.clone()]);
-                    Change::Define(
-                        name.clone(),
-                        Prepared::new(&st.text, analysis, Vec::new(), record, true),
-                    )
-                }
-                ("DeallocateStmt", Some(name)) => Change::Drop(name.clone()),
-                ("DeallocateStmt", None) => Change::DropAll,
-                ("DiscardStmt", _) if st.command_tag == "DISCARD ALL" => Change::DropAll,
-                _ => continue,
-            };
-            self.journal.push_back(Pending {
-                batch,
-                change,
-                ack: Ack::Command(st.command_tag.clone()),
-            });
+            if let Some(change) = change_of(st, record) {
+                self.journal.push_back(Pending {
+                    batch,
+                    change,
+                    ack: Ack::Command(st.command_tag.clone()),
+                });
+            }
         }
     }
 
     /// Whether statements with these summaries change the namespace.
     pub fn changes_namespace(statements: &[SqlStatement]) -> bool {
-        statements.iter().any(|st| {
-            matches!(st.node.as_str(), "PrepareStmt" | "DeallocateStmt")
-                || (st.node == "DiscardStmt" && st.command_tag == "DISCARD ALL")
-        })
+        statements.iter().any(|st| change_of(st, None).is_some())
     }
 
     /// The statement `name` as the server will have it for a message sent
@@ -307,6 +293,23 @@ impl Statements {
         }
         true
     }
+}
+
+/// The change a SQL statement makes to the namespace, if any.
+fn change_of(st: &SqlStatement, record: Option<u64>) -> Option<Change> {
+    Some(match (st.node.as_str(), &st.prepared_name) {
+        ("PrepareStmt", Some(name)) => {
+            let analysis: Arc<[SqlStatement]> = Arc::from(vec![st.clone()]);
+            Change::Define(
+                name.clone(),
+                Prepared::new(&st.text, analysis, Vec::new(), record, true),
+            )
+        }
+        ("DeallocateStmt", Some(name)) => Change::Drop(name.clone()),
+        ("DeallocateStmt", None) => Change::DropAll,
+        ("DiscardStmt", _) if st.command_tag == "DISCARD ALL" => Change::DropAll,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -43,11 +43,7 @@ pub(super) async fn server_to_client(
         let mut out = vec![];
         match f.tag {
             b'E' => {
-                let message = frame::error_fields(&f.body)
-                    .into_iter()
-                    .find(|(c, _)| *c == b'M')
-                    .map(|(_, m)| m)
-                    .unwrap_or_default();
+                let message = frame::error_field(&f.body, b'M');
                 lock(&shared).pipeline.failed();
                 progress.send_modify(|n| *n += 1);
                 let swapped = if message.contains(&marker) {
