@@ -117,8 +117,8 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
 
 /// What guardrails and upstream could read differently is refused before
 /// anything reaches the upstream: a path with an encoded slash or a `;`, a
-/// method in another case, a method-override header, a JSON body with a
-/// key twice (ignoring case).
+/// method in another case, a method-override header or parameter, a JSON
+/// body with a key twice (ignoring case).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_the_upstream_could_read_otherwise_are_refused() {
     let up = Upstream::start().await;
@@ -178,6 +178,38 @@ async fn requests_the_upstream_could_read_otherwise_are_refused() {
         (status, v["reason"].as_str()),
         (400, Some("override_header"))
     );
+
+    // `_method` read as the method: in the query string, in a form body,
+    // as a key of a JSON body.
+    let overrides = [
+        ("/api/admin/users/7?_method=DELETE", None, ""),
+        ("/api/admin/users/7?a=1&%5FMETHOD=delete", None, ""),
+        (
+            "/api/admin/users/7",
+            Some("application/x-www-form-urlencoded"),
+            "name=x&_method=DELETE",
+        ),
+        (
+            "/api/admin/users/7",
+            Some("application/json"),
+            r#"{"_method": "DELETE"}"#,
+        ),
+    ];
+    for (path, content_type, body) in overrides {
+        let mut req = client
+            .post(gw.https(path))
+            .bearer_auth(&token)
+            .body(body.to_string());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let (status, v) = problem(req.send().await.unwrap()).await;
+        assert_eq!(
+            (status, v["reason"].as_str()),
+            (400, Some("override_parameter")),
+            "{path} {body}"
+        );
+    }
 
     let resp = client
         .post(gw.https("/api/refunds"))

@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use hyper::{HeaderMap, Method};
+use hyper::{HeaderMap, Method, Uri};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::problem::Problem;
@@ -44,8 +44,25 @@ const STANDARD_METHODS: [Method; 9] = [
     Method::PATCH,
 ];
 
+/// Parameters that frameworks read as the request's method.
+const OVERRIDE_PARAMETER: &str = "_method";
+
+fn override_parameter(where_: &str) -> String {
+    format!(
+        "the {OVERRIDE_PARAMETER} parameter in the {where_} asks the upstream to act on another \
+         method than the one the gateway checks; it is refused"
+    )
+}
+
+/// Whether url-encoded pairs (a query string or a form body) name the
+/// override parameter, after decoding and ignoring case (`%5Fmethod`,
+/// `_METHOD`).
+fn names_override(encoded: &[u8]) -> bool {
+    url::form_urlencoded::parse(encoded).any(|(k, _)| k.eq_ignore_ascii_case(OVERRIDE_PARAMETER))
+}
+
 /// The request line and headers, before anything else is looked at.
-pub fn check_head(method: &Method, headers: &HeaderMap) -> Result<(), Problem> {
+pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Problem> {
     if let Some(standard) = STANDARD_METHODS
         .iter()
         .find(|m| *m != method && m.as_str().eq_ignore_ascii_case(method.as_str()))
@@ -64,6 +81,31 @@ pub fn check_head(method: &Method, headers: &HeaderMap) -> Result<(), Problem> {
                 "the {name} header asks the upstream to act on another method or URL than the one the gateway checks; it is refused"
             ),
         ));
+    }
+    if uri.query().is_some_and(|q| names_override(q.as_bytes())) {
+        return Err(Problem::bad_request(
+            "override_parameter",
+            override_parameter("query string"),
+        ));
+    }
+    Ok(())
+}
+
+/// A body that carries the override parameter: a form (url-encoded) field
+/// or a key of the top-level JSON object. `Err` says why.
+pub fn check_body_override(content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+    let essence = content_type
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    if essence.as_deref() == Some("application/x-www-form-urlencoded") && names_override(body) {
+        return Err(override_parameter("form body"));
+    }
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(body)
+        && fields
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(OVERRIDE_PARAMETER))
+    {
+        return Err(override_parameter("JSON body"));
     }
     Ok(())
 }
@@ -155,13 +197,38 @@ mod tests {
     #[test]
     fn methods_in_another_case_and_override_headers_are_refused() {
         let none = HeaderMap::new();
-        assert!(check_head(&Method::POST, &none).is_ok());
+        let uri: Uri = "/r/x?a=1".parse().unwrap();
+        assert!(check_head(&Method::POST, &uri, &none).is_ok());
         let custom = Method::from_bytes(b"PROPFIND").unwrap();
-        assert!(check_head(&custom, &none).is_ok());
+        assert!(check_head(&custom, &uri, &none).is_ok());
         let lower = Method::from_bytes(b"post").unwrap();
-        assert!(check_head(&lower, &none).is_err());
+        assert!(check_head(&lower, &uri, &none).is_err());
         let mut headers = HeaderMap::new();
         headers.insert("X-HTTP-Method-Override", "DELETE".parse().unwrap());
-        assert!(check_head(&Method::POST, &headers).is_err());
+        assert!(check_head(&Method::POST, &uri, &headers).is_err());
+    }
+
+    #[test]
+    fn the_method_parameter_is_refused_in_the_query_and_the_body() {
+        let none = HeaderMap::new();
+        for refused in [
+            "/r/x?_method=DELETE",
+            "/r/x?a=1&%5Fmethod=DELETE",
+            "/r/x?_METHOD=put",
+        ] {
+            let uri: Uri = refused.parse().unwrap();
+            let problem = check_head(&Method::POST, &uri, &none).unwrap_err();
+            assert_eq!(problem.reason, "override_parameter", "{refused}");
+        }
+        let fine: Uri = "/r/x?method=DELETE&x_method=1".parse().unwrap();
+        assert!(check_head(&Method::POST, &fine, &none).is_ok());
+
+        let form = Some("application/x-www-form-urlencoded; charset=utf-8");
+        assert!(check_body_override(form, b"name=a&_method=DELETE").is_err());
+        assert!(check_body_override(form, b"name=a&method=DELETE").is_ok());
+        assert!(check_body_override(None, br#"{"_Method":"DELETE","id":1}"#).is_err());
+        // Only the top-level object is read as parameters.
+        assert!(check_body_override(None, br#"{"item":{"_method":"x"}}"#).is_ok());
+        assert!(check_body_override(Some("text/plain"), b"_method=DELETE").is_ok());
     }
 }

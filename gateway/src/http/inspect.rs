@@ -97,6 +97,14 @@ pub async fn request(
     if !mcp && let Err(why) = super::ambiguity::check_json(&shown) {
         return Err(Problem::bad_request("ambiguous_json", why));
     }
+    let content_type = i
+        .parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !mcp && let Err(why) = super::ambiguity::check_body_override(content_type, &shown) {
+        return Err(Problem::bad_request("override_parameter", why));
+    }
     if mcp {
         if let Some(answer) = check_mcp(&i, base, rec).await {
             return Ok(Inspected::Answer(answer));

@@ -117,7 +117,7 @@ async fn exchange(
             "CONNECT is not supported: address the gateway as /<connection>/<path>",
         ));
     }
-    super::ambiguity::check_head(req.method(), req.headers())?;
+    super::ambiguity::check_head(req.method(), req.uri(), req.headers())?;
     let route = route::split(req.uri().path()).map_err(|e| match e {
         RouteError::NoConnection => {
             Problem::new(StatusCode::NOT_FOUND, "unknown_connection", e.to_string())
