@@ -708,6 +708,37 @@ async fn batches_are_counted_as_the_server_counts_them() {
     assert_eq!(errors, [("0A000".to_string(), "FATAL".to_string())]);
 }
 
+/// The server answers nothing while it skips a failed batch, so messages
+/// sent after the failure and before a Sync are bounded by the gateway:
+/// past 10,000 awaiting an answer the session ends with FATAL 0A000, and
+/// the gateway goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_backlog_is_bounded() {
+    use postgres_protocol::message::frontend;
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let mut s = RawSession::connect(&gw, "agents").await;
+    let mut out = bytes::BytesMut::new();
+    // Refused (it does not parse): the server then skips until Sync.
+    frontend::parse("", "selec 1", std::iter::empty(), &mut out).unwrap();
+    for _ in 0..10_001 {
+        frontend::close(b'S', "s", &mut out).unwrap();
+    }
+    s.send(&out).await;
+    let errors = tokio::time::timeout(Duration::from_secs(60), s.until_closed())
+        .await
+        .expect("the session ends");
+    assert_eq!(
+        errors.last(),
+        Some(&("0A000".to_string(), "FATAL".to_string())),
+        "{errors:?}"
+    );
+    let mut other = RawSession::connect(&gw, "agents").await;
+    let r = other.query("select 1").await;
+    assert_eq!(r.rows, [[Some("1".to_string())]], "{r:?}");
+}
+
 /// A session that began while a configured masker was missing must mask
 /// once the masker is back: maskers are resolved per result set, never
 /// fixed (or skipped) for the whole session.
