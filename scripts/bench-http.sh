@@ -12,7 +12,8 @@
 # can be set in the environment; SLUICE_EXTRA_TOML is appended to the gateway's
 # configuration (A/B runs, e.g. "[recording]\nenabled = false"); BENCH_PLUGINS
 # replaces the connection's plugin list ('' for none); BENCH_STATE_DIR moves
-# the state directory; SLUICE_BIN / PLUGINS_DIR run an already built binary
+# the state directory; BENCH_WORKERS sets `[gateway] session_workers`;
+# SLUICE_BIN / PLUGINS_DIR run an already built binary
 # and plugins instead of building this checkout.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -97,6 +98,7 @@ cp "$plugins_dir/http-guardrail.wasm" "$plugins_dir/mask-email.wasm" "$work/slui
 cat >"$work/sluice/sluice.toml" <<TOML
 [gateway]
 state_dir = "${BENCH_STATE_DIR:-state}"
+${BENCH_WORKERS:+session_workers = $BENCH_WORKERS}
 [listen]
 http = "127.0.0.1:$sluice_port"
 admin = "127.0.0.1:$admin_port"

@@ -13,7 +13,8 @@
 # For A/B breakdowns: SLUICE_EXTRA_TOML appends to the gateway's config
 # (e.g. "[recording]\nenabled = false"), BENCH_PLUGINS replaces the
 # connection's plugin list ('' for none), BENCH_STATE_DIR moves the state
-# directory (e.g. to /dev/shm, to separate file-system cost), and
+# directory (e.g. to /dev/shm, to separate file-system cost), BENCH_WORKERS
+# sets `[gateway] session_workers` (default: one per core), and
 # SLUICE_BIN / PLUGINS_DIR run a build kept aside instead of this checkout.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -94,6 +95,7 @@ cp "$plugins_dir/deny-word.wasm" "$plugins_dir/mask-email.wasm" "$work/sluice/pl
 cat >"$work/sluice/sluice.toml" <<TOML
 [gateway]
 state_dir = "${BENCH_STATE_DIR:-state}"
+${BENCH_WORKERS:+session_workers = $BENCH_WORKERS}
 [listen]
 postgres = "127.0.0.1:$sluice_port"
 admin = "127.0.0.1:$admin_port"

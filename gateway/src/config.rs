@@ -70,12 +70,19 @@ pub struct GatewayConfig {
     /// Default `.sluice`, relative to the config file. Restart to change.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Threads that run the data path's sessions, each with its own
+    /// runtime (like nginx's `worker_processes` or Envoy's `--concurrency`).
+    /// Default 0: one per core the process may use. Fewer leave cores to
+    /// what shares the machine. Restart to change.
+    #[serde(default)]
+    pub session_workers: usize,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             state_dir: default_state_dir(),
+            session_workers: 0,
         }
     }
 }

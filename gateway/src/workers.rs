@@ -30,9 +30,12 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// One worker per core the process may use.
-    pub fn start() -> std::io::Result<Self> {
-        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    /// `threads` workers; 0: one per core the process may use.
+    pub fn start(threads: usize) -> std::io::Result<Self> {
+        let n = match threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
         Self::with_threads(n)
     }
 

@@ -739,6 +739,35 @@ async fn an_unanswered_backlog_is_bounded() {
     assert_eq!(r.rows, [[Some("1".to_string())]], "{r:?}");
 }
 
+/// `[gateway] session_workers` sets how many threads run sessions: every
+/// session runs, on that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_run_on_the_configured_number_of_workers() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(
+        &pg,
+        &Spec {
+            plugins: Spec::STANDARD.plugins,
+            toml: "[gateway]\nsession_workers = 1\n[plugins.config.deny-word]\nwords = [\"drop\"]\n",
+        },
+    );
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let mut s = RawSession::connect(&gw, "agents").await;
+        let r = s.query("select 1").await;
+        assert_eq!(r.rows, [[Some("1".to_string())]], "{r:?}");
+        sessions.push(s);
+    }
+    // Thread names are cut at 15 bytes: `sluice-session-`.
+    let workers = gw
+        .thread_names()
+        .into_iter()
+        .filter(|n| n.starts_with("sluice-session"))
+        .count();
+    assert_eq!(workers, 1);
+}
+
 /// A session that began while a configured masker was missing must mask
 /// once the masker is back: maskers are resolved per result set, never
 /// fixed (or skipped) for the whole session.

@@ -52,7 +52,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("audit log: {e}"))?;
     record_start(&audit, &config);
     let workers = Arc::new(
-        Workers::start().map_err(|e| anyhow::anyhow!("cannot start the session workers: {e}"))?,
+        Workers::start(config.gateway.session_workers)
+            .map_err(|e| anyhow::anyhow!("cannot start the session workers: {e}"))?,
     );
     let result = run_gateway(&config, &audit, metrics, &workers).await;
     // Sessions still open are dropped before the log closes.
