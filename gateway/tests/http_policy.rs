@@ -197,8 +197,25 @@ async fn responses_are_masked_json_gzip_text_and_events() {
     assert!(!text.contains('@'), "an address got through: {text}");
     assert_eq!(
         text,
-        "event: greeting\ndata: {\"to\":\"[EMAIL]\"}\n\n:\n\ndata: plain text for [EMAIL]\ndata: second line\n\n"
+        "event: greeting\ndata: {\"to\":\"[EMAIL]\"}\n\n:\n\ndata: plain text for [EMAIL]\ndata: second line\n\n\
+         id: [EMAIL]\ndata: ok\n\n"
     );
+
+    // An event maskers cannot read ends the stream: what came before it
+    // arrives, it does not.
+    let resp = client
+        .get(gw.https("/api/sse-utf16"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut received = Vec::new();
+    let mut resp = resp;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(received, b"data: first\n\n", "{received:?}");
 
     // What cannot be masked is refused, never passed on.
     for (path, reason) in [

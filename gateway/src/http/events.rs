@@ -119,7 +119,10 @@ pub struct Parsed {
 
 /// Splits an event into its data and the rest. Comments are reduced to a
 /// bare `:` (they keep connections alive; what they say is not passed on
-/// unmasked).
+/// unmasked). Of the other fields, `id` and `event` are kept as
+/// `field: value` (their values go to the maskers too, see
+/// [`Parsed::values`]), `retry` only when it is digits, as clients read
+/// it; fields clients ignore are dropped rather than passed on unmasked.
 pub fn parse_event(event: Event) -> Parsed {
     let mut data: Option<Vec<u8>> = None;
     let mut lines = Vec::with_capacity(event.len());
@@ -146,11 +149,59 @@ pub fn parse_event(event: Event) -> Parsed {
                     lines.push(None);
                 }
             }
-        } else {
+        } else if field == b"id" || field == b"event" {
+            let mut kept = field.to_vec();
+            kept.extend_from_slice(b": ");
+            kept.extend_from_slice(value);
+            lines.push(Some(kept));
+        } else if field == b"retry" && !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
             lines.push(Some(line));
         }
     }
     Parsed { data, lines }
+}
+
+impl Parsed {
+    /// The values of the `id` and `event` lines, in order.
+    pub fn values(&self) -> Vec<&[u8]> {
+        self.lines
+            .iter()
+            .flatten()
+            .filter_map(|l| {
+                l.strip_prefix(b"id: ")
+                    .or_else(|| l.strip_prefix(b"event: "))
+            })
+            .collect()
+    }
+
+    /// Replaces the values [`Parsed::values`] returned, in the same order;
+    /// `false` (and nothing changed) when the count differs or a value holds
+    /// a line break.
+    pub fn set_values(&mut self, values: &[&[u8]]) -> bool {
+        if values.len() != self.values().len()
+            || values
+                .iter()
+                .any(|v| v.contains(&b'\n') || v.contains(&b'\r'))
+        {
+            return false;
+        }
+        let mut next = values.iter();
+        for line in self.lines.iter_mut().flatten() {
+            let field: &[u8] = if line.starts_with(b"id: ") {
+                b"id"
+            } else if line.starts_with(b"event: ") {
+                b"event"
+            } else {
+                continue;
+            };
+            let Some(value) = next.next() else { break };
+            let mut kept = field.to_vec();
+            kept.extend_from_slice(b": ");
+            kept.extend_from_slice(value);
+            *line = kept;
+        }
+        true
+    }
 }
 
 /// Writes an event back, with `data` (already masked) in place of the
@@ -241,13 +292,24 @@ mod tests {
             b": secret comment".to_vec(),
             b"data:1}".to_vec(),
             b"retry: 10".to_vec(),
+            b"retry: soon".to_vec(),
+            b"owner: ann@example.com".to_vec(),
+            b"event:update".to_vec(),
         ];
-        let parsed = parse_event(event);
+        let mut parsed = parse_event(event);
         assert_eq!(parsed.data.as_deref(), Some(&b"{\"a\":\n1}"[..]));
         let out = write_event(&parsed, Some(b"{\"a\":\r\n2}"));
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "id: 7\ndata: {\"a\":\ndata: 2}\n:\nretry: 10\n\n"
+            "id: 7\ndata: {\"a\":\ndata: 2}\n:\nretry: 10\nevent: update\n\n"
+        );
+        assert_eq!(parsed.values(), [&b"7"[..], b"update"]);
+        assert!(!parsed.set_values(&[b"8"]));
+        assert!(!parsed.set_values(&[b"8", b"a\nb"]));
+        assert!(parsed.set_values(&[b"8", b"[EMAIL]"]));
+        assert_eq!(
+            String::from_utf8(write_event(&parsed, None)).unwrap(),
+            "id: 8\ndata: \n:\nretry: 10\nevent: [EMAIL]\n\n"
         );
     }
 }

@@ -315,14 +315,38 @@ fn json_or_text(data: &[u8]) -> &'static str {
     }
 }
 
+/// A unit of a stream maskers cannot read ends the stream (see
+/// [`unreadable`]; an event stream is UTF-8 by definition).
+fn readable_unit(unit: &[u8]) -> Result<(), StreamError> {
+    match unreadable("", unit) {
+        Some(why) => Err(StreamError::Masking(format!("{why} (in a streamed unit)"))),
+        None => Ok(()),
+    }
+}
+
+/// An event's data, and the values of its `id` and `event` lines (which
+/// clients read as well), go through the maskers.
 async fn mask_event(ctx: &MaskContext, event: events::Event) -> Result<Vec<u8>, StreamError> {
-    let parsed = events::parse_event(event);
+    let mut parsed = events::parse_event(event);
     let masked = match &parsed.data {
         Some(data) if !data.is_empty() => {
+            readable_unit(data)?;
             Some(mask_text(ctx, data.clone(), json_or_text(data)).await?)
         }
         other => other.clone(),
     };
+    let values = parsed.values();
+    if !values.is_empty() {
+        let joined = values.join(&b'\n');
+        readable_unit(&joined)?;
+        let masked_values = mask_text(ctx, joined, "text/plain").await?;
+        let split: Vec<&[u8]> = masked_values.split(|b| *b == b'\n').collect();
+        if !parsed.set_values(&split) {
+            return Err(StreamError::Masking(
+                "a masker changed the lines of an event's id and event fields".into(),
+            ));
+        }
+    }
     Ok(events::write_event(&parsed, masked.as_deref()))
 }
 
@@ -332,6 +356,7 @@ async fn mask_line(ctx: &MaskContext, line: Vec<u8>) -> Result<Vec<u8>, StreamEr
         out.push(b'\n');
         return Ok(out);
     }
+    readable_unit(&line)?;
     let mut masked = mask_text(ctx, line, "application/json").await?;
     if masked.contains(&b'\n') {
         return Err(StreamError::BrokenLine);

@@ -297,7 +297,16 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
                 Bytes::from(": keep-alive from bob@example.org\n\n"),
                 Bytes::from("data: plain text for carol@"),
                 Bytes::from("example.com\ndata: second line\n\n"),
+                Bytes::from("id: dave@example.com\nowner: erin@example.com\ndata: ok\n\n"),
             ];
+            streamed("text/event-stream", events, Duration::from_millis(20))
+        }
+        // An event whose data is UTF-16: an address no masker can read.
+        "sse-utf16" => {
+            let mut data = b"data: ".to_vec();
+            data.extend("ann@example.com".encode_utf16().flat_map(u16::to_le_bytes));
+            data.extend_from_slice(b"\n\n");
+            let events = vec![Bytes::from("data: first\n\n"), Bytes::from(data)];
             streamed("text/event-stream", events, Duration::from_millis(20))
         }
         "slow" => {
