@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use hyper::{HeaderMap, Method, Uri};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::problem::Problem;
 
@@ -91,45 +91,76 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
     Ok(())
 }
 
-/// A body that carries the override parameter: a form (url-encoded) field
-/// or a key of the top-level JSON object. `Err` says why.
-pub fn check_body_override(content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
-    let essence = content_type
-        .and_then(|t| t.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase());
-    if essence.as_deref() == Some("application/x-www-form-urlencoded") && names_override(body) {
-        return Err(override_parameter("form body"));
-    }
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(body)
-        && fields
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case(OVERRIDE_PARAMETER))
+/// A request body the guardrails are shown: a JSON body with a key twice
+/// in one object (`ambiguous_json`), or a body that carries the override
+/// parameter, as a form (url-encoded) field or a key of the top-level JSON
+/// object (`override_parameter`). JSON is read once for both.
+pub fn check_body(content_type: Option<&str>, body: &[u8]) -> Result<(), Problem> {
+    if content_type.map(super::headers::media_type).as_deref()
+        == Some("application/x-www-form-urlencoded")
+        && names_override(body)
     {
-        return Err(override_parameter("JSON body"));
+        return Err(Problem::bad_request(
+            "override_parameter",
+            override_parameter("form body"),
+        ));
     }
-    Ok(())
+    match scan_json(body) {
+        Err(why) => Err(Problem::bad_request("ambiguous_json", why)),
+        Ok(json) if json.names_override => Err(Problem::bad_request(
+            "override_parameter",
+            override_parameter("JSON body"),
+        )),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Whether a JSON body holds a key twice in one object (by case-insensitive
 /// comparison): `Err` names it. Bodies that are not JSON pass (whoever
 /// reads them as JSON refuses them).
 pub fn check_json(body: &[u8]) -> Result<(), String> {
-    match serde_json::from_slice::<Unambiguous>(body) {
+    scan_json(body).map(|_| ())
+}
+
+fn scan_json(body: &[u8]) -> Result<Unambiguous, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match TopLevel
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+    {
+        Ok(v) => Ok(v),
         Err(e) if e.is_data() => Err(e.to_string()),
-        _ => Ok(()),
+        Err(_) => Ok(Unambiguous::default()),
     }
 }
 
-/// A JSON value whose objects have no key twice (ignoring case).
-struct Unambiguous;
+/// A JSON value whose objects have no key twice (ignoring case); of the
+/// top-level value, whether it is an object with the override parameter.
+#[derive(Default)]
+struct Unambiguous {
+    names_override: bool,
+}
 
 impl<'de> Deserialize<'de> for Unambiguous {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UnambiguousVisitor)
+        d.deserialize_any(UnambiguousVisitor { top: false })
     }
 }
 
-struct UnambiguousVisitor;
+/// The body's own value, whose keys are request parameters to frameworks.
+struct TopLevel;
+
+impl<'de> DeserializeSeed<'de> for TopLevel {
+    type Value = Unambiguous;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Unambiguous, D::Error> {
+        d.deserialize_any(UnambiguousVisitor { top: true })
+    }
+}
+
+struct UnambiguousVisitor {
+    top: bool,
+}
 
 impl<'de> Visitor<'de> for UnambiguousVisitor {
     type Value = Unambiguous;
@@ -139,40 +170,43 @@ impl<'de> Visitor<'de> for UnambiguousVisitor {
     }
 
     fn visit_bool<E>(self, _: bool) -> Result<Unambiguous, E> {
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
     fn visit_i64<E>(self, _: i64) -> Result<Unambiguous, E> {
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
     fn visit_u64<E>(self, _: u64) -> Result<Unambiguous, E> {
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
     fn visit_f64<E>(self, _: f64) -> Result<Unambiguous, E> {
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
     fn visit_str<E>(self, _: &str) -> Result<Unambiguous, E> {
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
     fn visit_unit<E>(self) -> Result<Unambiguous, E> {
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unambiguous, A::Error> {
         while seq.next_element::<Unambiguous>()?.is_some() {}
-        Ok(Unambiguous)
+        Ok(Unambiguous::default())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unambiguous, A::Error> {
         let mut seen = HashSet::new();
+        let mut names_override = false;
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.to_lowercase()) {
+            let lower = key.to_lowercase();
+            names_override |= self.top && lower == OVERRIDE_PARAMETER;
+            if !seen.insert(lower) {
                 return Err(de::Error::custom(format!(
                     "the key {key:?} appears twice in one object (keys that differ only by case count as the same)"
                 )));
             }
             map.next_value::<Unambiguous>()?;
         }
-        Ok(Unambiguous)
+        Ok(Unambiguous { names_override })
     }
 }
 
@@ -223,12 +257,18 @@ mod tests {
         let fine: Uri = "/r/x?method=DELETE&x_method=1".parse().unwrap();
         assert!(check_head(&Method::POST, &fine, &none).is_ok());
 
+        let reason = |t: Option<&str>, body: &[u8]| check_body(t, body).err().map(|p| p.reason);
         let form = Some("application/x-www-form-urlencoded; charset=utf-8");
-        assert!(check_body_override(form, b"name=a&_method=DELETE").is_err());
-        assert!(check_body_override(form, b"name=a&method=DELETE").is_ok());
-        assert!(check_body_override(None, br#"{"_Method":"DELETE","id":1}"#).is_err());
+        assert_eq!(
+            reason(form, b"name=a&_method=DELETE"),
+            Some("override_parameter")
+        );
+        assert_eq!(reason(form, b"name=a&method=DELETE"), None);
+        let json = br#"{"_Method":"DELETE","id":1}"#;
+        assert_eq!(reason(None, json), Some("override_parameter"));
         // Only the top-level object is read as parameters.
-        assert!(check_body_override(None, br#"{"item":{"_method":"x"}}"#).is_ok());
-        assert!(check_body_override(Some("text/plain"), b"_method=DELETE").is_ok());
+        assert_eq!(reason(None, br#"{"item":{"_method":"x"}}"#), None);
+        assert_eq!(reason(Some("text/plain"), b"_method=DELETE"), None);
+        assert_eq!(reason(None, br#"{"a":1,"A":2}"#), Some("ambiguous_json"));
     }
 }

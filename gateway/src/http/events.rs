@@ -109,26 +109,34 @@ impl LineSplitter {
     }
 }
 
-/// The parts of an event: the joined `data`, and every other line in order
-/// with a marker where the data goes.
+/// The parts of an event: the joined `data`, and its lines in order.
 pub struct Parsed {
     pub data: Option<Vec<u8>>,
-    /// Non-data lines; `None` marks where the data lines are written back.
-    pub lines: Vec<Option<Vec<u8>>>,
+    pub lines: Vec<Line>,
+}
+
+/// A line of an event as it is written back.
+pub enum Line {
+    /// Where the data lines go.
+    Data,
+    /// `id` or `event`, whose values clients read.
+    Field { name: &'static str, value: Vec<u8> },
+    /// A comment (reduced to `:`) or a `retry`, as is.
+    Kept(Vec<u8>),
 }
 
 /// Splits an event into its data and the rest. Comments are reduced to a
 /// bare `:` (they keep connections alive; what they say is not passed on
-/// unmasked). Of the other fields, `id` and `event` are kept as
-/// `field: value` (their values go to the maskers too, see
-/// [`Parsed::values`]), `retry` only when it is digits, as clients read
-/// it; fields clients ignore are dropped rather than passed on unmasked.
+/// unmasked). Of the other fields, `id` and `event` are kept (their values
+/// go to the maskers too, see [`Parsed::values`]), `retry` only when it is
+/// digits, as clients read it; fields clients ignore are dropped rather
+/// than passed on unmasked.
 pub fn parse_event(event: Event) -> Parsed {
     let mut data: Option<Vec<u8>> = None;
     let mut lines = Vec::with_capacity(event.len());
     for line in event {
         if line.first() == Some(&b':') {
-            lines.push(Some(b":".to_vec()));
+            lines.push(Line::Kept(b":".to_vec()));
             continue;
         }
         let (field, value) = match line.iter().position(|&b| b == b':') {
@@ -138,24 +146,25 @@ pub fn parse_event(event: Event) -> Parsed {
             }
             None => (&line[..], &b""[..]),
         };
-        if field == b"data" {
-            match &mut data {
+        match field {
+            b"data" => match &mut data {
                 Some(d) => {
                     d.push(b'\n');
                     d.extend_from_slice(value);
                 }
                 None => {
                     data = Some(value.to_vec());
-                    lines.push(None);
+                    lines.push(Line::Data);
                 }
+            },
+            b"id" | b"event" => lines.push(Line::Field {
+                name: if field == b"id" { "id" } else { "event" },
+                value: value.to_vec(),
+            }),
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                lines.push(Line::Kept(line))
             }
-        } else if field == b"id" || field == b"event" {
-            let mut kept = field.to_vec();
-            kept.extend_from_slice(b": ");
-            kept.extend_from_slice(value);
-            lines.push(Some(kept));
-        } else if field == b"retry" && !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-            lines.push(Some(line));
+            _ => {}
         }
     }
     Parsed { data, lines }
@@ -166,10 +175,9 @@ impl Parsed {
     pub fn values(&self) -> Vec<&[u8]> {
         self.lines
             .iter()
-            .flatten()
-            .filter_map(|l| {
-                l.strip_prefix(b"id: ")
-                    .or_else(|| l.strip_prefix(b"event: "))
+            .filter_map(|l| match l {
+                Line::Field { value, .. } => Some(&value[..]),
+                _ => None,
             })
             .collect()
     }
@@ -185,20 +193,12 @@ impl Parsed {
         {
             return false;
         }
-        let mut next = values.iter();
-        for line in self.lines.iter_mut().flatten() {
-            let field: &[u8] = if line.starts_with(b"id: ") {
-                b"id"
-            } else if line.starts_with(b"event: ") {
-                b"event"
-            } else {
-                continue;
-            };
-            let Some(value) = next.next() else { break };
-            let mut kept = field.to_vec();
-            kept.extend_from_slice(b": ");
-            kept.extend_from_slice(value);
-            *line = kept;
+        let fields = self.lines.iter_mut().filter_map(|l| match l {
+            Line::Field { value, .. } => Some(value),
+            _ => None,
+        });
+        for (value, new) in fields.zip(values) {
+            *value = new.to_vec();
         }
         true
     }
@@ -211,18 +211,22 @@ pub fn write_event(parsed: &Parsed, data: Option<&[u8]>) -> Vec<u8> {
     let mut out = Vec::new();
     for line in &parsed.lines {
         match line {
-            Some(l) => {
-                out.extend_from_slice(l);
-                out.push(b'\n');
+            Line::Kept(l) => out.extend_from_slice(l),
+            Line::Field { name, value } => {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
             }
-            None => {
+            Line::Data => {
                 for part in split_lines(data.unwrap_or_default()) {
                     out.extend_from_slice(b"data: ");
                     out.extend_from_slice(part);
                     out.push(b'\n');
                 }
+                continue;
             }
         }
+        out.push(b'\n');
     }
     out.push(b'\n');
     out

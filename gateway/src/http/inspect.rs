@@ -94,16 +94,13 @@ pub async fn request(
     };
 
     let mcp = i.conn.mcp && i.parts.method == Method::POST;
-    if !mcp && let Err(why) = super::ambiguity::check_json(&shown) {
-        return Err(Problem::bad_request("ambiguous_json", why));
-    }
-    let content_type = i
-        .parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if !mcp && let Err(why) = super::ambiguity::check_body_override(content_type, &shown) {
-        return Err(Problem::bad_request("override_parameter", why));
+    if !mcp {
+        let content_type = i
+            .parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        super::ambiguity::check_body(content_type, &shown)?;
     }
     if mcp {
         if let Some(answer) = check_mcp(&i, base, rec).await {

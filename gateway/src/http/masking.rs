@@ -54,13 +54,7 @@ fn media_type(headers: &HeaderMap) -> String {
 }
 
 fn framing(content_type: &str) -> Framing {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
+    match super::headers::media_type(content_type).as_str() {
         "text/event-stream" => Framing::Events,
         "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => Framing::Lines,
         _ => Framing::Whole,

@@ -189,29 +189,36 @@ impl<'a> BodyReader<'a> {
     }
 }
 
-/// The fields of an ErrorResponse or NoticeResponse, by field code.
 /// One field of an ErrorResponse or NoticeResponse (`b'M'`: the message),
-/// empty when absent.
+/// empty when absent. Reads only up to that field: the relay asks this of
+/// every ErrorResponse.
 pub fn error_field(body: &[u8], code: u8) -> String {
-    error_fields(body)
-        .into_iter()
+    raw_error_fields(body)
         .find(|(c, _)| *c == code)
-        .map(|(_, v)| v)
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default()
 }
 
+/// The fields of an ErrorResponse or NoticeResponse, by field code.
 pub fn error_fields(body: &[u8]) -> Vec<(u8, String)> {
-    let mut fields = Vec::new();
+    raw_error_fields(body)
+        .map(|(c, v)| (c, String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// The fields as they are on the wire: a code byte, then the value up to
+/// its NUL (or the end); a zero code ends them.
+fn raw_error_fields(body: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut rest = body;
-    while let Some((&code, tail)) = rest.split_first() {
+    std::iter::from_fn(move || {
+        let (&code, tail) = rest.split_first()?;
         if code == 0 {
-            break;
+            return None;
         }
         let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-        fields.push((code, String::from_utf8_lossy(&tail[..end]).into_owned()));
         rest = tail.get(end + 1..).unwrap_or(&[]);
-    }
-    fields
+        Some((code, &tail[..end]))
+    })
 }
 
 #[cfg(test)]

@@ -274,20 +274,24 @@ impl Pipeline {
     /// batch's pending Describes will not be answered, its pending changes
     /// to the statements will not happen.
     pub fn failed(&mut self) {
+        self.failed_batch = Some(self.answered);
+        self.batch_ends();
+    }
+
+    /// What ends with the batch being answered, by an ErrorResponse or its
+    /// ReadyForQuery: its COPY, its Describes, its namespace changes.
+    fn batch_ends(&mut self) {
         let answered = self.answered;
-        self.failed_batch = Some(answered);
-        match self.copy {
-            CopyIn::Pending(batch) if batch == answered => {
-                self.copy = CopyIn::Declined;
-                self.copies_expected = 0;
-            }
-            // An error ends the server's COPY (and the rest of its Query):
-            // it reads Syncs again. A ReadyForQuery ends it too.
-            CopyIn::Reading => {
-                self.copy = CopyIn::Declined;
-                self.copies_expected = 0;
-            }
-            _ => {}
+        // An error ends the server's COPY (and the rest of its Query): it
+        // reads Syncs again. A ReadyForQuery ends it too.
+        let copy_ends = match self.copy {
+            CopyIn::Pending(batch) => batch == answered,
+            CopyIn::Reading => true,
+            CopyIn::Idle | CopyIn::Declined => false,
+        };
+        if copy_ends {
+            self.copy = CopyIn::Declined;
+            self.copies_expected = 0;
         }
         self.describes.retain(|(batch, _)| *batch != answered);
         self.statements.failed(answered);
@@ -297,10 +301,7 @@ impl Pipeline {
     /// the gateway's own Sync (not to be passed to the client).
     pub fn ready(&mut self) -> bool {
         let answered = self.answered;
-        let failed_batch = self.failed_batch;
-        self.failed();
-        // `failed` marks the batch; a ReadyForQuery alone does not fail it.
-        self.failed_batch = failed_batch;
+        self.batch_ends();
         self.answered += 1;
         while self.gateway_syncs.front().is_some_and(|b| *b < answered) {
             self.gateway_syncs.pop_front();
