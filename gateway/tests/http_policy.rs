@@ -203,7 +203,7 @@ async fn responses_are_masked_json_gzip_text_and_events() {
 
     // An event maskers cannot read ends the stream: what came before it
     // arrives, it does not.
-    let resp = client
+    let mut resp = client
         .get(gw.https("/api/sse-utf16"))
         .bearer_auth(&token)
         .send()
@@ -211,7 +211,6 @@ async fn responses_are_masked_json_gzip_text_and_events() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let mut received = Vec::new();
-    let mut resp = resp;
     while let Ok(Some(chunk)) = resp.chunk().await {
         received.extend_from_slice(&chunk);
     }

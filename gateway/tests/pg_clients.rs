@@ -41,23 +41,14 @@ plugins = ["deny-word"]
             gw.pg_port
         )
     };
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/psycopg_session.py"
-    );
-    let out = Command::new("python3")
-        .arg(script)
-        .env("MASKED", conninfo("appdb"))
-        .env("PLAIN", conninfo("plaindb"))
-        .env("PGPASSWORD", gw.token())
-        .output()
-        .expect("python3 (scripts/dev.sh installs it with psycopg)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("psycopg: all checks passed"),
-        "{stdout}\n{stderr}\n(psycopg missing? run scripts/dev.sh, which installs tests/requirements.txt)\ngateway log:\n{}",
-        gw.log()
+    run_client(
+        &gw,
+        "psycopg",
+        &[
+            ("MASKED", conninfo("appdb")),
+            ("PLAIN", conninfo("plaindb")),
+            ("PGPASSWORD", gw.token()),
+        ],
     );
 }
 
@@ -67,21 +58,30 @@ fn asyncpg_through_the_gateway() {
     let pg = TestPostgres::start();
     seed_app(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/asyncpg_session.py"
+    run_client(
+        &gw,
+        "asyncpg",
+        &[("PORT", gw.pg_port.to_string()), ("PGPASSWORD", gw.token())],
+    );
+}
+
+/// Runs `tests/clients/<library>_session.py` with `env`; it prints
+/// "<library>: all checks passed" when every check it makes passed.
+fn run_client(gw: &Gateway, library: &str, env: &[(&str, String)]) {
+    let script = format!(
+        "{}/tests/clients/{library}_session.py",
+        env!("CARGO_MANIFEST_DIR")
     );
     let out = Command::new("python3")
         .arg(script)
-        .env("PORT", gw.pg_port.to_string())
-        .env("PGPASSWORD", gw.token())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
-        .expect("python3 (scripts/dev.sh installs it with asyncpg)");
+        .unwrap_or_else(|e| panic!("python3 (scripts/dev.sh installs it with {library}): {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && stdout.contains("asyncpg: all checks passed"),
-        "{stdout}\n{stderr}\n(asyncpg missing? run scripts/dev.sh, which installs tests/requirements.txt)\ngateway log:\n{}",
+        out.status.success() && stdout.contains(&format!("{library}: all checks passed")),
+        "{stdout}\n{stderr}\n({library} missing? run scripts/dev.sh, which installs tests/requirements.txt)\ngateway log:\n{}",
         gw.log()
     );
 }

@@ -604,10 +604,7 @@ async fn batches_are_counted_as_the_server_counts_them() {
         s.send(&out).await;
         s.until(b'G').await;
         let mut out = bytes::BytesMut::new();
-        frontend::CopyData::new(&b"5\tEd\ted@example.com\n"[..])
-            .unwrap()
-            .write(&mut out);
-        frontend::copy_done(&mut out);
+        raw::copy_in(&mut out, b"5\tEd\ted@example.com\n");
         s.send(&out).await;
         assert_eq!(s.until_ready().await.code(), None);
         let r = s.query("select email from customers where id = 5").await;
@@ -632,8 +629,7 @@ async fn batches_are_counted_as_the_server_counts_them() {
         for row in [&b"6\tFay\n"[..], b"7\tGus\n"] {
             s.until(b'G').await;
             let mut out = bytes::BytesMut::new();
-            frontend::CopyData::new(row).unwrap().write(&mut out);
-            frontend::copy_done(&mut out);
+            raw::copy_in(&mut out, row);
             s.send(&out).await;
         }
         assert_eq!(s.until_ready().await.code(), None);
@@ -679,10 +675,7 @@ async fn batches_are_counted_as_the_server_counts_them() {
         s.send(&out).await;
         s.until(b'G').await;
         let mut out = bytes::BytesMut::new();
-        frontend::CopyData::new(&b"8\tHal\n"[..])
-            .unwrap()
-            .write(&mut out);
-        frontend::copy_done(&mut out);
+        raw::copy_in(&mut out, b"8\tHal\n");
         frontend::sync(&mut out);
         s.send(&out).await;
         assert_eq!(s.until_ready().await.code(), None);

@@ -199,6 +199,14 @@ impl RawSession {
     }
 }
 
+/// COPY data, then CopyDone.
+pub fn copy_in(out: &mut BytesMut, data: &[u8]) {
+    frontend::CopyData::new(data)
+        .expect("COPY data fits a message")
+        .write(out);
+    frontend::copy_done(out);
+}
+
 /// A Bind of statement `name` to the unnamed portal, its parameters all in
 /// `format`, text results.
 pub fn bind<'a>(
