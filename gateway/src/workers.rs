@@ -14,6 +14,7 @@
 //! never moves. Everything else (listeners, the admin API, reloads,
 //! deliveries) stays on the main runtime.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,19 @@ use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+
+thread_local! {
+    /// The index of the worker this thread runs, if it runs one.
+    static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The worker running the calling thread: `None` off the workers (the main
+/// runtime, tests). State kept per worker (pooled upstream connections)
+/// is indexed by it, so that a session only meets connections whose I/O its
+/// own thread drives.
+pub fn current() -> Option<usize> {
+    CURRENT.with(Cell::get)
+}
 
 pub struct Workers {
     handles: Vec<Handle>,
@@ -51,6 +65,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-session-{i}"))
                 .spawn(move || {
+                    CURRENT.with(|c| c.set(Some(i)));
                     // Sessions run while this waits; dropping the runtime
                     // then drops them (their recordings flush on drop).
                     let _ = runtime.block_on(stopped);
@@ -63,6 +78,11 @@ impl Workers {
             next: AtomicUsize::new(0),
             running: Mutex::new(running),
         })
+    }
+
+    /// How many workers run sessions.
+    pub fn count(&self) -> usize {
+        self.handles.len()
     }
 
     /// Runs a session on the next worker. Sockets must be registered inside

@@ -121,6 +121,7 @@ async fn run_gateway(
             host.clone(),
             recorder.clone(),
             audit.clone(),
+            workers.count(),
         )?;
         tracing::info!(addr = %listener.local_addr()?, "http listener ready");
         tokio::spawn(http.serve(listener, workers.clone()));

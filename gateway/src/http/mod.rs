@@ -59,6 +59,7 @@ pub fn from_config(
     plugins: Arc<PluginHost>,
     recorder: crate::recording::Recorder,
     audit: crate::audit::Audit,
+    workers: usize,
 ) -> Result<Arc<HttpListener>, HttpSetupError> {
     let files = match (&config.http.tls_cert, &config.http.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
@@ -82,7 +83,7 @@ pub fn from_config(
             name: c.name.clone(),
             policy: c.policy()?,
             plugins: c.plugins.clone(),
-            upstream: upstream::Upstream::new(c, &cfg)?,
+            upstream: upstream::Upstream::new(c, &cfg, workers)?,
             max_request_body: cfg.max_request_body_bytes,
             stream_large_requests: cfg.stream_large_requests,
             max_response_body: cfg.max_response_body_bytes,

@@ -29,8 +29,14 @@ pub enum UpstreamSetupError {
     },
 }
 
+type Pooled = Client<HttpsConnector<HttpConnector>, Body>;
+
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// One pool per session worker, and a last one for any other thread.
+    /// A pooled connection's I/O runs on the worker that opened it; shared
+    /// between workers, half the requests would hand their bytes to the
+    /// other thread and wait for it to be woken, twice per exchange.
+    clients: Box<[Pooled]>,
     scheme: hyper::http::uri::Scheme,
     authority: hyper::http::uri::Authority,
     base_path: String,
@@ -39,7 +45,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(c: &ConnectionConfig, cfg: &HttpUpstreamConfig) -> Result<Self, UpstreamSetupError> {
+    /// `workers`: how many session workers will send through it.
+    pub fn new(
+        c: &ConnectionConfig,
+        cfg: &HttpUpstreamConfig,
+        workers: usize,
+    ) -> Result<Self, UpstreamSetupError> {
         let invalid = |message: String| UpstreamSetupError::Invalid {
             name: c.name.clone(),
             message,
@@ -72,15 +83,19 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let clients = (0..=workers)
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_max_idle_per_host(256)
+                    .build(connector.clone())
+            })
+            .collect();
 
         Ok(Self {
-            client,
+            clients,
             scheme,
             authority,
             base_path: uri.path().to_string(),
@@ -120,7 +135,9 @@ impl Upstream {
         &self,
         req: Request<Body>,
     ) -> Result<Response<hyper::body::Incoming>, Problem> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+        let last = self.clients.len() - 1;
+        let client = &self.clients[crate::workers::current().map_or(last, |i| i.min(last))];
+        match tokio::time::timeout(self.response_timeout, client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 let what = if e.is_connect() {
