@@ -145,6 +145,61 @@ async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_header_values_are_masked() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let resp = client
+            .request(method.clone(), gw.https("/api/headers"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{method}");
+        let h = resp.headers();
+        assert_eq!(h["location"], "/users/[EMAIL]", "{method}");
+        let owners: Vec<_> = h.get_all("x-owner").iter().collect();
+        assert_eq!(owners, ["[EMAIL]", "team lead [EMAIL]"], "{method}");
+        assert_eq!(h["x-request-id"], "r-42", "{method}");
+        assert_eq!(h["server"], "test-upstream", "{method}");
+        assert_eq!(h["content-type"], "application/json", "{method}");
+    }
+
+    // A value maskers cannot read is not sent.
+    let resp = client
+        .get(gw.https("/api/headers-latin1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reason"], "unmaskable_response", "{v}");
+
+    // The recording holds the headers as the agent received them.
+    let sessions = gw.dir.path().join("state/sessions");
+    let mut recorded = String::new();
+    for _ in 0..50 {
+        recorded = std::fs::read_dir(&sessions)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        if recorded.contains("/users/[EMAIL]") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recorded.contains("/users/[EMAIL]"), "{recorded}");
+    assert!(!recorded.contains("ann@example.com"), "{recorded}");
+    assert!(!recorded.contains("bob@example.org"), "{recorded}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_are_masked_json_gzip_text_and_events() {
     let up = Upstream::start().await;
     let gw = start(&up);

@@ -6,6 +6,7 @@
 //!   `Content-Encoding` or a now-wrong `ETag`.
 //! * An event stream (`text/event-stream`) is masked event by event, and
 //!   newline-delimited JSON line by line, as they arrive.
+//! * Header values go through the maskers too ([`super::response_headers`]).
 //! * Whatever cannot be masked (an unknown coding, a body or event over the
 //!   limit, a failing masker) is refused with 502 before the head is sent,
 //!   or ends the stream with an error after it; it is never passed on.
@@ -165,14 +166,17 @@ async fn whole(
         .mask_body(&ctx.session, content_type, decoded)
         .await
         .map_err(|r| masking_failed(&r))?;
-    record.masking = Some(Masking {
-        replaced: report.cells_changed,
-        detections: report
-            .detections
-            .iter()
-            .map(|d| (d.entity.clone(), d.count))
-            .collect(),
-    });
+    Masking::add(
+        &mut record.masking,
+        Masking {
+            replaced: report.cells_changed,
+            detections: report
+                .detections
+                .iter()
+                .map(|d| (d.entity.clone(), d.count))
+                .collect(),
+        },
+    );
     Ok(Bytes::from(masked))
 }
 

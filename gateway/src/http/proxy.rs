@@ -228,6 +228,12 @@ async fn exchange(
         && !rparts.status.is_informational()
         && rparts.status != StatusCode::NO_CONTENT
         && rparts.status != StatusCode::NOT_MODIFIED;
+    if masked
+        && let Some(m) =
+            super::response_headers::mask(&chain, &session, &mut rparts.headers).await?
+    {
+        record::Masking::add(&mut rec.masking, m);
+    }
     if masked && parts.method == Method::HEAD {
         // The length of a body the maskers never saw would be a guess.
         rparts.headers.remove(hyper::header::CONTENT_LENGTH);

@@ -122,6 +122,23 @@ pub struct Masking {
     pub detections: Vec<(String, u32)>,
 }
 
+impl Masking {
+    /// Adds a pass of the same exchange (its headers, then its body).
+    pub fn add(into: &mut Option<Masking>, more: Masking) {
+        let Some(m) = into else {
+            *into = Some(more);
+            return;
+        };
+        m.replaced += more.replaced;
+        for (entity, n) in more.detections {
+            match m.detections.iter_mut().find(|(e, _)| *e == entity) {
+                Some((_, count)) => *count = count.saturating_add(n),
+                None => m.detections.push((entity, n)),
+            }
+        }
+    }
+}
+
 /// One exchange, as handed to [`exchange`].
 #[derive(Debug)]
 pub struct ExchangeRecord {

@@ -309,6 +309,32 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             let events = vec![Bytes::from("data: first\n\n"), Bytes::from(data)];
             streamed("text/event-stream", events, Duration::from_millis(20))
         }
+        // Data in response headers, not the body.
+        "headers" => {
+            let mut r = reply(StatusCode::CREATED, "application/json", "{}");
+            let h = r.headers_mut();
+            h.insert(
+                "location",
+                HeaderValue::from_static("/users/ann@example.com"),
+            );
+            h.append("x-owner", HeaderValue::from_static("bob@example.org"));
+            h.append(
+                "x-owner",
+                HeaderValue::from_static("team lead carol@example.com"),
+            );
+            h.insert("x-request-id", HeaderValue::from_static("r-42"));
+            h.insert("server", HeaderValue::from_static("test-upstream"));
+            r
+        }
+        // A header value that is not UTF-8 (ISO 8859-1 "café@…").
+        "headers-latin1" => {
+            let mut r = reply(StatusCode::OK, "application/json", "{}");
+            r.headers_mut().insert(
+                "x-owner",
+                HeaderValue::from_bytes(b"caf\xe9@example.com").unwrap(),
+            );
+            r
+        }
         "slow" => {
             tokio::time::sleep(Duration::from_millis(q("ms", 3000) as u64)).await;
             reply(StatusCode::OK, "application/json", "{}")
