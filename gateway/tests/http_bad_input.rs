@@ -194,6 +194,11 @@ async fn requests_the_upstream_could_read_otherwise_are_refused() {
             Some("application/json"),
             r#"{"_method": "DELETE"}"#,
         ),
+        (
+            "/api/admin/users/7",
+            Some("multipart/form-data; boundary=b1"),
+            "--b1\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b1--\r\n",
+        ),
     ];
     for (path, content_type, body) in overrides {
         let mut req = client
@@ -210,6 +215,19 @@ async fn requests_the_upstream_could_read_otherwise_are_refused() {
             "{path} {body}"
         );
     }
+
+    // The same from curl's own multipart encoder.
+    let out = gw.curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-F",
+        "name=x",
+        "-F",
+        "_method=DELETE",
+        &gw.https("/api/admin/users/7"),
+    ]);
+    assert_eq!(out.status, 400, "{}", out.body);
+    assert!(out.body.contains("override_parameter"), "{}", out.body);
 
     let resp = client
         .post(gw.https("/api/refunds"))

@@ -61,6 +61,29 @@ fn names_override(encoded: &[u8]) -> bool {
     url::form_urlencoded::parse(encoded).any(|(k, _)| k.eq_ignore_ascii_case(OVERRIDE_PARAMETER))
 }
 
+/// Whether a part of a multipart body is named like the override
+/// parameter (`name="_method"`, `name*=UTF-8''%5Fmethod`). Every
+/// `Content-Disposition` line is looked at, wherever it is, rather than
+/// the parts the boundary delimits: a boundary read differently from the
+/// upstream's reading cannot hide a part. A file whose content has such a
+/// line is refused too, which errs on the safe side.
+fn multipart_names_override(body: &[u8]) -> bool {
+    const DISPOSITION: &[u8] = b"content-disposition";
+    body.split(|b| *b == b'\n').any(|line| {
+        let line = line.trim_ascii_start();
+        line.len() > DISPOSITION.len()
+            && line[..DISPOSITION.len()].eq_ignore_ascii_case(DISPOSITION)
+            && (contains_ignore_case(line, OVERRIDE_PARAMETER.as_bytes())
+                || contains_ignore_case(line, b"%5fmethod"))
+    })
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// The request line and headers, before anything else is looked at.
 pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Problem> {
     if let Some(standard) = STANDARD_METHODS
@@ -103,6 +126,16 @@ pub fn check_body(content_type: Option<&str>, body: &[u8]) -> Result<(), Problem
         return Err(Problem::bad_request(
             "override_parameter",
             override_parameter("form body"),
+        ));
+    }
+    if content_type
+        .map(super::headers::media_type)
+        .is_some_and(|m| m.starts_with("multipart/"))
+        && multipart_names_override(body)
+    {
+        return Err(Problem::bad_request(
+            "override_parameter",
+            override_parameter("multipart form body"),
         ));
     }
     match scan_json(body) {
@@ -270,5 +303,24 @@ mod tests {
         assert_eq!(reason(None, br#"{"item":{"_method":"x"}}"#), None);
         assert_eq!(reason(Some("text/plain"), b"_method=DELETE"), None);
         assert_eq!(reason(None, br#"{"a":1,"A":2}"#), Some("ambiguous_json"));
+
+        let multipart = Some("multipart/form-data; boundary=XyZ");
+        for body in [
+            &b"--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n"[..],
+            b"--XyZ\r\ncontent-disposition: form-data; name=_METHOD\r\n\r\nDELETE\r\n--XyZ--",
+            b"--XyZ\nContent-Disposition: form-data; name*=UTF-8''%5Fmethod\n\nPUT\n--XyZ--",
+            // A boundary that does not match the header's still hides nothing.
+            b"--other\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n",
+        ] {
+            assert_eq!(
+                reason(multipart, body),
+                Some("override_parameter"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let upload = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.txt\"\r\n\r\n_method is a word\r\n--XyZ--\r\n";
+        assert_eq!(reason(multipart, upload), None);
+        assert_eq!(reason(Some("application/octet-stream"), &upload[..]), None);
     }
 }
