@@ -208,7 +208,7 @@ pub fn error_fields(body: &[u8]) -> Vec<(u8, String)> {
 
 /// The fields as they are on the wire: a code byte, then the value up to
 /// its NUL (or the end); a zero code ends them.
-fn raw_error_fields(body: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+pub(crate) fn raw_error_fields(body: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut rest = body;
     std::iter::from_fn(move || {
         let (&code, tail) = rest.split_first()?;

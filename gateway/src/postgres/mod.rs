@@ -11,6 +11,7 @@ pub mod errors;
 pub mod frame;
 pub mod handshake;
 pub mod listener;
+mod messages;
 mod params;
 pub mod parity;
 mod pipeline;

@@ -14,7 +14,9 @@
 //! rows go through the maskers in batches when the connection has any, read
 //! by the description of the portal that returned them (the gateway
 //! describes a portal the client executes without describing it, see
-//! [`super::pipeline`]). Data that cannot be masked (rows with no known
+//! [`super::pipeline`]); errors, notices, notifications and reported
+//! parameters carry values too and are masked as well
+//! ([`super::messages`]). Data that cannot be masked (rows with no known
 //! description, COPY out) is never forwarded: the session ends with an
 //! error instead.
 

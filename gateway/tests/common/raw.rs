@@ -116,6 +116,22 @@ impl RawSession {
         }
     }
 
+    /// Sends a simple Query; every message up to ReadyForQuery, raw.
+    pub async fn query_messages(&mut self, sql: &str) -> Vec<(u8, Vec<u8>)> {
+        let mut out = BytesMut::new();
+        frontend::query(sql, &mut out).unwrap();
+        self.send(&out).await;
+        let mut messages = Vec::new();
+        loop {
+            let m = self.next().await;
+            let done = m.0 == b'Z';
+            messages.push(m);
+            if done {
+                return messages;
+            }
+        }
+    }
+
     /// Messages until one with `tag`.
     pub async fn until(&mut self, tag: u8) {
         while self.next().await.0 != tag {}

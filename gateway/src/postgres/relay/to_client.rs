@@ -9,7 +9,8 @@ use tokio::sync::watch;
 use super::{Ending, Io, MAX_SERVER_FRAME, RelayContext, RelayError, Shared, lock};
 use crate::postgres::catalog::SchemaWatch;
 use crate::postgres::errors::{Severity, error_response, sqlstate};
-use crate::postgres::frame::{self, BodyReader};
+use crate::postgres::frame::{self, BodyReader, Frame};
+use crate::postgres::messages;
 use crate::postgres::parity;
 use crate::postgres::pipeline::Described;
 use crate::postgres::results::{
@@ -61,8 +62,18 @@ pub(super) async fn server_to_client(
                     return unmaskable(client, &e.to_string()).await;
                 }
                 results = Results::Idle;
-                out.push(swapped.unwrap_or(f));
+                match swapped {
+                    Some(refusal) => out.push(refusal),
+                    None => match masked_message(&ctx, f).await {
+                        Ok(f) => out.push(f),
+                        Err(why) => return unmaskable(client, &why).await,
+                    },
+                }
             }
+            b'N' | b'A' => match masked_message(&ctx, f).await {
+                Ok(f) => out.push(f),
+                Err(why) => return unmaskable(client, &why).await,
+            },
             b'S' => {
                 let mut r = BodyReader::new(&f.body, "ParameterStatus");
                 let name = r.cstr().map_err(RelayError::Server)?;
@@ -70,7 +81,10 @@ pub(super) async fn server_to_client(
                 if let Some(why) = parity::parameter_status_refusal(name, value) {
                     return end_session(client, &why).await;
                 }
-                out.push(f);
+                match masked_message(&ctx, f).await {
+                    Ok(f) => out.push(f),
+                    Err(why) => return unmaskable(client, &why).await,
+                }
             }
             b'1' => {
                 lock(&shared).pipeline.parse_complete();
@@ -230,6 +244,17 @@ pub(super) async fn server_to_client(
                 .await
                 .map_err(|e| RelayError::Client(e.into()))?;
         }
+    }
+}
+
+/// On a connection with maskers, a message as it may reach the agent
+/// (see [`crate::postgres::messages`]).
+async fn masked_message(ctx: &RelayContext, f: Frame) -> Result<Frame, String> {
+    match masking_chain(ctx)? {
+        None => Ok(f),
+        Some(chain) => messages::mask(&chain, &ctx.session, f)
+            .await
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -1,0 +1,87 @@
+//! On a connection with maskers, data reaches the agent only masked, also
+//! when it comes in an error, a notice, a notification or a reported
+//! parameter rather than a row: the `sluice` binary between a raw-protocol
+//! client and a real PostgreSQL (SCRAM), with `mask-email`.
+
+mod common;
+
+use common::gateway::{Gateway, Spec, as_app, seed_app};
+use common::postgres::TestPostgres;
+use common::raw::RawSession;
+
+fn text(messages: &[(u8, Vec<u8>)]) -> String {
+    messages
+        .iter()
+        .map(|(tag, body)| format!("{}:{}\n", *tag as char, String::from_utf8_lossy(body)))
+        .collect()
+}
+
+fn has(messages: &[(u8, Vec<u8>)], tag: u8, needle: &str) -> bool {
+    messages
+        .iter()
+        .any(|(t, body)| *t == tag && String::from_utf8_lossy(body).contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_notices_notifications_and_parameters_are_masked() {
+    let pg = TestPostgres::start();
+    seed_app(&pg);
+    as_app(
+        &pg,
+        "create table accounts(id int primary key, email text unique);
+         insert into accounts values (1, 'ann@example.com');",
+    );
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let mut s = RawSession::connect(&gw, "agents").await;
+    let mut seen = String::new();
+
+    // A unique violation quotes the existing value in its DETAIL.
+    let m = s
+        .query_messages("insert into accounts select 2, email from accounts where id = 1")
+        .await;
+    assert!(
+        has(&m, b'E', "Key (email)=([EMAIL]) already exists"),
+        "{}",
+        text(&m)
+    );
+    seen += &text(&m);
+    // A cast error quotes the value it could not read.
+    let m = s
+        .query_messages("select cast(email as int) from accounts where id = 1")
+        .await;
+    assert!(has(&m, b'E', "\"[EMAIL]\""), "{}", text(&m));
+    seen += &text(&m);
+    // A notice raised with a column's value.
+    let m = s
+        .query_messages(
+            "do $$ declare e text; begin select email into e from accounts where id = 1; \
+             raise notice 'owner %', e using detail = 'contact ' || e; end $$",
+        )
+        .await;
+    assert!(has(&m, b'N', "owner [EMAIL]"), "{}", text(&m));
+    assert!(has(&m, b'N', "contact [EMAIL]"), "{}", text(&m));
+    seen += &text(&m);
+    // A notification carrying a column's value.
+    let m = s
+        .query_messages("listen jobs; select pg_notify('jobs', email) from accounts where id = 1")
+        .await;
+    assert!(has(&m, b'A', "jobs\0[EMAIL]"), "{}", text(&m));
+    seen += &text(&m);
+    // A parameter the server reports after set_config.
+    let m = s
+        .query_messages(
+            "select set_config('application_name', email, false) from accounts where id = 1",
+        )
+        .await;
+    assert!(has(&m, b'S', "application_name\0[EMAIL]"), "{}", text(&m));
+
+    seen += &text(&m);
+    assert!(!seen.contains("ann@example.com"), "{seen}");
+    // The session goes on, and the server holds the real values.
+    let r = s.query("select count(*) from accounts").await;
+    assert_eq!(r.rows, [[Some("1".to_string())]], "{r:?}");
+    assert_eq!(
+        pg.psql("app", "select email from accounts").unwrap().trim(),
+        "ann@example.com"
+    );
+}
