@@ -168,6 +168,21 @@ async fn response_header_values_are_masked() {
         assert_eq!(h["content-type"], "application/json", "{method}");
     }
 
+    // Nor does the upstream's own reason phrase reach the agent.
+    let out = gw.curl(&[
+        "-i",
+        "--http1.1",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &gw.https("/api/headers"),
+    ]);
+    assert!(
+        out.body.starts_with("HTTP/1.1 201 Created\r\n"),
+        "{}",
+        out.body
+    );
+    assert!(!out.body.contains("dave@"), "{}", out.body);
+
     // A value maskers cannot read is not sent.
     let resp = client
         .get(gw.https("/api/headers-latin1"))

@@ -228,6 +228,12 @@ async fn exchange(
         && !rparts.status.is_informational()
         && rparts.status != StatusCode::NO_CONTENT
         && rparts.status != StatusCode::NOT_MODIFIED;
+    if masked {
+        // hyper sends an upstream's own reason phrase on to the agent
+        // (`HTTP/1.1 200 owner ann@example.com`); clients ignore it, so
+        // the standard one goes instead of masking it.
+        rparts.extensions.remove::<hyper::ext::ReasonPhrase>();
+    }
     if masked
         && let Some(m) =
             super::response_headers::mask(&chain, &session, &mut rparts.headers).await?

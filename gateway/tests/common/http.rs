@@ -324,6 +324,10 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             );
             h.insert("x-request-id", HeaderValue::from_static("r-42"));
             h.insert("server", HeaderValue::from_static("test-upstream"));
+            r.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(
+                    b"Made for dave@example.com",
+                ));
             r
         }
         // A header value that is not UTF-8 (ISO 8859-1 "café@…").
