@@ -119,23 +119,18 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
 /// parameter, as a form (url-encoded) field or a key of the top-level JSON
 /// object (`override_parameter`). JSON is read once for both.
 pub fn check_body(content_type: Option<&str>, body: &[u8]) -> Result<(), Problem> {
-    if content_type.map(super::headers::media_type).as_deref()
-        == Some("application/x-www-form-urlencoded")
-        && names_override(body)
-    {
+    let media_type = content_type.map(super::headers::media_type);
+    let form = match media_type.as_deref() {
+        Some("application/x-www-form-urlencoded") if names_override(body) => Some("form body"),
+        Some(m) if m.starts_with("multipart/") && multipart_names_override(body) => {
+            Some("multipart form body")
+        }
+        _ => None,
+    };
+    if let Some(form) = form {
         return Err(Problem::bad_request(
             "override_parameter",
-            override_parameter("form body"),
-        ));
-    }
-    if content_type
-        .map(super::headers::media_type)
-        .is_some_and(|m| m.starts_with("multipart/"))
-        && multipart_names_override(body)
-    {
-        return Err(Problem::bad_request(
-            "override_parameter",
-            override_parameter("multipart form body"),
+            override_parameter(form),
         ));
     }
     match scan_json(body) {

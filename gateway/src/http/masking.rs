@@ -166,17 +166,7 @@ async fn whole(
         .mask_body(&ctx.session, content_type, decoded)
         .await
         .map_err(|r| masking_failed(&r))?;
-    Masking::add(
-        &mut record.masking,
-        Masking {
-            replaced: report.cells_changed,
-            detections: report
-                .detections
-                .iter()
-                .map(|d| (d.entity.clone(), d.count))
-                .collect(),
-        },
-    );
+    Masking::add(&mut record.masking, Masking::from(&report));
     Ok(Bytes::from(masked))
 }
 
@@ -198,13 +188,19 @@ fn unreadable(content_type: &str, body: &[u8]) -> Option<String> {
     {
         return Some(format!("the response's charset is {charset}"));
     }
-    if std::str::from_utf8(body).is_err() {
-        return Some("the response body is not UTF-8 text".into());
+    readable_text(body)
+        .err()
+        .map(|why| format!("the response body {why}"))
+}
+
+/// Bytes as text maskers can read: UTF-8 without NUL bytes (see
+/// [`unreadable`]), or what is wrong with them.
+pub(super) fn readable_text(bytes: &[u8]) -> Result<&str, &'static str> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8 text")?;
+    if text.contains('\0') {
+        return Err("holds NUL bytes");
     }
-    if body.contains(&0) {
-        return Some("the response body holds NUL bytes".into());
-    }
-    None
+    Ok(text)
 }
 
 fn decode_problem(e: decode::DecodeError, ctx: &MaskContext) -> Problem {
@@ -335,13 +331,20 @@ async fn mask_event(ctx: &MaskContext, event: events::Event) -> Result<Vec<u8>, 
     };
     let values = parsed.values();
     if !values.is_empty() {
-        let joined = values.join(&b'\n');
-        readable_unit(&joined)?;
-        let masked_values = mask_text(ctx, joined, "text/plain").await?;
-        let split: Vec<&[u8]> = masked_values.split(|b| *b == b'\n').collect();
-        if !parsed.set_values(&split) {
+        let texts = values
+            .iter()
+            .map(|v| readable_text(v))
+            .collect::<Result<Vec<&str>, _>>()
+            .map_err(|why| StreamError::Masking(format!("an event's id or event {why}")))?;
+        let (masked_values, _) = ctx
+            .chain
+            .mask_texts(&ctx.session, &texts)
+            .await
+            .map_err(|e| StreamError::Masking(e.to_string()))?;
+        let masked_values: Vec<&[u8]> = masked_values.iter().map(|v| v.as_bytes()).collect();
+        if !parsed.set_values(&masked_values) {
             return Err(StreamError::Masking(
-                "a masker changed the lines of an event's id and event fields".into(),
+                "a masker returned a line break in an event's id or event".into(),
             ));
         }
     }

@@ -122,6 +122,19 @@ pub struct Masking {
     pub detections: Vec<(String, u32)>,
 }
 
+impl From<&crate::plugins::MaskReport> for Masking {
+    fn from(report: &crate::plugins::MaskReport) -> Self {
+        Self {
+            replaced: report.cells_changed,
+            detections: report
+                .detections
+                .iter()
+                .map(|d| (d.entity.clone(), d.count))
+                .collect(),
+        }
+    }
+}
+
 impl Masking {
     /// Adds a pass of the same exchange (its headers, then its body).
     pub fn add(into: &mut Option<Masking>, more: Masking) {

@@ -6,16 +6,15 @@
 //! caching directives, media types) and `Server`, which names the upstream's
 //! software.
 //!
-//! The values are shown as one `text/plain` text, one value per line (a
-//! header value cannot hold a line break). A masker that changes the number
-//! of lines, or returns a value a header cannot carry, fails the response:
-//! which value a line belonged to would be a guess.
+//! The values are shown together ([`Chain::mask_texts`]). A masker that
+//! changes their number, or returns a value a header cannot carry, fails
+//! the response: which value a text belonged to would be a guess.
 
 use hyper::StatusCode;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::plugins::Chain;
 use crate::plugins::bindings::types::Session;
+use crate::plugins::{Chain, TextsError};
 
 use super::problem::Problem;
 use super::record::Masking;
@@ -63,66 +62,54 @@ pub async fn mask(
     session: &Session,
     headers: &mut HeaderMap,
 ) -> Result<Option<Masking>, Problem> {
-    let shown: Vec<(HeaderName, HeaderValue)> = headers
-        .iter()
-        .filter(|(name, _)| shown(name))
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    if shown.is_empty() {
+    let names: Vec<HeaderName> = headers.keys().filter(|n| shown(n)).cloned().collect();
+    if names.is_empty() {
         return Ok(None);
     }
-    let mut text = Vec::new();
-    for (i, (name, value)) in shown.iter().enumerate() {
-        let bytes = value.as_bytes();
-        if std::str::from_utf8(bytes).is_err() || bytes.contains(&0) {
-            return Err(Problem::upstream(
-                StatusCode::BAD_GATEWAY,
-                "unmaskable_response",
-                format!(
-                    "the value of response header {name} is not UTF-8 text: maskers read UTF-8 \
-                     text, so it is not sent"
-                ),
-            ));
+    let mut texts = Vec::with_capacity(names.len());
+    for name in &names {
+        for value in headers.get_all(name) {
+            let text = super::masking::readable_text(value.as_bytes()).map_err(|why| {
+                Problem::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "unmaskable_response",
+                    format!(
+                        "the value of response header {name} {why}: maskers read UTF-8 text, \
+                         so it is not sent"
+                    ),
+                )
+            })?;
+            texts.push(text);
         }
-        if i > 0 {
-            text.push(b'\n');
+    }
+    let (masked, report) = chain.mask_texts(session, &texts).await.map_err(|e| {
+        let problem = failed(e.to_string());
+        match e {
+            TextsError::Masker(r) => problem.with("plugin", r.plugin),
+            TextsError::Shape => problem,
         }
-        text.extend_from_slice(bytes);
-    }
-    let (masked, report) = chain
-        .mask_body(session, "text/plain", text)
-        .await
-        .map_err(|r| failed(r.to_string()).with("plugin", r.plugin.clone()))?;
-    let lines: Vec<&[u8]> = masked.split(|b| *b == b'\n').collect();
-    if lines.len() != shown.len() {
-        return Err(failed(
-            "a masker changed the number of lines of the response's header values",
-        ));
-    }
-    let mut values = Vec::with_capacity(lines.len());
-    for ((name, _), line) in shown.iter().zip(lines) {
-        let value = HeaderValue::from_bytes(line).map_err(|_| {
-            failed(format!(
-                "a masker returned a value response header {name} cannot carry"
-            ))
-        })?;
-        values.push((name, value));
+    })?;
+    let mut values = Vec::with_capacity(masked.len());
+    let mut masked = masked.into_iter();
+    for name in &names {
+        for _ in headers.get_all(name) {
+            let text = masked.next().unwrap_or_default();
+            let value = HeaderValue::from_str(&text).map_err(|_| {
+                failed(format!(
+                    "a masker returned a value response header {name} cannot carry"
+                ))
+            })?;
+            values.push((name.clone(), value));
+        }
     }
     // Every value of a shown name is replaced, in its original order.
-    for (name, _) in &shown {
+    for name in &names {
         headers.remove(name);
     }
     for (name, value) in values {
-        headers.append(name.clone(), value);
+        headers.append(name, value);
     }
-    Ok(Some(Masking {
-        replaced: report.cells_changed,
-        detections: report
-            .detections
-            .iter()
-            .map(|d| (d.entity.clone(), d.count))
-            .collect(),
-    }))
+    Ok(Some(Masking::from(&report)))
 }
 
 #[cfg(test)]

@@ -340,6 +340,35 @@ impl Chain {
         count_masked(session, &report.detections);
         Ok((current.body, report))
     }
+
+    /// Masks the short texts of one message together (an event's `id` and
+    /// `event`, a response's header values, an error's fields): shown as
+    /// one JSON array of strings, so that a text may hold line breaks, and
+    /// read back as one. The caller checks what its protocol cannot carry.
+    pub async fn mask_texts(
+        &self,
+        session: &Session,
+        texts: &[&str],
+    ) -> Result<(Vec<String>, MaskReport), TextsError> {
+        let json = serde_json::to_vec(texts).map_err(|_| TextsError::Shape)?;
+        let (masked, report) = self
+            .mask_body(session, "application/json", json)
+            .await
+            .map_err(TextsError::Masker)?;
+        match serde_json::from_slice::<Vec<String>>(&masked) {
+            Ok(masked) if masked.len() == texts.len() => Ok((masked, report)),
+            _ => Err(TextsError::Shape),
+        }
+    }
+}
+
+/// Why [`Chain::mask_texts`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TextsError {
+    #[error("{0}")]
+    Masker(Refusal),
+    #[error("a masker did not return one text for each it was given")]
+    Shape,
 }
 
 fn merge_detections(into: &mut Vec<Detection>, from: Vec<Detection>) {

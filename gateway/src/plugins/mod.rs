@@ -13,7 +13,9 @@ mod runtime;
 mod sandbox;
 mod state;
 
-pub use chain::{ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause, Selection};
+pub use chain::{
+    ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause, Selection, TextsError,
+};
 pub use error::{CallFailure, PluginError};
 pub use outbound::{BadDestination, GRANTS_ENV, HttpDestination, HttpRequestDenied};
 pub use plugin::{Inspection, Plugin, PluginKind, PluginSpec, compile};

@@ -13,16 +13,15 @@
 //! * a ParameterStatus value, except of the parameters whose values have a
 //!   fixed syntax (encodings, date styles, booleans, the server version).
 //!
-//! The texts of one message go to the maskers as one JSON array of strings
-//! (a field can hold line breaks, which JSON keeps apart). A masker that
-//! changes the number of texts, or returns one the protocol cannot carry (a
-//! NUL byte), fails the message; the caller then ends the session rather
-//! than send it unmasked.
+//! The texts of one message go to the maskers together
+//! ([`Chain::mask_texts`]). A masker that changes their number, or returns
+//! one the protocol cannot carry (a NUL byte), fails the message; the
+//! caller then ends the session rather than send it unmasked.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::plugins::Chain;
 use crate::plugins::bindings::types::Session;
+use crate::plugins::{Chain, TextsError};
 
 use super::frame::{self, BodyReader, Frame};
 
@@ -52,9 +51,7 @@ pub enum MessageMaskError {
     #[error("a server message is not UTF-8 text, which maskers read")]
     NotUtf8,
     #[error("masking a server message failed: {0}")]
-    Masker(String),
-    #[error("a masker changed the number of texts of a server message")]
-    Shape,
+    Masker(#[from] TextsError),
     #[error("a masker returned a NUL byte, which a server message cannot carry")]
     Nul,
 }
@@ -75,28 +72,36 @@ async fn error_fields(
     session: &Session,
     f: Frame,
 ) -> Result<Frame, MessageMaskError> {
-    let fields: Vec<(u8, &[u8])> = frame::raw_error_fields(&f.body).collect();
-    let shown: Vec<&[u8]> = fields
-        .iter()
-        .filter(|(code, _)| !FIELDS_NOT_SHOWN.contains(code))
-        .map(|(_, v)| *v)
+    let shown: Vec<&[u8]> = frame::raw_error_fields(&f.body)
+        .filter(|(code, _)| shown_field(*code))
+        .map(|(_, v)| v)
         .collect();
-    let Some(mut masked) = mask_texts(chain, session, &shown).await? else {
-        return Ok(f);
-    };
-    masked.reverse();
-    let mut body = BytesMut::with_capacity(f.body.len());
-    for (code, value) in fields {
-        body.put_u8(code);
-        if FIELDS_NOT_SHOWN.contains(&code) {
-            body.put_slice(value);
-        } else {
-            body.put_slice(masked.pop().ok_or(MessageMaskError::Shape)?.as_bytes());
-        }
-        body.put_u8(0);
+    match mask_texts(chain, session, &shown).await? {
+        None => Ok(f),
+        Some(masked) => Ok(Frame::new(f.tag, with_shown_fields(&f.body, &masked))),
     }
-    body.put_u8(0);
-    Ok(Frame::new(f.tag, body.freeze()))
+}
+
+fn shown_field(code: u8) -> bool {
+    !FIELDS_NOT_SHOWN.contains(&code)
+}
+
+/// An error or notice body with the fields maskers see replaced by
+/// `masked`, in order ([`Chain::mask_texts`] returns one for each).
+fn with_shown_fields(body: &[u8], masked: &[String]) -> Bytes {
+    let mut masked = masked.iter();
+    let mut out = BytesMut::with_capacity(body.len());
+    for (code, value) in frame::raw_error_fields(body) {
+        let value = match shown_field(code) {
+            true => masked.next().map_or(&b""[..], |m| m.as_bytes()),
+            false => value,
+        };
+        out.put_u8(code);
+        out.put_slice(value);
+        out.put_u8(0);
+    }
+    out.put_u8(0);
+    out.freeze()
 }
 
 async fn notification(
@@ -141,8 +146,8 @@ fn put_cstr(out: &mut BytesMut, s: &str) {
     out.put_u8(0);
 }
 
-/// The texts after the maskers, in order; `None` when there were none or
-/// the maskers changed none.
+/// The texts after the maskers ([`Chain::mask_texts`]), in order; `None`
+/// when there were none or the maskers changed none.
 async fn mask_texts(
     chain: &Chain,
     session: &Session,
@@ -155,16 +160,7 @@ async fn mask_texts(
         .iter()
         .map(|t| std::str::from_utf8(t).map_err(|_| MessageMaskError::NotUtf8))
         .collect::<Result<Vec<&str>, _>>()?;
-    let json = serde_json::to_vec(&texts).map_err(|e| MessageMaskError::Masker(e.to_string()))?;
-    let (masked, _) = chain
-        .mask_body(session, "application/json", json)
-        .await
-        .map_err(|r| MessageMaskError::Masker(r.to_string()))?;
-    let masked: Vec<String> =
-        serde_json::from_slice(&masked).map_err(|_| MessageMaskError::Shape)?;
-    if masked.len() != texts.len() {
-        return Err(MessageMaskError::Shape);
-    }
+    let (masked, _) = chain.mask_texts(session, &texts).await?;
     if masked.iter().any(|t| t.contains('\0')) {
         return Err(MessageMaskError::Nul);
     }
@@ -179,13 +175,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn structural_fields_and_parameters_are_not_shown() {
-        for code in [b'S', b'V', b'C', b'P', b'F', b'L', b'R'] {
-            assert!(FIELDS_NOT_SHOWN.contains(&code));
-        }
-        for code in [b'M', b'D', b'H', b'W', b'q', b't', b'c', b'n'] {
-            assert!(!FIELDS_NOT_SHOWN.contains(&code));
-        }
-        assert!(!PARAMETERS_NOT_SHOWN.contains(&"application_name"));
+    fn shown_fields_are_replaced_in_order_and_the_rest_kept() {
+        let body =
+            b"SERROR\0C23505\0Mduplicate key\0DKey (email)=(ann@example.com)\0Lnbtinsert.c\0\0";
+        let masked = [
+            "duplicate key".to_string(),
+            "Key (email)=([EMAIL])".to_string(),
+        ];
+        let out = with_shown_fields(body, &masked);
+        assert_eq!(
+            &out[..],
+            b"SERROR\0C23505\0Mduplicate key\0DKey (email)=([EMAIL])\0Lnbtinsert.c\0\0"
+        );
     }
 }
