@@ -4,7 +4,8 @@
 # `proxy_pass` (pooled upstream connections), and through Sluice with one
 # guardrail (http-guardrail) and one masker (mask-email, which masks the
 # address in the response). Prints requests/s, p99 latency and the ratios
-# Sluice/direct and Sluice/nginx.
+# Sluice/direct and Sluice/nginx, and the CPU time the two proxies each
+# spent per request (their ratio is the steadier measure on a small machine).
 #
 # All three are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
@@ -145,37 +146,62 @@ sluiced="http://127.0.0.1:$sluice_port/bench/items/42"
 masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 [[ "$bench_plugins" != *mask-email* ]] || echo "$masked" | grep -q '\[EMAIL\]' || { echo "Sluice did not mask the response: $masked" >&2; exit 1; }
 
-# run URL [header]: prints "requests/s p99_ms".
+# CPU time (user + system, in clock ticks) of a process and its descendants.
+tree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
+cpu_ticks() {
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+nginx_pid=${pids[0]}
+sluice_pid=${pids[1]}
+
+# run PID URL [header]: prints "requests/s p99_ms cpu_us_per_request" (the
+# CPU time of PID and its descendants over the run, per request).
 run() {
-  local out
+  local out pid=$1 before after
+  shift
+  before=$(cpu_ticks "$pid")
   if [ $# -gt 1 ]; then
     out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$2" "$1")
   else
     out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1")
   fi
+  after=$(cpu_ticks "$pid")
   if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; fi
-  local rps p99
+  local rps p99 n
   rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}')
-  echo "${rps:-0} ${p99:-0}"
+  n=$(echo "$out" | awk '/ requests in / {print $1}')
+  python3 -c "print(${rps:-0}, ${p99:-0}, ($after - $before) * $tick_us / ${n:-0} if ${n:-0} else 0)"
 }
 
 # A short warm-up for each, so pools and plugin instances are ready.
 DURATION_SAVE=$duration; duration=2
-run "$direct" >/dev/null; run "$proxied" >/dev/null; run "$sluiced" "Authorization: Bearer $token" >/dev/null
+run "$nginx_pid" "$direct" >/dev/null; run "$nginx_pid" "$proxied" >/dev/null
+run "$sluice_pid" "$sluiced" "Authorization: Bearer $token" >/dev/null
 duration=$DURATION_SAVE
 
-read -r d_rps d_p99 < <(run "$direct")
-read -r n_rps n_p99 < <(run "$proxied")
-read -r s_rps s_p99 < <(run "$sluiced" "Authorization: Bearer $token")
+read -r d_rps d_p99 d_cpu < <(run "$nginx_pid" "$direct")
+read -r n_rps n_p99 n_cpu < <(run "$nginx_pid" "$proxied")
+read -r s_rps s_p99 s_cpu < <(run "$sluice_pid" "$sluiced" "Authorization: Bearer $token")
 
 echo "small JSON GET, wrk -t$threads -c$connections -d${duration}s, $(nproc) cores"
-printf '%-34s %12s %10s\n' target "requests/s" "p99 ms"
-printf '%-34s %12.0f %10.2f\n' "direct (nginx return 200)" "$d_rps" "$d_p99"
-printf '%-34s %12.0f %10.2f\n' "nginx proxy_pass" "$n_rps" "$n_p99"
-printf '%-34s %12.0f %10.2f\n' "sluice [${bench_plugins//\"/}]" "$s_rps" "$s_p99"
-python3 - "$d_rps" "$n_rps" "$s_rps" <<'PY'
+# nginx serves the upstream too: its CPU per proxied request is the proxy
+# run's less the direct run's (the upstream's share).
+python3 - "$d_rps" "$d_p99" "$d_cpu" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "${bench_plugins//\"/}" <<'PY'
 import sys
-d, n, s = (float(x) for x in sys.argv[1:])
-print(f"sluice/direct {s/d if d else 0:.2f}   sluice/nginx {s/n if n else 0:.2f}   (target: sluice/nginx >= 0.90)")
+d, dp, dc, n, np_, nc, s, sp, sc = (float(x) for x in sys.argv[1:10])
+plugins = sys.argv[10]
+proxy_cpu = max(nc - dc, 0.0)
+print(f"{'target':<34} {'requests/s':>12} {'p99 ms':>10} {'proxy cpu/req':>14}")
+print(f"{'direct (nginx return 200)':<34} {d:>12.0f} {dp:>10.2f} {'':>14}")
+print(f"{'nginx proxy_pass':<34} {n:>12.0f} {np_:>10.2f} {proxy_cpu:>12.1f}us")
+print(f"{'sluice [' + plugins + ']':<34} {s:>12.0f} {sp:>10.2f} {sc:>12.1f}us")
+print(f"sluice/direct {s/d if d else 0:.2f}   sluice/nginx {s/n if n else 0:.2f}   (target: sluice/nginx >= 0.90)   "
+      f"cpu/req sluice/nginx {sc/proxy_cpu if proxy_cpu else 0:.2f}")
 PY

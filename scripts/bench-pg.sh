@@ -3,7 +3,8 @@
 # and 8 clients against the same PostgreSQL three ways, in one run: direct,
 # through PgBouncer (session pooling), and through Sluice with one guardrail
 # (deny-word) and one masker (mask-email). Prints TPS and the ratios
-# Sluice/direct and Sluice/PgBouncer.
+# Sluice/direct and Sluice/PgBouncer, and the CPU time PgBouncer and Sluice
+# each spent per transaction (their ratio is the steadier measure here).
 #
 # All three are plaintext on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
@@ -127,22 +128,44 @@ for _ in $(seq 600); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && br
 if [ -n "${SLUICE_WRAPPER:-}" ]; then sleep 20; else sleep 1; fi
 token=$(cd "$work/sluice" && "$sluice_bin" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
-run() { # target port password mode clients
-  local out
+# CPU time (user + system, in clock ticks) of a process and its descendants.
+tree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
+cpu_ticks() {
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || pgrep -n -x pgbouncer)
+sluice_pid=${pids[-1]}
+
+run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transaction"
+  local out before after n
+  before=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
   # libpq prefers TLS where it is offered, and only Sluice offers it here:
   # all three are measured in plaintext.
   out=$(PGSSLMODE=disable PGPASSWORD=$3 "$pgbin/pgbench" -n -S -T "$duration" -M "$4" -c "$5" -j "$(( $5 < 2 ? $5 : 2 ))" \
-    -h 127.0.0.1 -p "$2" -U bench bench 2>&1) || { echo "$out" >&2; echo 0; return; }
-  echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1
+    -h 127.0.0.1 -p "$2" -U bench bench 2>&1) || { echo "$out" >&2; echo "0 0"; return; }
+  after=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
+  n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+  echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1) $(( n > 0 ? (after - before) * tick_us / n : 0 ))"
 }
 
-printf '%-9s %-8s %12s %12s %12s %14s %16s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer
+# Throughput is shared out among pgbench, PostgreSQL and the proxy on the
+# same cores; the proxy's own CPU time per transaction (from /proc) is the
+# steadier measure on a small, noisy machine.
+printf '%-9s %-8s %12s %12s %12s %14s %16s %10s %10s %9s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer \
+  "cpu/tx pgb" "cpu/tx sl" "cpu ratio"
 for mode in ${MODES:-simple prepared}; do
   for clients in ${CLIENTS:-1 8}; do
-    d=$(run direct "$pg_port" "$password" "$mode" "$clients")
-    b=$(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients")
-    s=$(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients")
-    printf '%-9s %-8s %12.0f %12.0f %12.0f %14.2f %16.2f\n' "$mode" "$clients" "$d" "$b" "$s" \
-      "$(python3 -c "print($s/$d if $d else 0)")" "$(python3 -c "print($s/$b if $b else 0)")"
+    read -r d _ < <(run direct "$pg_port" "$password" "$mode" "$clients")
+    read -r b b_cpu < <(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients" "$bouncer_pid")
+    read -r s s_cpu < <(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients" "$sluice_pid")
+    printf '%-9s %-8s %12.0f %12.0f %12.0f %14.2f %16.2f %8sus %8sus %9.2f\n' "$mode" "$clients" "$d" "$b" "$s" \
+      "$(python3 -c "print($s/$d if $d else 0)")" "$(python3 -c "print($s/$b if $b else 0)")" \
+      "$b_cpu" "$s_cpu" "$(python3 -c "print($s_cpu/$b_cpu if $b_cpu else 0)")"
   done
 done
