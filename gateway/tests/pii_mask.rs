@@ -253,4 +253,29 @@ async fn binary_results_are_masked() {
         .await
         .unwrap();
     assert_eq!(rows[0].get::<_, String>(0), "mail x***@example.com");
+
+    // A cast to bytea is the same text in hex (text results) or as raw
+    // bytes (binary results): found there, the value becomes NULL.
+    let rows = client
+        .query(
+            "select notes::bytea, name::bytea from customers where id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, Option<Vec<u8>>>(0), None);
+    assert_eq!(rows[0].get::<_, Vec<u8>>(1), b"Ann Lee".to_vec());
+    let messages = client
+        .simple_query("select notes::bytea, name::bytea from customers where id = 1")
+        .await
+        .unwrap();
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .expect("a row");
+    assert_eq!(row.get(0), None);
+    assert_eq!(row.get(1), Some("\\x416e6e204c6565"));
 }

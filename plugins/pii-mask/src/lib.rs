@@ -6,8 +6,9 @@
 //! other cell of a text-like column is scanned (json/jsonb cells string by
 //! string) and edited in place; a cell of another type that could hold
 //! text (an array, a composite row, `inet`, an extension type) is scanned
-//! and becomes NULL if it holds anything; numbers, dates, times, booleans,
-//! uuids and bytea are not scanned. Bodies: see [`body`].
+//! and becomes NULL if it holds anything; so does a bytea cell, scanned as
+//! the bytes it holds (`email::bytea` is the address in hex); numbers,
+//! dates, times, booleans and uuids are not scanned. Bodies: see [`body`].
 //! Every masked value is counted per entity in the answer's `detections`.
 //!
 //! The configuration reference is in the repository README (section
@@ -21,7 +22,7 @@ pub mod json;
 pub mod mask;
 
 use sluice_plugin_sdk::types::{
-    CellEdit, Column, Detection, HttpBody, MaskedBody, MaskedRows, Row, Session,
+    CellEdit, Column, Detection, HttpBody, MaskedBody, MaskedRows, Row, Session, ValueFormat,
 };
 use sluice_plugin_sdk::{Masker, export_masker};
 
@@ -54,6 +55,11 @@ enum Plan {
     Json,
     /// Scanned; a value with anything in it becomes NULL.
     Opaque,
+    /// Scanned as the bytes the value holds (the text format's hex
+    /// decoded); a value with anything in it becomes NULL.
+    Bytes {
+        hex_text: bool,
+    },
     Rule {
         label: usize,
         strategy: Strategy,
@@ -73,19 +79,24 @@ enum ValueKind {
     /// (and binary cells cannot be edited), so a value with something in it
     /// becomes NULL.
     Opaque,
-    /// Numbers, dates, times, booleans, uuids, bytea: no personal text to
-    /// find; a column rule makes them NULL.
+    /// bytea: binary data, which may well be text (a cast to bytea turns
+    /// any column into one); opaque, once decoded.
+    Bytes,
+    /// Numbers, dates, times, booleans, uuids: no personal text to find; a
+    /// column rule makes them NULL.
     Scalar,
 }
 
 /// Built-in types whose values cannot spell personal data in text: bool,
-/// bytea, "char", int8, int2, int4, oid, xid, float4, float8, money, date,
-/// time, timestamp, timestamptz, interval, timetz, bit, varbit, numeric,
-/// uuid, pg_lsn, xid8.
-const SCALAR_OIDS: [u32; 23] = [
-    16, 17, 18, 20, 21, 23, 26, 28, 700, 701, 790, 1082, 1083, 1114, 1184, 1186, 1266, 1560, 1562,
+/// "char", int8, int2, int4, oid, xid, float4, float8, money, date, time,
+/// timestamp, timestamptz, interval, timetz, bit, varbit, numeric, uuid,
+/// pg_lsn, xid8.
+const SCALAR_OIDS: [u32; 22] = [
+    16, 18, 20, 21, 23, 26, 28, 700, 701, 790, 1082, 1083, 1114, 1184, 1186, 1266, 1560, 1562,
     1700, 2950, 3220, 5069,
 ];
+
+const BYTEA: u32 = 17;
 
 fn kind(column: &Column) -> ValueKind {
     let bare = column
@@ -97,6 +108,8 @@ fn kind(column: &Column) -> ValueKind {
         ValueKind::Json
     } else if column.is_text_like() {
         ValueKind::Text
+    } else if column.type_oid == BYTEA || name_is("bytea") {
+        ValueKind::Bytes
     } else if SCALAR_OIDS.contains(&column.type_oid) {
         ValueKind::Scalar
     } else {
@@ -121,6 +134,9 @@ impl PiiMask {
                 ValueKind::Json => Plan::Json,
                 ValueKind::Text => Plan::Text,
                 ValueKind::Opaque => Plan::Opaque,
+                ValueKind::Bytes => Plan::Bytes {
+                    hex_text: column.format == ValueFormat::Text,
+                },
                 ValueKind::Scalar => Plan::Skip,
             },
         }
@@ -168,19 +184,18 @@ impl PiiMask {
                     Plan::Skip => continue,
                     Plan::Text => engine.text(value, true, &mut out),
                     Plan::Json => json::mask(&mut engine, value, &mut out),
-                    Plan::Opaque => match engine.text(value, true, &mut out) {
-                        Outcome::Unchanged => Outcome::Unchanged,
-                        Outcome::Replaced | Outcome::Null => {
-                            out.clear();
-                            Outcome::Null
-                        }
-                    },
+                    Plan::Opaque => found_is_null(engine.text(value, true, &mut out), &mut out),
+                    Plan::Bytes { hex_text } => {
+                        let decoded = if hex_text { bytea_hex(value) } else { None };
+                        let bytes = decoded.as_deref().unwrap_or(value);
+                        found_is_null(engine.text(bytes, true, &mut out), &mut out)
+                    }
                     Plan::Rule {
                         label,
                         strategy,
                         value: kind,
                     } => match kind {
-                        ValueKind::Opaque | ValueKind::Scalar => {
+                        ValueKind::Opaque | ValueKind::Bytes | ValueKind::Scalar => {
                             engine.whole(label, Strategy::Null, value, true, &mut out)
                         }
                         ValueKind::Json => {
@@ -204,6 +219,32 @@ impl PiiMask {
             detections: self.detections(&engine.counts),
         })
     }
+}
+
+/// A value that cannot take a replacement: NULL when anything was found.
+fn found_is_null(outcome: Outcome, out: &mut Vec<u8>) -> Outcome {
+    match outcome {
+        Outcome::Unchanged => Outcome::Unchanged,
+        Outcome::Replaced | Outcome::Null => {
+            out.clear();
+            Outcome::Null
+        }
+    }
+}
+
+/// The bytes of a text-format bytea in the hex output format (`\x6164…`),
+/// or `None` for the escape format, whose printable bytes are already
+/// there to scan as they are.
+fn bytea_hex(value: &[u8]) -> Option<Vec<u8>> {
+    let digits = value.strip_prefix(b"\\x")?;
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    let nibble = |d: u8| (d as char).to_digit(16).map(|n| n as u8);
+    digits
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
 }
 
 fn index(i: usize) -> Result<u32, MaskError> {

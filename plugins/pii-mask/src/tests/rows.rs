@@ -404,3 +404,48 @@ fn other_types_holding_personal_data_become_null() {
         vec![sluice_plugin_sdk::types::CellEdit::null(0, 0)]
     );
 }
+
+/// A cast to bytea is the column's text in another dress: its bytes are
+/// scanned (the text format's hex decoded, the escape format and binary
+/// cells as they are) and a value with anything in it becomes NULL.
+#[test]
+fn bytea_is_scanned_as_the_bytes_it_holds() {
+    let m = masker(json!({}));
+    let hex = |s: &str| {
+        format!(
+            "\\x{}",
+            s.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    let columns = [
+        col("email", None, 17, "bytea"),
+        col("blob", None, 17, "bytea"),
+    ];
+    let found = hex("ann@example.com");
+    let clean = hex("\u{0}\u{1}png");
+    let (rows, detections) = run(
+        &m,
+        &[],
+        &columns,
+        &[
+            &[Some(&found), Some(&clean)],
+            // The escape output format, and hex that does not decode.
+            &[Some("ann@example.com\\000"), Some("\\x4g")],
+        ],
+    );
+    assert_eq!(rows[0], vec![None, Some(clean.clone())]);
+    assert_eq!(rows[1], vec![None, s("\\x4g")]);
+    assert_eq!(detections.iter().map(|d| d.count).sum::<u32>(), 2);
+
+    let mut binary = col("email", None, 17, "bytea");
+    binary.format = ValueFormat::Binary;
+    let masked = m
+        .mask_rows(
+            &testing::session("a", &[]),
+            &[binary],
+            &[vec![Some(b"\x00ann@example.com\xff".to_vec())]],
+        )
+        .unwrap();
+    assert_eq!(masked.edits.len(), 1);
+    assert_eq!(masked.edits[0].value, None);
+}
