@@ -55,32 +55,29 @@ fn failed(detail: impl Into<String>) -> Problem {
     Problem::upstream(StatusCode::BAD_GATEWAY, "masking_failed", detail)
 }
 
-/// Masks the values of `headers` maskers see, in place; returns what the
-/// maskers reported, `None` when no header was shown.
+/// Masks the values of `headers` maskers see, in place and in order;
+/// returns what the maskers reported, `None` when no header was shown.
 pub async fn mask(
     chain: &Chain,
     session: &Session,
     headers: &mut HeaderMap,
 ) -> Result<Option<Masking>, Problem> {
-    let names: Vec<HeaderName> = headers.keys().filter(|n| shown(n)).cloned().collect();
-    if names.is_empty() {
-        return Ok(None);
+    let mut texts = Vec::new();
+    for (name, value) in headers.iter().filter(|(n, _)| shown(n)) {
+        let text = super::masking::readable_text(value.as_bytes()).map_err(|why| {
+            Problem::upstream(
+                StatusCode::BAD_GATEWAY,
+                "unmaskable_response",
+                format!(
+                    "the value of response header {name} {why}: maskers read UTF-8 text, \
+                     so it is not sent"
+                ),
+            )
+        })?;
+        texts.push(text);
     }
-    let mut texts = Vec::with_capacity(names.len());
-    for name in &names {
-        for value in headers.get_all(name) {
-            let text = super::masking::readable_text(value.as_bytes()).map_err(|why| {
-                Problem::upstream(
-                    StatusCode::BAD_GATEWAY,
-                    "unmaskable_response",
-                    format!(
-                        "the value of response header {name} {why}: maskers read UTF-8 text, \
-                         so it is not sent"
-                    ),
-                )
-            })?;
-            texts.push(text);
-        }
+    if texts.is_empty() {
+        return Ok(None);
     }
     let (masked, report) = chain.mask_texts(session, &texts).await.map_err(|e| {
         let problem = failed(e.to_string());
@@ -89,25 +86,14 @@ pub async fn mask(
             TextsError::Shape => problem,
         }
     })?;
-    let mut values = Vec::with_capacity(masked.len());
-    let mut masked = masked.into_iter();
-    for name in &names {
-        for _ in headers.get_all(name) {
-            let text = masked.next().unwrap_or_default();
-            let value = HeaderValue::from_str(&text).map_err(|_| {
-                failed(format!(
-                    "a masker returned a value response header {name} cannot carry"
-                ))
-            })?;
-            values.push((name.clone(), value));
-        }
-    }
-    // Every value of a shown name is replaced, in its original order.
-    for name in &names {
-        headers.remove(name);
-    }
-    for (name, value) in values {
-        headers.append(name, value);
+    // `mask_texts` returns one text for each it was given, and the map is
+    // walked in the same order.
+    for ((name, value), text) in headers.iter_mut().filter(|(n, _)| shown(n)).zip(masked) {
+        *value = HeaderValue::from_str(&text).map_err(|_| {
+            failed(format!(
+                "a masker returned a value response header {name} cannot carry"
+            ))
+        })?;
     }
     Ok(Some(Masking::from(&report)))
 }
