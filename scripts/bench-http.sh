@@ -146,17 +146,8 @@ sluiced="http://127.0.0.1:$sluice_port/bench/items/42"
 masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 [[ "$bench_plugins" != *mask-email* ]] || echo "$masked" | grep -q '\[EMAIL\]' || { echo "Sluice did not mask the response: $masked" >&2; exit 1; }
 
-# CPU time (user + system, in clock ticks) of a process and its descendants.
-tree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
-cpu_ticks() {
-  local t=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+# shellcheck source=lib/cpu.sh
+. "$root/scripts/lib/cpu.sh"
 nginx_pid=${pids[0]}
 sluice_pid=${pids[1]}
 

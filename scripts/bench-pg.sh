@@ -128,17 +128,8 @@ for _ in $(seq 600); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && br
 if [ -n "${SLUICE_WRAPPER:-}" ]; then sleep 20; else sleep 1; fi
 token=$(cd "$work/sluice" && "$sluice_bin" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
-# CPU time (user + system, in clock ticks) of a process and its descendants.
-tree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
-cpu_ticks() {
-  local t=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+# shellcheck source=lib/cpu.sh
+. "$root/scripts/lib/cpu.sh"
 bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || pgrep -n -x pgbouncer)
 sluice_pid=${pids[-1]}
 
