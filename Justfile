@@ -50,11 +50,11 @@ bench-identity:
 bench-audit:
     cargo bench -p sluice --bench audit
 
-# pgbench -S direct vs PgBouncer vs Sluice (guardrail + masker), simple and prepared, 1 and 8 clients.
+# pgbench -S direct vs PgBouncer vs Sluice (guardrail + masker) vs Sluice's bare relay, simple and prepared, 1 and 8 clients.
 bench-pg:
     scripts/bench-pg.sh
 
-# wrk on a small JSON GET: direct vs nginx proxy_pass vs Sluice (guardrail + masker), with ratios.
+# wrk on a small JSON GET: direct vs nginx proxy_pass vs Sluice (guardrail + masker) vs Sluice's bare proxy, with ratios.
 bench-http:
     scripts/bench-http.sh
 

@@ -6,6 +6,9 @@
 # address in the response). Prints requests/s, p99 latency and the ratios
 # Sluice/direct and Sluice/nginx, and the CPU time the two proxies each
 # spent per request (their ratio is the steadier measure on a small machine).
+# The same run measures a second gateway with no plugins and no session
+# recordings ("relay"; the audit log stays on), which splits Sluice's cost
+# into the proxy's and the policy's (BENCH_RELAY=0 skips it).
 #
 # All three are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
@@ -92,17 +95,21 @@ NGINX
 "$nginx_bin" -p "$work" -c "$work/nginx.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
 pids+=($!)
 
-mkdir -p "$work/sluice/plugins"
 # BENCH_PLUGINS replaces the plugin list (e.g. '' for none, to measure the proxy alone).
 bench_plugins=${BENCH_PLUGINS-'"http-guardrail", "mask-email"'}
-cp "$plugins_dir/http-guardrail.wasm" "$plugins_dir/mask-email.wasm" "$work/sluice/plugins/"
-cat >"$work/sluice/sluice.toml" <<TOML
+# start_sluice NAME PORT ADMIN_PORT PLUGINS EXTRA_TOML: a gateway in
+# $work/NAME; its pid is appended to pids.
+start_sluice() {
+  local dir="$work/$1"
+  mkdir -p "$dir/plugins"
+  cp "$plugins_dir/http-guardrail.wasm" "$plugins_dir/mask-email.wasm" "$dir/plugins/"
+  cat >"$dir/sluice.toml" <<TOML
 [gateway]
-state_dir = "${BENCH_STATE_DIR:-state}"
+state_dir = "${BENCH_STATE_DIR:-state}/$1"
 ${BENCH_WORKERS:+session_workers = $BENCH_WORKERS}
 [listen]
-http = "127.0.0.1:$sluice_port"
-admin = "127.0.0.1:$admin_port"
+http = "127.0.0.1:$2"
+admin = "127.0.0.1:$3"
 [http]
 allow_plaintext_loopback = true
 [plugins]
@@ -126,23 +133,39 @@ upstream = "http://127.0.0.1:$up_port"
 credential = "bearer"
 credential_env = "BENCH_UPSTREAM_TOKEN"
 allow_groups = ["agents"]
-plugins = [$bench_plugins]
-${SLUICE_EXTRA_TOML:-}
+plugins = [$4]
+$5
 TOML
-# SLUICE_WRAPPER runs the gateway under a profiler (see bench-pg.sh).
-# shellcheck disable=SC2086
-(cd "$work/sluice" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec ${SLUICE_WRAPPER:-} "$SLUICE_BIN" --config sluice.toml serve) &
-pids+=($!)
-for _ in $(seq 100); do
-  curl -sf "127.0.0.1:$admin_port/api/v1/plugins" 2>/dev/null | grep -q mask-email && break
-  sleep 0.1
-done
+  # SLUICE_WRAPPER runs the gateway under a profiler (see bench-pg.sh); the
+  # relay-only gateway never runs under it.
+  local wrapper=""
+  [ "$1" = sluice ] && wrapper=${SLUICE_WRAPPER:-}
+  # shellcheck disable=SC2086
+  (cd "$dir" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec $wrapper "$SLUICE_BIN" --config sluice.toml serve) &
+  pids+=($!)
+  for _ in $(seq 100); do
+    curl -sf "127.0.0.1:$3/api/v1/plugins" 2>/dev/null | grep -q mask-email && break
+    sleep 0.1
+  done
+}
+start_sluice sluice "$sluice_port" "$admin_port" "$bench_plugins" "${SLUICE_EXTRA_TOML:-}"
+# The same proxy without plugins and without session recordings (the audit
+# log stays on), in the same run: what the policy costs beside what the
+# proxy itself costs. BENCH_RELAY=0 leaves it out.
+relay=${BENCH_RELAY:-1}
+if [ "$relay" = 1 ]; then
+  relay_port=$(free_port); relay_admin=$(free_port)
+  start_sluice relay "$relay_port" "$relay_admin" "" $'[recording]\nenabled = false'
+fi
 sleep 1
 token=$(cd "$work/sluice" && "$SLUICE_BIN" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
+# Each gateway has its own dev issuer.
+[ "$relay" = 1 ] && relay_token=$(cd "$work/relay" && "$SLUICE_BIN" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
 direct="http://127.0.0.1:$up_port/items/42"
 proxied="http://127.0.0.1:$proxy_port/items/42"
 sluiced="http://127.0.0.1:$sluice_port/bench/items/42"
+relayed="http://127.0.0.1:${relay_port:-0}/bench/items/42"
 masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 [[ "$bench_plugins" != *mask-email* ]] || echo "$masked" | grep -q '\[EMAIL\]' || { echo "Sluice did not mask the response: $masked" >&2; exit 1; }
 
@@ -150,6 +173,7 @@ masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 . "$root/scripts/lib/cpu.sh"
 nginx_pid=${pids[0]}
 sluice_pid=${pids[1]}
+relay_pid=${pids[2]:-}
 
 # run PID URL [header]: prints "requests/s p99_ms cpu_us_per_request" (the
 # CPU time of PID and its descendants over the run, per request).
@@ -175,24 +199,33 @@ run() {
 DURATION_SAVE=$duration; duration=2
 run "$nginx_pid" "$direct" >/dev/null; run "$nginx_pid" "$proxied" >/dev/null
 run "$sluice_pid" "$sluiced" "Authorization: Bearer $token" >/dev/null
+[ "$relay" = 1 ] && run "$relay_pid" "$relayed" "Authorization: Bearer $relay_token" >/dev/null
 duration=$DURATION_SAVE
 
 read -r d_rps d_p99 d_cpu < <(run "$nginx_pid" "$direct")
 read -r n_rps n_p99 n_cpu < <(run "$nginx_pid" "$proxied")
 read -r s_rps s_p99 s_cpu < <(run "$sluice_pid" "$sluiced" "Authorization: Bearer $token")
+r_rps=0 r_p99=0 r_cpu=0
+if [ "$relay" = 1 ]; then
+  read -r r_rps r_p99 r_cpu < <(run "$relay_pid" "$relayed" "Authorization: Bearer $relay_token")
+fi
 
 echo "small JSON GET, wrk -t$threads -c$connections -d${duration}s, $(nproc) cores"
 # nginx serves the upstream too: its CPU per proxied request is the proxy
 # run's less the direct run's (the upstream's share).
-python3 - "$d_rps" "$d_p99" "$d_cpu" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "${bench_plugins//\"/}" <<'PY'
+python3 - "$d_rps" "$d_p99" "$d_cpu" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "$r_rps" "$r_p99" "$r_cpu" "${bench_plugins//\"/}" <<'PY'
 import sys
-d, dp, dc, n, np_, nc, s, sp, sc = (float(x) for x in sys.argv[1:10])
-plugins = sys.argv[10]
+d, dp, dc, n, np_, nc, s, sp, sc, r, rp, rc = (float(x) for x in sys.argv[1:13])
+plugins = sys.argv[13]
 proxy_cpu = max(nc - dc, 0.0)
 print(f"{'target':<34} {'requests/s':>12} {'p99 ms':>10} {'proxy cpu/req':>14}")
 print(f"{'direct (nginx return 200)':<34} {d:>12.0f} {dp:>10.2f} {'':>14}")
 print(f"{'nginx proxy_pass':<34} {n:>12.0f} {np_:>10.2f} {proxy_cpu:>12.1f}us")
 print(f"{'sluice [' + plugins + ']':<34} {s:>12.0f} {sp:>10.2f} {sc:>12.1f}us")
+if r:
+    print(f"{'sluice relay (no plugins/recording)':<34} {r:>12.0f} {rp:>10.2f} {rc:>12.1f}us")
 print(f"sluice/direct {s/d if d else 0:.2f}   sluice/nginx {s/n if n else 0:.2f}   (target: sluice/nginx >= 0.90)   "
       f"cpu/req sluice/nginx {sc/proxy_cpu if proxy_cpu else 0:.2f}")
+if r:
+    print(f"relay/nginx {r/n if n else 0:.2f}   cpu/req relay/nginx {rc/proxy_cpu if proxy_cpu else 0:.2f}")
 PY

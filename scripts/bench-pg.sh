@@ -5,6 +5,9 @@
 # (deny-word) and one masker (mask-email). Prints TPS and the ratios
 # Sluice/direct and Sluice/PgBouncer, and the CPU time PgBouncer and Sluice
 # each spent per transaction (their ratio is the steadier measure here).
+# The same run measures a second gateway with no plugins and no session
+# recordings ("relay" columns; the audit log stays on), which splits
+# Sluice's cost into the relay's and the policy's (BENCH_RELAY=0 skips it).
 #
 # All three are plaintext on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
@@ -89,17 +92,21 @@ echo "\"bench\" \"$password\"" > "$work/userlist.txt"
 "${as_pg[@]}" pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 
-mkdir -p "$work/sluice/plugins"
 # BENCH_PLUGINS replaces the plugin list (e.g. '' for none, to measure the relay alone).
 bench_plugins=${BENCH_PLUGINS-'"deny-word", "mask-email"'}
-cp "$plugins_dir/deny-word.wasm" "$plugins_dir/mask-email.wasm" "$work/sluice/plugins/"
-cat >"$work/sluice/sluice.toml" <<TOML
+# start_sluice NAME PORT ADMIN_PORT PLUGINS EXTRA_TOML: a gateway in
+# $work/NAME; its pid is appended to pids.
+start_sluice() {
+  local dir="$work/$1"
+  mkdir -p "$dir/plugins"
+  cp "$plugins_dir/deny-word.wasm" "$plugins_dir/mask-email.wasm" "$dir/plugins/"
+  cat >"$dir/sluice.toml" <<TOML
 [gateway]
-state_dir = "${BENCH_STATE_DIR:-state}"
+state_dir = "${BENCH_STATE_DIR:-state}/$1"
 ${BENCH_WORKERS:+session_workers = $BENCH_WORKERS}
 [listen]
-postgres = "127.0.0.1:$sluice_port"
-admin = "127.0.0.1:$admin_port"
+postgres = "127.0.0.1:$2"
+admin = "127.0.0.1:$3"
 [postgres]
 allow_plaintext_loopback = true
 [plugins]
@@ -115,23 +122,39 @@ database = "bench"
 user = "bench"
 password_env = "BENCH_PASSWORD"
 allow_groups = ["agents"]
-plugins = [$bench_plugins]
-${SLUICE_EXTRA_TOML:-}
+plugins = [$4]
+$5
 TOML
-# SLUICE_WRAPPER runs the gateway under a profiler, e.g.
-# SLUICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=/tmp/sluice.cg"
-# (with MODES=simple CLIENTS=1 for a short, single-threaded profile).
-# shellcheck disable=SC2086
-(cd "$work/sluice" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec ${SLUICE_WRAPPER:-} "$sluice_bin" --config sluice.toml serve) &
-pids+=($!)
-for _ in $(seq 600); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.1; done
+  # SLUICE_WRAPPER runs the gateway under a profiler, e.g.
+  # SLUICE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=/tmp/sluice.cg"
+  # (with MODES=simple CLIENTS=1 BENCH_RELAY=0 for a short, single-threaded
+  # profile). The relay-only gateway never runs under it.
+  local wrapper=""
+  [ "$1" = sluice ] && wrapper=${SLUICE_WRAPPER:-}
+  # shellcheck disable=SC2086
+  (cd "$dir" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec $wrapper "$sluice_bin" --config sluice.toml serve) &
+  pids+=($!)
+  for _ in $(seq 600); do curl -sf "127.0.0.1:$3/readyz" >/dev/null && break; sleep 0.1; done
+}
+start_sluice sluice "$sluice_port" "$admin_port" "$bench_plugins" "${SLUICE_EXTRA_TOML:-}"
+sluice_pid=${pids[-1]}
+# The same relay without plugins and without session recordings (the audit
+# log stays on: it cannot be turned off), in the same run: what the policy
+# costs beside what the relay itself costs. BENCH_RELAY=0 leaves it out.
+relay=${BENCH_RELAY:-1}
+if [ "$relay" = 1 ]; then
+  relay_port=$(free_port); relay_admin=$(free_port)
+  start_sluice relay "$relay_port" "$relay_admin" "" $'[recording]\nenabled = false'
+  relay_pid=${pids[-1]}
+fi
 if [ -n "${SLUICE_WRAPPER:-}" ]; then sleep 20; else sleep 1; fi
 token=$(cd "$work/sluice" && "$sluice_bin" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
+# Each gateway has its own dev issuer.
+[ "$relay" = 1 ] && relay_token=$(cd "$work/relay" && "$sluice_bin" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
 # shellcheck source=lib/cpu.sh
 . "$root/scripts/lib/cpu.sh"
 bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || pgrep -n -x pgbouncer)
-sluice_pid=${pids[-1]}
 
 run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transaction"
   local out before after n
@@ -147,16 +170,22 @@ run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transa
 
 # Throughput is shared out among pgbench, PostgreSQL and the proxy on the
 # same cores; the proxy's own CPU time per transaction (from /proc) is the
-# steadier measure on a small, noisy machine.
-printf '%-9s %-8s %12s %12s %12s %14s %16s %10s %10s %9s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer \
-  "cpu/tx pgb" "cpu/tx sl" "cpu ratio"
+# steadier measure on a small, noisy machine. The relay columns are the
+# gateway without plugins and recordings.
+ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '0')"; }
+printf '%-9s %-8s %8s %10s %8s %14s %16s %11s %10s %10s %6s %10s %14s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer \
+  "cpu/tx pgb" "cpu/tx sl" "cpu ratio" relay relay/pgb "cpu/tx relay"
 for mode in ${MODES:-simple prepared}; do
   for clients in ${CLIENTS:-1 8}; do
     read -r d _ < <(run direct "$pg_port" "$password" "$mode" "$clients")
     read -r b b_cpu < <(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients" "$bouncer_pid")
     read -r s s_cpu < <(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients" "$sluice_pid")
-    printf '%-9s %-8s %12.0f %12.0f %12.0f %14.2f %16.2f %8sus %8sus %9.2f\n' "$mode" "$clients" "$d" "$b" "$s" \
-      "$(python3 -c "print($s/$d if $d else 0)")" "$(python3 -c "print($s/$b if $b else 0)")" \
-      "$b_cpu" "$s_cpu" "$(python3 -c "print($s_cpu/$b_cpu if $b_cpu else 0)")"
+    r=0 r_cpu=0
+    if [ "$relay" = 1 ]; then
+      read -r r r_cpu < <(PGUSER=bench run relay "$relay_port" "$relay_token" "$mode" "$clients" "$relay_pid")
+    fi
+    printf '%-9s %-8s %8.0f %10.0f %8.0f %14s %16s %9sus %8sus %10s %6.0f %10s %12sus\n' "$mode" "$clients" "$d" "$b" "$s" \
+      "$(ratio "$s" "$d")" "$(ratio "$s" "$b")" "$b_cpu" "$s_cpu" "$(ratio "$s_cpu" "$b_cpu")" \
+      "$r" "$(ratio "$r" "$b")" "$r_cpu"
   done
 done
