@@ -114,7 +114,6 @@ fn form(engine: &mut Engine<'_>, body: &[u8], out: &mut Vec<u8>) -> Outcome {
 /// `+` is a space and `%XX` a byte; a `%` not followed by two hex digits
 /// stands for itself, as browsers read it.
 fn percent_decode(raw: &[u8], out: &mut Vec<u8>) {
-    let hex = |b: u8| (b as char).to_digit(16);
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
@@ -123,11 +122,10 @@ fn percent_decode(raw: &[u8], out: &mut Vec<u8>) {
                 let pair = raw
                     .get(i + 1)
                     .copied()
-                    .and_then(hex)
-                    .zip(raw.get(i + 2).copied().and_then(hex));
+                    .and_then(crate::hex_digit)
+                    .zip(raw.get(i + 2).copied().and_then(crate::hex_digit));
                 if let Some((hi, lo)) = pair {
-                    // Two hex digits: at most 0xff.
-                    out.push((hi * 16 + lo) as u8);
+                    out.push(hi << 4 | lo);
                     i += 3;
                     continue;
                 }

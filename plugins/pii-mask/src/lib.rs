@@ -168,6 +168,8 @@ impl PiiMask {
         let mut engine = Engine::new(&self.settings.masking, entities);
         let mut edits = Vec::new();
         let mut out = Vec::new();
+        // A text-format bytea's bytes, decoded here cell after cell.
+        let mut decoded = Vec::new();
         for (r, row) in rows.iter().enumerate() {
             if row.len() != columns.len() {
                 return Err(MaskError::RowWidth {
@@ -186,8 +188,11 @@ impl PiiMask {
                     Plan::Json => json::mask(&mut engine, value, &mut out),
                     Plan::Opaque => found_is_null(engine.text(value, true, &mut out), &mut out),
                     Plan::Bytes { hex_text } => {
-                        let decoded = if hex_text { bytea_hex(value) } else { None };
-                        let bytes = decoded.as_deref().unwrap_or(value);
+                        let bytes = if hex_text && bytea_hex(value, &mut decoded) {
+                            &decoded[..]
+                        } else {
+                            value
+                        };
                         found_is_null(engine.text(bytes, true, &mut out), &mut out)
                     }
                     Plan::Rule {
@@ -232,19 +237,29 @@ fn found_is_null(outcome: Outcome, out: &mut Vec<u8>) -> Outcome {
     }
 }
 
-/// The bytes of a text-format bytea in the hex output format (`\x6164…`),
-/// or `None` for the escape format, whose printable bytes are already
-/// there to scan as they are.
-fn bytea_hex(value: &[u8]) -> Option<Vec<u8>> {
-    let digits = value.strip_prefix(b"\\x")?;
+/// Decodes a text-format bytea in the hex output format (`\x6164…`) into
+/// `out`; `false` for the escape format, whose printable bytes are already
+/// there to scan as they are (or for hex that does not decode).
+fn bytea_hex(value: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let Some(digits) = value.strip_prefix(b"\\x") else {
+        return false;
+    };
     if digits.len() % 2 != 0 {
-        return None;
+        return false;
     }
-    let nibble = |d: u8| (d as char).to_digit(16).map(|n| n as u8);
-    digits
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
+    for pair in digits.chunks_exact(2) {
+        match (hex_digit(pair[0]), hex_digit(pair[1])) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The value of one hexadecimal digit.
+pub(crate) fn hex_digit(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 fn index(i: usize) -> Result<u32, MaskError> {
