@@ -10,7 +10,7 @@
 # recordings ("relay"; the audit log stays on), which splits Sluice's cost
 # into the proxy's and the policy's (BENCH_RELAY=0 skips it).
 #
-# All three are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
+# All of them are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
 # default 10), CONNECTIONS (default 32) and THREADS (wrk threads, default 2)
 # can be set in the environment; SLUICE_EXTRA_TOML is appended to the gateway's
@@ -149,6 +149,7 @@ TOML
   done
 }
 start_sluice sluice "$sluice_port" "$admin_port" "$bench_plugins" "${SLUICE_EXTRA_TOML:-}"
+sluice_pid=${pids[-1]}
 # The same proxy without plugins and without session recordings (the audit
 # log stays on), in the same run: what the policy costs beside what the
 # proxy itself costs. BENCH_RELAY=0 leaves it out.
@@ -156,6 +157,7 @@ relay=${BENCH_RELAY:-1}
 if [ "$relay" = 1 ]; then
   relay_port=$(free_port); relay_admin=$(free_port)
   start_sluice relay "$relay_port" "$relay_admin" "" $'[recording]\nenabled = false'
+  relay_pid=${pids[-1]}
 fi
 sleep 1
 token=$(cd "$work/sluice" && "$SLUICE_BIN" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
@@ -169,11 +171,9 @@ relayed="http://127.0.0.1:${relay_port:-0}/bench/items/42"
 masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 [[ "$bench_plugins" != *mask-email* ]] || echo "$masked" | grep -q '\[EMAIL\]' || { echo "Sluice did not mask the response: $masked" >&2; exit 1; }
 
-# shellcheck source=lib/cpu.sh
+# shellcheck source=scripts/lib/cpu.sh
 . "$root/scripts/lib/cpu.sh"
 nginx_pid=${pids[0]}
-sluice_pid=${pids[1]}
-relay_pid=${pids[2]:-}
 
 # run PID URL [header]: prints "requests/s p99_ms cpu_us_per_request" (the
 # CPU time of PID and its descendants over the run, per request).

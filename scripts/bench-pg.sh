@@ -9,7 +9,7 @@
 # recordings ("relay" columns; the audit log stays on), which splits
 # Sluice's cost into the relay's and the policy's (BENCH_RELAY=0 skips it).
 #
-# All three are plaintext on loopback (Sluice with allow_plaintext_loopback)
+# All of them are plaintext on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
 # default 10) and SCALE (pgbench -s, default 10) can be set in the
 # environment, and so can MODES and CLIENTS (the lists to run).
@@ -152,7 +152,7 @@ token=$(cd "$work/sluice" && "$sluice_bin" --config sluice.toml token issue --su
 # Each gateway has its own dev issuer.
 [ "$relay" = 1 ] && relay_token=$(cd "$work/relay" && "$sluice_bin" --config sluice.toml token issue --subject bench-agent --group agents --ttl 2h)
 
-# shellcheck source=lib/cpu.sh
+# shellcheck source=scripts/lib/cpu.sh
 . "$root/scripts/lib/cpu.sh"
 bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || pgrep -n -x pgbouncer)
 
@@ -160,7 +160,7 @@ run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transa
   local out before after n
   before=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
   # libpq prefers TLS where it is offered, and only Sluice offers it here:
-  # all three are measured in plaintext.
+  # all of them are measured in plaintext.
   out=$(PGSSLMODE=disable PGPASSWORD=$3 "$pgbin/pgbench" -n -S -T "$duration" -M "$4" -c "$5" -j "$(( $5 < 2 ? $5 : 2 ))" \
     -h 127.0.0.1 -p "$2" -U bench bench 2>&1) || { echo "$out" >&2; echo "0 0"; return; }
   after=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
