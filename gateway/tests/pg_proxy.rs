@@ -161,7 +161,24 @@ fn psql_cancels_a_running_query_through_the_gateway() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Cancel only once the server runs the query: a cancel that arrives
+    // while the statement is still on its way (connecting, checked by the
+    // guardrails) finds nothing to cancel, at the server as through the
+    // gateway, and a fixed wait lost that race on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while pg
+        .psql(
+            "app",
+            "select count(*) from pg_stat_activity \
+             where state = 'active' and query = 'select pg_sleep(10)'",
+        )
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "the query never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let started = Instant::now();
     // psql turns SIGINT into a CancelRequest with the backend key it was given.
     Command::new("kill")
