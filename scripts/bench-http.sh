@@ -8,7 +8,9 @@
 # spent per request (their ratio is the steadier measure on a small machine).
 # The same run measures a second gateway with no plugins and no session
 # recordings ("relay"; the audit log stays on), which splits Sluice's cost
-# into the proxy's and the policy's (BENCH_RELAY=0 skips it).
+# into the proxy's and the policy's (BENCH_RELAY=0 skips it). A last line
+# gives the whole machine's CPU time per request in each proxy's run and
+# what that leaves Sluice at 0.9x nginx's throughput (see the end).
 #
 # All of them are plain HTTP on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
@@ -175,24 +177,27 @@ masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 . "$root/scripts/lib/cpu.sh"
 nginx_pid=${pids[0]}
 
-# run PID URL [header]: prints "requests/s p99_ms cpu_us_per_request" (the
-# CPU time of PID and its descendants over the run, per request).
+# run PID URL [header]: prints "requests/s p99_ms cpu_us_per_request
+# machine_us_per_request" (the CPU time of PID and its descendants over the
+# run, and that of the whole machine, per request).
 run() {
-  local out pid=$1 before after
+  local out pid=$1 before after m_before m_after
   shift
   before=$(cpu_ticks "$pid")
+  m_before=$(machine_ticks)
   if [ $# -gt 1 ]; then
     out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$2" "$1")
   else
     out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1")
   fi
   after=$(cpu_ticks "$pid")
+  m_after=$(machine_ticks)
   if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; fi
   local rps p99 n
   rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}')
   n=$(echo "$out" | awk '/ requests in / {print $1}')
-  python3 -c "print(${rps:-0}, ${p99:-0}, ($after - $before) * $tick_us / ${n:-0} if ${n:-0} else 0)"
+  python3 -c "n = ${n:-0}; print(${rps:-0}, ${p99:-0}, ($after - $before) * $tick_us / n if n else 0, ($m_after - $m_before) * $tick_us / n if n else 0)"
 }
 
 # A short warm-up for each, so pools and plugin instances are ready.
@@ -202,21 +207,23 @@ run "$sluice_pid" "$sluiced" "Authorization: Bearer $token" >/dev/null
 [ "$relay" = 1 ] && run "$relay_pid" "$relayed" "Authorization: Bearer $relay_token" >/dev/null
 duration=$DURATION_SAVE
 
-read -r d_rps d_p99 d_cpu < <(run "$nginx_pid" "$direct")
-read -r n_rps n_p99 n_cpu < <(run "$nginx_pid" "$proxied")
-read -r s_rps s_p99 s_cpu < <(run "$sluice_pid" "$sluiced" "Authorization: Bearer $token")
-r_rps=0 r_p99=0 r_cpu=0
+read -r d_rps d_p99 d_cpu _ < <(run "$nginx_pid" "$direct")
+read -r n_rps n_p99 n_cpu n_m < <(run "$nginx_pid" "$proxied")
+read -r s_rps s_p99 s_cpu s_m < <(run "$sluice_pid" "$sluiced" "Authorization: Bearer $token")
+r_rps=0 r_p99=0 r_cpu=0 r_m=0
 if [ "$relay" = 1 ]; then
-  read -r r_rps r_p99 r_cpu < <(run "$relay_pid" "$relayed" "Authorization: Bearer $relay_token")
+  read -r r_rps r_p99 r_cpu r_m < <(run "$relay_pid" "$relayed" "Authorization: Bearer $relay_token")
 fi
 
 echo "small JSON GET, wrk -t$threads -c$connections -d${duration}s, $(nproc) cores"
 # nginx serves the upstream too: its CPU per proxied request is the proxy
 # run's less the direct run's (the upstream's share).
-python3 - "$d_rps" "$d_p99" "$d_cpu" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "$r_rps" "$r_p99" "$r_cpu" "${bench_plugins//\"/}" <<'PY'
+python3 - "$d_rps" "$d_p99" "$d_cpu" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "$r_rps" "$r_p99" "$r_cpu" "${bench_plugins//\"/}" \
+  "$n_m" "$s_m" "$r_m" <<'PY'
 import sys
 d, dp, dc, n, np_, nc, s, sp, sc, r, rp, rc = (float(x) for x in sys.argv[1:13])
 plugins = sys.argv[13]
+n_m, s_m, r_m = (float(x) for x in sys.argv[14:17])
 proxy_cpu = max(nc - dc, 0.0)
 print(f"{'target':<34} {'requests/s':>12} {'p99 ms':>10} {'proxy cpu/req':>14}")
 print(f"{'direct (nginx return 200)':<34} {d:>12.0f} {dp:>10.2f} {'':>14}")
@@ -228,4 +235,15 @@ print(f"sluice/direct {s/d if d else 0:.2f}   sluice/nginx {s/n if n else 0:.2f}
       f"cpu/req sluice/nginx {sc/proxy_cpu if proxy_cpu else 0:.2f}")
 if r:
     print(f"relay/nginx {r/n if n else 0:.2f}   cpu/req relay/nginx {rc/proxy_cpu if proxy_cpu else 0:.2f}")
+# wrk, nginx (the upstream, and the proxy in its own run) and the proxy
+# share the cores: on a busy machine throughput is the cores divided by
+# the machine's CPU time per request. 0.9x nginx's throughput allows the
+# machine 1/0.9 of its CPU per request with nginx proxying; what the rest
+# (wrk, the upstream, the kernel) takes of that in Sluice's own run is
+# gone, and the remainder is Sluice's budget.
+print()
+print("CPU time per request on the whole machine ('rest': wrk, the upstream, the kernel's share; all but the proxy)")
+print(f"nginx proxy_pass {n_m:.1f}us   sluice {s_m:.1f}us (rest {s_m - sc:.1f}us)"
+      + (f"   relay {r_m:.1f}us (rest {r_m - rc:.1f}us)" if r else "")
+      + f"   sluice budget for 0.9x nginx: {n_m / 0.9 - (s_m - sc):.1f}us")
 PY

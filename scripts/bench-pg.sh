@@ -8,6 +8,8 @@
 # The same run measures a second gateway with no plugins and no session
 # recordings ("relay" columns; the audit log stays on), which splits
 # Sluice's cost into the relay's and the policy's (BENCH_RELAY=0 skips it).
+# A second table gives the whole machine's CPU time per transaction in each
+# run and what that leaves Sluice at PgBouncer's throughput (see the end).
 #
 # All of them are plaintext on loopback (Sluice with allow_plaintext_loopback)
 # so that TLS cost does not blur the proxy cost. DURATION (seconds per run,
@@ -156,16 +158,19 @@ token=$(cd "$work/sluice" && "$sluice_bin" --config sluice.toml token issue --su
 . "$root/scripts/lib/cpu.sh"
 bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || pgrep -n -x pgbouncer)
 
-run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transaction"
-  local out before after n
+run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transaction machine_us_per_transaction"
+  local out before after n m_before m_after
   before=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
+  m_before=$(machine_ticks)
   # libpq prefers TLS where it is offered, and only Sluice offers it here:
   # all of them are measured in plaintext.
   out=$(PGSSLMODE=disable PGPASSWORD=$3 "$pgbin/pgbench" -n -S -T "$duration" -M "$4" -c "$5" -j "$(( $5 < 2 ? $5 : 2 ))" \
     -h 127.0.0.1 -p "$2" -U bench bench 2>&1) || { echo "$out" >&2; echo "0 0"; return; }
   after=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
+  m_after=$(machine_ticks)
   n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
-  echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1) $(( n > 0 ? (after - before) * tick_us / n : 0 ))"
+  echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1) $(( n > 0 ? (after - before) * tick_us / n : 0 ))" \
+    "$(( n > 0 ? (m_after - m_before) * tick_us / n : 0 ))"
 }
 
 # Throughput is shared out among pgbench, PostgreSQL and the proxy on the
@@ -175,17 +180,32 @@ run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transa
 ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '0')"; }
 printf '%-9s %-8s %8s %10s %8s %14s %16s %11s %10s %10s %6s %10s %14s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer \
   "cpu/tx pgb" "cpu/tx sl" "cpu ratio" relay relay/pgb "cpu/tx relay"
+budget=()
 for mode in ${MODES:-simple prepared}; do
   for clients in ${CLIENTS:-1 8}; do
-    read -r d _ < <(run direct "$pg_port" "$password" "$mode" "$clients")
-    read -r b b_cpu < <(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients" "$bouncer_pid")
-    read -r s s_cpu < <(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients" "$sluice_pid")
-    r=0 r_cpu=0
+    read -r d _ d_m < <(run direct "$pg_port" "$password" "$mode" "$clients")
+    read -r b b_cpu b_m < <(run pgbouncer "$bouncer_port" "$password" "$mode" "$clients" "$bouncer_pid")
+    read -r s s_cpu s_m < <(PGUSER=bench run sluice "$sluice_port" "$token" "$mode" "$clients" "$sluice_pid")
+    r=0 r_cpu=0 r_m=0
     if [ "$relay" = 1 ]; then
-      read -r r r_cpu < <(PGUSER=bench run relay "$relay_port" "$relay_token" "$mode" "$clients" "$relay_pid")
+      read -r r r_cpu r_m < <(PGUSER=bench run relay "$relay_port" "$relay_token" "$mode" "$clients" "$relay_pid")
     fi
+    budget+=("$(printf '%-9s %-8s %8sus %11sus %6sus %9sus %6sus %9sus %6sus %13sus' "$mode" "$clients" "$d_m" \
+      "$b_m" "$((b_m - b_cpu))" "$s_m" "$((s_m - s_cpu))" "$r_m" "$((r_m - r_cpu))" "$((b_m - (s_m - s_cpu)))")")
     printf '%-9s %-8s %8.0f %10.0f %8.0f %14s %16s %9sus %8sus %10s %6.0f %10s %12sus\n' "$mode" "$clients" "$d" "$b" "$s" \
       "$(ratio "$s" "$d")" "$(ratio "$s" "$b")" "$b_cpu" "$s_cpu" "$(ratio "$s_cpu" "$b_cpu")" \
       "$r" "$(ratio "$r" "$b")" "$r_cpu"
   done
 done
+
+# Where the transactions' CPU goes. pgbench, PostgreSQL and the proxy share
+# the cores, so on a busy machine throughput is the cores divided by the
+# machine's CPU time per transaction: for Sluice to match PgBouncer, the
+# whole machine may spend no more per transaction than it does with
+# PgBouncer, and what is left of that once pgbench and PostgreSQL have
+# their share (as measured in Sluice's own phase) is Sluice's budget.
+echo
+echo "CPU time per transaction on the whole machine ('rest': pgbench, PostgreSQL, the kernel's share; all but the proxy)"
+printf '%-9s %-8s %10s %13s %8s %11s %8s %11s %8s %15s\n' mode clients direct pgbouncer rest sluice rest relay rest \
+  "sluice budget"
+printf '%s\n' "${budget[@]}"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: a process's CPU time, for per-request costs
 # that are steadier than throughput on a small, shared machine.
 
@@ -20,3 +21,9 @@ cpu_ticks() {
 
 # Microseconds per clock tick.
 tick_us=$((1000000 / $(getconf CLK_TCK)))
+
+# Busy CPU time of the whole machine (all cores, every process and the
+# kernel's interrupt work; idle and I/O wait excluded), in clock ticks.
+machine_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
