@@ -7,8 +7,10 @@
 //! themselves with the same shape (the WIT `audit-event`).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -92,15 +94,57 @@ impl From<&crate::plugins::bindings::types::Identity> for EventIdentity {
     }
 }
 
+/// An identity encoded once: every record of a session carries the same
+/// one, so its records share the encoding instead of each copying the
+/// identity (claims and all) and encoding it again.
+#[derive(Debug, Clone)]
+pub struct EncodedIdentity(Arc<RawValue>);
+
+impl EncodedIdentity {
+    pub fn new(identity: &EventIdentity) -> Self {
+        // Strings and a JSON map always encode; `null` (no identity) is
+        // only a guard against that changing, never a panic.
+        let raw =
+            serde_json::value::to_raw_value(identity).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Self(Arc::from(raw))
+    }
+
+    pub(crate) fn raw(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+/// An event's details: fields added one by one, or a typed struct encoded
+/// once (the records written for every statement are built this way).
+#[derive(Debug, Clone)]
+pub enum Detail {
+    Fields(Map<String, Value>),
+    /// Always a JSON object.
+    Encoded(Box<RawValue>),
+}
+
+impl Detail {
+    /// The fields, decoding encoded ones.
+    fn fields(&mut self) -> &mut Map<String, Value> {
+        if let Detail::Encoded(raw) = self {
+            let map = serde_json::from_str(raw.get()).unwrap_or_default();
+            *self = Detail::Fields(map);
+        }
+        match self {
+            Detail::Fields(map) => map,
+            Detail::Encoded(_) => unreachable!("decoded above"),
+        }
+    }
+}
+
 /// An event before the log has accepted it.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub kind: Cow<'static, str>,
     pub session_id: Option<String>,
     pub connection: Option<String>,
-    pub identity: Option<EventIdentity>,
-    /// Always a JSON object.
-    pub detail: Map<String, Value>,
+    pub identity: Option<EncodedIdentity>,
+    pub detail: Detail,
 }
 
 impl Event {
@@ -110,7 +154,7 @@ impl Event {
             session_id: None,
             connection: None,
             identity: None,
-            detail: Map::new(),
+            detail: Detail::Fields(Map::new()),
         }
     }
 
@@ -118,7 +162,7 @@ impl Event {
     pub fn session(mut self, session: &Session) -> Self {
         self.session_id = Some(session.id.clone());
         self.connection = Some(session.connection.clone());
-        self.identity = Some((&session.identity).into());
+        self.identity = Some(EncodedIdentity::new(&(&session.identity).into()));
         self
     }
 
@@ -133,23 +177,48 @@ impl Event {
     }
 
     pub fn identity(mut self, identity: impl Into<EventIdentity>) -> Self {
-        self.identity = Some(identity.into());
+        self.identity = Some(EncodedIdentity::new(&identity.into()));
+        self
+    }
+
+    /// An identity already encoded (a session's, shared by its records).
+    pub fn encoded_identity(mut self, identity: EncodedIdentity) -> Self {
+        self.identity = Some(identity);
         self
     }
 
     /// Adds one detail field.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.detail.insert(key.to_string(), value.into());
+        self.detail.fields().insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The details as one struct, encoded at once instead of field by
+    /// field. It must serialise as a JSON object; anything else is stored
+    /// under `value`, as [`Event::details`] does.
+    pub fn detail_of(mut self, detail: &impl Serialize) -> Self {
+        self.detail = match serde_json::value::to_raw_value(detail) {
+            Ok(raw) if raw.get().starts_with('{') => Detail::Encoded(raw),
+            Ok(raw) => {
+                let value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                Detail::Fields(Map::from_iter([("value".to_string(), value)]))
+            }
+            Err(e) => Detail::Fields(Map::from_iter([(
+                "encoding_error".to_string(),
+                Value::String(e.to_string()),
+            )])),
+        };
         self
     }
 
     /// Adds the fields of a JSON object (anything else is stored under
     /// `value`).
     pub fn details(mut self, value: Value) -> Self {
+        let detail = self.detail.fields();
         match value {
-            Value::Object(map) => self.detail.extend(map),
+            Value::Object(map) => detail.extend(map),
             other => {
-                self.detail.insert("value".into(), other);
+                detail.insert("value".into(), other);
             }
         }
         self

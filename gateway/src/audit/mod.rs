@@ -35,7 +35,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use config::{AuditConfig, FsyncPolicy};
 pub use error::AuditError;
-pub use event::{Event, EventIdentity, bounded_text, kinds};
+pub use event::{EncodedIdentity, Event, EventIdentity, bounded_text, kinds};
 pub use record::Record;
 pub use store::{Layout, LogReader};
 pub use writer::Opened;

@@ -15,6 +15,7 @@
 //! removing or reordering any record breaks the chain after it.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -85,9 +86,26 @@ pub(crate) struct RecordView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<&'a EventIdentity>,
-    pub detail: &'a Map<String, Value>,
+    pub identity: Option<IdentityRef<'a>>,
+    pub detail: DetailRef<'a>,
     pub prev: &'a str,
+}
+
+/// An identity in a [`RecordView`]: fields, or JSON encoded beforehand
+/// (written as it is).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum IdentityRef<'a> {
+    Fields(&'a EventIdentity),
+    Encoded(&'a RawValue),
+}
+
+/// Details in a [`RecordView`], likewise.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum DetailRef<'a> {
+    Fields(&'a Map<String, Value>),
+    Encoded(&'a RawValue),
 }
 
 impl RecordView<'_> {
@@ -119,8 +137,8 @@ impl Record {
             kind: &self.kind,
             session: self.session.as_deref(),
             connection: self.connection.as_deref(),
-            identity: self.identity.as_ref(),
-            detail: &self.detail,
+            identity: self.identity.as_ref().map(IdentityRef::Fields),
+            detail: DetailRef::Fields(&self.detail),
             prev: &self.prev,
         }
     }

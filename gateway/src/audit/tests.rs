@@ -272,3 +272,74 @@ async fn sessions_keep_their_order_whoever_commits() {
         }
     }
 }
+
+/// Records built from a typed detail and a shared encoded identity are the
+/// records field-by-field events make: same members, same order, same
+/// bytes apart from sequence, time and chain.
+#[tokio::test]
+async fn encoded_details_and_identities_record_as_fields_do() {
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        commands: &'a [&'a str],
+        duration_ms: f64,
+        error: Option<&'a str>,
+        rows: u64,
+    }
+    let identity = EventIdentity {
+        subject: "agent-1".into(),
+        issuer: "https://issuer.test".into(),
+        groups: vec!["agents".into(), "ops".into()],
+        claims: json!({"tenant": "t1", "quote": "a\"b"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let state = tempfile::tempdir().unwrap();
+    let audit = Audit::open(state.path(), &config()).unwrap();
+    let fields = Event::new("test.event")
+        .session_id("s1")
+        .identity(identity.clone())
+        .with("rows", 2)
+        .with("error", serde_json::Value::Null)
+        .with("duration_ms", 1.25)
+        .with("commands", json!(["SELECT 2"]));
+    let encoded = Event::new("test.event")
+        .session_id("s1")
+        .encoded_identity(EncodedIdentity::new(&identity))
+        .detail_of(&Detail {
+            commands: &["SELECT 2"],
+            duration_ms: 1.25,
+            error: None,
+            rows: 2,
+        });
+    // Fields added after a typed detail join it.
+    let extended = encoded.clone().with("extra", true);
+    audit.append(fields).await.unwrap();
+    audit.append(encoded).await.unwrap();
+    audit.append(extended).await.unwrap();
+    audit.shutdown().await;
+
+    let segment = std::fs::read_dir(Layout::new(state.path()).segments_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(segment).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("test.event")).collect();
+    assert_eq!(lines.len(), 3);
+    let member = |line: &str, from: &str, to: &str| {
+        let start = line.find(from).unwrap();
+        line[start..start + line[start..].find(to).unwrap()].to_string()
+    };
+    assert_eq!(
+        member(lines[0], r#""session""#, r#","prev""#),
+        member(lines[1], r#""session""#, r#","prev""#)
+    );
+    let all = records(state.path());
+    let events: Vec<_> = all.iter().filter(|r| r.kind == "test.event").collect();
+    assert_eq!(events[1].identity.as_ref(), Some(&identity));
+    assert_eq!(events[2].detail["extra"], json!(true));
+    assert_eq!(events[2].detail["rows"], json!(2));
+    verify(&Layout::new(state.path()), &key(state.path())).unwrap();
+}

@@ -22,10 +22,10 @@ use tokio::sync::{oneshot, watch};
 
 use super::config::{AuditConfig, FsyncPolicy};
 use super::error::AuditError;
-use super::event::{Event, kinds};
+use super::event::{Detail, Event, kinds};
 use super::keys::{Head, SigningKey, checkpoint_message};
 use super::queue::{IDLE_AFTER, LINGER, Queued};
-use super::record::{RecordView, ZERO_HASH, record_id};
+use super::record::{DetailRef, IdentityRef, RecordView, ZERO_HASH, record_id};
 use super::store::{Layout, Recovered, TornTail, open_append, random_id, recover};
 use super::syncer::{Job, Syncer};
 
@@ -465,7 +465,7 @@ impl Writer {
         buf: &mut Vec<u8>,
         kind: &str,
         event: Option<&Event>,
-        detail: &serde_json::Map<String, Value>,
+        detail: DetailRef<'_>,
         time_ms: u64,
     ) -> Result<(u64, String), AuditError> {
         let seq = self.next_seq;
@@ -477,7 +477,9 @@ impl Writer {
             kind,
             session: event.and_then(|e| e.session_id.as_deref()),
             connection: event.and_then(|e| e.connection.as_deref()),
-            identity: event.and_then(|e| e.identity.as_ref()),
+            identity: event
+                .and_then(|e| e.identity.as_ref())
+                .map(|i| IdentityRef::Encoded(i.raw())),
             detail,
             prev: &self.prev,
         };
@@ -530,7 +532,10 @@ impl Writer {
                 &mut buf,
                 &item.event.kind,
                 Some(&item.event),
-                &item.event.detail,
+                match &item.event.detail {
+                    Detail::Fields(map) => DetailRef::Fields(map),
+                    Detail::Encoded(raw) => DetailRef::Encoded(raw),
+                },
                 item.time_ms,
             ) {
                 Ok((seq, _)) => {
@@ -556,7 +561,13 @@ impl Writer {
         let mut written = Ok(());
         if let Some(reason) = reason {
             let detail = self.checkpoint_detail(reason);
-            match self.push_record(&mut buf, kinds::CHECKPOINT, None, &detail, now_ms()) {
+            match self.push_record(
+                &mut buf,
+                kinds::CHECKPOINT,
+                None,
+                DetailRef::Fields(&detail),
+                now_ms(),
+            ) {
                 Ok(h) => head = Some(h),
                 Err(e) => written = Err(e),
             }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::audit::{Audit, Event, EventIdentity, kinds};
+use crate::audit::{Audit, EncodedIdentity, Event, EventIdentity, kinds};
 use crate::identity::Identity;
 use crate::recording::entry::{BodyCapture, End, Entry, Exchange, FORMAT_VERSION, Header};
 use crate::recording::{Recorder, Recording, now_ms};
@@ -33,6 +33,8 @@ pub struct ClientTrail {
 /// The session as it began: the first verified identity and connection.
 struct Begun {
     identity: EventIdentity,
+    /// The same, encoded once for every record of the session.
+    encoded: EncodedIdentity,
     connection: String,
     recording: Option<Arc<Recording>>,
 }
@@ -95,6 +97,7 @@ impl ClientTrail {
             return Ok(());
         }
         let who = EventIdentity::from(identity);
+        let encoded = EncodedIdentity::new(&who);
         let header = Header {
             version: FORMAT_VERSION,
             id: self.session_id.to_string(),
@@ -117,7 +120,7 @@ impl ClientTrail {
         self.audit.emit(
             Event::new(kinds::SESSION_START)
                 .connection(connection)
-                .identity(who.clone())
+                .encoded_identity(encoded.clone())
                 .session_id(self.session_id.to_string())
                 .with("protocol", "http")
                 .with("client_addr", self.peer_text.clone())
@@ -125,6 +128,7 @@ impl ClientTrail {
         );
         *begun = Some(Arc::new(Begun {
             identity: who,
+            encoded,
             connection: connection.to_string(),
             recording,
         }));
@@ -209,48 +213,41 @@ impl ClientTrail {
             Outcome::Refused if rec.status == 401 || rec.status == 403 => kinds::IDENTITY_REFUSED,
             Outcome::Refused => kinds::CONNECTION_REFUSED,
         };
+        let identified =
+            begun.filter(|b| rec.subject.as_deref() == Some(b.identity.subject.as_str()));
+        let path = rec.path.as_deref().unwrap_or(&rec.raw_path);
+        let method = rec.method.as_str();
+        let verdict = rec.verdict.as_ref();
+        let detail = ExchangeDetail {
+            client_addr: &self.peer_text,
+            completed: rec.completed,
+            duration_ms: rec.duration.as_secs_f64() * 1000.0,
+            masked,
+            mcp_method: rec.mcp.last().map(|(m, _)| m.as_str()),
+            mcp_tool: rec.mcp.iter().rev().find_map(|(_, t)| t.as_deref()),
+            method,
+            outcome: rec.outcome.as_str(),
+            path,
+            plugin: verdict.map(|v| v.plugin.as_str()),
+            protocol: "http",
+            reason: verdict.map(|v| v.reason.as_str()),
+            request_bytes: rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            response_bytes: rec.response_bytes,
+            rule: verdict.map(|v| v.rule.as_str()),
+            status: rec.status,
+            subject: match identified {
+                Some(_) => None,
+                None => rec.subject.as_deref(),
+            },
+        };
         let mut event = Event::new(kind)
             .session_id(self.session_id.to_string())
-            .with("protocol", "http")
-            .with("client_addr", self.peer_text.clone())
-            .with("method", rec.method.to_string())
-            .with(
-                "path",
-                rec.path.clone().unwrap_or_else(|| rec.raw_path.clone()),
-            )
-            .with("status", rec.status)
-            .with("outcome", rec.outcome.as_str())
-            .with(
-                "request_bytes",
-                rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
-            )
-            .with("response_bytes", rec.response_bytes)
-            .with("duration_ms", rec.duration.as_secs_f64() * 1000.0)
-            .with("completed", rec.completed);
+            .detail_of(&detail);
         if let Some(c) = &rec.connection {
             event = event.connection(c.clone());
         }
-        if let Some(b) = begun
-            && rec.subject.as_deref() == Some(b.identity.subject.as_str())
-        {
-            event = event.identity(b.identity.clone());
-        } else if let Some(subject) = &rec.subject {
-            event = event.with("subject", subject.clone());
-        }
-        if let Some(v) = &rec.verdict {
-            event = event
-                .with("plugin", v.plugin.clone())
-                .with("rule", v.rule.clone())
-                .with("reason", v.reason.clone());
-        }
-        if !masked.is_empty() {
-            event = event.with("masked", serde_json::to_value(masked).unwrap_or_default());
-        }
-        for (method, tool) in &rec.mcp {
-            event = event.with("mcp_method", method.clone());
-            if let Some(t) = tool {
-                event = event.with("mcp_tool", t.clone());
-            }
+        if let Some(b) = identified {
+            event = event.encoded_identity(b.encoded.clone());
         }
         self.audit.emit(event);
     }
@@ -261,9 +258,10 @@ impl ClientTrail {
             return;
         };
         let Begun {
-            identity: who,
+            encoded,
             connection,
             recording,
+            ..
         } = &*begun;
         let exchanges = self.exchanges.load(Ordering::Relaxed);
         let refused = self.refused.load(Ordering::Relaxed);
@@ -276,7 +274,7 @@ impl ClientTrail {
         self.audit.emit(
             Event::new(kinds::SESSION_END)
                 .connection(connection.clone())
-                .identity(who.clone())
+                .encoded_identity(encoded.clone())
                 .session_id(self.session_id.to_string())
                 .with("protocol", "http")
                 .with("ending", ending)
@@ -284,4 +282,36 @@ impl ClientTrail {
                 .with("refused", refused),
         );
     }
+}
+
+/// The detail of an HTTP exchange's record, encoded in one pass. Members in
+/// name order, as records built field by field have them.
+#[derive(serde::Serialize)]
+struct ExchangeDetail<'a> {
+    client_addr: &'a str,
+    completed: bool,
+    duration_ms: f64,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    masked: &'a std::collections::BTreeMap<String, u64>,
+    /// The last call's, when the request was JSON-RPC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_tool: Option<&'a str>,
+    method: &'a str,
+    outcome: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin: Option<&'a str>,
+    protocol: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    request_bytes: u64,
+    response_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    status: u16,
+    /// When the exchange's identity is not the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
 }

@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::audit::{Audit, Event, EventIdentity, bounded_text, kinds};
+use crate::audit::{Audit, EncodedIdentity, Event, bounded_text, kinds};
 use crate::plugins::bindings::types::{Detection, Session, SqlPhase, SqlStatement};
 use crate::plugins::{ApprovalNeeded, Refusal, RefusalCause};
 use crate::recording::Recording;
@@ -45,9 +46,9 @@ const MAX_TRACKED: usize = 10_000;
 pub struct Trail {
     audit: Audit,
     session: Session,
-    /// The session's identity as events record it, converted once: every
+    /// The session's identity as events record it, encoded once: every
     /// statement gets two events, and the conversion parses the claims.
-    identity: EventIdentity,
+    identity: EncodedIdentity,
     recording: Option<Arc<Recording>>,
     state: Mutex<State>,
 }
@@ -119,7 +120,7 @@ impl Trail {
     pub fn new(audit: Audit, session: Session, recording: Option<Arc<Recording>>) -> Self {
         Self {
             audit,
-            identity: (&session.identity).into(),
+            identity: EncodedIdentity::new(&(&session.identity).into()),
             session,
             recording,
             state: Mutex::new(State::default()),
@@ -167,11 +168,20 @@ impl Trail {
         Event::new(kind)
             .session_id(self.session.id.clone())
             .connection(self.session.connection.clone())
-            .identity(self.identity.clone())
+            .encoded_identity(self.identity.clone())
     }
 
     fn text(&self, text: &str) -> Value {
         bounded_text(text, self.audit.max_text_bytes())
+    }
+
+    /// [`Trail::text`] without copying a text that fits.
+    fn text_field<'a>(&self, text: &'a str) -> TextField<'a> {
+        if text.len() <= self.audit.max_text_bytes() {
+            TextField::Whole(text)
+        } else {
+            TextField::Cut(self.text(text))
+        }
     }
 
     /// Statements allowed and refused so far, for the session's end record.
@@ -275,19 +285,20 @@ impl Trail {
         name: Option<&str>,
         statements: &[SqlStatement],
     ) -> Result<Option<u64>, Frame> {
-        let summary: Vec<Value> = statements
+        let summary: Vec<Summary<'_>> = statements
             .iter()
-            .map(|s| json!({ "command": s.command_tag, "node": s.node }))
+            .map(|s| Summary {
+                command: &s.command_tag,
+                node: &s.node,
+            })
             .collect();
-        let mut event = self
-            .event(kinds::STATEMENT_ALLOWED)
-            .with("phase", phase_name(phase))
-            .with("text", self.text(text))
-            .with("verdict", "allow")
-            .with("statements", summary);
-        if let Some(name) = name {
-            event = event.with("statement_name", name);
-        }
+        let event = self.event(kinds::STATEMENT_ALLOWED).detail_of(&Allowed {
+            phase: phase_name(phase),
+            statement_name: name,
+            statements: &summary,
+            text: self.text_field(text),
+            verdict: "allow",
+        });
         let seq = match self.audit.record(event).await {
             Ok(seq) => seq,
             Err(e) => return Err(self.unrecorded(text, phase, &e.to_string())),
@@ -375,24 +386,29 @@ impl Trail {
                     n,
                 );
             }
-            match statement {
+            let detail = match statement {
                 // The statement's own record was written before its Parse
                 // went out, and covers its first execution.
                 Some(p) if p.first_execution() => {
                     s.executes += 1;
                     return None;
                 }
-                Some(p) => self
-                    .event(kinds::STATEMENT_EXECUTED)
-                    .with("text", self.text(&p.text))
-                    .with("parsed_record", p.record),
-                None => self
-                    .event(kinds::STATEMENT_EXECUTED)
-                    .with("text", Value::Null)
-                    .with("note", "the statement's text is unknown to the gateway"),
-            }
-            .with("statement_name", name.unwrap_or_default())
-            .with("portal", portal)
+                Some(p) => Executed {
+                    note: None,
+                    parsed_record: Some(p.record),
+                    portal,
+                    statement_name: name.as_deref().unwrap_or_default(),
+                    text: Some(self.text_field(&p.text)),
+                },
+                None => Executed {
+                    note: Some("the statement's text is unknown to the gateway"),
+                    parsed_record: None,
+                    portal,
+                    statement_name: name.as_deref().unwrap_or_default(),
+                    text: None,
+                },
+            };
+            self.event(kinds::STATEMENT_EXECUTED).detail_of(&detail)
         };
         match self.audit.record(event).await {
             Ok(seq) => {
@@ -537,25 +553,68 @@ impl Trail {
         }
         self.audit.emit(
             self.event(kinds::STATEMENT_COMPLETED)
-                .with("records", round.records)
-                .with("commands", done.commands)
-                .with("rows", done.rows)
-                .with("duration_ms", duration_ms)
-                .with(
-                    "error",
-                    serde_json::to_value(&done.error).unwrap_or(Value::Null),
-                )
-                .with(
-                    "masked",
-                    Value::Object(
-                        done.masked
-                            .into_iter()
-                            .map(|(k, v)| (k, Value::from(v)))
-                            .collect(),
-                    ),
-                ),
+                .detail_of(&Completed {
+                    commands: &done.commands,
+                    duration_ms,
+                    error: done.error.as_ref(),
+                    masked: &done.masked,
+                    records: &round.records,
+                    rows: done.rows,
+                }),
         );
     }
+}
+
+/// The detail of a `statement.allowed` record. Members in name order, as
+/// records built field by field have them.
+#[derive(Serialize)]
+struct Allowed<'a> {
+    phase: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statement_name: Option<&'a str>,
+    statements: &'a [Summary<'a>],
+    text: TextField<'a>,
+    verdict: &'a str,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    command: &'a str,
+    node: &'a str,
+}
+
+/// The detail of a `statement.executed` record, likewise.
+#[derive(Serialize)]
+struct Executed<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+    /// `Some(None)`: the Parse that prepared it went unrecorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parsed_record: Option<Option<u64>>,
+    portal: &'a str,
+    statement_name: &'a str,
+    /// `None`: unknown to the gateway (recorded as `null`).
+    text: Option<TextField<'a>>,
+}
+
+/// The detail of a `statement.completed` record, likewise.
+#[derive(Serialize)]
+struct Completed<'a> {
+    commands: &'a [String],
+    duration_ms: f64,
+    error: Option<&'a SqlError>,
+    masked: &'a BTreeMap<String, u64>,
+    records: &'a [u64],
+    rows: u64,
+}
+
+/// Statement text as records hold it: whole, or cut with its length and
+/// digest ([`bounded_text`]).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum TextField<'a> {
+    Whole(&'a str),
+    Cut(Value),
 }
 
 /// Who refused a statement, for its recording entry.
