@@ -246,4 +246,5 @@ print("CPU time per request on the whole machine ('rest': wrk, the upstream, the
 print(f"nginx proxy_pass {n_m:.1f}us   sluice {s_m:.1f}us (rest {s_m - sc:.1f}us)"
       + (f"   relay {r_m:.1f}us (rest {r_m - rc:.1f}us)" if r else "")
       + f"   sluice budget for 0.9x nginx: {n_m / 0.9 - (s_m - sc):.1f}us")
+print(f"cores busy: nginx proxy_pass {n_m * n / 1e6:.1f}, sluice {s_m * s / 1e6:.1f} (the budget holds where they are near the core count)")
 PY
