@@ -22,7 +22,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::{Audit, EncodedIdentity, Event, bounded_text, kinds};
@@ -35,6 +34,7 @@ use super::errors::{Severity, error_response};
 use super::frame::{self, BodyReader, Frame};
 use super::recorded::{self, RowsCapture};
 use super::statements::Prepared;
+use details::{Allowed, Completed, Executed, Summary, TextField};
 
 /// SQLSTATE of a statement refused because it could not be recorded
 /// (`system_error`): the client should not assume it ran.
@@ -565,58 +565,6 @@ impl Trail {
     }
 }
 
-/// The detail of a `statement.allowed` record. Members in name order, as
-/// records built field by field have them.
-#[derive(Serialize)]
-struct Allowed<'a> {
-    phase: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    statement_name: Option<&'a str>,
-    statements: &'a [Summary<'a>],
-    text: TextField<'a>,
-    verdict: &'a str,
-}
-
-#[derive(Serialize)]
-struct Summary<'a> {
-    command: &'a str,
-    node: &'a str,
-}
-
-/// The detail of a `statement.executed` record, likewise.
-#[derive(Serialize)]
-struct Executed<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<&'static str>,
-    /// `Some(None)`: the Parse that prepared it went unrecorded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parsed_record: Option<Option<u64>>,
-    portal: &'a str,
-    statement_name: &'a str,
-    /// `None`: unknown to the gateway (recorded as `null`).
-    text: Option<TextField<'a>>,
-}
-
-/// The detail of a `statement.completed` record, likewise.
-#[derive(Serialize)]
-struct Completed<'a> {
-    commands: &'a [String],
-    duration_ms: f64,
-    error: Option<&'a SqlError>,
-    masked: &'a BTreeMap<String, u64>,
-    records: &'a [u64],
-    rows: u64,
-}
-
-/// Statement text as records hold it: whole, or cut with its length and
-/// digest ([`bounded_text`]).
-#[derive(Serialize)]
-#[serde(untagged)]
-enum TextField<'a> {
-    Whole(&'a str),
-    Cut(Value),
-}
-
 /// Who refused a statement, for its recording entry.
 struct Refused<'a> {
     cause: &'a str,
@@ -625,5 +573,6 @@ struct Refused<'a> {
     reason: &'a str,
 }
 
+mod details;
 #[cfg(test)]
 mod tests;
