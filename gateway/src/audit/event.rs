@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::record::DetailRef;
 use crate::identity::Identity;
 use crate::plugins::bindings::types::Session;
 
@@ -124,6 +125,14 @@ pub enum Detail {
 }
 
 impl Detail {
+    /// The details as a record view holds them.
+    pub(crate) fn view(&self) -> DetailRef<'_> {
+        match self {
+            Detail::Fields(map) => DetailRef::Fields(map),
+            Detail::Encoded(raw) => DetailRef::Encoded(raw),
+        }
+    }
+
     /// The fields, decoding encoded ones.
     fn fields(&mut self) -> &mut Map<String, Value> {
         if let Detail::Encoded(raw) = self {
@@ -197,18 +206,20 @@ impl Event {
     /// field. It must serialise as a JSON object; anything else is stored
     /// under `value`, as [`Event::details`] does.
     pub fn detail_of(mut self, detail: &impl Serialize) -> Self {
-        self.detail = match serde_json::value::to_raw_value(detail) {
-            Ok(raw) if raw.get().starts_with('{') => Detail::Encoded(raw),
-            Ok(raw) => {
-                let value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                Detail::Fields(Map::from_iter([("value".to_string(), value)]))
+        match serde_json::value::to_raw_value(detail) {
+            Ok(raw) if raw.get().starts_with('{') => {
+                self.detail = Detail::Encoded(raw);
+                self
             }
-            Err(e) => Detail::Fields(Map::from_iter([(
-                "encoding_error".to_string(),
-                Value::String(e.to_string()),
-            )])),
-        };
-        self
+            Ok(raw) => {
+                self.detail = Detail::Fields(Map::new());
+                self.details(serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+            }
+            Err(e) => {
+                self.detail = Detail::Fields(Map::new());
+                self.with("encoding_error", e.to_string())
+            }
+        }
     }
 
     /// Adds the fields of a JSON object (anything else is stored under

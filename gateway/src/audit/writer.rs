@@ -22,7 +22,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::config::{AuditConfig, FsyncPolicy};
 use super::error::AuditError;
-use super::event::{Detail, Event, kinds};
+use super::event::{Event, kinds};
 use super::keys::{Head, SigningKey, checkpoint_message};
 use super::queue::{IDLE_AFTER, LINGER, Queued};
 use super::record::{DetailRef, IdentityRef, RecordView, ZERO_HASH, record_id};
@@ -532,10 +532,7 @@ impl Writer {
                 &mut buf,
                 &item.event.kind,
                 Some(&item.event),
-                match &item.event.detail {
-                    Detail::Fields(map) => DetailRef::Fields(map),
-                    Detail::Encoded(raw) => DetailRef::Encoded(raw),
-                },
+                item.event.detail.view(),
                 item.time_ms,
             ) {
                 Ok((seq, _)) => {
