@@ -20,7 +20,8 @@
 # replaces the connection's plugin list ('' for none); BENCH_STATE_DIR moves
 # the state directory; BENCH_WORKERS sets `[gateway] session_workers`;
 # SLUICE_BIN / PLUGINS_DIR run an already built binary
-# and plugins instead of building this checkout.
+# and plugins instead of building this checkout. BENCH_PIN=1 gives the
+# proxies cores of their own (scripts/lib/pin.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -50,6 +51,9 @@ fi
 [ -n "${PLUGINS_DIR:-}" ] || scripts/build-plugins.sh 2>/dev/null
 plugins_dir="${PLUGINS_DIR:-target/plugins}"
 
+# shellcheck source=scripts/lib/pin.sh
+. "$root/scripts/lib/pin.sh"
+
 work="$(mktemp -d /tmp/sluice-bench-http.XXXXXX)"
 chmod 755 "$work"
 pids=()
@@ -64,17 +68,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 up_port=$(free_port); proxy_port=$(free_port); sluice_port=$(free_port); admin_port=$(free_port)
 json='{"id":42,"name":"widget","owner":"ann@example.com","tags":["a","b"],"price":12.5}'
 
-cat >"$work/nginx.conf" <<NGINX
-worker_processes auto;
-pid $work/nginx.pid;
+# The upstream and nginx's proxy are separate instances, as they would be
+# in a deployment: the proxy's CPU time is its own, and with BENCH_PIN=1
+# the upstream stays on the load generator's cores.
+cat >"$work/upstream.conf" <<NGINX
+worker_processes $load_n;
+pid $work/upstream.pid;
 error_log $work/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream backend {
-    server 127.0.0.1:$up_port;
-    keepalive 64;
-  }
   server {
     listen 127.0.0.1:$up_port;
     keepalive_requests 1000000;
@@ -82,6 +85,19 @@ http {
       default_type application/json;
       return 200 '$json';
     }
+  }
+}
+NGINX
+cat >"$work/proxy.conf" <<NGINX
+worker_processes $proxy_n;
+pid $work/proxy.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend {
+    server 127.0.0.1:$up_port;
+    keepalive 64;
   }
   server {
     listen 127.0.0.1:$proxy_port;
@@ -94,8 +110,12 @@ http {
   }
 }
 NGINX
-"$nginx_bin" -p "$work" -c "$work/nginx.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
+"${on_load[@]}" "$nginx_bin" -p "$work" -c "$work/upstream.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
 pids+=($!)
+upstream_pid=$!
+"${on_proxy[@]}" "$nginx_bin" -p "$work" -c "$work/proxy.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
+pids+=($!)
+nginx_pid=$!
 
 # BENCH_PLUGINS replaces the plugin list (e.g. '' for none, to measure the proxy alone).
 bench_plugins=${BENCH_PLUGINS-'"http-guardrail", "mask-email"'}
@@ -143,7 +163,7 @@ TOML
   local wrapper=""
   [ "$1" = sluice ] && wrapper=${SLUICE_WRAPPER:-}
   # shellcheck disable=SC2086
-  (cd "$dir" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec $wrapper "$SLUICE_BIN" --config sluice.toml serve) &
+  (cd "$dir" && BENCH_UPSTREAM_TOKEN=upstream-secret SLUICE_LOG=warn exec "${on_proxy[@]}" $wrapper "$SLUICE_BIN" --config sluice.toml serve) &
   pids+=($!)
   for _ in $(seq 100); do
     curl -sf "127.0.0.1:$3/api/v1/plugins" 2>/dev/null | grep -q mask-email && break
@@ -175,7 +195,6 @@ masked=$(curl -sf -H "Authorization: Bearer $token" "$sluiced")
 
 # shellcheck source=scripts/lib/cpu.sh
 . "$root/scripts/lib/cpu.sh"
-nginx_pid=${pids[0]}
 
 # run PID URL [header]: prints "requests/s p99_ms cpu_us_per_request
 # machine_us_per_request" (the CPU time of PID and its descendants over the
@@ -186,9 +205,9 @@ run() {
   before=$(cpu_ticks "$pid")
   m_before=$(machine_ticks)
   if [ $# -gt 1 ]; then
-    out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$2" "$1")
+    out=$("${on_load[@]}" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$2" "$1")
   else
-    out=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1")
+    out=$("${on_load[@]}" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1")
   fi
   after=$(cpu_ticks "$pid")
   m_after=$(machine_ticks)
@@ -202,12 +221,12 @@ run() {
 
 # A short warm-up for each, so pools and plugin instances are ready.
 DURATION_SAVE=$duration; duration=2
-run "$nginx_pid" "$direct" >/dev/null; run "$nginx_pid" "$proxied" >/dev/null
+run "$upstream_pid" "$direct" >/dev/null; run "$nginx_pid" "$proxied" >/dev/null
 run "$sluice_pid" "$sluiced" "Authorization: Bearer $token" >/dev/null
 [ "$relay" = 1 ] && run "$relay_pid" "$relayed" "Authorization: Bearer $relay_token" >/dev/null
 duration=$DURATION_SAVE
 
-read -r d_rps d_p99 d_cpu _ < <(run "$nginx_pid" "$direct")
+read -r d_rps d_p99 _ _ < <(run "$upstream_pid" "$direct")
 read -r n_rps n_p99 n_cpu n_m < <(run "$nginx_pid" "$proxied")
 read -r s_rps s_p99 s_cpu s_m < <(run "$sluice_pid" "$sluiced" "Authorization: Bearer $token")
 r_rps=0 r_p99=0 r_cpu=0 r_m=0
@@ -216,15 +235,13 @@ if [ "$relay" = 1 ]; then
 fi
 
 echo "small JSON GET, wrk -t$threads -c$connections -d${duration}s, $(nproc) cores"
-# nginx serves the upstream too: its CPU per proxied request is the proxy
-# run's less the direct run's (the upstream's share).
-python3 - "$d_rps" "$d_p99" "$d_cpu" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "$r_rps" "$r_p99" "$r_cpu" "${bench_plugins//\"/}" \
-  "$n_m" "$s_m" "$r_m" <<'PY'
+python3 - "$d_rps" "$d_p99" "$n_rps" "$n_p99" "$n_cpu" "$s_rps" "$s_p99" "$s_cpu" "$r_rps" "$r_p99" "$r_cpu" "${bench_plugins//\"/}" \
+  "$n_m" "$s_m" "$r_m" "$pinned" "$pin_note" <<'PY'
 import sys
-d, dp, dc, n, np_, nc, s, sp, sc, r, rp, rc = (float(x) for x in sys.argv[1:13])
-plugins = sys.argv[13]
-n_m, s_m, r_m = (float(x) for x in sys.argv[14:17])
-proxy_cpu = max(nc - dc, 0.0)
+d, dp, n, np_, proxy_cpu, s, sp, sc, r, rp, rc = (float(x) for x in sys.argv[1:12])
+plugins = sys.argv[12]
+n_m, s_m, r_m = (float(x) for x in sys.argv[13:16])
+pinned, pin_note = sys.argv[16] == "1", sys.argv[17]
 print(f"{'target':<34} {'requests/s':>12} {'p99 ms':>10} {'proxy cpu/req':>14}")
 print(f"{'direct (nginx return 200)':<34} {d:>12.0f} {dp:>10.2f} {'':>14}")
 print(f"{'nginx proxy_pass':<34} {n:>12.0f} {np_:>10.2f} {proxy_cpu:>12.1f}us")
@@ -235,8 +252,17 @@ print(f"sluice/direct {s/d if d else 0:.2f}   sluice/nginx {s/n if n else 0:.2f}
       f"cpu/req sluice/nginx {sc/proxy_cpu if proxy_cpu else 0:.2f}")
 if r:
     print(f"relay/nginx {r/n if n else 0:.2f}   cpu/req relay/nginx {rc/proxy_cpu if proxy_cpu else 0:.2f}")
-# wrk, nginx (the upstream, and the proxy in its own run) and the proxy
-# share the cores: on a busy machine throughput is the cores divided by
+print(f"({pin_note})")
+if pinned:
+    # Each side has cores of its own, so the budget below does not apply:
+    # throughput is bound by whichever side fills its cores first.
+    print()
+    print("cores busy on each side (proxy | wrk, the upstream and the kernel's share):")
+    print(f"nginx proxy_pass {proxy_cpu * n / 1e6:.2f} | {(n_m - proxy_cpu) * n / 1e6:.2f}   "
+          f"sluice {sc * s / 1e6:.2f} | {(s_m - sc) * s / 1e6:.2f}"
+          + (f"   relay {rc * r / 1e6:.2f} | {(r_m - rc) * r / 1e6:.2f}" if r else ""))
+    sys.exit(0)
+# wrk, the upstream and the proxy share the cores: on a busy machine throughput is the cores divided by
 # the machine's CPU time per request. 0.9x nginx's throughput allows the
 # machine 1/0.9 of its CPU per request with nginx proxying; what the rest
 # (wrk, the upstream, the kernel) takes of that in Sluice's own run is

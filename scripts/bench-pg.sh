@@ -22,6 +22,7 @@
 # directory (e.g. to /dev/shm, to separate file-system cost), BENCH_WORKERS
 # sets `[gateway] session_workers` (default: one per core), and
 # SLUICE_BIN / PLUGINS_DIR run a build kept aside instead of this checkout.
+# BENCH_PIN=1 gives the proxies cores of their own (scripts/lib/pin.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -46,6 +47,9 @@ sluice_bin="$SLUICE_BIN"
 [ -n "${PLUGINS_DIR:-}" ] || scripts/build-plugins.sh 2>/dev/null
 plugins_dir="${PLUGINS_DIR:-target/plugins}"
 
+# shellcheck source=scripts/lib/pin.sh
+. "$root/scripts/lib/pin.sh"
+
 work="$(mktemp -d /tmp/sluice-bench-pg.XXXXXX)"
 as_pg=()
 if [ "$(id -u)" = 0 ]; then
@@ -66,7 +70,7 @@ password=bench-pw
 
 echo "$password" > "$work/pwfile"
 "${as_pg[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth=scram-sha-256 --pwfile="$work/pwfile" --no-sync >/dev/null
-"${as_pg[@]}" "$pgbin/postgres" -D "$work/data" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+"${on_load[@]}" "${as_pg[@]}" "$pgbin/postgres" -D "$work/data" -p "$pg_port" -c listen_addresses=127.0.0.1 \
   -c unix_socket_directories="$work" -c max_connections=100 -c fsync=off >"$work/postgres.log" 2>&1 &
 pids+=($!)
 export PGPASSWORD=$password
@@ -91,7 +95,7 @@ pidfile = $work/pgbouncer.pid
 INI
 echo "\"bench\" \"$password\"" > "$work/userlist.txt"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$work"/pgbouncer.ini "$work"/userlist.txt
-"${as_pg[@]}" pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+"${on_proxy[@]}" "${as_pg[@]}" pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 
 # BENCH_PLUGINS replaces the plugin list (e.g. '' for none, to measure the relay alone).
@@ -134,7 +138,7 @@ TOML
   local wrapper=""
   [ "$1" = sluice ] && wrapper=${SLUICE_WRAPPER:-}
   # shellcheck disable=SC2086
-  (cd "$dir" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec $wrapper "$sluice_bin" --config sluice.toml serve) &
+  (cd "$dir" && BENCH_PASSWORD=$password SLUICE_LOG=warn exec "${on_proxy[@]}" $wrapper "$sluice_bin" --config sluice.toml serve) &
   pids+=($!)
   for _ in $(seq 600); do curl -sf "127.0.0.1:$3/readyz" >/dev/null && break; sleep 0.1; done
 }
@@ -164,7 +168,7 @@ run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transa
   m_before=$(machine_ticks)
   # libpq prefers TLS where it is offered, and only Sluice offers it here:
   # all of them are measured in plaintext.
-  out=$(PGSSLMODE=disable PGPASSWORD=$3 "$pgbin/pgbench" -n -S -T "$duration" -M "$4" -c "$5" -j "$(( $5 < 2 ? $5 : 2 ))" \
+  out=$(PGSSLMODE=disable PGPASSWORD=$3 "${on_load[@]}" "$pgbin/pgbench" -n -S -T "$duration" -M "$4" -c "$5" -j "$(( $5 < 2 ? $5 : 2 ))" \
     -h 127.0.0.1 -p "$2" -U bench bench 2>&1) || { echo "$out" >&2; echo "0 0"; return; }
   after=$([ -n "${6:-}" ] && cpu_ticks "$6" || echo 0)
   m_after=$(machine_ticks)
@@ -181,6 +185,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '0')"; }
 printf '%-9s %-8s %8s %10s %8s %14s %16s %11s %10s %10s %6s %10s %14s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer \
   "cpu/tx pgb" "cpu/tx sl" "cpu ratio" relay relay/pgb "cpu/tx relay"
 budget=()
+pin_rows=()
 for mode in ${MODES:-simple prepared}; do
   for clients in ${CLIENTS:-1 8}; do
     read -r d _ d_m < <(run direct "$pg_port" "$password" "$mode" "$clients")
@@ -193,12 +198,26 @@ for mode in ${MODES:-simple prepared}; do
     budget+=("$(printf '%-9s %-8s %8sus %11sus %6sus %9sus %6sus %9sus %6sus %13sus %12s' "$mode" "$clients" "$d_m" \
       "$b_m" "$((b_m - b_cpu))" "$s_m" "$((s_m - s_cpu))" "$r_m" "$((r_m - r_cpu))" "$((b_m - (s_m - s_cpu)))" \
       "$(python3 -c "print(f'{$b_m * $b / 1e6:.1f} / {$s_m * $s / 1e6:.1f}')")")")
+    pin_rows+=("$(python3 -c "
+b, s, r = $b, $s, $r
+print(f'{\"$mode\":<9} {\"$clients\":<8} {$b_cpu * b / 1e6:>10.2f} {$s_cpu * s / 1e6:>8.2f} {$r_cpu * r / 1e6:>8.2f}'
+      f'   {($b_m - $b_cpu) * b / 1e6:>10.2f} {($s_m - $s_cpu) * s / 1e6:>8.2f} {($r_m - $r_cpu) * r / 1e6:>8.2f}')")")
     printf '%-9s %-8s %8.0f %10.0f %8.0f %14s %16s %9sus %8sus %10s %6.0f %10s %12sus\n' "$mode" "$clients" "$d" "$b" "$s" \
       "$(ratio "$s" "$d")" "$(ratio "$s" "$b")" "$b_cpu" "$s_cpu" "$(ratio "$s_cpu" "$b_cpu")" \
       "$r" "$(ratio "$r" "$b")" "$r_cpu"
   done
 done
 
+echo "($pin_note)"
+if [ "$pinned" = 1 ]; then
+  # Each side has cores of its own, so the budget below does not apply:
+  # throughput is bound by whichever side fills its cores first.
+  echo
+  echo "Cores busy on each side (proxy: CPU $proxy_cpus; pgbench, PostgreSQL and the kernel's share: CPU $load_cpus)"
+  printf '%-9s %-8s %10s %8s %8s   %10s %8s %8s\n' mode clients "proxy: pgb" sluice relay "load: pgb" sluice relay
+  printf '%s\n' "${pin_rows[@]}"
+  exit 0
+fi
 # Where the transactions' CPU goes. pgbench, PostgreSQL and the proxy share
 # the cores, so on a busy machine throughput is the cores divided by the
 # machine's CPU time per transaction: for Sluice to match PgBouncer, the
