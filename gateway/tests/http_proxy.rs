@@ -82,6 +82,13 @@ async fn methods_reach_the_upstream_with_its_credential_and_never_the_token() {
         assert_eq!(seen.headers["content-type"], "application/json");
         assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
         assert_eq!(seen.headers["x-forwarded-proto"], "https");
+        // The upstream's own name, not the gateway's the agent used.
+        assert_eq!(
+            seen.headers["host"],
+            up.url().trim_start_matches("http://"),
+            "{method}"
+        );
+        assert_eq!(seen.headers.get_all("host").iter().count(), 1);
         assert!(
             seen.headers["forwarded"]
                 .to_str()

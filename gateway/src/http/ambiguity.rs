@@ -86,9 +86,13 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The request line and headers, before anything else is looked at.
 pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Problem> {
-    if let Some(standard) = STANDARD_METHODS
-        .iter()
-        .find(|m| *m != method && m.as_str().eq_ignore_ascii_case(method.as_str()))
+    if let Some(standard) = (!STANDARD_METHODS.contains(method))
+        .then(|| {
+            STANDARD_METHODS
+                .iter()
+                .find(|m| m.as_str().eq_ignore_ascii_case(method.as_str()))
+        })
+        .flatten()
     {
         return Err(Problem::bad_request(
             "ambiguous_method",
@@ -97,7 +101,12 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
             ),
         ));
     }
-    if let Some(name) = OVERRIDE_HEADERS.iter().find(|h| headers.contains_key(**h)) {
+    // One pass over the headers present rather than a lookup (which
+    // parses the name) per override header.
+    if let Some(name) = headers
+        .keys()
+        .find_map(|k| OVERRIDE_HEADERS.iter().find(|h| **h == k.as_str()))
+    {
         return Err(Problem::bad_request(
             "override_header",
             format!(

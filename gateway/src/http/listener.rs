@@ -21,6 +21,7 @@ use crate::config::HttpListenerConfig;
 use crate::workers::Workers;
 
 use super::auth::TokenCache;
+use super::headers::ClientOrigin;
 use super::problem::Problem;
 use super::proxy::{self, Client, HttpGateway};
 use super::session::ClientTrail;
@@ -142,6 +143,7 @@ impl HttpListener {
             session_id,
             peer,
             peer_text: peer.to_string(),
+            origin: ClientOrigin::new(peer, tls),
             tls,
             tokens: TokenCache::default(),
             trail: trail.clone(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::HOST;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 
 use crate::identity::{ConnectionPolicy, Verifier};
 use crate::plugins::PluginHost;
@@ -20,7 +20,7 @@ use crate::plugins::bindings::types::{Protocol, Session};
 
 use super::auth::TokenCache;
 use super::body::{self, Body, BoxError};
-use super::headers::{self, Origin};
+use super::headers::{self, ClientOrigin, Origin};
 use super::inspect::{self, Inspected, Inspection};
 use super::listener::ActivityGuard;
 use super::masking::{self, MaskContext};
@@ -63,6 +63,8 @@ pub struct Client {
     /// `peer` as text, formatted once per connection for every request's
     /// plugin session.
     pub peer_text: String,
+    /// The forwarding headers' per-connection part.
+    pub origin: ClientOrigin,
     pub tls: bool,
     pub tokens: TokenCache,
     pub trail: Arc<ClientTrail>,
@@ -82,7 +84,7 @@ pub async fn handle(
     );
     rec.n = client.trail.next_n();
     rec.capture_limit = client.trail.body_limit();
-    rec.http_version = format!("{:?}", req.version());
+    rec.http_version = version_text(req.version()).to_string();
     rec.url = agent_url(client.tls, &req);
     rec.request_headers = headers::for_record(req.headers());
     rec.trail = Some(client.trail.clone());
@@ -198,16 +200,15 @@ async fn exchange(
     };
 
     let masked = chain.has_maskers();
-    let host = parts
-        .headers
-        .get(HOST)
+    // Taken out rather than copied: the agent's Host never goes upstream.
+    let host = parts.headers.remove(HOST);
+    let host = host
+        .as_ref()
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let origin = Origin {
-        peer: client.peer,
-        tls: client.tls,
-        host: host.as_deref(),
+        client: &client.origin,
+        host,
     };
     headers::to_upstream(
         &mut parts.headers,
@@ -265,10 +266,25 @@ fn agent_url<B>(tls: bool, req: &Request<B>) -> String {
         .headers()
         .get(HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "gateway".into());
-    let scheme = if tls { "https" } else { "http" };
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("gateway");
+    let scheme = if tls { "https://" } else { "http://" };
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    format!("{scheme}://{host}{path}")
+    let mut url = String::with_capacity(scheme.len() + host.len() + path.len());
+    url.push_str(scheme);
+    url.push_str(host);
+    url.push_str(path);
+    url
+}
+
+/// The version as recordings and HAR name it.
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
 }

@@ -40,6 +40,10 @@ pub struct Upstream {
     scheme: hyper::http::uri::Scheme,
     authority: hyper::http::uri::Authority,
     base_path: String,
+    /// `Host` for a plain-HTTP upstream, made once: the client would
+    /// format it from the URI on every request. (Over TLS the connection
+    /// may speak HTTP/2, where `:authority` carries it instead.)
+    host: Option<HeaderValue>,
     credential: Option<(HeaderName, HeaderValue)>,
     response_timeout: Duration,
 }
@@ -94,11 +98,15 @@ impl Upstream {
             })
             .collect();
 
+        let host = (scheme == hyper::http::uri::Scheme::HTTP)
+            .then(|| host_header(&uri))
+            .flatten();
         Ok(Self {
             clients,
             scheme,
             authority,
             base_path: uri.path().to_string(),
+            host,
             credential: credential(c, cfg).map_err(invalid)?,
             response_timeout: Duration::from_millis(cfg.response_timeout_ms),
         })
@@ -133,8 +141,11 @@ impl Upstream {
     /// timeout.
     pub async fn send(
         &self,
-        req: Request<Body>,
+        mut req: Request<Body>,
     ) -> Result<Response<hyper::body::Incoming>, Problem> {
+        if let Some(host) = &self.host {
+            req.headers_mut().insert(hyper::header::HOST, host.clone());
+        }
         let last = self.clients.len() - 1;
         let client = &self.clients[crate::workers::current().map_or(last, |i| i.min(last))];
         match tokio::time::timeout(self.response_timeout, client.request(req)).await {
@@ -160,6 +171,23 @@ impl Upstream {
                 ),
             )),
         }
+    }
+}
+
+/// The `Host` an HTTP/1 client sends for `uri`: its host, and its port
+/// unless that is the scheme's default (as hyper-util's client writes it).
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default_port = if uri.scheme() == Some(&hyper::http::uri::Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
+    match uri.port() {
+        Some(port) if port.as_u16() != default_port => {
+            HeaderValue::from_str(&format!("{host}:{port}")).ok()
+        }
+        _ => HeaderValue::from_str(host).ok(),
     }
 }
 
@@ -224,4 +252,20 @@ fn credential(
     // Never added to an HTTP/2 header compression table.
     value.set_sensitive(true);
     Ok(Some((name, value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_names_the_port_only_when_it_is_not_the_default() {
+        let host = |u: &str| host_header(&u.parse().unwrap()).unwrap();
+        assert_eq!(host("http://api.internal:8080/v1"), "api.internal:8080");
+        assert_eq!(host("http://api.internal:80/v1"), "api.internal");
+        assert_eq!(host("http://api.internal"), "api.internal");
+        assert_eq!(host("http://[::1]:9000"), "[::1]:9000");
+        assert_eq!(host("https://api.example:443"), "api.example");
+        assert_eq!(host("https://api.example:80"), "api.example:80");
+    }
 }
