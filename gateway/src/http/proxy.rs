@@ -84,9 +84,12 @@ pub async fn handle(
     );
     rec.n = client.trail.next_n();
     rec.capture_limit = client.trail.body_limit();
-    rec.http_version = version_text(req.version()).to_string();
-    rec.url = agent_url(client.tls, &req);
-    rec.request_headers = headers::for_record(req.headers());
+    if client.trail.records() {
+        // Only a session recording holds these.
+        rec.http_version = version_text(req.version()).to_string();
+        rec.url = agent_url(client.tls, &req);
+        rec.request_headers = headers::for_record(req.headers());
+    }
     rec.trail = Some(client.trail.clone());
     let resp = match exchange(gw, client, req, &mut rec).await {
         Ok(resp) => resp,

@@ -310,7 +310,7 @@ pub fn attach(
     activity: ActivityGuard,
 ) -> Response<Recorded> {
     record.status = resp.status().as_u16();
-    if record.trail.is_some() {
+    if record.trail.as_ref().is_some_and(|t| t.records()) {
         record.response_headers = resp
             .headers()
             .iter()

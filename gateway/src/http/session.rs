@@ -78,6 +78,11 @@ impl ClientTrail {
         self.next.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Whether exchanges go into a session recording.
+    pub fn records(&self) -> bool {
+        self.recorder.is_enabled()
+    }
+
     /// Bytes of each body kept in the recording (0: none).
     pub fn body_limit(&self) -> usize {
         self.recorder.config().map_or(0, |c| c.http_body_bytes)
