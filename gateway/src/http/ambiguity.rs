@@ -86,14 +86,14 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The request line and headers, before anything else is looked at.
 pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Problem> {
-    if let Some(standard) = (!STANDARD_METHODS.contains(method))
-        .then(|| {
-            STANDARD_METHODS
-                .iter()
-                .find(|m| m.as_str().eq_ignore_ascii_case(method.as_str()))
-        })
-        .flatten()
-    {
+    let other_case = if STANDARD_METHODS.contains(method) {
+        None
+    } else {
+        STANDARD_METHODS
+            .iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(method.as_str()))
+    };
+    if let Some(standard) = other_case {
         return Err(Problem::bad_request(
             "ambiguous_method",
             format!(

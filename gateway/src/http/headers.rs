@@ -30,18 +30,19 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-// What never goes upstream besides the hop-by-hop headers: the agent's
-// credential, its `Host` (the upstream's is set), `Expect` (the body is
-// already taken) and forwarding headers the agent wrote itself.
-static NOT_FORWARDED: [HeaderName; 7] = [
-    header::AUTHORIZATION,
-    header::HOST,
-    header::EXPECT,
-    header::FORWARDED,
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-forwarded-proto"),
-    HeaderName::from_static("x-forwarded-host"),
-];
+/// What never goes upstream besides the hop-by-hop headers: the agent's
+/// credential, its `Host` (the upstream's is set), `Expect` (the body is
+/// already taken) and forwarding headers the agent wrote itself.
+fn not_forwarded(name: &HeaderName) -> bool {
+    [
+        header::AUTHORIZATION,
+        header::HOST,
+        header::EXPECT,
+        header::FORWARDED,
+    ]
+    .contains(name)
+        || [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name)
+}
 
 /// The header names `Connection` lists (they are hop-by-hop too).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
@@ -131,7 +132,7 @@ pub fn to_upstream(
     let named = connection_named(headers);
     remove_where(headers, |n| {
         is_hop_by_hop(n, &named)
-            || NOT_FORWARDED.contains(n)
+            || not_forwarded(n)
             // A response the maskers must read has to arrive whole.
             || (masked && (n == header::RANGE || n == header::IF_RANGE))
     });
