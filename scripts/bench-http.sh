@@ -262,8 +262,9 @@ if pinned:
           f"sluice {sc * s / 1e6:.2f} | {(s_m - sc) * s / 1e6:.2f}"
           + (f"   relay {rc * r / 1e6:.2f} | {(r_m - rc) * r / 1e6:.2f}" if r else ""))
     sys.exit(0)
-# wrk, the upstream and the proxy share the cores: on a busy machine throughput is the cores divided by
-# the machine's CPU time per request. 0.9x nginx's throughput allows the
+# wrk, the upstream and the proxy share the cores: on a busy machine
+# throughput is the cores divided by the machine's CPU time per request.
+# 0.9x nginx's throughput allows the
 # machine 1/0.9 of its CPU per request with nginx proxying; what the rest
 # (wrk, the upstream, the kernel) takes of that in Sluice's own run is
 # gone, and the remainder is Sluice's budget.

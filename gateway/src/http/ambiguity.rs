@@ -252,6 +252,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn override_header_names_are_lower_case() {
+        // check_head compares them with HeaderName::as_str, which is.
+        for name in OVERRIDE_HEADERS {
+            assert_eq!(name, name.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
     fn json_keys_twice_are_found_at_any_depth() {
         assert!(check_json(br#"{"a":1,"b":[{"c":2,"d":{"e":null}}],"f":"x"}"#).is_ok());
         assert!(check_json(b"not json").is_ok());

@@ -41,8 +41,9 @@ pub struct Upstream {
     authority: hyper::http::uri::Authority,
     base_path: String,
     /// `Host` for a plain-HTTP upstream, made once: the client would
-    /// format it from the URI on every request. (Over TLS the connection
-    /// may speak HTTP/2, where `:authority` carries it instead.)
+    /// format it from the URI on every request. Plain connections speak
+    /// HTTP/1 only (the connector offers HTTP/2 by ALPN, over TLS, where
+    /// `:authority` carries the host instead and this stays `None`).
     host: Option<HeaderValue>,
     credential: Option<(HeaderName, HeaderValue)>,
     response_timeout: Duration,
