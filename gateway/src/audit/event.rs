@@ -256,12 +256,15 @@ pub fn bounded_text(text: &str, max: usize) -> Value {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+    // Into a buffer of the final size: pushing chars (or bytes) checks
+    // length and capacity per digit, and this runs for every audit record.
+    let mut digits = vec![0u8; bytes.len() * 2];
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[(b >> 4) as usize];
+        pair[1] = DIGITS[(b & 15) as usize];
     }
-    s
+    // Hex digits are ASCII, so this never falls back.
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 #[cfg(test)]
