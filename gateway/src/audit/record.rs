@@ -123,9 +123,7 @@ impl RecordView<'_> {
         out.extend_from_slice(b"\"}\n");
         Ok(hash)
     }
-}
 
-impl RecordView<'_> {
     /// The JSON `serde_json::to_writer` makes of the view, byte for byte
     /// (a test holds them together), written by hand: the members' names
     /// are constants, and most values (ids, kinds, hashes) need no

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::HOST;
-use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper::{Method, Request, Response, StatusCode};
 
 use crate::identity::{ConnectionPolicy, Verifier};
 use crate::plugins::PluginHost;
@@ -86,7 +86,7 @@ pub async fn handle(
     rec.capture_limit = client.trail.body_limit();
     if client.trail.records() {
         // Only a session recording holds these.
-        rec.http_version = version_text(req.version()).to_string();
+        rec.http_version = format!("{:?}", req.version());
         rec.url = agent_url(client.tls, &req);
         rec.request_headers = headers::for_record(req.headers());
     }
@@ -278,16 +278,4 @@ fn agent_url<B>(tls: bool, req: &Request<B>) -> String {
     url.push_str(host);
     url.push_str(path);
     url
-}
-
-/// The version as recordings and HAR name it.
-fn version_text(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/?",
-    }
 }

@@ -32,8 +32,10 @@ pub struct ClientTrail {
 
 /// The session as it began: the first verified identity and connection.
 struct Begun {
-    identity: EventIdentity,
-    /// The same, encoded once for every record of the session.
+    /// Whose session it is: an exchange under another identity is recorded
+    /// with its own subject.
+    subject: String,
+    /// The identity, encoded once for every record of the session.
     encoded: EncodedIdentity,
     connection: String,
     recording: Option<Arc<Recording>>,
@@ -109,8 +111,8 @@ impl ClientTrail {
             protocol: "http".into(),
             connection: connection.to_string(),
             subject: who.subject.clone(),
-            issuer: who.issuer.clone(),
-            groups: who.groups.clone(),
+            issuer: who.issuer,
+            groups: who.groups,
             client_addr: self.peer_text.clone(),
             started_ms: now_ms(),
             detail: [("tls".to_string(), Value::from(self.tls))]
@@ -132,7 +134,7 @@ impl ClientTrail {
                 .with("tls", self.tls),
         );
         *begun = Some(Arc::new(Begun {
-            identity: who,
+            subject: who.subject,
             encoded,
             connection: connection.to_string(),
             recording,
@@ -218,8 +220,7 @@ impl ClientTrail {
             Outcome::Refused if rec.status == 401 || rec.status == 403 => kinds::IDENTITY_REFUSED,
             Outcome::Refused => kinds::CONNECTION_REFUSED,
         };
-        let identified =
-            begun.filter(|b| rec.subject.as_deref() == Some(b.identity.subject.as_str()));
+        let identified = begun.filter(|b| rec.subject.as_deref() == Some(b.subject.as_str()));
         let path = rec.path.as_deref().unwrap_or(&rec.raw_path);
         let method = rec.method.as_str();
         let verdict = rec.verdict.as_ref();
