@@ -68,16 +68,25 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 up_port=$(free_port); proxy_port=$(free_port); sluice_port=$(free_port); admin_port=$(free_port)
 json='{"id":42,"name":"widget","owner":"ann@example.com","tags":["a","b"],"price":12.5}'
 
-# The upstream and nginx's proxy are separate instances, as they would be
-# in a deployment: the proxy's CPU time is its own, and with BENCH_PIN=1
-# the upstream stays on the load generator's cores.
-cat >"$work/upstream.conf" <<NGINX
-worker_processes $load_n;
-pid $work/upstream.pid;
+# nginx_conf NAME WORKERS: $work/NAME.conf, whose http block is stdin.
+nginx_conf() {
+  {
+    cat <<NGINX
+worker_processes $2;
+pid $work/$1.pid;
 error_log $work/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+NGINX
+    cat
+    echo "}"
+  } >"$work/$1.conf"
+}
+# The upstream and nginx's proxy are separate instances, as they would be
+# in a deployment: the proxy's CPU time is its own, and with BENCH_PIN=1
+# the upstream stays on the load generator's cores.
+nginx_conf upstream "$load_n" <<NGINX
   server {
     listen 127.0.0.1:$up_port;
     keepalive_requests 1000000;
@@ -86,15 +95,8 @@ http {
       return 200 '$json';
     }
   }
-}
 NGINX
-cat >"$work/proxy.conf" <<NGINX
-worker_processes $proxy_n;
-pid $work/proxy.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+nginx_conf proxy "$proxy_n" <<NGINX
   upstream backend {
     server 127.0.0.1:$up_port;
     keepalive 64;
@@ -108,7 +110,6 @@ http {
       proxy_set_header Connection "";
     }
   }
-}
 NGINX
 "${on_load[@]}" "$nginx_bin" -p "$work" -c "$work/upstream.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
 pids+=($!)

@@ -184,8 +184,7 @@ run() { # target port password mode clients [pid]: prints "tps cpu_us_per_transa
 ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '0')"; }
 printf '%-9s %-8s %8s %10s %8s %14s %16s %11s %10s %10s %6s %10s %14s\n' mode clients direct pgbouncer sluice sluice/direct sluice/pgbouncer \
   "cpu/tx pgb" "cpu/tx sl" "cpu ratio" relay relay/pgb "cpu/tx relay"
-budget=()
-pin_rows=()
+second=()
 for mode in ${MODES:-simple prepared}; do
   for clients in ${CLIENTS:-1 8}; do
     read -r d _ d_m < <(run direct "$pg_port" "$password" "$mode" "$clients")
@@ -195,13 +194,17 @@ for mode in ${MODES:-simple prepared}; do
     if [ "$relay" = 1 ]; then
       read -r r r_cpu r_m < <(PGUSER=bench run relay "$relay_port" "$relay_token" "$mode" "$clients" "$relay_pid")
     fi
-    budget+=("$(printf '%-9s %-8s %8sus %11sus %6sus %9sus %6sus %9sus %6sus %13sus %12s' "$mode" "$clients" "$d_m" \
-      "$b_m" "$((b_m - b_cpu))" "$s_m" "$((s_m - s_cpu))" "$r_m" "$((r_m - r_cpu))" "$((b_m - (s_m - s_cpu)))" \
-      "$(python3 -c "print(f'{$b_m * $b / 1e6:.1f} / {$s_m * $s / 1e6:.1f}')")")")
-    pin_rows+=("$(python3 -c "
+    # The second table: each side's busy cores when pinned, else the budget.
+    if [ "$pinned" = 1 ]; then
+      second+=("$(python3 -c "
 b, s, r = $b, $s, $r
 print(f'{\"$mode\":<9} {\"$clients\":<8} {$b_cpu * b / 1e6:>10.2f} {$s_cpu * s / 1e6:>8.2f} {$r_cpu * r / 1e6:>8.2f}'
       f'   {($b_m - $b_cpu) * b / 1e6:>10.2f} {($s_m - $s_cpu) * s / 1e6:>8.2f} {($r_m - $r_cpu) * r / 1e6:>8.2f}')")")
+    else
+      second+=("$(printf '%-9s %-8s %8sus %11sus %6sus %9sus %6sus %9sus %6sus %13sus %12s' "$mode" "$clients" "$d_m" \
+        "$b_m" "$((b_m - b_cpu))" "$s_m" "$((s_m - s_cpu))" "$r_m" "$((r_m - r_cpu))" "$((b_m - (s_m - s_cpu)))" \
+        "$(python3 -c "print(f'{$b_m * $b / 1e6:.1f} / {$s_m * $s / 1e6:.1f}')")")")
+    fi
     printf '%-9s %-8s %8.0f %10.0f %8.0f %14s %16s %9sus %8sus %10s %6.0f %10s %12sus\n' "$mode" "$clients" "$d" "$b" "$s" \
       "$(ratio "$s" "$d")" "$(ratio "$s" "$b")" "$b_cpu" "$s_cpu" "$(ratio "$s_cpu" "$b_cpu")" \
       "$r" "$(ratio "$r" "$b")" "$r_cpu"
@@ -215,7 +218,7 @@ if [ "$pinned" = 1 ]; then
   echo
   echo "Cores busy on each side (proxy: CPU $proxy_cpus; pgbench, PostgreSQL and the kernel's share: CPU $load_cpus)"
   printf '%-9s %-8s %10s %8s %8s   %10s %8s %8s\n' mode clients "proxy: pgb" sluice relay "load: pgb" sluice relay
-  printf '%s\n' "${pin_rows[@]}"
+  printf '%s\n' "${second[@]}"
   exit 0
 fi
 # Where the transactions' CPU goes. pgbench, PostgreSQL and the proxy share
@@ -229,6 +232,6 @@ echo
 echo "CPU time per transaction on the whole machine ('rest': pgbench, PostgreSQL, the kernel's share; all but the proxy)"
 printf '%-9s %-8s %10s %13s %8s %11s %8s %11s %8s %15s %12s\n' mode clients direct pgbouncer rest sluice rest relay rest \
   "sluice budget" "cores busy"
-printf '%s\n' "${budget[@]}"
+printf '%s\n' "${second[@]}"
 echo "(cores busy: PgBouncer's run / Sluice's. The budget holds where they are near $(nproc): a run that leaves"
 echo " cores idle, as one client does, is bound by its round trips, not by CPU.)"
