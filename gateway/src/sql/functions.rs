@@ -130,21 +130,38 @@ const PURE_BUILTINS: &[&str] = &[
     "version",
 ];
 
-/// Functions that run SQL passed to them as a string (or reach another server):
-/// the statement they run is invisible to this analysis.
+/// Functions that run SQL passed to them as a string, read a table or a
+/// whole schema named by a value, or reach another server: what they read or
+/// run is invisible to this analysis. Built-ins (the XML export family and
+/// the text-search statistics that take a query) and the extensions that
+/// run SQL text (dblink, tablefunc, pg_background).
 const DYNAMIC_SQL: &[&str] = &[
     "query_to_xml",
     "query_to_xmlschema",
     "query_to_xml_and_xmlschema",
     "cursor_to_xml",
+    "cursor_to_xmlschema",
     "table_to_xml",
+    "table_to_xmlschema",
     "table_to_xml_and_xmlschema",
     "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
     "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
     "dblink",
     "dblink_exec",
     "dblink_open",
     "dblink_send_query",
+    "crosstab",
+    "crosstab2",
+    "crosstab3",
+    "crosstab4",
+    "connectby",
+    "pg_background_launch",
 ];
 
 /// Settings that change whom the session acts as.

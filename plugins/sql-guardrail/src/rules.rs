@@ -186,10 +186,17 @@ fn dynamic_sql(policy: &Policy, _: &Env, s: &SqlStatement) -> Option<Finding> {
     Some((DYNAMIC_SQL, what))
 }
 
-/// dblink and the `…_to_xml…` family take SQL (or a cursor or table) as text.
+/// dblink, the `…_to_xml…` family, `ts_stat`, `ts_rewrite`, tablefunc and
+/// pg_background take SQL (or a cursor, table or schema) as text.
 fn runs_sql_text(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name.starts_with("dblink") || name.contains("_to_xml")
+    name.starts_with("dblink")
+        || name.starts_with("crosstab")
+        || name.contains("_to_xml")
+        || matches!(
+            name.as_str(),
+            "ts_stat" | "ts_rewrite" | "connectby" | "pg_background_launch"
+        )
 }
 
 fn read_only(policy: &Policy, _: &Env, s: &SqlStatement) -> Option<Finding> {
