@@ -104,7 +104,7 @@ pub struct ListenConfig {
 }
 
 /// `[postgres]`: the agent-facing PostgreSQL listener.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresListenerConfig {
     /// PEM certificate chain and key for the listener's TLS. Default: a
@@ -115,6 +115,27 @@ pub struct PostgresListenerConfig {
     /// a token is a bearer credential and travels over TLS only.
     #[serde(default)]
     pub allow_plaintext_loopback: bool,
+    /// A client has this long to finish TLS, its startup packet and
+    /// authentication, or it is disconnected (PostgreSQL's
+    /// `authentication_timeout`): connections that never log in do not
+    /// hold sockets.
+    #[serde(default = "default_startup_timeout_ms")]
+    pub startup_timeout_ms: u64,
+}
+
+impl Default for PostgresListenerConfig {
+    fn default() -> Self {
+        Self {
+            tls_cert: None,
+            tls_key: None,
+            allow_plaintext_loopback: false,
+            startup_timeout_ms: default_startup_timeout_ms(),
+        }
+    }
+}
+
+fn default_startup_timeout_ms() -> u64 {
+    60_000
 }
 
 /// The upstream keys of a `kind = "postgres"` connection.

@@ -1047,3 +1047,97 @@ fn a_session_cannot_change_how_the_server_reads_sql() {
     let (out, _) = gw.psql(&token, "select 'still serving';\n");
     assert_eq!(out.trim(), "still serving");
 }
+
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// A client that stops anywhere before it has logged in (before a byte, in
+/// TLS, at the password) is disconnected after `startup_timeout_ms`, so
+/// that idle sockets cannot pile up; the gateway keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_that_never_finish_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let spec = Spec {
+        toml: "[plugins.config.deny-word]\nwords = [\"drop\"]\n[postgres]\nstartup_timeout_ms = 1500\n",
+        ..Spec::STANDARD
+    };
+    let gw = Gateway::start(&pg, &spec);
+    let addr = ("127.0.0.1", gw.pg_port);
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut in_tls = tokio::net::TcpStream::connect(addr).await.unwrap();
+    in_tls
+        .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1];
+    in_tls.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer[0], b'S', "SSLRequest answered");
+    let mut at_password = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut startup = Vec::new();
+    for (k, v) in [("user", "agent-1"), ("database", "appdb")] {
+        startup.extend_from_slice(k.as_bytes());
+        startup.push(0);
+        startup.extend_from_slice(v.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 8) as u32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&196_608u32.to_be_bytes());
+    packet.extend_from_slice(&startup);
+    at_password.write_all(&packet).await.unwrap();
+
+    let began = Instant::now();
+    for (what, mut s) in [
+        ("silent", silent),
+        ("in TLS", in_tls),
+        ("at the password", at_password),
+    ] {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a login stalled {what} was not closed");
+    }
+    assert!(began.elapsed() >= Duration::from_millis(1000));
+    let (out, err) = gw.psql(&gw.token(), "select 'still serving';\n");
+    assert_eq!(out.trim(), "still serving", "{err}");
+}
+
+/// A statement that is not UTF-8 is refused as PostgreSQL refuses it
+/// (22021) and the session goes on, through both protocols; a message the
+/// gateway cannot read at all ends the session with FATAL 08P01, not a
+/// silent close.
+#[tokio::test]
+async fn unreadable_messages_are_answered_in_the_protocol() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+
+    let mut s = RawSession::connect(&gw, "agents").await;
+    s.send(&message(b'Q', b"select '\xc0\xaf'\0")).await;
+    let r = s.until_ready().await;
+    assert_eq!(r.code(), Some("22021"), "{r:?}");
+    let mut batch = message(b'P', b"\0select '\xff'\0\0\0");
+    batch.extend(message(b'S', b""));
+    s.send(&batch).await;
+    let r = s.until_ready().await;
+    assert_eq!(r.code(), Some("22021"), "{r:?}");
+    let r = s.query("select 'still here'").await;
+    assert_eq!(r.rows, vec![vec![Some("still here".to_string())]], "{r:?}");
+
+    // A Query without its terminating NUL.
+    s.send(&message(b'Q', b"select 1")).await;
+    let errors = s.until_closed().await;
+    assert_eq!(
+        errors,
+        vec![("08P01".to_string(), "FATAL".to_string())],
+        "{errors:?}"
+    );
+    wait_until("an upstream backend was left behind", || {
+        app_backends(&pg).is_empty()
+    });
+}

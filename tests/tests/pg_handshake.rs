@@ -42,6 +42,7 @@ async fn start(allow_plaintext_loopback: bool) -> Gateway {
     let settings = Arc::new(HandshakeSettings {
         tls: Some(tls),
         allow_plaintext_loopback,
+        startup_timeout: std::time::Duration::from_secs(60),
     });
     let connections = Arc::new(Connections(HashMap::from([(
         "appdb".to_string(),

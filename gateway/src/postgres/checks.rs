@@ -21,6 +21,27 @@ pub(super) struct Allowed {
     pub record: Option<u64>,
 }
 
+/// A statement text as the server would read it (sessions are UTF-8), or
+/// the error PostgreSQL gives for one that is not: the session goes on.
+pub(super) fn sql_text<'a>(
+    ctx: &RelayContext,
+    raw: &'a [u8],
+    phase: SqlPhase,
+) -> Result<&'a str, Frame> {
+    std::str::from_utf8(raw).map_err(|e| {
+        let reason = format!(
+            "invalid byte sequence for encoding \"UTF8\" at byte {}",
+            e.valid_up_to()
+        );
+        ctx.audit.refused("", phase, "not-utf8", &reason);
+        error_response(
+            Severity::Error,
+            sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+            &reason,
+        )
+    })
+}
+
 pub(super) fn fence_refusal(why: &str) -> Frame {
     error_response(
         Severity::Error,

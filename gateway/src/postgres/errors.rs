@@ -10,6 +10,7 @@ pub mod sqlstate {
     pub const INVALID_PASSWORD: &str = "28P01";
     pub const INVALID_CATALOG_NAME: &str = "3D000";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: &str = "08001";

@@ -20,6 +20,9 @@ pub enum FrameError {
     TooLarge { len: usize, max: usize },
     #[error("malformed {what}")]
     Malformed { what: &'static str },
+    /// A string field that is not UTF-8, the only encoding sessions use.
+    #[error("invalid byte sequence for encoding \"UTF8\" in {what}")]
+    NotUtf8 { what: &'static str },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -151,14 +154,21 @@ impl<'a> BodyReader<'a> {
     }
 
     pub fn cstr(&mut self) -> Result<&'a str, FrameError> {
+        let what = self.what;
+        let bytes = self.cstr_bytes()?;
+        std::str::from_utf8(bytes).map_err(|_| FrameError::NotUtf8 { what })
+    }
+
+    /// A NUL-terminated field as it arrived, whatever its encoding.
+    pub fn cstr_bytes(&mut self) -> Result<&'a [u8], FrameError> {
         let end = self
             .buf
             .iter()
             .position(|&b| b == 0)
             .ok_or_else(|| self.malformed())?;
-        let s = std::str::from_utf8(&self.buf[..end]).map_err(|_| self.malformed())?;
+        let bytes = &self.buf[..end];
         self.buf = &self.buf[end + 1..];
-        Ok(s)
+        Ok(bytes)
     }
 
     pub fn u8(&mut self) -> Result<u8, FrameError> {

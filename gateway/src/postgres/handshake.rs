@@ -28,6 +28,8 @@ pub struct HandshakeSettings {
     /// Accept a token over plaintext from loopback clients (off by default:
     /// the token is a bearer credential).
     pub allow_plaintext_loopback: bool,
+    /// Deadline for TLS, the startup packet and authentication.
+    pub startup_timeout: std::time::Duration,
 }
 
 /// What the gateway knows about a configured PostgreSQL connection at the

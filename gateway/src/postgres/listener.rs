@@ -142,15 +142,34 @@ impl PgListener {
     }
 
     async fn session(&self, tcp: TcpStream, peer: SocketAddr) {
-        let accepted =
-            match handshake::accept(tcp, peer, &self.settings, &self.verifier, self).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::info!("connection refused: {e}");
-                    self.record_refusal(&e, peer);
-                    return;
-                }
-            };
+        let accept = handshake::accept(tcp, peer, &self.settings, &self.verifier, self);
+        let accepted = match tokio::time::timeout(self.settings.startup_timeout, accept).await {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                tracing::info!("connection refused: {e}");
+                self.record_refusal(&e, peer);
+                return;
+            }
+            // The client may be anywhere in TLS or the startup exchange, where
+            // no message of ours could be read: closed, as PostgreSQL does.
+            Err(_) => {
+                let waited = self.settings.startup_timeout;
+                tracing::info!("connection closed: startup not finished within {waited:?}");
+                self.audit.emit(
+                    Event::new(kinds::CONNECTION_REFUSED)
+                        .with("protocol", "postgres")
+                        .with("client_addr", peer.to_string())
+                        .with("reason", "startup_timeout")
+                        .with(
+                            "message",
+                            format!(
+                                "TLS, startup and authentication not finished within {waited:?}"
+                            ),
+                        ),
+                );
+                return;
+            }
+        };
         let mut agent = match accepted {
             Accepted::Cancel { pid, secret } => return self.cancel(pid, secret).await,
             Accepted::Session(s) => s,

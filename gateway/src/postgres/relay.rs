@@ -152,12 +152,34 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
         r = up => r,
         r = down => r,
     };
-    if let Err(RelayError::Unsupported(why)) = &ended {
-        let f = error_response(Severity::Fatal, sqlstate::FEATURE_NOT_SUPPORTED, why);
+    let fatal = match &ended {
+        Err(RelayError::Unsupported(why)) => Some((sqlstate::FEATURE_NOT_SUPPORTED, why.clone())),
+        Err(RelayError::Client(e)) => client_fault(e),
+        _ => None,
+    };
+    if let Some((code, why)) = fatal {
+        let f = error_response(Severity::Fatal, code, &why);
         let _ = client_w.write_all(&f.to_bytes()).await;
         let _ = client_w.flush().await;
     }
     ended
+}
+
+/// What a client that sent a message the gateway cannot read is told before
+/// the session ends (as PostgreSQL does: its framing is lost, or the message
+/// cannot be checked). `None`: the client is gone.
+fn client_fault(e: &FrameError) -> Option<(&'static str, String)> {
+    let code = match e {
+        FrameError::Closed | FrameError::Io(_) => return None,
+        FrameError::NotUtf8 { .. } => sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+        FrameError::BadLength(_) | FrameError::TooLarge { .. } | FrameError::Malformed { .. } => {
+            sqlstate::PROTOCOL_VIOLATION
+        }
+    };
+    Some((
+        code,
+        format!("invalid message from the client: {e}; the session is closed"),
+    ))
 }
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {

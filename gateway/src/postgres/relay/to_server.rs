@@ -100,12 +100,18 @@ pub(super) async fn client_to_server(
         let refused_before = markers.issued;
         let out = match f.tag {
             b'Q' => {
-                let text = cstr(&f.body, "Query").map_err(RelayError::Client)?;
-                let checked = match fenced(&mut fence, &mut server, &text).await? {
-                    Err(why) => Err(checks::fence_refusal(why)),
-                    Ok(()) => {
-                        checks::check(&ctx, &text, SqlPhase::SimpleQuery, None, &mut unseen).await
-                    }
+                let raw = BodyReader::new(&f.body, "Query")
+                    .cstr_bytes()
+                    .map_err(RelayError::Client)?;
+                let checked = match checks::sql_text(&ctx, raw, SqlPhase::SimpleQuery) {
+                    Err(refusal) => Err(refusal),
+                    Ok(text) => match fenced(&mut fence, &mut server, text).await? {
+                        Err(why) => Err(checks::fence_refusal(why)),
+                        Ok(()) => {
+                            checks::check(&ctx, text, SqlPhase::SimpleQuery, None, &mut unseen)
+                                .await
+                        }
+                    },
                 };
                 match checked {
                     Ok(allowed) => {
@@ -124,25 +130,29 @@ pub(super) async fn client_to_server(
             b'P' => {
                 let mut r = BodyReader::new(&f.body, "Parse");
                 let name = r.cstr().map_err(RelayError::Client)?.to_string();
-                let text = r.cstr().map_err(RelayError::Client)?.to_string();
+                let raw = r.cstr_bytes().map_err(RelayError::Client)?;
                 let declared = params::oid_list(&mut r).map_err(RelayError::Client)?;
-                let checked = match fenced(&mut fence, &mut server, &text).await? {
-                    Err(why) => Err(checks::fence_refusal(why)),
-                    Ok(()) => {
-                        checks::check(
-                            &ctx,
-                            &text,
-                            SqlPhase::Parse,
-                            Some(name.clone()),
-                            &mut unseen,
-                        )
-                        .await
-                    }
+                let (text, checked) = match checks::sql_text(&ctx, raw, SqlPhase::Parse) {
+                    Err(refusal) => ("", Err(refusal)),
+                    Ok(text) => match fenced(&mut fence, &mut server, text).await? {
+                        Err(why) => (text, Err(checks::fence_refusal(why))),
+                        Ok(()) => {
+                            let checked = checks::check(
+                                &ctx,
+                                text,
+                                SqlPhase::Parse,
+                                Some(name.clone()),
+                                &mut unseen,
+                            )
+                            .await;
+                            (text, checked)
+                        }
+                    },
                 };
                 match checked {
                     Ok(allowed) => {
                         let statement = Prepared::new(
-                            &text,
+                            text,
                             allowed.statements,
                             declared,
                             allowed.record,
