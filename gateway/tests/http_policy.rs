@@ -130,6 +130,31 @@ async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["reason"], "approval_required");
     assert!(v["detail"].as_str().unwrap().contains("approval required"));
+    // A key in another case is the same key to case-insensitive upstreams
+    // (Go's encoding/json).
+    let before = up.count();
+    for body in [r#"{"Amount": 5000}"#, r#"{"AMOUNT": 5000}"#] {
+        let resp = client
+            .post(gw.https("/api/refunds"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{body}");
+    }
+    // An escaped character that upstreams may read as an ASCII one.
+    let resp = client
+        .delete(gw.https("/api/%61dmin/u%C5%BFers/42"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reason"], "bad_path", "{v}");
+    assert_eq!(up.count(), before, "nothing refused reached the upstream");
 
     // Over the inspection limit: refused before anything is forwarded.
     let before = up.count();
@@ -167,6 +192,42 @@ async fn response_header_values_are_masked() {
         assert_eq!(h["server"], "test-upstream", "{method}");
         assert_eq!(h["content-type"], "application/json", "{method}");
     }
+
+    // Headers of a fixed syntax are masked when they hold free text.
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let resp = client
+            .request(method.clone(), gw.https("/api/headers-typed"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{method}");
+        let h = resp.headers();
+        let content_type = h["content-type"].to_str().unwrap();
+        assert!(
+            content_type.starts_with("text/csv; name=\"[EMAIL]"),
+            "{method}: {content_type}"
+        );
+        assert_eq!(
+            h["last-modified"], "Sun, 06 Nov 1994 08:49:37 GMT",
+            "{method}"
+        );
+        if let Some(etag) = h.get("etag") {
+            assert_eq!(etag, "\"[EMAIL]\"", "{method}");
+        }
+    }
+
+    // A 101 the agent never asked for (its Upgrade is hop-by-hop) is not
+    // relayed.
+    let resp = client
+        .get(gw.https("/api/upgrade"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reason"], "upstream_upgrade", "{v}");
 
     // Nor does the upstream's own reason phrase reach the agent.
     let out = gw.curl(&[

@@ -234,7 +234,14 @@ impl<'de> Visitor<'de> for UnambiguousVisitor {
         let mut seen = HashSet::new();
         let mut names_override = false;
         while let Some(key) = map.next_key::<String>()? {
-            let lower = key.to_lowercase();
+            // Upper then lower case: `ſ` (which upper-cases to `S`) and the
+            // Kelvin sign fold to ASCII as Go's `EqualFold` and Java's
+            // `equalsIgnoreCase` fold them, which plain lower-casing misses.
+            let lower: String = key
+                .chars()
+                .flat_map(char::to_uppercase)
+                .flat_map(char::to_lowercase)
+                .collect();
             names_override |= self.top && lower == OVERRIDE_PARAMETER;
             if !seen.insert(lower) {
                 return Err(de::Error::custom(format!(
@@ -315,6 +322,17 @@ mod tests {
         assert_eq!(reason(None, br#"{"item":{"_method":"x"}}"#), None);
         assert_eq!(reason(Some("text/plain"), b"_method=DELETE"), None);
         assert_eq!(reason(None, br#"{"a":1,"A":2}"#), Some("ambiguous_json"));
+        assert_eq!(
+            reason(
+                None,
+                "{\"status\":\"dev\",\"\u{17f}tatus\":\"prod\"}".as_bytes()
+            ),
+            Some("ambiguous_json")
+        );
+        assert_eq!(
+            reason(None, "{\"key\":1,\"\u{212a}ey\":2}".as_bytes()),
+            Some("ambiguous_json")
+        );
 
         let multipart = Some("multipart/form-data; boundary=XyZ");
         for body in [

@@ -225,6 +225,16 @@ async fn exchange(
     *out.headers_mut() = parts.headers;
 
     let resp = conn.upstream.send(out).await?;
+    // The agent's Upgrade never reaches the upstream (hop-by-hop), so a 101
+    // answers nothing it asked, and the connection that follows would be
+    // relayed unchecked; HTTP/2 has no 101 at all.
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(Problem::upstream(
+            StatusCode::BAD_GATEWAY,
+            "upstream_upgrade",
+            "the upstream switched protocols (101), which the gateway does not relay",
+        ));
+    }
     rec.outcome = Outcome::Forwarded;
     let (mut rparts, rbody) = resp.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);

@@ -2,9 +2,11 @@
 //! in a header as easily as in the body (`Location: /users/ann@example.com`,
 //! `X-Owner`, `Content-Disposition: attachment; filename="ann@…"`,
 //! `Set-Cookie`), so every header value the agent receives goes through the
-//! maskers, except those whose syntax holds no free text (framing, dates,
-//! caching directives, media types) and `Server`, which names the upstream's
-//! software.
+//! maskers, except framing and the headers whose value, checked here, is of
+//! a syntax that holds no free text (an HTTP date, a number, a bare media
+//! type, a short list of tokens). Anything else in those headers is shown
+//! too: an `ETag` or a media type's parameters (`text/csv;
+//! name="ann@…"`) are the upstream's free text.
 //!
 //! The values are shown together ([`Chain::mask_texts`]). A masker that
 //! changes their number, or returns a value a header cannot carry, fails
@@ -19,36 +21,99 @@ use crate::plugins::{Chain, TextsError};
 use super::problem::Problem;
 use super::record::Masking;
 
-/// Headers whose values maskers do not see.
-const NOT_SHOWN: &[&str] = &[
+/// Framing: its values are the gateway's and hyper's to check.
+const FRAMING: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "keep-alive",
+    "transfer-encoding",
+];
+
+/// Headers of dates (or a delay in seconds).
+const DATES: &[&str] = &["date", "expires", "last-modified", "retry-after"];
+
+/// Headers of a number of seconds.
+const NUMBERS: &[&str] = &["age", "access-control-max-age"];
+
+/// Headers of directives or product tokens.
+const TOKENS: &[&str] = &[
     "accept-ranges",
     "access-control-allow-credentials",
     "access-control-allow-methods",
-    "access-control-max-age",
-    "age",
     "cache-control",
-    "connection",
-    "content-encoding",
     "content-language",
-    "content-length",
-    "content-type",
-    "date",
-    "etag",
-    "expires",
-    "keep-alive",
-    "last-modified",
     "pragma",
-    "retry-after",
     "server",
     "strict-transport-security",
-    "transfer-encoding",
     "vary",
     "x-content-type-options",
     "x-frame-options",
 ];
 
-fn shown(name: &HeaderName) -> bool {
-    !NOT_SHOWN.contains(&name.as_str())
+fn shown(name: &HeaderName, value: &HeaderValue) -> bool {
+    let name = name.as_str();
+    let v = value.as_bytes();
+    if FRAMING.contains(&name) {
+        false
+    } else if DATES.contains(&name) {
+        !(http_date(v) || digits(v) || v == b"-1")
+    } else if NUMBERS.contains(&name) {
+        !digits(v)
+    } else if name == "content-type" {
+        !bare_media_type(v)
+    } else if TOKENS.contains(&name) {
+        !short_tokens(v)
+    } else {
+        true
+    }
+}
+
+fn digits(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= 12 && v.iter().all(u8::is_ascii_digit)
+}
+
+/// IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, as servers send dates.
+fn http_date(v: &[u8]) -> bool {
+    const SHAPE: &[u8] = b"Aaa, 00 Aaa 0000 00:00:00 GMT";
+    v.len() == SHAPE.len()
+        && v.iter().zip(SHAPE).all(|(c, s)| match s {
+            b'A' | b'a' => c.is_ascii_alphabetic(),
+            b'0' => c.is_ascii_digit(),
+            _ => c == s,
+        })
+}
+
+/// `type/subtype`, with at most a `charset` parameter.
+fn bare_media_type(v: &[u8]) -> bool {
+    let Ok(v) = std::str::from_utf8(v) else {
+        return false;
+    };
+    let mut parts = v.split(';');
+    let mime = parts.next().unwrap_or_default().trim();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    let media = mime
+        .split_once('/')
+        .is_some_and(|(t, s)| token(t) && token(s));
+    let params_ok = parts.all(|p| {
+        p.trim()
+            .split_once('=')
+            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("charset") && token(v.trim()))
+    });
+    media && params_ok
+}
+
+/// Directives and product names: letters, few digits, no quoted strings,
+/// addresses or escapes. Anything longer or richer is shown.
+fn short_tokens(v: &[u8]) -> bool {
+    v.len() <= 128
+        && v.iter().filter(|b| b.is_ascii_digit()).count() <= 6
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b" ,;=._/*+-".contains(b))
 }
 
 fn failed(detail: impl Into<String>) -> Problem {
@@ -63,7 +128,7 @@ pub async fn mask(
     headers: &mut HeaderMap,
 ) -> Result<Option<Masking>, Problem> {
     let mut texts = Vec::new();
-    for (name, value) in headers.iter().filter(|(n, _)| shown(n)) {
+    for (name, value) in headers.iter().filter(|(n, v)| shown(n, v)) {
         let text = super::masking::readable_text(value.as_bytes()).map_err(|why| {
             Problem::upstream(
                 StatusCode::BAD_GATEWAY,
@@ -87,8 +152,8 @@ pub async fn mask(
         }
     })?;
     // `mask_texts` returns one text for each it was given, and the map is
-    // walked in the same order.
-    for ((name, value), text) in headers.iter_mut().filter(|(n, _)| shown(n)).zip(masked) {
+    // walked in the same order; each value is judged before it is replaced.
+    for ((name, value), text) in headers.iter_mut().filter(|(n, v)| shown(n, v)).zip(masked) {
         *value = HeaderValue::from_str(&text).map_err(|_| {
             failed(format!(
                 "a masker returned a value response header {name} cannot carry"
@@ -102,6 +167,13 @@ pub async fn mask(
 mod tests {
     use super::*;
 
+    fn is_shown(name: &'static str, value: &'static str) -> bool {
+        shown(
+            &HeaderName::from_static(name),
+            &HeaderValue::from_static(value),
+        )
+    }
+
     #[test]
     fn free_text_headers_are_shown_and_framing_is_not() {
         for name in [
@@ -110,11 +182,43 @@ mod tests {
             "set-cookie",
             "link",
             "content-disposition",
+            "etag",
         ] {
-            assert!(shown(&HeaderName::from_static(name)), "{name}");
+            assert!(is_shown(name, "x"), "{name}");
         }
-        for name in ["content-type", "content-length", "date", "server", "vary"] {
-            assert!(!shown(&HeaderName::from_static(name)), "{name}");
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("content-type", "text/html; charset=utf-8"),
+            ("content-length", "42"),
+            ("transfer-encoding", "chunked"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("expires", "0"),
+            ("age", "120"),
+            ("server", "nginx/1.22.1"),
+            ("vary", "Accept-Encoding, Origin"),
+            ("cache-control", "no-cache, max-age=0"),
+        ] {
+            assert!(!is_shown(name, value), "{name}: {value}");
+        }
+    }
+
+    #[test]
+    fn free_text_in_syntax_bound_headers_is_shown() {
+        for (name, value) in [
+            ("content-type", "text/csv; name=\"ann@example.com.csv\""),
+            ("content-type", "ann@example.com"),
+            ("date", "ann@example.com"),
+            (
+                "last-modified",
+                "Sun, 06 Nov 1994 08:49:37 GMT ann@example.com",
+            ),
+            ("age", "555-0100"),
+            ("server", "backend (ann@example.com)"),
+            ("server", "support 415 555 2671"),
+            ("vary", "X-Owner-ann%40example.com"),
+            ("cache-control", "private=\"ann@example.com\""),
+        ] {
+            assert!(is_shown(name, value), "{name}: {value}");
         }
     }
 }

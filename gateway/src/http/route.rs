@@ -13,7 +13,8 @@
 //! not by others), a backslash (a `/` to some servers), a `;` (path
 //! parameters, which Java servlet containers strip before routing, so that
 //! `/admin;x/users` and `/..;/admin` are `/admin/users` and `/admin` to
-//! them), and bytes outside ASCII.
+//! them), bytes outside ASCII, and escapes of what upstreams may read as
+//! something else (see [`check_escapes`]).
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -86,7 +87,57 @@ fn canonical_segment(raw: &str) -> Result<String, RouteError> {
             i += 1;
         }
     }
+    check_escapes(&out)?;
     Ok(out)
+}
+
+/// Escapes of characters outside ASCII stay escaped, but not those an
+/// upstream may take for other characters: one comparing paths with Unicode
+/// case folding reads `/u%C5%BFers` (`ſ`, which Java's `equalsIgnoreCase`
+/// matches to `s`) as `/users`, one with compatibility mapping reads
+/// fullwidth `%EF%BD%81` as `a` (IIS's best fit), while the guardrails
+/// judged another path. Control characters (`%00` ends a C string) and
+/// bytes that are not UTF-8 are refused for the same reason.
+fn check_escapes(segment: &str) -> Result<(), RouteError> {
+    if !segment.contains('%') {
+        return Ok(());
+    }
+    // Canonical: every `%` is followed by two hex digits.
+    let raw = segment.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escaped = (raw[i] == b'%')
+            .then(|| Some(hex(*raw.get(i + 1)?)? << 4 | hex(*raw.get(i + 2)?)?))
+            .flatten();
+        match escaped {
+            Some(b) => {
+                bytes.push(b);
+                i += 3;
+            }
+            None => {
+                bytes.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| RouteError::Ambiguous("has escaped bytes that are not UTF-8"))?;
+    for c in text.chars() {
+        if c.is_control() {
+            return Err(RouteError::Ambiguous("has an escaped control character"));
+        }
+        let ascii_alike = !c.is_ascii()
+            && (c.to_lowercase().any(|l| l.is_ascii())
+                || c.to_uppercase().any(|u| u.is_ascii())
+                || ('\u{FF01}'..='\u{FF5E}').contains(&c));
+        if ascii_alike {
+            return Err(RouteError::Ambiguous(
+                "has an escaped character that upstreams may read as an ASCII one (case folding, fullwidth forms)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Splits and normalises an origin-form path.
@@ -157,6 +208,7 @@ mod tests {
             ("/api/%61dmin/x", "api", "/admin/x"),
             ("/api/v1/%2e%2E/x", "api", "/x"),
             ("/api/a%20b", "api", "/a%20b"),
+            ("/api/caf%C3%A9", "api", "/caf%C3%A9"),
             ("/%61pi/x", "api", "/x"),
         ];
         for (input, conn, path) in cases {
@@ -181,6 +233,14 @@ mod tests {
             "/api/admin;x/users",
             "/api/v1/..;/admin",
             "/api/caf\u{e9}",
+            "/api/u%C5%BFers/1",
+            "/api/u%c5%bfers/1",
+            "/api/%E2%84%AAey",
+            "/api/%C4%B0d",
+            "/api/%EF%BD%81dmin",
+            "/api/admin%00/x",
+            "/api/admin%0A",
+            "/api/%FF",
         ] {
             assert!(
                 matches!(split(ambiguous), Err(RouteError::Ambiguous(_))),

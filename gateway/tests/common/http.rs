@@ -330,6 +330,29 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
                 ));
             r
         }
+        // Free text in headers of a fixed syntax: a media type's parameter,
+        // an entity tag.
+        "headers-typed" => {
+            let mut r = reply(
+                StatusCode::OK,
+                "text/csv; name=\"ann@example.com.csv\"",
+                "a,b\n",
+            );
+            let h = r.headers_mut();
+            h.insert("etag", HeaderValue::from_static("\"bob@example.org\""));
+            h.insert(
+                "last-modified",
+                HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+            );
+            r
+        }
+        // A protocol switch nobody asked for.
+        "upgrade" => {
+            let mut r = reply(StatusCode::SWITCHING_PROTOCOLS, "text/plain", "");
+            r.headers_mut()
+                .insert("upgrade", HeaderValue::from_static("websocket"));
+            r
+        }
         // A header value that is not UTF-8 (ISO 8859-1 "café@…").
         "headers-latin1" => {
             let mut r = reply(StatusCode::OK, "application/json", "{}");

@@ -72,32 +72,49 @@ impl Condition {
     /// Tests one header; `values` are all values of that header. With
     /// `every` (an allow rule), each of them must pass: upstreams differ on
     /// which of several values they use (the first, the last, all joined).
+    /// Otherwise (deny, approval) any value passing is enough, and so is
+    /// any element of a comma-separated value: `X-Env: dev, prod` is the
+    /// two lines `X-Env: dev` and `X-Env: prod` to HTTP (RFC 9110, 5.3).
     pub fn test_header(&self, values: &[&str], every: bool) -> Answer {
         if let Some(want) = self.present {
             return yes(values.is_empty() != want);
         }
-        let test = |v: &&str| self.test_value(&Value::String((*v).to_string()), true);
+        let test = |v: &str| self.test_value(&Value::String(v.to_string()), true);
         if every {
-            yes(!values.is_empty() && values.iter().all(test))
+            yes(!values.is_empty() && values.iter().all(|v| test(v)))
         } else {
-            yes(values.iter().any(test))
+            yes(values
+                .iter()
+                .any(|v| test(v) || (v.contains(',') && v.split(',').any(|e| test(e.trim())))))
         }
     }
 
     /// Tests the value at `pointer` in `doc`; `None` when there is no
-    /// document to look into.
-    pub fn test_json(&self, doc: Option<&Value>) -> Answer {
+    /// document to look into. Object keys are read two ways, as written and
+    /// without regard to case (Go's `encoding/json`, Java's
+    /// `equalsIgnoreCase`): with `every` (an allow rule) the condition must
+    /// hold both ways, otherwise (deny, approval) either way is enough, so
+    /// that `{"Status":"prod"}` meets a deny rule on `/status` and an allow
+    /// rule on `/status` is not met by a key the upstream may ignore.
+    pub fn test_json(&self, doc: Option<&Value>, every: bool) -> Answer {
         let Some(doc) = doc else {
             return Answer::Unknown;
         };
-        let value = doc.pointer(self.pointer.as_deref().unwrap_or_default());
+        let pointer = self.pointer.as_deref().unwrap_or_default();
+        let exact = self.test_at(doc.pointer(pointer));
+        let folded = self.test_at(pointer_folded(doc, pointer));
+        yes(if every {
+            exact && folded
+        } else {
+            exact || folded
+        })
+    }
+
+    fn test_at(&self, value: Option<&Value>) -> bool {
         if let Some(want) = self.present {
-            return yes(value.is_some() == want);
+            return value.is_some() == want;
         }
-        match value {
-            Some(v) => yes(self.test_value(v, false)),
-            None => Answer::No,
-        }
+        value.is_some_and(|v| self.test_value(v, false))
     }
 
     /// `lenient_numbers`: header values are text; compare them as numbers
@@ -127,6 +144,39 @@ impl Condition {
     }
 }
 
+/// Upper then lower case, as case-insensitive comparisons fold (`ſ` and
+/// the Kelvin sign fold to `s` and `k`).
+fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// [`Value::pointer`], with object keys matched without regard to case
+/// (the key as written first, where there is one).
+fn pointer_folded<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    let mut at = doc;
+    for token in pointer.strip_prefix('/')?.split('/') {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        at = match at {
+            Value::Object(map) => match map.get(&token) {
+                Some(v) => v,
+                None => {
+                    let want = fold(&token);
+                    map.iter().find(|(k, _)| fold(k) == want)?.1
+                }
+            },
+            Value::Array(list) => list.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
 fn yes(b: bool) -> Answer {
     if b { Answer::Yes } else { Answer::No }
 }
@@ -153,33 +203,54 @@ mod tests {
         let doc = json!({"amount": 250, "account": {"tier": "gold"}, "tags": ["x"]});
         let d = Some(&doc);
         assert_eq!(
-            cond(json!({"pointer": "/amount", "greater_than": 100})).test_json(d),
+            cond(json!({"pointer": "/amount", "greater_than": 100})).test_json(d, false),
             Answer::Yes
         );
         assert_eq!(
-            cond(json!({"pointer": "/amount", "less_than": 100})).test_json(d),
+            cond(json!({"pointer": "/amount", "less_than": 100})).test_json(d, false),
             Answer::No
         );
         assert_eq!(
-            cond(json!({"pointer": "/amount", "equals": 250.0})).test_json(d),
+            cond(json!({"pointer": "/amount", "equals": 250.0})).test_json(d, false),
             Answer::Yes
         );
         assert_eq!(
-            cond(json!({"pointer": "/account/tier", "one_of": ["gold", "platinum"]})).test_json(d),
+            cond(json!({"pointer": "/account/tier", "one_of": ["gold", "platinum"]}))
+                .test_json(d, false),
             Answer::Yes
         );
         assert_eq!(
-            cond(json!({"pointer": "/missing", "present": false})).test_json(d),
+            cond(json!({"pointer": "/missing", "present": false})).test_json(d, false),
             Answer::Yes
         );
         assert_eq!(
-            cond(json!({"pointer": "/tags/0", "matches": "x*"})).test_json(d),
+            cond(json!({"pointer": "/tags/0", "matches": "x*"})).test_json(d, false),
             Answer::Yes
         );
         assert_eq!(
-            cond(json!({"pointer": "/amount", "equals": 1})).test_json(None),
+            cond(json!({"pointer": "/amount", "equals": 1})).test_json(None, false),
             Answer::Unknown
         );
+    }
+
+    #[test]
+    fn json_keys_in_another_case_meet_deny_rules_not_allow_rules() {
+        let status = cond(json!({"pointer": "/job/status", "equals": "prod"}));
+        for doc in [
+            json!({"job": {"Status": "prod"}}),
+            json!({"JOB": {"STATUS": "prod"}}),
+            json!({"job": {"\u{17f}tatus": "prod"}}),
+        ] {
+            assert_eq!(status.test_json(Some(&doc), false), Answer::Yes, "{doc}");
+            assert_eq!(status.test_json(Some(&doc), true), Answer::No, "{doc}");
+        }
+        let exact = json!({"job": {"status": "prod"}});
+        assert_eq!(status.test_json(Some(&exact), true), Answer::Yes);
+        // An allow rule's `present: false` holds only if absent both ways.
+        let absent = cond(json!({"pointer": "/dry_run", "present": false}));
+        let upper = json!({"DRY_RUN": true});
+        assert_eq!(absent.test_json(Some(&upper), true), Answer::No);
+        assert_eq!(absent.test_json(Some(&upper), false), Answer::Yes);
     }
 
     #[test]
@@ -189,6 +260,10 @@ mod tests {
         assert_eq!(c.test_header(&["dev", "prod"], true), Answer::No);
         assert_eq!(c.test_header(&[], false), Answer::No);
         assert_eq!(c.test_header(&[], true), Answer::No);
+        // One line listing both is the same as two lines.
+        assert_eq!(c.test_header(&["dev, prod"], false), Answer::Yes);
+        assert_eq!(c.test_header(&["prod,dev"], false), Answer::Yes);
+        assert_eq!(c.test_header(&["dev, prod"], true), Answer::No);
         let n = cond(json!({"name": "content-length", "greater_than": 10}));
         assert_eq!(n.test_header(&["11"], true), Answer::Yes);
         let p = cond(json!({"name": "x-dry-run", "present": false}));

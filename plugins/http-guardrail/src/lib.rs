@@ -155,7 +155,9 @@ impl Guardrail for HttpGuardrail {
                     && rule.tools.iter().any(|p| glob::matches(p, tool))
                     && all_met(
                         rule.action,
-                        rule.arguments.iter().map(|c| c.test_json(args.as_ref())),
+                        rule.arguments
+                            .iter()
+                            .map(|c| c.test_json(args.as_ref(), rule.action == Action::Allow)),
                     )
                 {
                     let what = format!("MCP tool `{tool}`");
@@ -220,7 +222,10 @@ impl HttpGuardrail {
                 .collect();
             c.test_header(&values, rule.action == Action::Allow)
         });
-        let body_answers = rule.body.iter().map(|c| c.test_json(body));
+        let body_answers = rule
+            .body
+            .iter()
+            .map(|c| c.test_json(body, rule.action == Action::Allow));
         all_met(rule.action, headers.chain(body_answers))
     }
 }
