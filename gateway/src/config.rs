@@ -121,6 +121,11 @@ pub struct PostgresListenerConfig {
     /// hold sockets.
     #[serde(default = "default_startup_timeout_ms")]
     pub startup_timeout_ms: u64,
+    /// Longest statement text (a Query's or a Parse's) the gateway analyses;
+    /// longer ones are refused with SQLSTATE 54000 (see
+    /// [`crate::sql::DEFAULT_MAX_STATEMENT_BYTES`]).
+    #[serde(default = "default_max_statement_bytes")]
+    pub max_statement_bytes: usize,
 }
 
 impl Default for PostgresListenerConfig {
@@ -130,12 +135,17 @@ impl Default for PostgresListenerConfig {
             tls_key: None,
             allow_plaintext_loopback: false,
             startup_timeout_ms: default_startup_timeout_ms(),
+            max_statement_bytes: default_max_statement_bytes(),
         }
     }
 }
 
 fn default_startup_timeout_ms() -> u64 {
     60_000
+}
+
+fn default_max_statement_bytes() -> usize {
+    crate::sql::DEFAULT_MAX_STATEMENT_BYTES
 }
 
 /// The upstream keys of a `kind = "postgres"` connection.

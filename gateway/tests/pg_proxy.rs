@@ -1128,6 +1128,13 @@ async fn unreadable_messages_are_answered_in_the_protocol() {
     assert_eq!(r.code(), Some("22021"), "{r:?}");
     let r = s.query("select 'still here'").await;
     assert_eq!(r.rows, vec![vec![Some("still here".to_string())]], "{r:?}");
+    // Over max_statement_bytes: refused, not parsed (its tree would take
+    // hundreds of megabytes), and the session goes on.
+    let long = format!("select 1 where true{}", " and true".repeat(30_000));
+    let r = s.query(&long).await;
+    assert_eq!(r.code(), Some("54000"), "{:?}", r.error);
+    let r = s.query("select 'still here'").await;
+    assert_eq!(r.rows, vec![vec![Some("still here".to_string())]], "{r:?}");
 
     // A Query without its terminating NUL.
     s.send(&message(b'Q', b"select 1")).await;

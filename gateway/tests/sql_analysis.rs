@@ -480,3 +480,43 @@ fn probe_depth() {
         }
     }
 }
+
+#[test]
+#[ignore = "a debugging aid"]
+fn probe_memory() {
+    fn rss_kb() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+    let analyzer = Analyzer::new(0);
+    let n: usize = std::env::var("TERMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let kind = std::env::var("KIND").unwrap_or_default();
+    let sql = match kind.as_str() {
+        "values" => format!(
+            "INSERT INTO t VALUES {}",
+            vec!["(1, 'abc', 2.5, true)"; n].join(",")
+        ),
+        "in" => format!("SELECT 1 WHERE 1 IN ({})", vec!["1"; n].join(",")),
+        _ => format!("SELECT 1 WHERE true{}", " AND true".repeat(n)),
+    };
+    let before = rss_kb();
+    let t = std::time::Instant::now();
+    let r = analyzer
+        .analyze(&sql)
+        .map(|s| s.len())
+        .map_err(|e| e.message);
+    println!(
+        "{kind} terms={n} bytes={} peak_rss_kb before={before} after={} took={:?} {:?}",
+        sql.len(),
+        rss_kb(),
+        t.elapsed(),
+        r.map_err(|m| m.chars().take(80).collect::<String>())
+    );
+}

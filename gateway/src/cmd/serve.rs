@@ -288,7 +288,7 @@ fn postgres_listener(
         connections,
         identity,
         host,
-        Arc::new(Analyzer::new(10_000)),
+        Arc::new(Analyzer::new(10_000).with_max_text_bytes(config.postgres.max_statement_bytes)),
         audit,
         recorder,
     ))

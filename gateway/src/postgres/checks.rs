@@ -129,6 +129,19 @@ fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) 
 /// The statements of `text`, or the recorded refusal of a text the parser
 /// rejects (never forwarded unchecked).
 fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlStatement]>, Frame> {
+    if let Some(limit) = ctx.analyzer.too_long(text) {
+        let why = format!(
+            "statement refused: its text is {} bytes, over the {limit} the gateway analyses \
+             ([postgres] max_statement_bytes); send it in smaller statements, or rows with COPY",
+            text.len()
+        );
+        ctx.audit.refused(text, phase, "statement-too-long", &why);
+        return Err(error_response(
+            Severity::Error,
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            &why,
+        ));
+    }
     ctx.analyzer.analyze(text).map_err(|e| {
         let why = format!("statement refused: it could not be analysed: {e}");
         ctx.audit.refused(text, phase, "parse-error", &why);
