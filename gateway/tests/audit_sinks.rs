@@ -260,7 +260,22 @@ fn sinks_receive_every_event_once_even_after_being_down() {
     assert!(conn_events.iter().any(|e| e["kind"] == "statement.denied"));
     assert!(conn_events.iter().all(|e| e["connection"] == "appdb"));
 
+    // A clean stop lets each sink finish the batch it is writing: no task
+    // cancelled under it, no half line in its file.
     gw.stop();
+    let log = gw.log();
+    assert!(
+        !log.contains("panicked") && !log.contains("cancelled"),
+        "{log}"
+    );
+    for sink in [&jsonl, &b, &conn] {
+        let text = std::fs::read_to_string(sink).unwrap();
+        assert!(
+            text.ends_with('\n'),
+            "{} ends with a partial line",
+            sink.display()
+        );
+    }
     let (ok, out, err) = verify(dir.path());
     assert!(ok, "{out}{err}");
 }

@@ -102,12 +102,42 @@ struct Sink {
     retry_max: Duration,
 }
 
+/// The delivery tasks. Dropped, they run on until the runtime ends, which
+/// cancels a sink in the middle of its `deliver` (its file left with half
+/// a line, its blocking I/O cancelled under it): [`Deliveries::stop`] first.
+pub struct Deliveries {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Deliveries {
+    /// Lets each task finish the batch it is handing to its sink, save its
+    /// cursor and return; a task still running after `within` is aborted.
+    pub async fn stop(self, within: Duration) {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + within;
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!(
+                    "an audit sink did not finish its delivery within {within:?}; stopped"
+                );
+                abort.abort();
+            }
+        }
+    }
+}
+
 /// Starts one delivery task per candidate sink.
-pub fn spawn(audit: &Audit, host: Arc<PluginHost>, config: &Config) -> Vec<JoinHandle<()>> {
+pub fn spawn(audit: &Audit, host: Arc<PluginHost>, config: &Config) -> Deliveries {
+    let (stop, stopping) = watch::channel(false);
     let (Some(layout), Some(opened), Some(committed)) =
         (audit.layout(), audit.opened(), audit.committed())
     else {
-        return Vec::new();
+        return Deliveries {
+            stop,
+            tasks: Vec::new(),
+        };
     };
     let AuditConfig {
         batch_size,
@@ -115,7 +145,7 @@ pub fn spawn(audit: &Audit, host: Arc<PluginHost>, config: &Config) -> Vec<JoinH
         retry_max_ms,
         ..
     } = config.audit;
-    routes(config)
+    let tasks = routes(config)
         .into_iter()
         .map(|route| {
             let sink = Sink {
@@ -127,9 +157,18 @@ pub fn spawn(audit: &Audit, host: Arc<PluginHost>, config: &Config) -> Vec<JoinH
                 retry_initial: Duration::from_millis(retry_initial_ms),
                 retry_max: Duration::from_millis(retry_max_ms),
             };
-            tokio::spawn(sink.run(host.clone(), committed.clone()))
+            tokio::spawn(sink.run(host.clone(), committed.clone(), stopping.clone()))
         })
-        .collect()
+        .collect();
+    Deliveries { stop, tasks }
+}
+
+/// Waits `d`, or less if the gateway is stopping.
+async fn pause(d: Duration, stopping: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stopping.wait_for(|s| *s) => {}
+    }
 }
 
 impl Sink {
@@ -208,7 +247,12 @@ impl Sink {
         }
     }
 
-    async fn run(self, host: Arc<PluginHost>, mut committed: watch::Receiver<u64>) {
+    async fn run(
+        self,
+        host: Arc<PluginHost>,
+        mut committed: watch::Receiver<u64>,
+        mut stopping: watch::Receiver<bool>,
+    ) {
         let name = self.route.sink.clone();
         let lag = metrics::gauge!("sluice_audit_sink_lag_records", "sink" => name.clone());
         let delivered_total =
@@ -226,6 +270,10 @@ impl Sink {
         let mut persisted = delivered;
         let mut warned = false;
         loop {
+            if *stopping.borrow() {
+                self.persist(delivered, &mut persisted, &mut last_persist);
+                return;
+            }
             let head = *committed.borrow_and_update();
             lag.set(head.saturating_sub(delivered) as f64);
             let plugin = match host.get(&name) {
@@ -238,11 +286,11 @@ impl Sink {
                         tracing::warn!(sink = %name, kind = %p.kind(),
                             "listed in [audit] sinks but not an audit sink; its events wait in the log");
                     }
-                    tokio::time::sleep(IDLE_POLL).await;
+                    pause(IDLE_POLL, &mut stopping).await;
                     continue;
                 }
                 None => {
-                    tokio::time::sleep(IDLE_POLL).await;
+                    pause(IDLE_POLL, &mut stopping).await;
                     continue;
                 }
             };
@@ -253,14 +301,14 @@ impl Sink {
                         failures.increment(1);
                         tracing::error!(sink = %name, "cannot read the audit log for delivery: {e}");
                         reader = None;
-                        tokio::time::sleep(self.retry_max).await;
+                        pause(self.retry_max, &mut stopping).await;
                         continue;
                     }
                 };
                 if scanned_to <= delivered {
                     tokio::select! {
                         _ = committed.changed() => {}
-                        _ = tokio::time::sleep(IDLE_POLL) => {}
+                        _ = pause(IDLE_POLL, &mut stopping) => {}
                     }
                     continue;
                 }
@@ -297,7 +345,7 @@ impl Sink {
                         tracing::warn!(sink = %name, pending = head.saturating_sub(delivered),
                             retry_in = ?backoff, "audit sink failed; the events stay in the log: {failure}");
                     }
-                    tokio::time::sleep(backoff).await;
+                    pause(backoff, &mut stopping).await;
                     backoff = (backoff * 2).min(self.retry_max);
                 }
             }

@@ -90,7 +90,7 @@ async fn run_gateway(
     host.set_audit(audit.clone());
     tracing::info!(dir = %host.dir().display(), "watching the plugin directory");
     let _watcher = plugins::watch(host.clone());
-    let _deliveries = audit::delivery::spawn(audit, host.clone(), config);
+    let deliveries = audit::delivery::spawn(audit, host.clone(), config);
     crate::recording::describe_metrics();
     let recorder = Recorder::open(&config.gateway.state_dir, &config.recording, audit.clone())
         .map_err(|e| anyhow::anyhow!("session recordings: {e}"))?;
@@ -143,6 +143,7 @@ async fn run_gateway(
 
     shutdown_signal().await;
     tracing::info!("shutting down");
+    deliveries.stop(Duration::from_secs(10)).await;
     Ok(())
 }
 
