@@ -68,6 +68,7 @@ async fn methods_reach_the_upstream_with_its_credential_and_never_the_token() {
             .bearer_auth(&token)
             .header("content-type", "application/json")
             .header("x-agent-header", "kept")
+            .header("x-real-ip", "9.9.9.9")
             .body(body.clone())
             .send()
             .await
@@ -82,6 +83,10 @@ async fn methods_reach_the_upstream_with_its_credential_and_never_the_token() {
         assert_eq!(seen.headers["content-type"], "application/json");
         assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
         assert_eq!(seen.headers["x-forwarded-proto"], "https");
+        assert!(
+            seen.headers.get("x-real-ip").is_none(),
+            "a client address the agent wrote"
+        );
         // The upstream's own name, not the gateway's the agent used.
         assert_eq!(
             seen.headers["host"],

@@ -120,6 +120,14 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
             override_parameter("query string"),
         ));
     }
+    // RFC 9112 (3.2): several Host lines are refused, as servers disagree
+    // on which one a request is for.
+    if headers.get_all(hyper::header::HOST).iter().nth(1).is_some() {
+        return Err(Problem::bad_request(
+            "ambiguous_host",
+            "the request has more than one Host header",
+        ));
+    }
     Ok(())
 }
 
@@ -308,6 +316,13 @@ mod tests {
         }
         let fine: Uri = "/r/x?method=DELETE&x_method=1".parse().unwrap();
         assert!(check_head(&Method::POST, &fine, &none).is_ok());
+        let mut hosts = HeaderMap::new();
+        hosts.append("host", "a.example".parse().unwrap());
+        hosts.append("host", "b.example".parse().unwrap());
+        assert_eq!(
+            check_head(&Method::GET, &fine, &hosts).unwrap_err().reason,
+            "ambiguous_host"
+        );
 
         let reason = |t: Option<&str>, body: &[u8]| check_body(t, body).err().map(|p| p.reason);
         let form = Some("application/x-www-form-urlencoded; charset=utf-8");

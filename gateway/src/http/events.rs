@@ -22,8 +22,14 @@ pub struct SseSplitter {
     pending: usize,
     /// The last byte seen was a CR: a following LF belongs to it.
     after_cr: bool,
+    /// How much of a leading byte order mark has been read, which the
+    /// format says to skip (read as text, it would make the first field
+    /// name unknown and its event empty); `None` past the stream's start.
+    bom: Option<usize>,
     limit: usize,
 }
+
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 impl SseSplitter {
     pub fn new(limit: usize) -> Self {
@@ -32,6 +38,7 @@ impl SseSplitter {
             lines: Vec::new(),
             pending: 0,
             after_cr: false,
+            bom: Some(0),
             limit,
         }
     }
@@ -40,6 +47,16 @@ impl SseSplitter {
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Event>, TooLong> {
         let mut events = Vec::new();
         for &b in data {
+            if let Some(seen) = self.bom {
+                if b == BOM[seen] {
+                    self.bom = (seen + 1 < BOM.len()).then_some(seen + 1);
+                    continue;
+                }
+                self.bom = None;
+                // Not a mark after all: what matched of it is text.
+                self.partial.extend_from_slice(&BOM[..seen]);
+                self.pending += seen;
+            }
             if self.after_cr {
                 self.after_cr = false;
                 if b == b'\n' {
@@ -275,6 +292,23 @@ mod tests {
         assert_eq!(events[1], vec![b"data: 2".to_vec()]);
         assert_eq!(events[2], vec![b": ping".to_vec()]);
         assert_eq!(s.push(b"\n").unwrap()[0].len(), 2);
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let mut s = SseSplitter::new(1024);
+        let mut events = Vec::new();
+        for piece in b"\xEF\xBB\xBFdata: x\n\n\xEF\xBB\xBFdata: y\n\n".chunks(2) {
+            events.extend(s.push(piece).unwrap());
+        }
+        assert_eq!(events[0], vec![b"data: x".to_vec()]);
+        // Only at the start of the stream.
+        assert_eq!(events[1], vec![b"\xEF\xBB\xBFdata: y".to_vec()]);
+        let mut s = SseSplitter::new(1024);
+        assert_eq!(
+            s.push(b"\xEF\xBBdata\n\n").unwrap()[0],
+            vec![b"\xEF\xBBdata".to_vec()]
+        );
     }
 
     #[test]

@@ -30,9 +30,18 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Client-address headers some upstreams trust as set by their proxy; the
+/// gateway sets `X-Forwarded-For` and `Forwarded` instead.
+static CLIENT_ADDRESS: [HeaderName; 3] = [
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-client-ip"),
+];
+
 /// What never goes upstream besides the hop-by-hop headers: the agent's
 /// credential, its `Host` (the upstream's is set), `Expect` (the body is
-/// already taken) and forwarding headers the agent wrote itself.
+/// already taken) and forwarding or client-address headers the agent
+/// wrote itself.
 fn not_forwarded(name: &HeaderName) -> bool {
     [
         header::AUTHORIZATION,
@@ -42,6 +51,25 @@ fn not_forwarded(name: &HeaderName) -> bool {
     ]
     .contains(name)
         || [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name)
+        || CLIENT_ADDRESS.contains(name)
+}
+
+/// HTTP/2 clients send each cookie as a header of its own; HTTP/1.1
+/// allows one `Cookie` line, so they are joined with `; ` (RFC 9113,
+/// 8.2.3), which HTTP/2 upstreams accept as well.
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut cookies = headers.get_all(header::COOKIE).iter();
+    if cookies.nth(1).is_none() {
+        return;
+    }
+    let joined: Vec<&[u8]> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if let Ok(v) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+        headers.insert(header::COOKIE, v);
+    }
 }
 
 /// The header names `Connection` lists (they are hop-by-hop too).
@@ -143,6 +171,7 @@ pub fn to_upstream(
             HeaderValue::from_static(super::decode::ACCEPTED),
         );
     }
+    join_cookies(headers);
 
     let client = origin.client;
     if let Some(v) = &client.forwarded_for {
@@ -244,6 +273,9 @@ mod tests {
             ("forwarded", "for=6.6.6.6"),
             ("x-kept", "yes"),
             ("host", "gw.example"),
+            ("x-real-ip", "6.6.6.6"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
         ]);
         let credential = (
             HeaderName::from_static("x-api-key"),
@@ -262,10 +294,13 @@ mod tests {
             "keep-alive",
             "te",
             "host",
+            "x-real-ip",
         ] {
             assert!(!h.contains_key(gone), "{gone} still there");
         }
         assert_eq!(h["x-kept"], "yes");
+        let cookies: Vec<_> = h.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; b=2"], "HTTP/2 cookie crumbs joined");
         assert_eq!(h["x-api-key"], "upstream-secret");
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-proto"], "https");
