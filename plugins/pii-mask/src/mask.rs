@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::detect::{self, Found};
+use crate::detect::{self, Found, email};
 use crate::entity::{Counts, Entity, Labels};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -60,7 +60,23 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// written, so the same card number spaced or not gets one pseudonym.
 fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) {
     match entity {
-        Some(Entity::Email | Entity::Ip) => {
+        Some(Entity::Email) => {
+            // `%40` and `&#64;` are the same `@`: one pseudonym.
+            let mut i = 0;
+            while i < value.len() {
+                match email::encoded_at(value, i) {
+                    Some(width) => {
+                        feed(b"@");
+                        i += width;
+                    }
+                    None => {
+                        feed(&[value[i].to_ascii_lowercase()]);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        Some(Entity::Ip) => {
             for b in value {
                 feed(&[b.to_ascii_lowercase()]);
             }
@@ -138,7 +154,10 @@ impl Masking {
 /// The partial form of `value`: recognisable, not usable.
 fn partial(entity: Option<Entity>, value: &[u8], shown: usize, out: &mut Vec<u8>) {
     match entity {
-        Some(Entity::Email) => match value.iter().rposition(|b| *b == b'@') {
+        Some(Entity::Email) => match (0..value.len())
+            .rev()
+            .find(|&i| value[i] == b'@' || email::encoded_at(value, i).is_some())
+        {
             Some(at) if at > 0 => {
                 first_char(value, out);
                 out.extend_from_slice(b"***");

@@ -1,11 +1,27 @@
 //! Email addresses: `local@domain.tld`, the local part `[A-Za-z0-9._%+-]`
 //! (no leading dot, at most 64 bytes), the domain two or more labels of
 //! `[A-Za-z0-9-]` that do not start or end with `-`, ending in an
-//! alphabetic top-level label of two or more letters. Internationalised
-//! domains are not matched.
+//! alphabetic top-level label of two or more letters; labels may hold
+//! letters outside ASCII (internationalised domains, `ada@exämple.com`).
+//! The `@` may be encoded as text that leaves a server encoded: `%40`
+//! (URLs and form values: `/users?email=ann%40example.com`) or an HTML
+//! character reference (`&#64;`, `&#x40;`, `&commat;`).
 
-/// The address whose `@` is at `at`, not reaching back before `floor`.
-pub fn around(text: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
+/// Encoded forms of `@`.
+const ENCODED_AT: [&[u8]; 4] = [b"%40", b"&#64;", b"&#x40;", b"&commat;"];
+
+/// The length of an encoded `@` at `at`, if one is there.
+pub fn encoded_at(text: &[u8], at: usize) -> Option<usize> {
+    let rest = &text[at..];
+    ENCODED_AT
+        .iter()
+        .find(|form| rest.len() >= form.len() && rest[..form.len()].eq_ignore_ascii_case(form))
+        .map(|form| form.len())
+}
+
+/// The address whose `@` (`width` bytes: 1, or an encoded form) is at
+/// `at`, not reaching back before `floor`.
+pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usize, usize)> {
     let mut start = at;
     while start > floor && is_local(text[start - 1]) {
         start -= 1;
@@ -16,15 +32,16 @@ pub fn around(text: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
     if start == at || at - start > 64 {
         return None;
     }
-    let mut end = at + 1;
+    let domain = at + width;
+    let mut end = domain;
     while end < text.len() && is_domain(text[end]) {
         end += 1;
     }
     // A sentence may end right after the address.
-    while end > at + 1 && matches!(text[end - 1], b'.' | b'-') {
+    while end > domain && matches!(text[end - 1], b'.' | b'-') {
         end -= 1;
     }
-    valid_domain(&text[at + 1..end]).then_some((start, end))
+    valid_domain(&text[domain..end]).then_some((start, end))
 }
 
 fn is_local(b: u8) -> bool {
@@ -32,7 +49,7 @@ fn is_local(b: u8) -> bool {
 }
 
 fn is_domain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+    b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'.' | b'-')
 }
 
 fn valid_domain(domain: &[u8]) -> bool {
@@ -52,5 +69,5 @@ fn valid_domain(domain: &[u8]) -> bool {
         labels += 1;
         last = label;
     }
-    labels >= 2 && last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic)
+    labels >= 2 && last.len() >= 2 && last.iter().all(|b| b.is_ascii_alphabetic() || *b >= 0x80)
 }

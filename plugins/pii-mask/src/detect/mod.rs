@@ -14,7 +14,7 @@
 //! that matched nothing is skipped. Nothing is allocated unless something
 //! is found.
 
-mod email;
+pub(crate) mod email;
 mod iban;
 mod ip;
 mod numbers;
@@ -46,6 +46,8 @@ const AT: u8 = 4;
 const COLON: u8 = 8;
 const DOT: u8 = 16;
 const DASH: u8 = 32;
+/// `%` and `&`, which may begin an encoded `@` (see [`email::encoded_at`]).
+const ESCAPE: u8 = 64;
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -62,6 +64,7 @@ const fn class_table() -> [u8; 256] {
                 b':' => COLON,
                 b'.' => DOT,
                 b'-' => DASH,
+                b'%' | b'&' => ESCAPE,
                 _ => 0,
             }
         };
@@ -135,7 +138,7 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
         .iter()
         .fold(0u8, |seen, b| seen | CLASS[usize::from(*b)]);
     let mut entities = enabled;
-    if seen & AT == 0 {
+    if seen & (AT | ESCAPE) == 0 {
         entities &= !Entity::Email.bit();
     }
     if seen & DIGIT == 0 {
@@ -211,8 +214,15 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
                 .unwrap_or(text.len() - i);
             continue;
         }
-        if b == b'@' {
-            if email && let Some((start, end)) = email::around(text, i, floor) {
+        if b == b'@' || class & ESCAPE != 0 {
+            let at = match b {
+                b'@' => Some(1),
+                _ => email::encoded_at(text, i),
+            };
+            if email
+                && let Some(width) = at
+                && let Some((start, end)) = email::around(text, i, width, floor)
+            {
                 found.push(Found {
                     start,
                     end,

@@ -12,6 +12,21 @@ fn emails_inside_longer_text() {
         ("<a.b@sub.example.io>", "a.b@sub.example.io"),
         ("reply-to:\"x_y%z@ex-ample.org\"", "x_y%z@ex-ample.org"),
         ("..lead@example.com", "lead@example.com"),
+        // Internationalised domains.
+        ("ada@exämple.com", "ada@exämple.com"),
+        ("почта ivan@пример.рф сегодня", "ivan@пример.рф"),
+        // An `@` that stayed encoded: URLs and form values, HTML.
+        (
+            "/users?email=victim.person%40example.com&page=2",
+            "victim.person%40example.com",
+        ),
+        ("mailto:ada%40example.com", "ada%40example.com"),
+        (
+            "<p>victim.person&#64;example.com</p>",
+            "victim.person&#64;example.com",
+        ),
+        ("x&#X40;example.org", "x&#X40;example.org"),
+        ("ann&commat;example.com.", "ann&commat;example.com"),
     ] {
         assert_finds(Email, text, email);
     }
@@ -31,7 +46,8 @@ fn not_emails() {
         "x@-y.com",
         "me@example.c0m",
         "twitter @handle",
-        "bob@exämple.com",
+        "100%40 percent",
+        "Tom &amp; Jerry@home",
     ] {
         assert_clean(text);
     }

@@ -26,6 +26,7 @@ fn partial_keeps_what_identifies_nothing() {
     let partial = json!({ "strategy": "partial" });
     for (text, masked) in [
         ("mail john.doe@example.com", "mail j***@example.com"),
+        ("?to=john.doe%40example.com", "?to=j***%40example.com"),
         ("4242 4242 4242 4242", "**** **** **** 4242"),
         ("4242-4242-4242-4242", "****-****-****-4242"),
         ("4242424242424242", "************4242"),
@@ -60,6 +61,8 @@ fn hash_is_a_stable_keyed_pseudonym() {
     assert!(a["email_".len()..].bytes().all(|b| b.is_ascii_hexdigit()));
     // Stable across calls and spellings; different values differ.
     assert_eq!(mask_text(hashed.clone(), "ANN@Example.com"), a);
+    assert_eq!(mask_text(hashed.clone(), "ann%40example.com"), a);
+    assert_eq!(mask_text(hashed.clone(), "ann&#64;example.com"), a);
     assert_ne!(mask_text(hashed.clone(), "bob@example.com"), a);
     assert_eq!(
         mask_text(hashed.clone(), "4242 4242 4242 4242"),
