@@ -112,6 +112,30 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
             "{path}"
         );
     }
+    // The token anywhere but Authorization would reach the upstream.
+    let resp = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header("cookie", format!("session={token}"))
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("token_misplaced"))
+    );
+    let resp = client
+        .get(format!("{url}?access_token={token}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("token_misplaced"))
+    );
     assert_eq!(up.count(), 0, "nothing refused reached the upstream");
 }
 

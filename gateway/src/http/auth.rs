@@ -47,6 +47,43 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     Ok(token.trim())
 }
 
+/// Refuses a request that carries the agent's token anywhere but its
+/// `Authorization` header (a cookie, an API-key header, the query string):
+/// those go upstream and into the recording, and the token is a credential
+/// of the agent's that no upstream may see.
+pub fn only_in_authorization(
+    token: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(), Problem> {
+    // Real tokens are signed JWTs, hundreds of bytes; a short string could
+    // be anywhere by chance.
+    if token.len() < 16 {
+        return Ok(());
+    }
+    let finder = memchr::memmem::Finder::new(token.as_bytes());
+    let elsewhere = headers
+        .iter()
+        .filter(|(name, _)| *name != AUTHORIZATION)
+        .find(|(_, value)| finder.find(value.as_bytes()).is_some())
+        .map(|(name, _)| format!("the {name} header"))
+        .or_else(|| {
+            query
+                .filter(|q| finder.find(q.as_bytes()).is_some())
+                .map(|_| "the query string".to_string())
+        });
+    match elsewhere {
+        None => Ok(()),
+        Some(place) => Err(Problem::bad_request(
+            "token_misplaced",
+            format!(
+                "the agent token is also in {place}; it travels only as `Authorization: Bearer`, \
+                 which never reaches the upstream"
+            ),
+        )),
+    }
+}
+
 struct Verified {
     token: Box<str>,
     identity: Identity,
@@ -97,6 +134,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_token_may_travel_only_in_authorization() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        let mut h = HeaderMap::new();
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        assert!(only_in_authorization(token, &h, Some("a=1")).is_ok());
+        let problem =
+            only_in_authorization(token, &h, Some(&format!("access_token={token}"))).unwrap_err();
+        assert_eq!(problem.reason, "token_misplaced");
+        h.insert(
+            "cookie",
+            HeaderValue::from_str(&format!("session={token}")).unwrap(),
+        );
+        let problem = only_in_authorization(token, &h, None).unwrap_err();
+        assert!(problem.detail.contains("cookie"), "{}", problem.detail);
+    }
+
     use super::*;
     use hyper::header::HeaderValue;
 
