@@ -237,3 +237,54 @@ async fn a_removed_plugin_refuses_requests_naming_it() {
     host.rescan().await;
     assert!(host.chain(&names).is_ok());
 }
+
+/// A file of another kind under a loaded plugin's name is refused, so a
+/// connection never loses its guardrail (or masker) to a swap: the previous
+/// generation keeps serving, and it still does after the file is removed
+/// and the other kind comes back.
+#[tokio::test]
+async fn a_plugin_cannot_change_kind_under_its_name() {
+    let dir = PluginDir::new();
+    dir.install("gate", "deny-all");
+    let host = dir.host("").await;
+    let names = vec!["gate".to_string()];
+    let who = session("agent-1", &["agents"]);
+    let request = sql("select 1");
+    let chain = host.chain(&names).unwrap();
+    assert!(matches!(
+        chain.check(&who, &request).await,
+        Decision::Deny(_)
+    ));
+
+    dir.install("gate", "mask-email");
+    host.rescan().await;
+    let status = host
+        .statuses()
+        .into_iter()
+        .find(|s| s.name == "gate")
+        .unwrap();
+    assert_eq!(status.state, "active", "{status:?}");
+    let error = status.last_error.unwrap_or_default();
+    assert!(error.contains("loaded as a guardrail"), "{error}");
+    let chain = host.chain(&names).unwrap();
+    assert!(chain.has_guardrails());
+    assert!(matches!(
+        chain.check(&who, &request).await,
+        Decision::Deny(_)
+    ));
+
+    // Removed, then back as a masker: still refused, the chain fails closed.
+    dir.remove("gate");
+    host.rescan().await;
+    dir.install("gate", "mask-email");
+    host.rescan().await;
+    assert!(host.chain(&names).is_err());
+    // The guardrail again: accepted.
+    dir.install("gate", "deny-all");
+    host.rescan().await;
+    let chain = host.chain(&names).unwrap();
+    assert!(matches!(
+        chain.check(&who, &request).await,
+        Decision::Deny(_)
+    ));
+}

@@ -28,6 +28,17 @@ pub enum PluginError {
     ConfigRejected(String),
     #[error("init failed: {0}")]
     InitFailed(CallFailure),
+    /// Connections list a plugin for its role: a file of another kind under
+    /// the same name would silently take a guardrail or masker out of their
+    /// chains.
+    #[error(
+        "it is a {now} plugin, but this name was loaded as a {was}, the role connections list it in; \
+         give a plugin of another kind a name of its own"
+    )]
+    KindChanged {
+        was: super::PluginKind,
+        now: super::PluginKind,
+    },
 }
 
 /// Why one call produced no usable answer.
@@ -80,6 +91,7 @@ impl PluginError {
             PluginError::Instantiate(_) => "instantiate",
             PluginError::ConfigRejected(_) => "config_rejected",
             PluginError::InitFailed(_) => "init_failed",
+            PluginError::KindChanged { .. } => "kind_changed",
         }
     }
 }

@@ -215,7 +215,17 @@ impl PluginHost {
             {
                 continue;
             }
-            match self.load_bytes(name, bytes).await {
+            let loaded =
+                self.load_bytes(name, bytes)
+                    .await
+                    .and_then(|plugin| match self.known_kind(name) {
+                        Some(was) if was != plugin.kind() => Err(PluginError::KindChanged {
+                            was,
+                            now: plugin.kind(),
+                        }),
+                        _ => Ok(plugin),
+                    });
+            match loaded {
                 Ok(plugin) => {
                     scan.failed.remove(name);
                     self.install(plugin, current.is_some());
@@ -249,6 +259,12 @@ impl PluginHost {
             self.remove(&name);
         }
         self.scanned_once.store(true, Ordering::Release);
+    }
+
+    /// The kind `name` was last active as, removed since or not.
+    fn known_kind(&self, name: &str) -> Option<PluginKind> {
+        let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.get(name).and_then(|s| s.kind)
     }
 
     fn install(&self, plugin: Arc<Plugin>, replaced: bool) {
