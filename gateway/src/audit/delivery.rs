@@ -254,7 +254,9 @@ impl Sink {
         mut stopping: watch::Receiver<bool>,
     ) {
         let name = self.route.sink.clone();
-        let lag = metrics::gauge!("sluice_audit_sink_lag_records", "sink" => name.clone());
+        // Registered once the plugin proves to be a sink: connections list
+        // guardrails and maskers too, whose "lag" would be the whole log.
+        let mut lag: Option<metrics::Gauge> = None;
         let delivered_total =
             metrics::counter!("sluice_audit_sink_delivered_total", "sink" => name.clone());
         let failures =
@@ -275,9 +277,14 @@ impl Sink {
                 return;
             }
             let head = *committed.borrow_and_update();
-            lag.set(head.saturating_sub(delivered) as f64);
             let plugin = match host.get(&name) {
-                Some(p) if p.kind() == PluginKind::AuditSink => p,
+                Some(p) if p.kind() == PluginKind::AuditSink => {
+                    lag.get_or_insert_with(
+                        || metrics::gauge!("sluice_audit_sink_lag_records", "sink" => name.clone()),
+                    )
+                    .set(head.saturating_sub(delivered) as f64);
+                    p
+                }
                 Some(p) => {
                     // Connections list guardrails and maskers too: only a
                     // name in [audit] sinks is expected to be a sink.

@@ -1,5 +1,6 @@
 //! `sluice audit verify`: checks the audit log in `state_dir`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -44,14 +45,19 @@ fn run_verify(config: &Config, public_key: Option<&Path>) -> anyhow::Result<Exit
     };
     match verify(&layout, &key) {
         Ok(r) => {
-            println!(
+            // writeln, not println: a closed pipe (`| head`) is an error to
+            // report, not a panic.
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
                 "audit log ok: {} records in {} segment(s) of log {}, {} checkpoint(s) signed by key {}",
                 r.records, r.segments, r.log_id, r.checkpoints, r.key_id
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "  the last checkpoint is record {}; {} record(s) after it are chained but not yet signed",
                 r.last_checkpoint, r.unsigned_tail
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ VerifyError::Broken { .. }) => {

@@ -1,5 +1,6 @@
 //! `sluice plugin check FILE`: the same load path as the gateway's, reported.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,11 +22,12 @@ pub fn run(config: Config, file: &Path, name: Option<String>) -> anyhow::Result<
         let host = PluginHost::new(config.plugins.clone())?;
         match host.load_file(&name, file).await {
             Ok(plugin) => {
-                println!("{}: ok", file.display());
-                println!("  plugin:  {name}");
-                println!("  world:   {}", plugin.world());
-                println!("  sha256:  {}", plugin.digest());
-                println!("  config:  {}", plugin.config_json());
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}: ok", file.display())?;
+                writeln!(out, "  plugin:  {name}")?;
+                writeln!(out, "  world:   {}", plugin.world())?;
+                writeln!(out, "  sha256:  {}", plugin.digest())?;
+                writeln!(out, "  config:  {}", plugin.config_json())?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {

@@ -6,6 +6,7 @@ mod serve;
 pub mod sessions;
 pub mod token;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
@@ -92,11 +93,12 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve => serve::run(config),
         Command::Config(ConfigCommand::Check) => {
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "configuration ok: {} connection(s), plugin dir {}",
                 config.connections.len(),
                 config.plugins.dir.display()
-            );
+            )?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Check { file, name }) => check::run(config, &file, name),
@@ -104,7 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Sessions(command) => sessions::run(&config, command),
         Command::Token(TokenCommand::Issue(args)) => {
             let token = token::run(&args, &config.identity, &config.gateway.state_dir)?;
-            println!("{token}");
+            writeln!(std::io::stdout(), "{token}")?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

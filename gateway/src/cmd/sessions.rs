@@ -125,9 +125,13 @@ fn replay(dir: &Path, id: &str, follow: bool) -> anyhow::Result<ExitCode> {
     let path = read::resolve(dir, id)?;
     if !follow {
         let recorded = read::entries(&path)?;
-        print!("{}", transcript::render(&recorded.entries));
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", transcript::render(&recorded.entries))?;
         if recorded.torn {
-            println!("(the last entry is incomplete: the session is still being written)");
+            writeln!(
+                out,
+                "(the last entry is incomplete: the session is still being written)"
+            )?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -142,7 +146,7 @@ fn replay(dir: &Path, id: &str, follow: bool) -> anyhow::Result<ExitCode> {
                 started = h.started_ms;
             }
             ended |= matches!(e, Entry::End(_));
-            println!("{}", transcript::line(e, started));
+            writeln!(std::io::stdout(), "{}", transcript::line(e, started))?;
         }
         printed = recorded.entries.len();
         std::io::stdout().flush()?;
