@@ -384,14 +384,35 @@ fn close_interrupted(path: &Path, tail: &read::Tail) -> std::io::Result<()> {
     let header = read::header_of(&text);
     let started = header.as_ref().map_or(0, |h| h.started_ms);
     let last = tail.last_time_ms.unwrap_or(started);
-    let end = Entry::End(End {
+    // The counts the session kept in memory are lost with it: rebuilt from
+    // what the file holds.
+    let mut end = End {
         time_ms: last,
         duration_ms: last.saturating_sub(started),
         ending: "interrupted".into(),
         error: Some("the gateway stopped before the session ended".into()),
         entries,
         ..End::default()
-    });
+    };
+    let mut truncated = false;
+    for line in text.split(|b| *b == b'\n') {
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(Entry::Statement(s)) if s.verdict == "allow" => end.statements_allowed += 1,
+            Ok(Entry::Statement(_)) => end.statements_refused += 1,
+            Ok(Entry::Http(_)) => end.exchanges += 1,
+            Ok(Entry::Truncated(_)) => truncated = true,
+            _ => {}
+        }
+    }
+    if truncated {
+        end.error = Some(
+            "the gateway stopped before the session ended; the recording had reached its size \
+             limit, so the counts and duration cover only what it holds (the audit log has every \
+             statement)"
+                .into(),
+        );
+    }
+    let end = Entry::End(end);
     let mut line = serde_json::to_vec(&end).map_err(std::io::Error::other)?;
     line.push(b'\n');
     file.seek(SeekFrom::End(0))?;

@@ -105,24 +105,31 @@ fn a_recording_cut_by_a_crash_is_closed_at_the_next_start() {
     let dir = sessions_dir(state.path());
     std::fs::create_dir_all(&dir).unwrap();
     let mut file = std::fs::File::create(dir.join("dead.jsonl")).unwrap();
-    for e in [Entry::Session(header("dead")), statement(1, "allow")] {
+    for e in [
+        Entry::Session(header("dead")),
+        statement(1, "allow"),
+        statement(2, "deny"),
+        statement(3, "allow"),
+    ] {
         let mut line = serde_json::to_vec(&e).unwrap();
         line.push(b'\n');
         file.write_all(&line).unwrap();
     }
-    file.write_all(br#"{"type":"statement","n":2,"ti"#).unwrap();
+    file.write_all(br#"{"type":"statement","n":4,"ti"#).unwrap();
     drop(file);
 
     let _r = recorder(state.path(), RecordingConfig::default());
     let text = std::fs::read_to_string(dir.join("dead.jsonl")).unwrap();
-    assert!(!text.contains(r#""n":2"#), "the torn line is cut: {text}");
+    assert!(!text.contains(r#""n":4"#), "the torn line is cut: {text}");
     let read = read::entries(&dir.join("dead.jsonl")).unwrap();
     assert!(!read.torn);
     let Some(Entry::End(end)) = read.entries.last() else {
         panic!("{text}");
     };
     assert_eq!(end.ending, "interrupted");
-    assert_eq!(end.entries, 2);
+    assert_eq!(end.entries, 4);
+    // The counts are rebuilt from the file.
+    assert_eq!((end.statements_allowed, end.statements_refused), (2, 1));
 }
 
 #[test]
