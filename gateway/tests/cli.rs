@@ -228,3 +228,37 @@ fn serve_hot_reloads_and_reports_through_the_admin_api() {
     }));
     assert_eq!(get(port, "/nope").unwrap().0, 404);
 }
+
+#[test]
+fn config_check_warns_of_what_would_fail_on_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"[plugins]
+dir = "plugins"
+
+[[connections]]
+name = "appdb"
+kind = "postgres"
+upstream = "127.0.0.1:5432"
+database = "app"
+user = "app"
+password_env = "SLUICE_TEST_SURELY_UNSET"
+plugins = ["sql-guardrail", "sql-guardrail"]
+"#,
+    );
+    let (ok, out, err) = run(sluice()
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("configuration ok"), "{out}");
+    for warning in [
+        "SLUICE_TEST_SURELY_UNSET is not set",
+        "listed twice",
+        "there is no",
+        "no [listen] address",
+    ] {
+        assert!(err.contains(warning), "no {warning:?} in {err}");
+    }
+}

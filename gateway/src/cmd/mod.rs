@@ -93,6 +93,11 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve => serve::run(config),
         Command::Config(ConfigCommand::Check) => {
+            // Warnings, not errors: the secrets and plugin files are the
+            // running host's, and a check often runs elsewhere (in CI).
+            for p in run_time_problems(&config) {
+                eprintln!("warning: {p}");
+            }
             writeln!(
                 std::io::stdout(),
                 "configuration ok: {} connection(s), plugin dir {}",
@@ -110,4 +115,81 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+/// What a configuration that parses may still get wrong where it runs:
+/// secrets that cannot be read here, plugins with no file, connections no
+/// listener serves. `config check` and `serve` warn of them.
+pub(crate) fn run_time_problems(config: &crate::config::Config) -> Vec<String> {
+    use crate::config::ConnectionKind;
+    let mut problems = Vec::new();
+    let mut secret =
+        |conn: &str, env: Option<&str>, file: Option<&std::path::Path>| match (env, file) {
+            (Some(_), Some(_)) => problems.push(format!(
+                "connection {conn:?}: both an environment variable and a file name its secret; \
+                 the variable is used, give only one"
+            )),
+            (Some(var), None) if std::env::var_os(var).is_none() => problems.push(format!(
+                "connection {conn:?}: environment variable {var} is not set"
+            )),
+            (None, Some(path)) if std::fs::File::open(path).is_err() => problems.push(format!(
+                "connection {conn:?}: cannot read its secret file {}",
+                path.display()
+            )),
+            _ => {}
+        };
+    for c in &config.connections {
+        match c.kind {
+            ConnectionKind::Postgres => {
+                if let Ok(pg) = c.postgres() {
+                    secret(
+                        &c.name,
+                        pg.password_env.as_deref(),
+                        pg.password_file.as_deref(),
+                    );
+                }
+            }
+            ConnectionKind::Http => {
+                if let Ok(http) = c.http() {
+                    secret(
+                        &c.name,
+                        http.credential_env.as_deref(),
+                        http.credential_file.as_deref(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    for c in &config.connections {
+        let listening = match c.kind {
+            ConnectionKind::Postgres => config.listen.postgres.is_some(),
+            ConnectionKind::Http => config.listen.http.is_some(),
+            _ => true,
+        };
+        if !listening {
+            problems.push(format!(
+                "connection {:?}: no [listen] address serves its protocol",
+                c.name
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for plugin in &c.plugins {
+            if !seen.insert(plugin) {
+                problems.push(format!(
+                    "connection {:?}: plugin {plugin:?} is listed twice",
+                    c.name
+                ));
+            }
+            let file = config.plugins.dir.join(format!("{plugin}.wasm"));
+            if !file.is_file() {
+                problems.push(format!(
+                    "connection {:?}: there is no {} for plugin {plugin:?}, so its requests are refused",
+                    c.name,
+                    file.display()
+                ));
+            }
+        }
+    }
+    problems
 }

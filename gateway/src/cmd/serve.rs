@@ -86,6 +86,9 @@ async fn run_gateway(
             config.plugins.dir.display()
         )
     })?;
+    for problem in super::run_time_problems(config) {
+        tracing::warn!("{problem}");
+    }
     let host = PluginHost::new(config.plugins.clone())?;
     host.set_audit(audit.clone());
     tracing::info!(dir = %host.dir().display(), "watching the plugin directory");
