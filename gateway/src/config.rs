@@ -462,6 +462,20 @@ impl Config {
         self.recording
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[recording]: {e}")))?;
+        let pg = &self.postgres;
+        if !(1_000..=600_000).contains(&pg.startup_timeout_ms) {
+            return Err(ConfigError::Invalid(
+                "postgres.startup_timeout_ms must be between 1000 and 600000".into(),
+            ));
+        }
+        // Longer texts could not arrive anyway: a message is at most
+        // DEFAULT_MAX_FRAME bytes.
+        let most = crate::postgres::frame::DEFAULT_MAX_FRAME;
+        if pg.max_statement_bytes == 0 || pg.max_statement_bytes > most {
+            return Err(ConfigError::Invalid(format!(
+                "postgres.max_statement_bytes must be between 1 and {most}"
+            )));
+        }
         let p = &self.plugins;
         if p.call_deadline_ms == 0 || p.call_deadline_ms > 60_000 {
             return Err(ConfigError::Invalid(

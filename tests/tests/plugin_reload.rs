@@ -279,6 +279,14 @@ async fn a_plugin_cannot_change_kind_under_its_name() {
     dir.install("gate", "mask-email");
     host.rescan().await;
     assert!(host.chain(&names).is_err());
+    // However often it goes and comes back.
+    for _ in 0..2 {
+        dir.remove("gate");
+        host.rescan().await;
+        dir.install("gate", "mask-email");
+        host.rescan().await;
+        assert!(host.chain(&names).is_err());
+    }
     // The guardrail again: accepted.
     dir.install("gate", "deny-all");
     host.rescan().await;

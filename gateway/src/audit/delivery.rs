@@ -102,21 +102,28 @@ struct Sink {
     retry_max: Duration,
 }
 
-/// The delivery tasks. Dropped, they run on until the runtime ends, which
-/// cancels a sink in the middle of its `deliver` (its file left with half
-/// a line, its blocking I/O cancelled under it): [`Deliveries::stop`] first.
+/// The delivery tasks. Left running until the runtime ends, a sink would be
+/// cancelled in the middle of its `deliver` (its file left with half a
+/// line, its blocking I/O cancelled under it): [`Deliveries::stop`] waits
+/// for them; dropped, they are told to stop after their current batch.
 pub struct Deliveries {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
 impl Deliveries {
     /// Lets each task finish the batch it is handing to its sink, save its
     /// cursor and return; a task still running after `within` is aborted.
-    pub async fn stop(self, within: Duration) {
+    pub async fn stop(mut self, within: Duration) {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + within;
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let abort = task.abort_handle();
             if tokio::time::timeout_at(deadline, task).await.is_err() {
                 tracing::warn!(

@@ -285,7 +285,7 @@ fn postgres_listener(
     let settings = HandshakeSettings {
         tls: Some(tls),
         allow_plaintext_loopback: config.postgres.allow_plaintext_loopback,
-        startup_timeout: Duration::from_millis(config.postgres.startup_timeout_ms.max(1)),
+        startup_timeout: Duration::from_millis(config.postgres.startup_timeout_ms),
     };
     Ok(PgListener::new(
         settings,

@@ -242,14 +242,7 @@ impl<'de> Visitor<'de> for UnambiguousVisitor {
         let mut seen = HashSet::new();
         let mut names_override = false;
         while let Some(key) = map.next_key::<String>()? {
-            // Upper then lower case: `ſ` (which upper-cases to `S`) and the
-            // Kelvin sign fold to ASCII as Go's `EqualFold` and Java's
-            // `equalsIgnoreCase` fold them, which plain lower-casing misses.
-            let lower: String = key
-                .chars()
-                .flat_map(char::to_uppercase)
-                .flat_map(char::to_lowercase)
-                .collect();
+            let lower = fold(&key);
             names_override |= self.top && lower == OVERRIDE_PARAMETER;
             if !seen.insert(lower) {
                 return Err(de::Error::custom(format!(
@@ -262,9 +255,49 @@ impl<'de> Visitor<'de> for UnambiguousVisitor {
     }
 }
 
+/// Case-insensitive key comparison as Go's `encoding/json` (simple case
+/// folding) and Java's `equalsIgnoreCase` do it: one character at a time,
+/// to upper then lower case where each maps to a single character, so `ſ`
+/// is `s`, the Kelvin sign `k`, `ı` and `İ` are `i`, and `ß` stays `ß`.
+/// The same function is in the gateway's `http::ambiguity` (which refuses
+/// bodies with two keys that fold alike) and the http-guardrail plugin
+/// (which reads keys folded): the two must agree, and share a test table.
+fn fold(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    fn single(mut mapped: impl Iterator<Item = char>, unmapped: char) -> char {
+        match (mapped.next(), mapped.next()) {
+            (Some(one), None) => one,
+            _ => unmapped,
+        }
+    }
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let upper = single(c.to_uppercase(), c);
+    single(upper.to_lowercase(), upper)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Also in http-guardrail's `cond` tests: the two must agree.
+    #[test]
+    fn keys_fold_as_go_and_java_fold_them() {
+        for (a, b) in [
+            ("status", "STATUS"),
+            ("status", "\u{17f}tatus"),
+            ("key", "\u{212a}ey"),
+            ("id", "\u{130}d"),
+            ("id", "\u{131}d"),
+        ] {
+            assert_eq!(fold(a), fold(b), "{a} {b}");
+        }
+        assert_ne!(fold("strasse"), fold("stra\u{df}e"));
+    }
 
     #[test]
     fn override_header_names_are_lower_case() {

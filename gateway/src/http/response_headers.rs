@@ -69,8 +69,10 @@ fn shown(name: &HeaderName, value: &HeaderValue) -> bool {
     }
 }
 
+/// A count of seconds: no leading zero (`0612345678` reads as a phone).
 fn digits(v: &[u8]) -> bool {
-    !v.is_empty() && v.len() <= 12 && v.iter().all(u8::is_ascii_digit)
+    v == b"0"
+        || (!v.is_empty() && v.len() <= 10 && v[0] != b'0' && v.iter().all(u8::is_ascii_digit))
 }
 
 /// IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, as servers send dates.
@@ -110,7 +112,13 @@ fn bare_media_type(v: &[u8]) -> bool {
 /// Directives and product names: letters, few digits, no quoted strings,
 /// addresses or escapes. Anything longer or richer is shown.
 fn short_tokens(v: &[u8]) -> bool {
+    // Three dots between digits may be an IPv4 address (`Server: 10.0.0.5`).
+    let dotted = v
+        .windows(3)
+        .filter(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit())
+        .count();
     v.len() <= 128
+        && dotted < 3
         && v.iter().filter(|b| b.is_ascii_digit()).count() <= 6
         && v.iter()
             .all(|b| b.is_ascii_alphanumeric() || b" ,;=._/*+-".contains(b))
@@ -175,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn free_text_headers_are_shown_and_framing_is_not() {
+    fn free_text_is_shown_and_framing_dates_numbers_and_tokens_are_not() {
         for name in [
             "location",
             "x-owner",
@@ -213,6 +221,8 @@ mod tests {
                 "Sun, 06 Nov 1994 08:49:37 GMT ann@example.com",
             ),
             ("age", "555-0100"),
+            ("expires", "0612345678"),
+            ("server", "10.0.0.5"),
             ("server", "backend (ann@example.com)"),
             ("server", "support 415 555 2671"),
             ("vary", "X-Owner-ann%40example.com"),

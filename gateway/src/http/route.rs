@@ -16,6 +16,8 @@
 //! them), bytes outside ASCII, and escapes of what upstreams may read as
 //! something else (see [`check_escapes`]).
 
+use unicode_normalization::UnicodeNormalization;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub connection: String,
@@ -94,13 +96,25 @@ fn canonical_segment(raw: &str) -> Result<String, RouteError> {
 /// Escapes of characters outside ASCII stay escaped, but not those an
 /// upstream may take for other characters: one comparing paths with Unicode
 /// case folding reads `/u%C5%BFers` (`ſ`, which Java's `equalsIgnoreCase`
-/// matches to `s`) as `/users`, one with compatibility mapping reads
-/// fullwidth `%EF%BD%81` as `a` (IIS's best fit), while the guardrails
+/// matches to `s`) as `/users`, one with compatibility mapping (NFKC,
+/// Windows' best fit) reads fullwidth `%EF%BD%81` as `a` or the two-dot
+/// leader `%E2%80%A5` as `..`, while the guardrails
 /// judged another path. Control characters (`%00` ends a C string) and
 /// bytes that are not UTF-8 are refused for the same reason.
 fn check_escapes(segment: &str) -> Result<(), RouteError> {
     if !segment.contains('%') {
         return Ok(());
+    }
+    // `%25` (an escaped `%`) before two hex digits is an escape once more to
+    // an upstream that decodes twice: `%252e%252e` is `..` there.
+    let raw = segment.as_bytes();
+    let double = raw
+        .windows(5)
+        .any(|w| w[..3].eq_ignore_ascii_case(b"%25") && hex(w[3]).is_some() && hex(w[4]).is_some());
+    if double {
+        return Err(RouteError::Ambiguous(
+            "has a doubly escaped character (%25XX)",
+        ));
     }
     // Canonical: every `%` is followed by two hex digits.
     let raw = segment.as_bytes();
@@ -130,7 +144,7 @@ fn check_escapes(segment: &str) -> Result<(), RouteError> {
         let ascii_alike = !c.is_ascii()
             && (c.to_lowercase().any(|l| l.is_ascii())
                 || c.to_uppercase().any(|u| u.is_ascii())
-                || ('\u{FF01}'..='\u{FF5E}').contains(&c));
+                || std::iter::once(c).nfkc().any(|n| n.is_ascii()));
         if ascii_alike {
             return Err(RouteError::Ambiguous(
                 "has an escaped character that upstreams may read as an ASCII one (case folding, fullwidth forms)",
@@ -241,6 +255,10 @@ mod tests {
             "/api/admin%00/x",
             "/api/admin%0A",
             "/api/%FF",
+            "/api/%E2%80%A5/admin",
+            "/api/%EF%B9%92%EF%B9%92/admin",
+            "/api/%EF%AC%81le",
+            "/api/%252e%252e/admin",
         ] {
             assert!(
                 matches!(split(ambiguous), Err(RouteError::Ambiguous(_))),

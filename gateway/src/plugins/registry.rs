@@ -370,6 +370,13 @@ impl PluginHost {
                 s.state = "removed";
                 s.generation = None;
             }
+        } else if status.get(name).is_some_and(|s| s.kind.is_some()) {
+            // A refused file of another kind went: the name keeps the kind
+            // it was active as, or the next file of that other kind would
+            // be taken (see `known_kind`).
+            if let Some(s) = status.get_mut(name) {
+                s.state = "removed";
+            }
         } else {
             status.remove(name);
         }

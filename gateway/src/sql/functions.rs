@@ -186,7 +186,10 @@ pub(crate) fn flags(calls: &[FunctionCall]) -> StatementFlags {
         }
         // By name alone, in any schema: extensions such as dblink live where
         // they were installed.
-        if DYNAMIC_SQL.contains(&name) || name.starts_with("dblink") {
+        // `ts_rewrite(query, target, substitute)` rewrites with tsqueries;
+        // only its two-argument form takes a SELECT as text.
+        let tsquery_rewrite = name == "ts_rewrite" && call.literal_args.len() == 3;
+        if (DYNAMIC_SQL.contains(&name) || name.starts_with("dblink")) && !tsquery_rewrite {
             flags |= StatementFlags::DYNAMIC_SQL;
         }
         if builtin(call) && name == "set_config" {

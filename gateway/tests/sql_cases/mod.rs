@@ -221,6 +221,7 @@ pub fn cases() -> Vec<Case> {
         c("SELECT query_to_xml('DELETE FROM t', true, true, '')").has(F::DYNAMIC_SQL).calls(&["query_to_xml"]),
         c("SELECT * FROM ts_stat('SELECT v FROM secrets')").has(F::DYNAMIC_SQL).calls(&["ts_stat"]),
         c("SELECT ts_rewrite('a'::tsquery, 'SELECT t, s FROM secrets')").has(F::DYNAMIC_SQL).calls(&["ts_rewrite"]),
+        c("SELECT ts_rewrite('a & b'::tsquery, 'a'::tsquery, 'c'::tsquery)").lacks(F::DYNAMIC_SQL).calls(&["ts_rewrite"]),
         c("SELECT database_to_xml_and_xmlschema(true, false, '')").has(F::DYNAMIC_SQL).calls(&["database_to_xml_and_xmlschema"]),
         c("SELECT * FROM ext.crosstab('SELECT a, b, c FROM secrets') AS t(a int, b text)").has(F::DYNAMIC_SQL).calls(&["ext.crosstab"]),
         c("SELECT id FROM t WHERE owner = current_setting('app.user') AND pg_sleep(10) IS NOT NULL").has(MS).calls(&["current_setting", "pg_sleep"]),

@@ -81,7 +81,10 @@ impl Condition {
         }
         let test = |v: &str| self.test_value(&Value::String(v.to_string()), true);
         if every {
-            yes(!values.is_empty() && values.iter().all(|v| test(v)))
+            yes(!values.is_empty()
+                && values
+                    .iter()
+                    .all(|v| test(v) && (!v.contains(',') || v.split(',').all(|e| test(e.trim())))))
         } else {
             yes(values
                 .iter()
@@ -144,13 +147,29 @@ impl Condition {
     }
 }
 
-/// Upper then lower case, as case-insensitive comparisons fold (`ſ` and
-/// the Kelvin sign fold to `s` and `k`).
-fn fold(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_uppercase)
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Case-insensitive key comparison as Go's `encoding/json` (simple case
+/// folding) and Java's `equalsIgnoreCase` do it: one character at a time,
+/// to upper then lower case where each maps to a single character, so `ſ`
+/// is `s`, the Kelvin sign `k`, `ı` and `İ` are `i`, and `ß` stays `ß`.
+/// The same function is in the gateway's `http::ambiguity` (which refuses
+/// bodies with two keys that fold alike) and the http-guardrail plugin
+/// (which reads keys folded): the two must agree, and share a test table.
+pub(crate) fn fold(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    fn single(mut mapped: impl Iterator<Item = char>, unmapped: char) -> char {
+        match (mapped.next(), mapped.next()) {
+            (Some(one), None) => one,
+            _ => unmapped,
+        }
+    }
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let upper = single(c.to_uppercase(), c);
+    single(upper.to_lowercase(), upper)
 }
 
 /// [`Value::pointer`], with object keys matched without regard to case
@@ -233,6 +252,21 @@ mod tests {
         );
     }
 
+    /// Also in the gateway's `http::ambiguity` tests: the two must agree.
+    #[test]
+    fn keys_fold_as_go_and_java_fold_them() {
+        for (a, b) in [
+            ("status", "STATUS"),
+            ("status", "\u{17f}tatus"),
+            ("key", "\u{212a}ey"),
+            ("id", "\u{130}d"),
+            ("id", "\u{131}d"),
+        ] {
+            assert_eq!(fold(a), fold(b), "{a} {b}");
+        }
+        assert_ne!(fold("strasse"), fold("stra\u{df}e"));
+    }
+
     #[test]
     fn json_keys_in_another_case_meet_deny_rules_not_allow_rules() {
         let status = cond(json!({"pointer": "/job/status", "equals": "prod"}));
@@ -264,6 +298,10 @@ mod tests {
         assert_eq!(c.test_header(&["dev, prod"], false), Answer::Yes);
         assert_eq!(c.test_header(&["prod,dev"], false), Answer::Yes);
         assert_eq!(c.test_header(&["dev, prod"], true), Answer::No);
+        // An allow rule holds for a list only if it holds for each element.
+        let dev = cond(json!({"name": "x-env", "matches": "dev*"}));
+        assert_eq!(dev.test_header(&["dev, prod"], true), Answer::No);
+        assert_eq!(dev.test_header(&["dev-1, dev-2"], true), Answer::Yes);
         let n = cond(json!({"name": "content-length", "greater_than": 10}));
         assert_eq!(n.test_header(&["11"], true), Answer::Yes);
         let p = cond(json!({"name": "x-dry-run", "present": false}));
