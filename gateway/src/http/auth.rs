@@ -47,14 +47,15 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     Ok(token.trim())
 }
 
-/// Refuses a request that carries the agent's token anywhere but its
-/// `Authorization` header (a cookie, an API-key header, the query string):
-/// those go upstream and into the recording, and the token is a credential
-/// of the agent's that no upstream may see.
+/// Refuses a request whose head carries the agent's token outside its
+/// `Authorization` header (a cookie, an API-key header, the path, the query
+/// string): those go upstream and into the recording, and the token is a
+/// credential of the agent's that no upstream may see. Bodies are the
+/// agent's data and are not searched.
 pub fn only_in_authorization(
     token: &str,
     headers: &HeaderMap,
-    query: Option<&str>,
+    uri: &hyper::Uri,
 ) -> Result<(), Problem> {
     // Real tokens are signed JWTs, hundreds of bytes; a short string could
     // be anywhere by chance.
@@ -68,9 +69,10 @@ pub fn only_in_authorization(
         .find(|(_, value)| finder.find(value.as_bytes()).is_some())
         .map(|(name, _)| format!("the {name} header"))
         .or_else(|| {
-            query
-                .filter(|q| finder.find(q.as_bytes()).is_some())
-                .map(|_| "the query string".to_string())
+            let target = uri.path_and_query().map_or("", |p| p.as_str());
+            finder
+                .find(target.as_bytes())
+                .map(|_| "the path or query string".to_string())
         });
     match elsewhere {
         None => Ok(()),
@@ -144,15 +146,21 @@ mod tests {
             HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
         );
         h.insert("x-kept", HeaderValue::from_static("yes"));
-        assert!(only_in_authorization(token, &h, Some("a=1")).is_ok());
-        let problem =
-            only_in_authorization(token, &h, Some(&format!("access_token={token}"))).unwrap_err();
-        assert_eq!(problem.reason, "token_misplaced");
+        let uri = |s: String| s.parse::<hyper::Uri>().unwrap();
+        let plain = uri("/api/items?a=1".to_string());
+        assert!(only_in_authorization(token, &h, &plain).is_ok());
+        for target in [
+            format!("/api/items?access_token={token}"),
+            format!("/api/tokens/{token}"),
+        ] {
+            let problem = only_in_authorization(token, &h, &uri(target)).unwrap_err();
+            assert_eq!(problem.reason, "token_misplaced");
+        }
         h.insert(
             "cookie",
             HeaderValue::from_str(&format!("session={token}")).unwrap(),
         );
-        let problem = only_in_authorization(token, &h, None).unwrap_err();
+        let problem = only_in_authorization(token, &h, &plain).unwrap_err();
         assert!(problem.detail.contains("cookie"), "{}", problem.detail);
     }
 

@@ -134,7 +134,7 @@ async fn exchange(
     // The token first: who may learn which connections exist is decided by
     // the same rule as who may use them.
     let token = super::auth::bearer(req.headers())?;
-    super::auth::only_in_authorization(token, req.headers(), req.uri().query())?;
+    super::auth::only_in_authorization(token, req.headers(), req.uri())?;
     let identity = client.tokens.identity(&gw.verifier, token).await?;
     rec.subject = Some(identity.subject.clone());
     let Some(conn) = gw.connections.get(&route.connection) else {
