@@ -912,17 +912,7 @@ async fn bad_clients_leave_no_upstream_connection_behind() {
     // The same inside an authenticated session: a 1 GB Query frame ends the
     // session with an error; the upstream session is closed.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut startup = Vec::new();
-    for (k, v) in [("user", "agent-1"), ("database", "appdb")] {
-        startup.extend_from_slice(k.as_bytes());
-        startup.push(0);
-        startup.extend_from_slice(v.as_bytes());
-        startup.push(0);
-    }
-    startup.push(0);
-    let mut packet = ((startup.len() + 8) as u32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&196_608u32.to_be_bytes());
-    packet.extend_from_slice(&startup);
+    let packet = startup_packet();
     s.write_all(&packet).await.unwrap();
     let mut buf = [0u8; 9];
     s.read_exact(&mut buf).await.unwrap();
@@ -1048,6 +1038,22 @@ fn a_session_cannot_change_how_the_server_reads_sql() {
     assert_eq!(out.trim(), "still serving");
 }
 
+/// A protocol 3.0 StartupMessage for `agent-1` on `appdb`.
+fn startup_packet() -> Vec<u8> {
+    let mut startup = Vec::new();
+    for (k, v) in [("user", "agent-1"), ("database", "appdb")] {
+        startup.extend_from_slice(k.as_bytes());
+        startup.push(0);
+        startup.extend_from_slice(v.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 8) as u32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&196_608u32.to_be_bytes());
+    packet.extend_from_slice(&startup);
+    packet
+}
+
 fn message(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![tag];
     m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
@@ -1079,17 +1085,7 @@ async fn logins_that_never_finish_are_closed() {
     in_tls.read_exact(&mut answer).await.unwrap();
     assert_eq!(answer[0], b'S', "SSLRequest answered");
     let mut at_password = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut startup = Vec::new();
-    for (k, v) in [("user", "agent-1"), ("database", "appdb")] {
-        startup.extend_from_slice(k.as_bytes());
-        startup.push(0);
-        startup.extend_from_slice(v.as_bytes());
-        startup.push(0);
-    }
-    startup.push(0);
-    let mut packet = ((startup.len() + 8) as u32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&196_608u32.to_be_bytes());
-    packet.extend_from_slice(&startup);
+    let packet = startup_packet();
     at_password.write_all(&packet).await.unwrap();
 
     let began = Instant::now();
