@@ -140,6 +140,21 @@ impl Default for PostgresListenerConfig {
     }
 }
 
+/// A connection's secret: the environment variable when one is named (it
+/// wins over a file), else the first line of the file; `Ok(None)` when
+/// neither is named.
+pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+    match (env, file) {
+        (Some(var), _) => std::env::var(var)
+            .map(Some)
+            .map_err(|_| format!("environment variable {var} is not set")),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map(|text| Some(text.lines().next().unwrap_or_default().to_string()))
+            .map_err(|e| format!("{}: {e}", file.display())),
+        (None, None) => Ok(None),
+    }
+}
+
 fn default_startup_timeout_ms() -> u64 {
     60_000
 }

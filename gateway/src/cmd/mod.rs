@@ -123,21 +123,17 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 pub(crate) fn run_time_problems(config: &crate::config::Config) -> Vec<String> {
     use crate::config::ConnectionKind;
     let mut problems = Vec::new();
-    let mut secret =
-        |conn: &str, env: Option<&str>, file: Option<&std::path::Path>| match (env, file) {
-            (Some(_), Some(_)) => problems.push(format!(
+    let mut secret = |conn: &str, env: Option<&str>, file: Option<&std::path::Path>| {
+        if env.is_some() && file.is_some() {
+            problems.push(format!(
                 "connection {conn:?}: both an environment variable and a file name its secret; \
                  the variable is used, give only one"
-            )),
-            (Some(var), None) if std::env::var_os(var).is_none() => problems.push(format!(
-                "connection {conn:?}: environment variable {var} is not set"
-            )),
-            (None, Some(path)) if std::fs::File::open(path).is_err() => problems.push(format!(
-                "connection {conn:?}: cannot read its secret file {}",
-                path.display()
-            )),
-            _ => {}
-        };
+            ));
+        }
+        if let Err(e) = crate::config::read_secret(env, file) {
+            problems.push(format!("connection {conn:?}: {e}"));
+        }
+    };
     for c in &config.connections {
         match c.kind {
             ConnectionKind::Postgres => {

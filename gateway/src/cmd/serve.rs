@@ -234,25 +234,9 @@ fn postgres_listener(
         .filter(|c| c.kind == ConnectionKind::Postgres)
     {
         let pg = c.postgres()?;
-        let password = match (&pg.password_env, &pg.password_file) {
-            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
-                anyhow::anyhow!(
-                    "connection {:?}: environment variable {var} is not set",
-                    c.name
-                )
-            })?),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(file)
-                    .map_err(|e| {
-                        anyhow::anyhow!("connection {:?}: {}: {e}", c.name, file.display())
-                    })?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        let password =
+            crate::config::read_secret(pg.password_env.as_deref(), pg.password_file.as_deref())
+                .map_err(|e| anyhow::anyhow!("connection {:?}: {e}", c.name))?;
         let host_name = c
             .upstream
             .rsplit_once(':')

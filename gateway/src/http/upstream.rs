@@ -214,18 +214,11 @@ fn credential(
     if cfg.credential == CredentialKind::None {
         return Ok(None);
     }
-    let secret = match (&cfg.credential_env, &cfg.credential_file) {
-        (Some(var), _) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
-        }
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .map_err(|e| format!("{}: {e}", file.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        (None, None) => return Err("the credential needs credential_env or credential_file".into()),
-    };
+    let secret = crate::config::read_secret(
+        cfg.credential_env.as_deref(),
+        cfg.credential_file.as_deref(),
+    )?
+    .ok_or("the credential needs credential_env or credential_file")?;
     if secret.is_empty() {
         return Err(format!(
             "the credential of connection {:?} is empty",
