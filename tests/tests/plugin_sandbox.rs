@@ -163,3 +163,54 @@ async fn per_call_instances_behave_the_same() {
         Decision::Allow
     ));
 }
+
+/// Guest code runs on the session worker's thread. A slow call hands the
+/// worker back between epoch ticks, so another session's call on the same
+/// (single-threaded) runtime completes while the slow one is still running,
+/// instead of waiting for its deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_guardrail_does_not_hold_the_worker() {
+    let dir = PluginDir::new();
+    dir.install("spinner", "hostile");
+    dir.install("quick", "hostile");
+    let host = dir
+        .host(&format!(
+            "call_deadline_ms = {ROOMY}\n[plugins.config.spinner]\nmode = \"loop\"\n\
+             [plugins.config.quick]\nmode = \"allow\"\n"
+        ))
+        .await;
+    let slow = host.chain(&["spinner".into()]).unwrap();
+    let quick = host.chain(&["quick".into()]).unwrap();
+    let who = session("agent-1", &[]);
+    // Warm both instances so that neither call pays instantiation.
+    assert!(matches!(
+        slow.check(&who, &sql("select 1")).await,
+        Decision::Allow
+    ));
+    assert!(matches!(
+        quick.check(&who, &sql("select 1")).await,
+        Decision::Allow
+    ));
+
+    let finished = std::cell::RefCell::new(Vec::new());
+    let spin = async {
+        let d = slow.check(&who, &sql("select 'attack'")).await;
+        finished.borrow_mut().push("slow");
+        d
+    };
+    let other = async {
+        // Let the slow call start first.
+        tokio::task::yield_now().await;
+        let d = quick.check(&who, &sql("select 2")).await;
+        finished.borrow_mut().push("quick");
+        d
+    };
+    let (spun, answered) = tokio::join!(spin, other);
+    assert!(matches!(spun, Decision::Deny(_)), "{spun:?}");
+    assert!(matches!(answered, Decision::Allow), "{answered:?}");
+    assert_eq!(
+        *finished.borrow(),
+        ["quick", "slow"],
+        "the quick call waited for the slow one's deadline"
+    );
+}

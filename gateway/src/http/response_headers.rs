@@ -156,7 +156,7 @@ pub async fn mask(
         let problem = failed(e.to_string());
         match e {
             TextsError::Masker(r) => problem.with("plugin", r.plugin),
-            TextsError::Shape => problem,
+            TextsError::Shape { .. } => problem,
         }
     })?;
     // `mask_texts` returns one text for each it was given, and the map is

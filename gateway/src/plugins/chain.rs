@@ -22,7 +22,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use super::bindings::types::{Column, Detection, HttpBody, Request, Session, Verdict};
-use super::error::CallFailure;
+use super::error::{
+    CallFailure, MAX_APPROVER_GROUPS, MAX_REASON_BYTES, MAX_RULE_BYTES, guest_text,
+};
 use super::plugin::{Plugin, PluginKind};
 use super::registry::PluginHost;
 
@@ -72,7 +74,7 @@ impl Refusal {
         Self {
             plugin: plugin.name().to_string(),
             rule: "plugin-failure".into(),
-            reason: failure.to_string(),
+            reason: guest_text(&failure.to_string(), MAX_REASON_BYTES),
             cause: RefusalCause::PluginFailure,
         }
     }
@@ -230,17 +232,22 @@ impl Chain {
                 Ok(Verdict::Deny(d)) => {
                     return Decision::Deny(Refusal {
                         plugin: plugin.name().to_string(),
-                        rule: d.rule,
-                        reason: d.reason,
+                        rule: guest_text(&d.rule, MAX_RULE_BYTES),
+                        reason: guest_text(&d.reason, MAX_REASON_BYTES),
                         cause: RefusalCause::Policy,
                     });
                 }
                 Ok(Verdict::RequireApproval(a)) => {
                     approval.get_or_insert(ApprovalNeeded {
                         plugin: plugin.name().to_string(),
-                        rule: a.rule,
-                        reason: a.reason,
-                        approver_groups: a.approver_groups,
+                        rule: guest_text(&a.rule, MAX_RULE_BYTES),
+                        reason: guest_text(&a.reason, MAX_REASON_BYTES),
+                        approver_groups: a
+                            .approver_groups
+                            .iter()
+                            .take(MAX_APPROVER_GROUPS)
+                            .map(|g| guest_text(g, MAX_RULE_BYTES))
+                            .collect(),
                         ttl_seconds: a.ttl_seconds,
                     });
                 }
@@ -350,14 +357,21 @@ impl Chain {
         session: &Session,
         texts: &[&str],
     ) -> Result<(Vec<String>, MaskReport), TextsError> {
-        let json = serde_json::to_vec(texts).map_err(|_| TextsError::Shape)?;
+        let shape = || TextsError::Shape {
+            maskers: self
+                .of_kind(PluginKind::Masker)
+                .map(|p| format!("`{}`", p.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let json = serde_json::to_vec(texts).map_err(|_| shape())?;
         let (masked, report) = self
             .mask_body(session, "application/json", json)
             .await
             .map_err(TextsError::Masker)?;
         match serde_json::from_slice::<Vec<String>>(&masked) {
             Ok(masked) if masked.len() == texts.len() => Ok((masked, report)),
-            _ => Err(TextsError::Shape),
+            _ => Err(shape()),
         }
     }
 }
@@ -367,17 +381,35 @@ impl Chain {
 pub enum TextsError {
     #[error("{0}")]
     Masker(Refusal),
-    #[error("a masker did not return one text for each it was given")]
-    Shape,
+    /// The chain's output is no longer one JSON text per input text; which
+    /// of its maskers broke it is not known.
+    #[error("the maskers ({maskers}) did not return one text for each they were given")]
+    Shape { maskers: String },
 }
 
+/// Adds a masker's detections to a report. Entity names come from the
+/// plugin and go to the audit log, the recording and the metrics: a name
+/// that is not a short `[a-z0-9_-]` word, or one past the first
+/// [`MAX_ENTITY_LABELS`] of a report, is counted as `other`.
 fn merge_detections(into: &mut Vec<Detection>, from: Vec<Detection>) {
-    for d in from {
+    for mut d in from {
+        if !valid_entity(&d.entity)
+            || (into.len() >= MAX_ENTITY_LABELS && !into.iter().any(|x| x.entity == d.entity))
+        {
+            d.entity = "other".into();
+        }
         match into.iter_mut().find(|x| x.entity == d.entity) {
             Some(x) => x.count = x.count.saturating_add(d.count),
             None => into.push(d),
         }
     }
+}
+
+fn valid_entity(entity: &str) -> bool {
+    (1..=32).contains(&entity.len())
+        && entity
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Distinct `entity` values `sluice_masked_values_total` accepts. Entity
@@ -388,11 +420,7 @@ const MAX_ENTITY_LABELS: usize = 64;
 static ENTITY_LABELS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 fn entity_label(entity: &str) -> String {
-    let valid = (1..=32).contains(&entity.len())
-        && entity
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !valid {
+    if !valid_entity(entity) {
         return "other".into();
     }
     // A poisoned lock only means another thread panicked while inserting;
@@ -419,7 +447,7 @@ fn count_masked(session: &Session, detections: &[Detection]) {
 
 #[cfg(test)]
 mod tests {
-    use super::entity_label;
+    use super::*;
 
     #[test]
     fn entity_labels_are_sanitised() {
@@ -428,5 +456,35 @@ mod tests {
         assert_eq!(entity_label("Email"), "other");
         assert_eq!(entity_label(""), "other");
         assert_eq!(entity_label(&"x".repeat(33)), "other");
+    }
+
+    #[test]
+    fn detections_are_named_as_the_metrics_name_them() {
+        let d = |entity: &str, count| Detection {
+            entity: entity.into(),
+            count,
+        };
+        let mut report = Vec::new();
+        merge_detections(
+            &mut report,
+            vec![
+                d("email", 2),
+                d("Email", 1),
+                d("a\n\"}", 1),
+                d(&"x".repeat(100_000), 1),
+                d("email", 1),
+            ],
+        );
+        assert_eq!(report.len(), 2);
+        assert_eq!((report[0].entity.as_str(), report[0].count), ("email", 3));
+        assert_eq!((report[1].entity.as_str(), report[1].count), ("other", 3));
+        let many = (0..1000).map(|i| d(&format!("e{i}"), 1)).collect();
+        let mut report = Vec::new();
+        merge_detections(&mut report, many);
+        assert_eq!(report.len(), MAX_ENTITY_LABELS + 1);
+        assert_eq!(
+            report.last().map(|x| x.count),
+            Some(1000 - MAX_ENTITY_LABELS as u32)
+        );
     }
 }

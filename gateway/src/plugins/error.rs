@@ -95,3 +95,48 @@ impl PluginError {
         }
     }
 }
+
+/// Bounds on what a guardrail's verdict (or a failing plugin's error) puts
+/// into the client's error, the audit log, the recording and the gateway's
+/// log. A plugin that echoes the request into its reason would otherwise let
+/// an agent multiply every write by the size of its statement.
+pub(crate) const MAX_REASON_BYTES: usize = 2048;
+pub(crate) const MAX_RULE_BYTES: usize = 128;
+pub(crate) const MAX_APPROVER_GROUPS: usize = 32;
+
+/// Plugin-supplied text as the gateway passes it on: control characters
+/// (line breaks, NUL, escape) written as escapes, so that it cannot forge
+/// lines in the text log or a terminal, and cut to `max` bytes with a note.
+pub(crate) fn guest_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 24);
+    for (i, c) in text.char_indices() {
+        if out.len() >= max {
+            out.push_str(&format!("… (cut at {i} of {} bytes)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_text_is_escaped_and_bounded() {
+        assert_eq!(
+            guest_text("no\nforged\r\0line\x1b[31m", 100),
+            "no\\nforged\\r\\u{0}line\\u{1b}[31m"
+        );
+        assert_eq!(guest_text("plain ünïcode", 100), "plain ünïcode");
+        let cut = guest_text(&"é".repeat(3000), 2048);
+        assert!(cut.starts_with("éé"));
+        assert!(cut.ends_with("… (cut at 2048 of 6000 bytes)"), "{cut}");
+        assert!(cut.len() < 2100);
+    }
+}

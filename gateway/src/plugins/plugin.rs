@@ -5,6 +5,7 @@
 //! `InstancePre` and `init`-ed), arms the epoch deadline, calls, and returns
 //! the instance to the pool only if the guest returned normally.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,7 +22,7 @@ use super::bindings::masker::{Masker, MaskerPre};
 use super::bindings::types::{
     AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Session, Verdict,
 };
-use super::error::{CallFailure, PluginError};
+use super::error::{CallFailure, MAX_REASON_BYTES, PluginError, guest_text};
 use super::outbound::{HttpDestination, OutboundHttp};
 use super::runtime::{Limits, Runtime};
 use super::sandbox::{self, StderrTail};
@@ -293,13 +294,29 @@ impl Plugin {
         );
         store.limiter(|s| &mut s.limits);
         // Every tick lands here while guest code runs: stop the call only
-        // once its own deadline has passed.
+        // once its own deadline has passed, and until then hand the session
+        // worker back between ticks. Guest code runs on the worker's thread,
+        // so a slow plugin on one connection would otherwise hold every
+        // other session on that worker (plugin-less ones too) for its whole
+        // call.
         store.epoch_deadline_callback(|store| {
-            if Instant::now() >= store.data().deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Continue(1))
+            let state = store.data();
+            if Instant::now() >= state.deadline + paused_for(&state.paused) {
+                return Ok(UpdateDeadline::Interrupt);
             }
+            // The time until the worker resumes the call is other
+            // sessions' time, not the call's: on a busy host a fast call
+            // that happened to meet a tick would otherwise run out.
+            let paused = state.paused.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    let since = Instant::now();
+                    tokio::task::yield_now().await;
+                    let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    paused.fetch_add(ns, Ordering::Relaxed);
+                }),
+            ))
         });
         arm_deadline(&mut store, self.limits.init_deadline);
 
@@ -323,7 +340,8 @@ impl Plugin {
         )?;
 
         let config = self.config_json.as_str();
-        let result = within(self.limits.init_deadline, async {
+        let paused = store.data().paused.clone();
+        let result = within(self.limits.init_deadline, &paused, async {
             match &bound {
                 Bound::Guardrail(b) => b.call_init(&mut store, config).await,
                 Bound::Masker(b) => b.call_init(&mut store, config).await,
@@ -393,8 +411,10 @@ impl Plugin {
         // engine's stack guard.
         let cause = cause.lines().next().unwrap_or("unknown trap").to_string();
         match store.data().stderr_tail() {
-            Some(tail) => CallFailure::Trap(format!("{cause} ({tail})")),
-            None => CallFailure::Trap(cause),
+            Some(tail) => {
+                CallFailure::Trap(guest_text(&format!("{cause} ({tail})"), MAX_REASON_BYTES))
+            }
+            None => CallFailure::Trap(guest_text(&cause, MAX_REASON_BYTES)),
         }
     }
 
@@ -414,10 +434,14 @@ impl Plugin {
             _ => self.limits.call_deadline,
         };
         arm_deadline(&mut instance.store, deadline);
+        let paused = instance.store.data().paused.clone();
         let Instance { store, bound, .. } = &mut instance;
-        let outcome = match within(deadline, call(bound, store)).await {
+        let outcome = match within(deadline, &paused, call(bound, store)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(message)) => Err(CallFailure::Returned(message)),
+            Ok(Err(message)) => Err(CallFailure::Returned(guest_text(
+                &message,
+                MAX_REASON_BYTES,
+            ))),
             Err(e) => Err(self.classify(store, e, deadline)),
         };
         self.metrics
@@ -533,19 +557,33 @@ fn arm_deadline(store: &mut Store<HostState>, deadline: Duration) {
     store.set_epoch_deadline(1);
     let state = store.data_mut();
     state.deadline = at;
+    state.paused.store(0, Ordering::Relaxed);
     state.outbound.set_deadline(at);
 }
 
-/// Bounds a call in wall-clock time too. Epochs only interrupt guest code: a
-/// guest waiting in the host (an HTTP response, a timer) would otherwise
-/// hold its caller past the deadline. A call cut off here is reported like an
-/// epoch interrupt, and its instance (dropped mid-call) is not reused.
+fn paused_for(paused: &AtomicU64) -> Duration {
+    Duration::from_nanos(paused.load(Ordering::Relaxed))
+}
+
+/// Bounds a call in wall-clock time too, less the time it spent handed back
+/// to other sessions (`paused`). Epochs only interrupt guest code: a guest
+/// waiting in the host (an HTTP response, a timer) would otherwise hold its
+/// caller past the deadline. A call cut off here is reported like an epoch
+/// interrupt, and its instance (dropped mid-call) is not reused.
 async fn within<R>(
     deadline: Duration,
+    paused: &AtomicU64,
     call: impl Future<Output = wasmtime::Result<R>>,
 ) -> wasmtime::Result<R> {
-    match tokio::time::timeout(deadline, call).await {
-        Ok(result) => result,
-        Err(_) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
+    let start = tokio::time::Instant::now();
+    let mut call = std::pin::pin!(call);
+    loop {
+        let until = start + deadline + paused_for(paused);
+        match tokio::time::timeout_at(until, call.as_mut()).await {
+            Ok(result) => return result,
+            // Paused meanwhile: the deadline moved.
+            Err(_) if start + deadline + paused_for(paused) > tokio::time::Instant::now() => {}
+            Err(_) => return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
+        }
     }
 }

@@ -137,6 +137,7 @@ impl PluginHost {
                 last_error: Some(e),
                 ..
             }) => format!("it failed to load: {e}"),
+            _ if !self.ready() => "the gateway is still loading its plugins".to_string(),
             _ => format!("there is no {name}.wasm in {}", self.config.dir.display()),
         }
     }
@@ -210,9 +211,15 @@ impl PluginHost {
             scan.stamps.insert(name.clone(), stamp.clone());
             let digest = hex(&Sha256::digest(&bytes));
             let current = self.get(name);
-            if current.as_ref().is_some_and(|p| p.digest() == digest)
-                || scan.failed.get(name) == Some(&digest)
-            {
+            if current.as_ref().is_some_and(|p| p.digest() == digest) {
+                // The active generation's file is back (after a refused
+                // replacement): the refusal no longer describes the file.
+                if scan.failed.remove(name).is_some() {
+                    self.clear_error(name);
+                }
+                continue;
+            }
+            if scan.failed.get(name) == Some(&digest) {
                 continue;
             }
             let loaded =
@@ -311,6 +318,14 @@ impl PluginHost {
             next.insert(name.clone(), plugin.clone());
             next
         });
+    }
+
+    fn clear_error(&self, name: &str) {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = status.get_mut(name) {
+            entry.last_error = None;
+            entry.last_error_at_unix_ms = None;
+        }
     }
 
     fn report_failure(&self, name: &str, error: &PluginError, previous_serving: bool) {

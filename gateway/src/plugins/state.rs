@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::StoreLimits;
@@ -12,11 +13,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::host::{self, LogLevel};
+use super::error::guest_text;
 use super::outbound::OutboundHttp;
 use super::sandbox::StderrTail;
 
 /// Longest log line a plugin can write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 4096;
+/// The most one `counter-add` adds.
+const MAX_COUNTER_STEP: u64 = 1 << 32;
 /// Distinct metric series one plugin instance may create.
 const MAX_SERIES: usize = 64;
 
@@ -32,6 +36,10 @@ pub struct HostState {
     pub(crate) stderr: StderrTail,
     /// When the call in progress must stop; checked at every epoch tick.
     pub(crate) deadline: Instant,
+    /// How long (ns) the call in progress has spent handed back to other
+    /// sessions between ticks: not the call's time, so the deadline moves
+    /// by as much.
+    pub(crate) paused: Arc<AtomicU64>,
     /// The metric series this instance created, with their handles: a
     /// guest reporting the same series on every call reuses the handle
     /// instead of building the name and labels and looking it up in the
@@ -64,6 +72,7 @@ impl HostState {
             limits,
             stderr,
             deadline: Instant::now(),
+            paused: Arc::new(AtomicU64::new(0)),
             series: HashMap::new(),
         }
     }
@@ -152,7 +161,11 @@ fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<metrics::La
     let mut out = Vec::with_capacity(labels.len() + 1);
     out.push(metrics::Label::new("plugin", plugin.to_string()));
     for (k, v) in labels.into_iter().take(8) {
-        if valid_metric_name(&k) && k != "plugin" {
+        // Prometheus reserves `__` names (`__name__` would rename the
+        // series) and label names start with a letter or `_`.
+        let reserved =
+            k == "plugin" || k.starts_with("__") || k.starts_with(|c: char| c.is_ascii_digit());
+        if valid_metric_name(&k) && !reserved {
             out.push(metrics::Label::new(k, truncate(&v, 128).to_string()));
         }
     }
@@ -162,7 +175,9 @@ fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<metrics::La
 impl host::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
         let plugin = &*self.plugin;
-        let message = truncate(&message, MAX_LOG_BYTES);
+        // Escaped so that a plugin cannot write lines of its own into the
+        // gateway's text log.
+        let message = guest_text(&message, MAX_LOG_BYTES);
         match level {
             LogLevel::Trace => tracing::trace!(target: "sluice::plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "sluice::plugin", plugin, "{message}"),
@@ -177,7 +192,9 @@ impl host::Host for HostState {
             return;
         }
         if let Some(Series::Counter(c)) = self.series((true, name, labels)) {
-            c.increment(value);
+            // The exporter's counter wraps at 2^64, which a scraper reads as
+            // a reset: a bounded step keeps a plugin from getting there.
+            c.increment(value.min(MAX_COUNTER_STEP));
         }
     }
 
@@ -216,5 +233,28 @@ mod tests {
         assert!(!valid_metric_name("Rows"));
         assert!(!valid_metric_name("a-b"));
         assert!(!valid_metric_name(""));
+    }
+
+    #[test]
+    fn reserved_label_names_are_dropped() {
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let kept: Vec<String> = metric_labels(
+            "p",
+            labels(&[
+                ("__name__", "evil"),
+                ("plugin", "other"),
+                ("1st", "x"),
+                ("table", "t"),
+            ]),
+        )
+        .iter()
+        .map(|l| format!("{}={}", l.key(), l.value()))
+        .collect();
+        assert_eq!(kept, ["plugin=p", "table=t"]);
     }
 }

@@ -56,7 +56,10 @@ pub enum HttpRequestDenied {
     NothingGranted,
     #[error("{0} is not under a granted destination")]
     NotGranted(String),
-    #[error("{0}: user info, dot segments and encoded slashes are not allowed in requests")]
+    #[error(
+        "{0}: user info, dot segments, encoded slashes, path parameters and doubly escaped \
+         characters are not allowed in requests"
+    )]
     Ambiguous(String),
 }
 
@@ -85,9 +88,21 @@ impl FromStr for HttpDestination {
             ));
         }
         let host = url.host_str().ok_or_else(|| bad("no host"))?;
+        if host.contains('*') {
+            return Err(bad("a grant names one host: wildcards are not supported"));
+        }
         let port = url.port_or_known_default().ok_or_else(|| bad("no port"))?;
-        if ambiguous_path(url.path()) {
-            return Err(bad("the path must not hold encoded slashes or dots"));
+        // The parser drops dot segments (`/a/../b` is `/b`): check the path
+        // as written too, so that a grant means what it says.
+        let written = s
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or("");
+        if ambiguous_path(url.path()) || ambiguous_path(written) {
+            return Err(bad(
+                "the path must not hold dot segments, encoded slashes, `;` or doubly escaped \
+                 characters",
+            ));
         }
         Ok(HttpDestination {
             url: s.to_string(),
@@ -160,16 +175,28 @@ fn normal_host(host: &str) -> String {
 }
 
 /// A path with `.`/`..` segments (also percent-encoded), encoded `/` or
-/// `\`, or a raw `\`.
+/// `\`, or a raw `\`; with path parameters (`;`, which servlet containers
+/// strip, so `/hooks/..;/admin` is `/admin` to them); or with an escaped `%`
+/// before two hex digits (`%252e`, a dot to a server that decodes twice).
+/// The HTTP data path refuses the same forms in agents' requests.
 fn ambiguous_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     if lower.contains("%2f") || lower.contains("%5c") || lower.contains('\\') {
+        return true;
+    }
+    if lower.contains(';') || lower.contains("%3b") || double_escape(lower.as_bytes()) {
         return true;
     }
     lower
         .split('/')
         .map(|segment| segment.replace("%2e", "."))
         .any(|segment| segment == "." || segment == "..")
+}
+
+/// `%25` followed by two hex digits.
+fn double_escape(path: &[u8]) -> bool {
+    path.windows(5)
+        .any(|w| w[..3] == *b"%25" && w[3].is_ascii_hexdigit() && w[4].is_ascii_hexdigit())
 }
 
 #[cfg(test)]

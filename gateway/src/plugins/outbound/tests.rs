@@ -13,6 +13,10 @@ fn malformed_grants_are_refused() {
         ("https://hooks.example.com/x?token=1", "no query"),
         ("https://hooks.example.com/x#f", "no query or fragment"),
         ("https://hooks.example.com/a%2fb", "encoded"),
+        ("https://hooks.example.com/a/../b", "dot segments"),
+        ("https://hooks.example.com/a/%2e%2e/b", "dot segments"),
+        ("https://hooks.example.com/a;b", "`;`"),
+        ("https://*.example.com/", "wildcards"),
     ] {
         let err = url.parse::<HttpDestination>().unwrap_err().to_string();
         assert!(err.contains(reason), "{url}: {err}");
@@ -38,6 +42,12 @@ const CASES: &[(&str, bool)] = &[
     ("https://hooks.example.com/sluice%2f..%2fadmin", false),
     ("https://hooks.example.com/sluice/a%5c..%5cb", false),
     ("https://user@hooks.example.com/sluice", false),
+    ("https://hooks.example.com/sluice/..;/admin", false),
+    ("https://hooks.example.com/sluice;x=1/batch", false),
+    ("https://hooks.example.com/sluice/..%3B/admin", false),
+    ("https://hooks.example.com/sluice/%252e%252e/admin", false),
+    ("https://hooks.example.com/sluice/%25", true),
+    ("https://hooks.example.com/sluice/100%25zz", true),
     // The whole of a host granted without a path.
     ("http://127.0.0.1:9000/", true),
     ("http://127.0.0.1:9000/any/thing", true),
