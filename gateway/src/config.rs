@@ -126,6 +126,11 @@ pub struct PostgresListenerConfig {
     /// [`crate::sql::DEFAULT_MAX_STATEMENT_BYTES`]).
     #[serde(default = "default_max_statement_bytes")]
     pub max_statement_bytes: usize,
+    /// End a session (FATAL 28000) when the token it logged in with expires.
+    /// Off by default: a session is authorised at login, as with other
+    /// token-as-password databases, and outlives a short-lived token.
+    #[serde(default)]
+    pub end_sessions_at_token_expiry: bool,
 }
 
 impl Default for PostgresListenerConfig {
@@ -136,6 +141,7 @@ impl Default for PostgresListenerConfig {
             allow_plaintext_loopback: false,
             startup_timeout_ms: default_startup_timeout_ms(),
             max_statement_bytes: default_max_statement_bytes(),
+            end_sessions_at_token_expiry: false,
         }
     }
 }
@@ -193,7 +199,8 @@ pub struct PluginsConfig {
     /// relative to the config file. Files in it are hot-reloaded.
     #[serde(default = "default_plugin_dir")]
     pub dir: PathBuf,
-    /// CPU deadline of one plugin call, in milliseconds. Default 50.
+    /// Deadline of one plugin call, in milliseconds: its own time, not the
+    /// time it waits for its worker after handing it back. Default 50.
     #[serde(default = "default_deadline_ms")]
     pub call_deadline_ms: u64,
     /// Linear memory cap of one plugin instance, in MiB. Default 64.
@@ -518,6 +525,20 @@ impl Config {
                     return Err(ConfigError::Invalid(format!(
                         "plugins.grants.{name}: guest path {:?} must be absolute",
                         dir.guest
+                    )));
+                }
+            }
+            let mut names = std::collections::HashSet::new();
+            for var in &grant.env {
+                if var.is_empty() || var.contains(['=', '\0']) {
+                    return Err(ConfigError::Invalid(format!(
+                        "plugins.grants.{name}: {var:?} is not an environment variable name \
+                         (env lists names, not values or patterns)"
+                    )));
+                }
+                if !names.insert(var) {
+                    return Err(ConfigError::Invalid(format!(
+                        "plugins.grants.{name}: environment variable {var:?} is listed twice"
                     )));
                 }
             }

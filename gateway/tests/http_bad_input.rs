@@ -137,6 +137,57 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
         (400, Some("token_misplaced"))
     );
     assert_eq!(up.count(), 0, "nothing refused reached the upstream");
+
+    // The audit log names each refusal's reason and the connection asked
+    // for, as it does for PostgreSQL.
+    let want = [
+        ("token_missing", "api"),
+        ("expired", "api"),
+        ("not_allowed", "api"),
+        ("unknown_connection", "nope"),
+    ];
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        seen = audit_refusals(&gw);
+        if want
+            .iter()
+            .all(|w| seen.iter().any(|s| (s.0.as_str(), s.1.as_str()) == *w))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for w in want {
+        assert!(
+            seen.iter().any(|s| (s.0.as_str(), s.1.as_str()) == w),
+            "no refusal {w:?} in the audit log: {seen:?}"
+        );
+    }
+}
+
+/// (reason, connection) of every refusal in the gateway's audit log.
+fn audit_refusals(gw: &Gateway) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(gw.dir.path().join("state/audit/log")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let kind = v["kind"].as_str().unwrap_or("");
+            if kind == "identity.refused" || kind == "connection.refused" {
+                out.push((
+                    v["detail"]["reason"].as_str().unwrap_or("").to_string(),
+                    v["connection"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// What guardrails and upstream could read differently is refused before

@@ -778,6 +778,51 @@ async fn sessions_run_on_the_configured_number_of_workers() {
     assert_eq!(workers, 1);
 }
 
+/// With `end_sessions_at_token_expiry`, a session ends with FATAL 28000 when
+/// its token expires, and the statement it was running is cancelled; the
+/// next login with a fresh token works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_can_end_when_their_token_expires() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(
+        &pg,
+        &Spec {
+            plugins: Spec::STANDARD.plugins,
+            toml: "[postgres]\nend_sessions_at_token_expiry = true\n[identity]\nleeway_secs = 0\n\
+                   [plugins.config.deny-word]\nwords = [\"drop\"]\n",
+        },
+    );
+    let token = gw.token_with_ttl("agent-1", &["agents"], "4s");
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={token}",
+        gw.pg_port
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let ended = tokio::spawn(connection);
+    client.simple_query("select 1").await.unwrap();
+    // Still running when the token expires.
+    let err = client
+        .simple_query("select pg_sleep(30)")
+        .await
+        .expect_err("the session outlived its token");
+    let db = err
+        .as_db_error()
+        .map(|e| (e.code().code().to_string(), e.message().to_string()));
+    assert!(
+        matches!(&db, Some((code, msg)) if code == "28000" && msg.contains("expired")),
+        "{err:?}"
+    );
+    let _ = ended.await;
+    wait_until("the expired session's backend was left behind", || {
+        app_backends(&pg).is_empty()
+    });
+    let fresh = plaintext_client(&gw).await;
+    fresh.simple_query("select 1").await.unwrap();
+}
+
 /// A session that began while a configured masker was missing must mask
 /// once the masker is back: maskers are resolved per result set, never
 /// fixed (or skipped) for the whole session.

@@ -43,6 +43,7 @@ async fn start(allow_plaintext_loopback: bool) -> Gateway {
         tls: Some(tls),
         allow_plaintext_loopback,
         startup_timeout: std::time::Duration::from_secs(60),
+        end_at_token_expiry: false,
     });
     let connections = Arc::new(Connections(HashMap::from([(
         "appdb".to_string(),
@@ -168,6 +169,19 @@ async fn refusals_are_fatal_errors_naming_the_reason() {
             "require",
             good.clone(),
             r#"connection "nosuchdb" does not exist"#,
+        ),
+        // Which connections exist is told only to a verified identity.
+        (
+            "nosuchdb",
+            "disable",
+            good.clone(),
+            "the token must be sent over TLS",
+        ),
+        (
+            "nosuchdb",
+            "require",
+            "not-a-token".into(),
+            "token rejected (malformed)",
         ),
         (
             "appdb",

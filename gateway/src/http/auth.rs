@@ -44,7 +44,15 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
             "the Authorization header is not a Bearer token",
         ));
     }
-    Ok(token.trim())
+    let token = token.trim();
+    // token68 has no comma or space: `Bearer a, Bearer b` is two credentials.
+    if token.contains([',', ' ', '\t']) {
+        return Err(Problem::unauthorized(
+            "token_malformed",
+            "the Authorization header holds more than one credential",
+        ));
+    }
+    Ok(token)
 }
 
 /// Refuses a request whose head carries the agent's token outside its
@@ -192,6 +200,13 @@ mod tests {
         let mut two = with("Bearer a");
         two.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
         assert_eq!(bearer(&two).unwrap_err().reason, "token_malformed");
+        for listed in ["Bearer a, Bearer b", "Bearer a b", "Bearer a,b"] {
+            assert_eq!(
+                bearer(&with(listed)).unwrap_err().reason,
+                "token_malformed",
+                "{listed}"
+            );
+        }
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
     }
 }

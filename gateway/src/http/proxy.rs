@@ -95,6 +95,10 @@ pub async fn handle(
         Ok(resp) => resp,
         Err(problem) => {
             rec.outcome = problem.outcome;
+            let layer = ["token_reason", "access_reason"]
+                .iter()
+                .find_map(|k| problem.extra.get(*k).and_then(|v| v.as_str()));
+            rec.refusal = Some(layer.unwrap_or(problem.reason).to_string());
             tracing::info!(
                 session = %client.session_id,
                 connection = rec.connection.as_deref().unwrap_or(""),
@@ -130,6 +134,7 @@ async fn exchange(
         other => Problem::bad_request("bad_path", other.to_string()),
     })?;
     rec.path = Some(route.path.clone());
+    rec.asked = Some(route.connection.clone());
 
     // The token first: who may learn which connections exist is decided by
     // the same rule as who may use them.

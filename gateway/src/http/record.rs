@@ -165,6 +165,12 @@ pub struct ExchangeRecord {
     /// The normalised path below the connection.
     pub path: Option<String>,
     pub subject: Option<String>,
+    /// The connection the path names, before it is known to exist (for the
+    /// audit record of a refusal).
+    pub asked: Option<String>,
+    /// A refused exchange's machine-readable reason: the identity layer's
+    /// (`expired`, `denied_subject`, …) or the problem's code.
+    pub refusal: Option<String>,
     pub status: u16,
     pub outcome: Outcome,
     pub verdict: Option<RecordedVerdict>,
@@ -220,6 +226,8 @@ impl ExchangeRecord {
             connection: None,
             path: None,
             subject: None,
+            asked: None,
+            refusal: None,
             status: 0,
             outcome: Outcome::Refused,
             verdict: None,

@@ -236,7 +236,9 @@ impl ClientTrail {
             path,
             plugin: verdict.map(|v| v.plugin.as_str()),
             protocol: "http",
-            reason: verdict.map(|v| v.reason.as_str()),
+            reason: verdict
+                .map(|v| v.reason.as_str())
+                .or(rec.refusal.as_deref()),
             request_bytes: rec.request_bytes.load(std::sync::atomic::Ordering::Relaxed),
             response_bytes: rec.response_bytes,
             rule: verdict.map(|v| v.rule.as_str()),
@@ -249,7 +251,7 @@ impl ClientTrail {
         let mut event = Event::new(kind)
             .session_id(self.session_id.to_string())
             .detail_of(&detail);
-        if let Some(c) = &rec.connection {
+        if let Some(c) = rec.connection.as_ref().or(rec.asked.as_ref()) {
             event = event.connection(c.clone());
         }
         if let Some(b) = identified {

@@ -147,6 +147,22 @@ pub fn claim_path<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a 
     Some(current)
 }
 
+/// A dotted path that names both a top-level claim (`"realm_access.roles"`)
+/// and a different nested one (`realm_access: {roles: …}`). Which of them the
+/// operator meant cannot be known; the nested one is usually what the IdP
+/// manages, the literal one may be a user-editable attribute.
+pub(crate) fn ambiguous(claims: &Map<String, Value>, path: &str) -> bool {
+    let Some(literal) = claims.get(path) else {
+        return false;
+    };
+    let mut parts = path.split('.');
+    let Some(first) = parts.next().and_then(|p| claims.get(p)) else {
+        return false;
+    };
+    let nested = parts.try_fold(first, |v, part| v.as_object()?.get(part));
+    path.contains('.') && nested.is_some_and(|n| n != literal)
+}
+
 /// Reads the groups claim: absent or null → no groups; a string → one group; an array of
 /// strings → those groups. Anything else is refused, rather than silently granting nothing
 /// (or something) from a claim shaped differently than the operator expects.
@@ -160,6 +176,11 @@ pub(crate) fn groups(
             format!("groups claim {path:?} is {what}, not a string or an array of strings"),
         )
     };
+    if ambiguous(claims, path) {
+        return Err(bad(
+            "both a claim of that name and a different nested claim",
+        ));
+    }
     let mut out: Vec<String> = Vec::new();
     match claim_path(claims, path) {
         None | Some(Value::Null) => {}
@@ -322,6 +343,28 @@ mod tests {
             check(json!({"sub": "", "aud": "sluice", "exp": 1100})).err(),
             Some("invalid_sub")
         );
+    }
+
+    #[test]
+    fn a_path_that_names_two_claims_is_refused() {
+        let both = obj(json!({
+            "realm_access": {"roles": ["banned"]},
+            "realm_access.roles": ["agents"],
+        }));
+        assert!(ambiguous(&both, "realm_access.roles"));
+        assert_eq!(
+            groups(&both, "realm_access.roles").map_err(|e| e.reason()),
+            Err("invalid_groups")
+        );
+        // The same value both ways, or only one of them, is not ambiguous.
+        let same = obj(json!({
+            "realm_access": {"roles": ["agents"]},
+            "realm_access.roles": ["agents"],
+        }));
+        assert!(!ambiguous(&same, "realm_access.roles"));
+        let url = obj(json!({"https://example.com/groups": ["a"]}));
+        assert!(!ambiguous(&url, "https://example.com/groups"));
+        assert_eq!(groups(&url, "https://example.com/groups").unwrap(), ["a"]);
     }
 
     #[test]

@@ -48,12 +48,23 @@ pub(crate) async fn discover(fetcher: &HttpFetcher, issuer: &str) -> Result<Disc
     };
     let metadata = CoreProviderMetadata::discover_async(issuer_url, &client)
         .await
-        .map_err(|e| match e {
-            // Keep our own error (URL policy, size cap, transport) intact.
-            DiscoveryError::Request(inner) => inner,
-            DiscoveryError::Response(status, _, message) => fail(format!("{message} ({status})")),
-            DiscoveryError::Parse(e) => fail(format!("invalid provider metadata: {e}")),
-            other => fail(other.to_string()),
+        .map_err(|e| {
+            // Discovery fetches the metadata, then the key set: a second
+            // body seen means the metadata was fine and the JWKS was not.
+            let fetched = seen.lock().map(|s| s.len()).unwrap_or(0);
+            let what = match fetched {
+                0 | 1 => "provider metadata",
+                _ => "key set (JWKS)",
+            };
+            match e {
+                // Keep our own error (URL policy, size cap, transport) intact.
+                DiscoveryError::Request(inner) => inner,
+                DiscoveryError::Response(status, _, message) => {
+                    fail(format!("{what}: {message} ({status})"))
+                }
+                DiscoveryError::Parse(e) => fail(format!("invalid {what}: {e}")),
+                other => fail(other.to_string()),
+            }
         })?;
 
     let jwks_uri = metadata.jwks_uri().url().as_str().to_owned();

@@ -238,7 +238,12 @@ impl KeyCache {
             return ForcedRefresh::RateLimited;
         }
         *last = Some(Instant::now());
-        match self.refresh(Trigger::UnknownKid).await {
+        let result = self.refresh(Trigger::UnknownKid).await;
+        // The cooldown runs from the end of the attempt: tokens that queued
+        // behind a slow fetch (up to the fetch timeout, which may exceed the
+        // cooldown) share its outcome instead of each starting another.
+        *last = Some(Instant::now());
+        match result {
             Ok(()) => ForcedRefresh::Refreshed,
             Err(e) => ForcedRefresh::Failed(e.to_string()),
         }

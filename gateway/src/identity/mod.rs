@@ -50,4 +50,4 @@ pub use identity_value::Identity;
 pub use jwks::{KeySet, PublicKey};
 pub use key_cache::IssuerStatus;
 pub use policy::ConnectionPolicy;
-pub use validator::Verifier;
+pub use validator::{Verifier, offline_key_problems};

@@ -274,6 +274,18 @@ impl Verifier {
             claims::now_unix(),
         )?;
         let mut groups = claims::groups(&jws.claims, &rules.groups_claim)?;
+        if let Some(path) = self
+            .inner
+            .mappings
+            .iter()
+            .filter_map(|m| m.claim.as_deref())
+            .find(|path| claims::ambiguous(&jws.claims, path))
+        {
+            return Err(reject(
+                RejectReason::InvalidClaim,
+                format!("claim {path:?} is both a claim of that name and a different nested claim"),
+            ));
+        }
         claims::apply_mappings(
             &self.inner.mappings,
             issuer,
@@ -290,6 +302,18 @@ impl Verifier {
             token_id: registered.token_id,
         })
     }
+}
+
+/// What `serve` would refuse in the issuers' offline key sets
+/// (`jwks_inline`, `jwks_file`): for `config check`, which reads them the
+/// same way without starting anything.
+pub fn offline_key_problems(cfg: &IdentityConfig) -> Vec<String> {
+    cfg.issuers
+        .iter()
+        .filter(|ic| ic.jwks_inline.is_some() || ic.jwks_file.is_some())
+        .filter_map(|ic| IssuerRules::from_config(ic).err())
+        .map(|e| e.to_string())
+        .collect()
 }
 
 impl IssuerRules {

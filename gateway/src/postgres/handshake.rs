@@ -30,6 +30,9 @@ pub struct HandshakeSettings {
     pub allow_plaintext_loopback: bool,
     /// Deadline for TLS, the startup packet and authentication.
     pub startup_timeout: std::time::Duration,
+    /// End each session when its token expires (`[postgres]
+    /// end_sessions_at_token_expiry`).
+    pub end_at_token_expiry: bool,
 }
 
 /// What the gateway knows about a configured PostgreSQL connection at the
@@ -69,6 +72,8 @@ pub enum HandshakeError {
         identity: bool,
         /// The connection asked for, when the client got that far.
         connection: Option<String>,
+        /// The verified subject, when access to the connection was denied.
+        subject: Option<String>,
         message: String,
     },
     #[error("TLS handshake failed: {0}")]
@@ -82,6 +87,7 @@ struct Why {
     reason: &'static str,
     identity: bool,
     connection: Option<String>,
+    subject: Option<String>,
 }
 
 fn protocol(reason: &'static str) -> Why {
@@ -89,6 +95,7 @@ fn protocol(reason: &'static str) -> Why {
         reason,
         identity: false,
         connection: None,
+        subject: None,
     }
 }
 
@@ -105,6 +112,7 @@ async fn refuse(
         reason: why.reason,
         identity: why.identity,
         connection: why.connection,
+        subject: why.subject,
         message,
     }
 }
@@ -185,18 +193,8 @@ pub async fn accept(
         )
         .await);
     };
-    let Some(policy) = connections.policy(&connection) else {
-        return Err(refuse(
-            &mut *io,
-            sqlstate::INVALID_CATALOG_NAME,
-            Why {
-                connection: Some(connection.clone()),
-                ..protocol("unknown_connection")
-            },
-            format!("connection \"{connection}\" does not exist on this gateway"),
-        )
-        .await);
-    };
+    // Which connections exist is told only to a verified identity (as the
+    // HTTP listener does): TLS first, then the token, then the name.
     let plaintext_allowed = settings.allow_plaintext_loopback && peer.ip().is_loopback();
     if !tls && !plaintext_allowed {
         return Err(refuse(
@@ -221,7 +219,9 @@ pub async fn accept(
     let token = match frame::read_frame(&mut io, MAX_PASSWORD_BYTES).await {
         Ok(Some(f)) if f.tag == b'p' => {
             let raw = f.body.strip_suffix(&[0]).unwrap_or(&f.body);
-            String::from_utf8_lossy(raw).into_owned()
+            // As the HTTP listener does: a token never holds whitespace, and
+            // a password file often ends in a newline.
+            String::from_utf8_lossy(raw).trim().to_owned()
         }
         Ok(Some(_)) => {
             return Err(refuse(
@@ -244,32 +244,66 @@ pub async fn accept(
                     reason: "too_large",
                     identity: true,
                     connection: Some(connection.clone()),
+                    subject: None,
                 },
                 "token rejected (too_large): the password is too long to be a token".into(),
+            )
+            .await);
+        }
+        Err(e @ FrameError::BadLength(_)) => {
+            return Err(refuse(
+                &mut *io,
+                sqlstate::PROTOCOL_VIOLATION,
+                Why {
+                    connection: Some(connection.clone()),
+                    ..protocol("protocol_violation")
+                },
+                format!("invalid password message: {e}"),
             )
             .await);
         }
         Err(e) => return Err(e.into()),
     };
 
-    let identity = match verifier.authorize(&token, &policy).await {
+    let refused = |e: AuthError, subject: Option<&str>| {
+        let why = Why {
+            reason: e.reason(),
+            identity: true,
+            connection: Some(connection.clone()),
+            subject: subject.map(str::to_string),
+        };
+        let (code, message) = match e {
+            AuthError::Rejected(r) => (sqlstate::INVALID_PASSWORD, r.to_string()),
+            AuthError::Denied(d) => (
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("{d} (connection \"{connection}\")"),
+            ),
+        };
+        (code, why, message)
+    };
+    let identity = match verifier.verify(&token).await {
         Ok(id) => id,
         Err(e) => {
-            let why = Why {
-                reason: e.reason(),
-                identity: true,
-                connection: Some(connection.clone()),
-            };
-            let (code, message) = match e {
-                AuthError::Rejected(r) => (sqlstate::INVALID_PASSWORD, r.to_string()),
-                AuthError::Denied(d) => (
-                    sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-                    format!("{d} (connection \"{connection}\")"),
-                ),
-            };
+            let (code, why, message) = refused(AuthError::Rejected(e), None);
             return Err(refuse(&mut *io, code, why, message).await);
         }
     };
+    let Some(policy) = connections.policy(&connection) else {
+        return Err(refuse(
+            &mut *io,
+            sqlstate::INVALID_CATALOG_NAME,
+            Why {
+                connection: Some(connection.clone()),
+                ..protocol("unknown_connection")
+            },
+            format!("connection \"{connection}\" does not exist on this gateway"),
+        )
+        .await);
+    };
+    if let Err(d) = policy.check(&identity) {
+        let (code, why, message) = refused(AuthError::Denied(d), Some(&identity.subject));
+        return Err(refuse(&mut *io, code, why, message).await);
+    }
     Ok(Accepted::Session(Box::new(AgentSession {
         io,
         startup,

@@ -309,6 +309,10 @@ impl PgListener {
             session: session.clone(),
             audit: trail.clone(),
             catalog: self.catalogs.get(&conn.name).cloned(),
+            expires_at: self
+                .settings
+                .end_at_token_expiry
+                .then_some(agent.identity.expires_at),
         };
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;
@@ -366,6 +370,7 @@ impl PgListener {
             reason,
             identity,
             connection,
+            subject,
             message,
         } = e
         else {
@@ -384,6 +389,9 @@ impl PgListener {
             .with("message", message.clone());
         if let Some(c) = connection {
             event = event.connection(c.clone());
+        }
+        if let Some(s) = subject {
+            event = event.with("subject", s.clone());
         }
         self.audit.emit(event);
     }

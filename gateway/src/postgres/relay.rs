@@ -61,6 +61,8 @@ pub struct RelayContext {
     pub audit: Arc<Trail>,
     /// Table names for the maskers' column metadata.
     pub catalog: Option<Arc<Catalog>>,
+    /// When the session ends because its token expires.
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,9 @@ pub enum RelayError {
     /// with this reason (SQLSTATE 0A000).
     #[error("{0}")]
     Unsupported(String),
+    /// The session's token expired (with `end_sessions_at_token_expiry`).
+    #[error("the token this session logged in with has expired")]
+    TokenExpired,
 }
 
 /// State the two directions share.
@@ -123,6 +128,12 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
     let (server_r, server_w) = tokio::io::split(server);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let marker = format!("sluice_refused_{}", ctx.session.id.replace('-', ""));
+    let expiry = ctx.expires_at.map(|at| {
+        let left = at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        tokio::time::Instant::now() + left
+    });
     let ctx = Arc::new(ctx);
     let (ready, fence) = parity::Fence::new();
     let (progress, progress_rx) = watch::channel(0);
@@ -147,13 +158,26 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
         marker,
         (ready, progress),
     );
-    // Either side ending ends the session.
+    // Either side ending ends the session, and so does its token expiring
+    // when the connection asks for that.
+    let expired = async {
+        match expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
     let ended = tokio::select! {
         r = up => r,
         r = down => r,
+        () = expired => Err(RelayError::TokenExpired),
     };
     let fatal = match &ended {
         Err(RelayError::Unsupported(why)) => Some((sqlstate::FEATURE_NOT_SUPPORTED, why.clone())),
+        Err(RelayError::TokenExpired) => Some((
+            sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            "the token this session logged in with has expired; connect again with a fresh token"
+                .to_string(),
+        )),
         Err(RelayError::Client(e)) => client_fault(e),
         _ => None,
     };

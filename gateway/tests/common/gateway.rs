@@ -179,6 +179,10 @@ plugins = [{list}]
     }
 
     pub fn token_for(&self, subject: &str, groups: &[&str]) -> String {
+        self.token_with_ttl(subject, groups, "1h")
+    }
+
+    pub fn token_with_ttl(&self, subject: &str, groups: &[&str], ttl: &str) -> String {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.args([
             "--config",
@@ -187,6 +191,8 @@ plugins = [{list}]
             "issue",
             "--subject",
             subject,
+            "--ttl",
+            ttl,
         ])
         .current_dir(self.dir.path());
         for g in groups {
