@@ -1,3 +1,5 @@
+use std::io::Write as _;
+
 use clap::Parser;
 
 // The data path allocates per message (frames, rows, records) from every
@@ -11,7 +13,8 @@ fn main() -> std::process::ExitCode {
     match sluice::cmd::run(sluice::cmd::Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Not eprintln!: a closed stderr must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

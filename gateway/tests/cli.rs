@@ -244,9 +244,29 @@ upstream = "127.0.0.1:5432"
 database = "app"
 user = "app"
 password_env = "SLUICE_TEST_SURELY_UNSET"
-plugins = ["sql-guardrail", "sql-guardrail"]
+plugins = ["sql-guardrail", "sql-guardrail", "deny-word"]
+
+[plugins.config.deny-word]
+words = []
+
+[plugins.config.sql-guardrial.default]
+read_only = true
+
+[plugins.grants.deny-word]
+dirs = [{ host = "no-such-dir", guest = "/data" }]
+
+[[identity.issuers]]
+issuer = "https://idp.example.com"
+audiences = ["sluice"]
+jwks_inline = "garbage"
 "#,
     );
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        component("deny-word"),
+        dir.path().join("plugins/deny-word.wasm"),
+    )
+    .unwrap();
     let (ok, out, err) = run(sluice()
         .arg("--config")
         .arg(&config)
@@ -258,6 +278,11 @@ plugins = ["sql-guardrail", "sql-guardrail"]
         "listed twice",
         "there is no",
         "no [listen] address",
+        "[plugins.config.sql-guardrial] names no plugin",
+        "no-such-dir does not exist",
+        "plugin \"deny-word\"",
+        "https://idp.example.com",
+        "every agent is refused",
     ] {
         assert!(err.contains(warning), "no {warning:?} in {err}");
     }

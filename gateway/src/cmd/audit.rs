@@ -32,7 +32,10 @@ pub fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
 fn run_verify(config: &Config, public_key: Option<&Path>) -> anyhow::Result<ExitCode> {
     let layout = Layout::new(&config.gateway.state_dir);
     if !layout.segments_dir().exists() {
-        eprintln!("no audit log in {}", layout.segments_dir().display());
+        crate::cmd::say(format_args!(
+            "no audit log in {}",
+            layout.segments_dir().display()
+        ));
         return Ok(ExitCode::FAILURE);
     }
     let key = match public_key {
@@ -61,11 +64,11 @@ fn run_verify(config: &Config, public_key: Option<&Path>) -> anyhow::Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ VerifyError::Broken { .. }) => {
-            eprintln!("audit log BROKEN at {e}");
+            crate::cmd::say(format_args!("audit log BROKEN at {e}"));
             Ok(ExitCode::FAILURE)
         }
         Err(e) => {
-            eprintln!("audit log cannot be verified: {e}");
+            crate::cmd::say(format_args!("audit log cannot be verified: {e}"));
             Ok(ExitCode::FAILURE)
         }
     }

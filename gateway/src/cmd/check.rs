@@ -1,4 +1,5 @@
-//! `sluice plugin check FILE`: the same load path as the gateway's, reported.
+//! `sluice plugin check FILE`: the same load path as the gateway's, reported;
+//! and the plugins `config check` loads the same way.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -31,9 +32,47 @@ pub fn run(config: Config, file: &Path, name: Option<String>) -> anyhow::Result<
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                eprintln!("{}: refused: {e}", file.display());
+                crate::cmd::say(format_args!("{}: refused: {e}", file.display()));
                 Ok(ExitCode::FAILURE)
             }
         }
+    })
+}
+
+/// Loads every plugin file a connection lists, with its configuration and
+/// grants, as the gateway would: what it would refuse (a config its `init`
+/// rejects, a grant it cannot give). Files that are missing are reported by
+/// [`super::run_time_problems`].
+pub fn plugin_problems(config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<&String> = config
+        .connections
+        .iter()
+        .flat_map(|c| c.plugins.iter())
+        .collect();
+    names.sort();
+    names.dedup();
+    let files: Vec<(&String, std::path::PathBuf)> = names
+        .into_iter()
+        .map(|n| (n, config.plugins.dir.join(format!("{n}.wasm"))))
+        .filter(|(_, f)| f.is_file())
+        .collect();
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let host = PluginHost::new(config.plugins.clone())?;
+        let mut problems = Vec::new();
+        for (name, file) in files {
+            if let Err(e) = host.load_file(name, &file).await {
+                problems.push(format!(
+                    "plugin {name:?} ({}) would be refused: {e}",
+                    file.display()
+                ));
+            }
+        }
+        Ok(problems)
     })
 }

@@ -88,6 +88,12 @@ pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::parse("", Path::new("."))?)
 }
 
+/// A line on standard error. A closed stderr (`… 2>&1 | head`) is not
+/// worth a panic: the line is dropped.
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
@@ -96,7 +102,10 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             // Warnings, not errors: the secrets and plugin files are the
             // running host's, and a check often runs elsewhere (in CI).
             for p in run_time_problems(&config) {
-                eprintln!("warning: {p}");
+                crate::cmd::say(format_args!("warning: {p}"));
+            }
+            for p in check::plugin_problems(&config)? {
+                crate::cmd::say(format_args!("warning: {p}"));
             }
             writeln!(
                 std::io::stdout(),
@@ -155,6 +164,48 @@ pub(crate) fn run_time_problems(config: &crate::config::Config) -> Vec<String> {
                 }
             }
             _ => {}
+        }
+    }
+    problems.extend(crate::identity::offline_key_problems(&config.identity));
+    for c in &config.connections {
+        if let Ok(p) = c.policy()
+            && !p.allow_all
+            && p.allow_groups.is_empty()
+            && p.allow_subjects.is_empty()
+        {
+            problems.push(format!(
+                "connection {:?}: no allow_groups, allow_subjects or allow_all, so every \
+                 agent is refused",
+                c.name
+            ));
+        }
+    }
+    // A `[plugins.config.X]` or `[plugins.grants.X]` that names no plugin is
+    // most likely a typo, and the plugin it meant runs with its defaults.
+    let listed: std::collections::HashSet<&str> = config
+        .connections
+        .iter()
+        .flat_map(|c| c.plugins.iter().map(String::as_str))
+        .collect();
+    let sections = (config.plugins.config.keys().map(|n| (n, "config")))
+        .chain(config.plugins.grants.keys().map(|n| (n, "grants")));
+    for (name, section) in sections {
+        let file = config.plugins.dir.join(format!("{name}.wasm"));
+        if !listed.contains(name.as_str()) && !file.is_file() {
+            problems.push(format!(
+                "[plugins.{section}.{name}] names no plugin: no connection lists {name:?} and \
+                 there is no {}",
+                file.display()
+            ));
+        }
+    }
+    for (name, grant) in &config.plugins.grants {
+        for dir in grant.dirs.iter().filter(|d| !d.host.is_dir()) {
+            problems.push(format!(
+                "[plugins.grants.{name}]: directory {} does not exist, so the plugin cannot \
+                 start",
+                dir.host.display()
+            ));
         }
     }
     for c in &config.connections {

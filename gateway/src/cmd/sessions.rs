@@ -88,7 +88,7 @@ fn list(dir: &Path, filter: &Filter, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if sessions.is_empty() {
-        eprintln!("no recorded sessions in {}", dir.display());
+        crate::cmd::say(format_args!("no recorded sessions in {}", dir.display()));
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(
@@ -173,7 +173,9 @@ fn export(dir: &Path, id: &str, format: ExportFormat) -> anyhow::Result<ExitCode
                 .iter()
                 .any(|e| matches!(e, Entry::Session(h) if h.protocol == "http"));
             if !is_http {
-                eprintln!("session {id} is not an HTTP session: HAR holds HTTP exchanges only");
+                crate::cmd::say(format_args!(
+                    "session {id} is not an HTTP session: HAR holds HTTP exchanges only"
+                ));
                 return Ok(ExitCode::FAILURE);
             }
             serde_json::to_writer_pretty(&mut out, &har::export(&recorded.entries))?;
