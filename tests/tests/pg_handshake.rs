@@ -43,7 +43,7 @@ async fn start(allow_plaintext_loopback: bool) -> Gateway {
         tls: Some(tls),
         allow_plaintext_loopback,
         startup_timeout: std::time::Duration::from_secs(60),
-        end_at_token_expiry: false,
+        end_at_token_expiry: None,
     });
     let connections = Arc::new(Connections(HashMap::from([(
         "appdb".to_string(),

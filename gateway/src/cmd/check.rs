@@ -48,6 +48,7 @@ pub fn plugin_problems(config: &Config) -> anyhow::Result<Vec<String>> {
         .connections
         .iter()
         .flat_map(|c| c.plugins.iter())
+        .chain(config.audit.sinks.iter())
         .collect();
     names.sort();
     names.dedup();
@@ -62,8 +63,12 @@ pub fn plugin_problems(config: &Config) -> anyhow::Result<Vec<String>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Only a handful of instances: the default pool reserves address space
+    // for a whole gateway's.
+    let mut plugins = config.plugins.clone();
+    plugins.max_instances = plugins.max_instances.min(16);
     runtime.block_on(async {
-        let host = PluginHost::new(config.plugins.clone())?;
+        let host = PluginHost::new(plugins)?;
         let mut problems = Vec::new();
         for (name, file) in files {
             if let Err(e) = host.load_file(name, &file).await {

@@ -104,8 +104,15 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             for p in run_time_problems(&config) {
                 crate::cmd::say(format_args!("warning: {p}"));
             }
-            for p in check::plugin_problems(&config)? {
-                crate::cmd::say(format_args!("warning: {p}"));
+            match check::plugin_problems(&config) {
+                Ok(problems) => {
+                    for p in problems {
+                        crate::cmd::say(format_args!("warning: {p}"));
+                    }
+                }
+                Err(e) => crate::cmd::say(format_args!(
+                    "warning: the plugin files could not be loaded for checking: {e:#}"
+                )),
             }
             writeln!(
                 std::io::stdout(),
@@ -185,7 +192,9 @@ pub(crate) fn run_time_problems(config: &crate::config::Config) -> Vec<String> {
     let listed: std::collections::HashSet<&str> = config
         .connections
         .iter()
-        .flat_map(|c| c.plugins.iter().map(String::as_str))
+        .flat_map(|c| c.plugins.iter())
+        .chain(config.audit.sinks.iter())
+        .map(String::as_str)
         .collect();
     let sections = (config.plugins.config.keys().map(|n| (n, "config")))
         .chain(config.plugins.grants.keys().map(|n| (n, "grants")));

@@ -270,7 +270,10 @@ fn postgres_listener(
         tls: Some(tls),
         allow_plaintext_loopback: config.postgres.allow_plaintext_loopback,
         startup_timeout: Duration::from_millis(config.postgres.startup_timeout_ms),
-        end_at_token_expiry: config.postgres.end_sessions_at_token_expiry,
+        end_at_token_expiry: config
+            .postgres
+            .end_sessions_at_token_expiry
+            .then(|| Duration::from_secs(config.identity.leeway_secs)),
     };
     Ok(PgListener::new(
         settings,

@@ -177,8 +177,11 @@ pub(crate) fn groups(
         )
     };
     if ambiguous(claims, path) {
-        return Err(bad(
-            "both a claim of that name and a different nested claim",
+        return Err(reject(
+            RejectReason::InvalidGroups,
+            format!(
+                "groups claim {path:?} is both a claim of that name and a different nested claim"
+            ),
         ));
     }
     let mut out: Vec<String> = Vec::new();

@@ -274,11 +274,14 @@ impl Verifier {
             claims::now_unix(),
         )?;
         let mut groups = claims::groups(&jws.claims, &rules.groups_claim)?;
+        // Mapping conditions and the claims shown to plugins read the
+        // same paths: neither may pick one of two claims silently.
         if let Some(path) = self
             .inner
             .mappings
             .iter()
             .filter_map(|m| m.claim.as_deref())
+            .chain(self.inner.exposed_claims.iter().map(String::as_str))
             .find(|path| claims::ambiguous(&jws.claims, path))
         {
             return Err(reject(

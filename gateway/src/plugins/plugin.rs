@@ -356,7 +356,10 @@ impl Plugin {
                 bound,
                 stderr,
             }),
-            Ok(Err(message)) => Err(PluginError::ConfigRejected(message)),
+            Ok(Err(message)) => Err(PluginError::ConfigRejected(guest_text(
+                &message,
+                MAX_REASON_BYTES,
+            ))),
             Err(e) => Err(init_failed(&store, e)),
         }
     }

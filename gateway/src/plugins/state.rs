@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::StoreLimits;
@@ -19,8 +19,6 @@ use super::sandbox::StderrTail;
 
 /// Longest log line a plugin can write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 4096;
-/// The most one `counter-add` adds.
-const MAX_COUNTER_STEP: u64 = 1 << 32;
 /// Distinct metric series one plugin instance may create.
 const MAX_SERIES: usize = 64;
 
@@ -51,8 +49,26 @@ pub struct HostState {
 type SeriesKey = (bool, String, Vec<(String, String)>);
 
 enum Series {
-    Counter(metrics::Counter),
+    /// The handle, and the series' total across instances: kept here so that
+    /// it saturates, where the exporter's own counter would wrap at 2^64
+    /// (which a scraper reads as a reset).
+    Counter(metrics::Counter, Arc<AtomicU64>),
     Histogram(metrics::Histogram),
+}
+
+/// Counter totals by series, shared by a plugin's instances and generations.
+/// Bounded like the series themselves (per plugin name).
+static COUNTER_TOTALS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Arc<AtomicU64>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// `labels` as the series carries them (the plugin's name among them).
+fn counter_total(name: &str, labels: &[metrics::Label]) -> Arc<AtomicU64> {
+    let mut key = name.to_string();
+    for l in labels {
+        key.push_str(&format!("\0{}={}", l.key(), l.value()));
+    }
+    let mut totals = COUNTER_TOTALS.lock().unwrap_or_else(|e| e.into_inner());
+    totals.entry(key).or_default().clone()
 }
 
 impl HostState {
@@ -106,10 +122,11 @@ impl HostState {
             let (counter, name, labels) = &key;
             let labels = metric_labels(&self.plugin, labels.clone());
             let handle = if *counter {
-                Series::Counter(metrics::counter!(
-                    format!("sluice_plugin_{name}_total"),
-                    labels
-                ))
+                let total = counter_total(name, &labels);
+                Series::Counter(
+                    metrics::counter!(format!("sluice_plugin_{name}_total"), labels),
+                    total,
+                )
             } else {
                 Series::Histogram(metrics::histogram!(format!("sluice_plugin_{name}"), labels))
             };
@@ -191,10 +208,14 @@ impl host::Host for HostState {
         if !valid_metric_name(&name) {
             return;
         }
-        if let Some(Series::Counter(c)) = self.series((true, name, labels)) {
-            // The exporter's counter wraps at 2^64, which a scraper reads as
-            // a reset: a bounded step keeps a plugin from getting there.
-            c.increment(value.min(MAX_COUNTER_STEP));
+        if let Some(Series::Counter(c, total)) = self.series((true, name, labels)) {
+            let sum = |t: u64| Some(t.saturating_add(value));
+            let before = total
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, sum)
+                .unwrap_or_else(|t| t);
+            // `absolute` keeps the larger value, so instances racing here
+            // cannot move the series backwards.
+            c.absolute(before.saturating_add(value));
         }
     }
 

@@ -42,6 +42,9 @@ pub const AUDIT_UNAVAILABLE: &str = "58000";
 /// Portals remembered per session; beyond, an Execute's text is recorded as
 /// unknown (the record is still written).
 const MAX_TRACKED: usize = 10_000;
+/// Entity names a statement's completion record counts masked values under
+/// (as many as one masker report may name); past them, `other`.
+const MAX_ENTITIES: usize = 64;
 
 pub struct Trail {
     audit: Audit,
@@ -473,7 +476,15 @@ impl Trail {
         }
         let mut s = self.lock();
         for d in detections {
-            *s.done.masked.entry(d.entity.clone()).or_default() += u64::from(d.count);
+            // Each batch's names are bounded; a statement's batches are not.
+            let entity =
+                if s.done.masked.len() >= MAX_ENTITIES && !s.done.masked.contains_key(&d.entity) {
+                    "other".to_string()
+                } else {
+                    d.entity.clone()
+                };
+            let n = s.done.masked.entry(entity).or_default();
+            *n = n.saturating_add(u64::from(d.count));
         }
     }
 

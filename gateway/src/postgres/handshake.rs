@@ -30,9 +30,9 @@ pub struct HandshakeSettings {
     pub allow_plaintext_loopback: bool,
     /// Deadline for TLS, the startup packet and authentication.
     pub startup_timeout: std::time::Duration,
-    /// End each session when its token expires (`[postgres]
-    /// end_sessions_at_token_expiry`).
-    pub end_at_token_expiry: bool,
+    /// End each session when its token expires, this long after `exp` (the
+    /// leeway login allowed it): `[postgres] end_sessions_at_token_expiry`.
+    pub end_at_token_expiry: Option<std::time::Duration>,
 }
 
 /// What the gateway knows about a configured PostgreSQL connection at the
@@ -294,6 +294,7 @@ pub async fn accept(
             sqlstate::INVALID_CATALOG_NAME,
             Why {
                 connection: Some(connection.clone()),
+                subject: Some(identity.subject.clone()),
                 ..protocol("unknown_connection")
             },
             format!("connection \"{connection}\" does not exist on this gateway"),

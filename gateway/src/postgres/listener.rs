@@ -312,7 +312,7 @@ impl PgListener {
             expires_at: self
                 .settings
                 .end_at_token_expiry
-                .then_some(agent.identity.expires_at),
+                .map(|leeway| agent.identity.expires_at + leeway),
         };
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -51,6 +52,8 @@ const MAX_SERVER_FRAME: usize = 1 << 30;
 /// Messages awaiting the server's answer that the relay keeps track of
 /// (see [`Pipeline::backlog`]).
 const MAX_BACKLOG: usize = 10_000;
+/// How long the session's last error may take to reach the client.
+const FATAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct RelayContext {
     pub host: Arc<PluginHost>,
@@ -150,9 +153,13 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
         },
     );
     let mut client_w = BufWriter::new(client_w);
+    // Set while frames are being handed to `client_w`: a direction dropped
+    // then may have left part of a frame on the wire.
+    let mid_frame = AtomicBool::new(false);
     let down = server_to_client(
         server_r,
         &mut client_w,
+        &mid_frame,
         ctx,
         shared,
         marker,
@@ -181,10 +188,16 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
         Err(RelayError::Client(e)) => client_fault(e),
         _ => None,
     };
-    if let Some((code, why)) = fatal {
+    // After part of a frame the client could not read the error: it only
+    // sees the connection close. A client that stopped reading does not hold
+    // the session (and the upstream cancel that follows it) for long.
+    if let Some((code, why)) = fatal.filter(|_| !mid_frame.load(Ordering::Relaxed)) {
         let f = error_response(Severity::Fatal, code, &why);
-        let _ = client_w.write_all(&f.to_bytes()).await;
-        let _ = client_w.flush().await;
+        let _ = tokio::time::timeout(FATAL_WRITE_TIMEOUT, async {
+            client_w.write_all(&f.to_bytes()).await?;
+            client_w.flush().await
+        })
+        .await;
     }
     ended
 }

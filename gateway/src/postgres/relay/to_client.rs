@@ -1,6 +1,7 @@
 //! Server to client: refusals swapped in, result rows masked, the answers
 //! matched to what the client (or the gateway) asked.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
@@ -22,6 +23,7 @@ use crate::postgres::selections::Selections;
 pub(super) async fn server_to_client(
     server: ReadHalf<Io>,
     client: &mut BufWriter<WriteHalf<Io>>,
+    mid_frame: &AtomicBool,
     ctx: Arc<RelayContext>,
     shared: Arc<Mutex<Shared>>,
     marker: String,
@@ -233,11 +235,15 @@ pub(super) async fn server_to_client(
             _ => out.push(f),
         }
         ctx.audit.observe(&out);
+        mid_frame.store(true, Ordering::Relaxed);
         for f in &out {
             frame::write_frame(client, f)
                 .await
                 .map_err(|e| RelayError::Client(e.into()))?;
         }
+        // Whole frames from here: what `client` has not sent yet stays in
+        // its buffer, ahead of anything written next.
+        mid_frame.store(false, Ordering::Relaxed);
         if server.buffer().is_empty() {
             client
                 .flush()
