@@ -63,6 +63,7 @@ async fn setup() -> (Keys, Verifier) {
         evil_server: JwksServer::start(jwks(&[TestKey::rsa("rsa-b", "evil").jwk()])).await,
     };
     let mut issuer = IssuerConfig::new(ISS, vec!["sluice".into()]);
+    issuer.max_token_lifetime_secs = Some(3600);
     issuer.jwks_inline = Some(jwks(&[
         keys.rsa.jwk(),
         keys.es256.jwk(),
@@ -166,6 +167,21 @@ fn corpus() -> Vec<(&'static str, Builder, &'static str)> {
         case("expired an hour ago", "expired", |k| {
             k.rsa
                 .token("RS256", json!({}), &with(json!({"exp": now() - 3600})))
+        }),
+        case(
+            "exp a year ahead (max lifetime 1 h)",
+            "lifetime_too_long",
+            |k| {
+                k.rsa.token(
+                    "RS256",
+                    json!({}),
+                    &with(json!({"exp": now() + 365 * 86400})),
+                )
+            },
+        ),
+        case("exp far beyond any date", "lifetime_too_long", |k| {
+            k.rsa
+                .token("RS256", json!({}), &with(json!({"exp": 1e300})))
         }),
         case("nbf an hour ahead", "not_yet_valid", |k| {
             k.rsa

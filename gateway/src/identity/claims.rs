@@ -147,6 +147,34 @@ pub fn claim_path<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a 
     Some(current)
 }
 
+/// Refuses a token whose `exp` lies more than `max_secs` (plus `leeway`)
+/// after `now`: the issuer's own idea of a lifetime is not taken on trust.
+pub(crate) fn check_lifetime(
+    registered: &Registered,
+    max_secs: Option<u64>,
+    leeway: i64,
+    now: i64,
+) -> Result<(), TokenRejected> {
+    let Some(max) = max_secs else { return Ok(()) };
+    let exp = registered
+        .expires_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let limit = now
+        .saturating_add(i64::try_from(max).unwrap_or(i64::MAX))
+        .saturating_add(leeway);
+    if exp > limit {
+        return Err(reject(
+            RejectReason::LifetimeTooLong,
+            format!(
+                "exp is {}s ahead; this issuer's tokens may live {max}s",
+                exp - now
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A dotted path that names both a top-level claim (`"realm_access.roles"`)
 /// and a different nested one (`realm_access: {roles: …}`). Which of them the
 /// operator meant cannot be known; the nested one is usually what the IdP
@@ -346,6 +374,17 @@ mod tests {
             check(json!({"sub": "", "aud": "sluice", "exp": 1100})).err(),
             Some("invalid_sub")
         );
+    }
+
+    #[test]
+    fn lifetimes_beyond_the_issuers_limit_are_refused() {
+        let r = |exp: i64| check(json!({"sub": "a", "aud": "sluice", "exp": exp})).unwrap();
+        let lifetime = |exp, max| check_lifetime(&r(exp), max, 30, 1000).map_err(|e| e.reason());
+        assert_eq!(lifetime(1000 + 3600, Some(3600)), Ok(()));
+        assert_eq!(lifetime(1000 + 3630, Some(3600)), Ok(()), "within leeway");
+        assert_eq!(lifetime(1000 + 3631, Some(3600)), Err("lifetime_too_long"));
+        assert_eq!(lifetime(i64::MAX, Some(3600)), Err("lifetime_too_long"));
+        assert_eq!(lifetime(i64::MAX, None), Ok(()));
     }
 
     #[test]

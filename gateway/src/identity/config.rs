@@ -114,6 +114,11 @@ pub struct IssuerConfig {
     /// Timeout of one discovery or JWKS request, in seconds. Default 10.
     #[serde(default = "default_http_timeout_secs")]
     pub http_timeout_secs: u64,
+    /// Refuse tokens whose `exp` is further ahead than this many seconds
+    /// (plus the leeway), whatever the issuer signed: a leaked long-lived
+    /// token stays usable only so long. Default: no limit.
+    #[serde(default)]
+    pub max_token_lifetime_secs: Option<u64>,
     /// Extra PEM CA bundle trusted for this issuer's HTTPS endpoints (in addition to the
     /// system and Mozilla roots).
     #[serde(default)]
@@ -135,6 +140,7 @@ impl IssuerConfig {
             refresh_interval_secs: default_refresh_interval_secs(),
             refresh_cooldown_secs: default_refresh_cooldown_secs(),
             http_timeout_secs: default_http_timeout_secs(),
+            max_token_lifetime_secs: None,
             ca_file: None,
         }
     }
@@ -330,6 +336,9 @@ impl IssuerConfig {
             && (typs.is_empty() || typs.iter().any(String::is_empty))
         {
             return err("`required_typ` must list non-empty values".into());
+        }
+        if self.max_token_lifetime_secs == Some(0) {
+            return err("`max_token_lifetime_secs` must be at least 1".into());
         }
         if self.refresh_cooldown_secs == 0 {
             return err("`refresh_cooldown_secs` must be at least 1 (it protects the IdP)".into());

@@ -80,6 +80,8 @@ pub enum RejectReason {
     InvalidClaim,
     /// The groups claim is neither a string nor an array of strings.
     InvalidGroups,
+    /// `exp` is further ahead than the issuer's `max_token_lifetime_secs`.
+    LifetimeTooLong,
 }
 
 impl RejectReason {
@@ -117,6 +119,7 @@ impl RejectReason {
             InvalidSub => "invalid_sub",
             InvalidClaim => "invalid_claim",
             InvalidGroups => "invalid_groups",
+            LifetimeTooLong => "lifetime_too_long",
         }
     }
 }

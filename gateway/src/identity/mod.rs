@@ -14,8 +14,10 @@
 //! Wiring (for the gateway):
 //! * startup: `Verifier::from_config(&cfg.identity, &state_dir).await?` inside the Tokio
 //!   runtime; call [`metrics::describe`] once after installing the metrics recorder;
-//! * listeners: `verifier.authorize(token, &connection.policy).await` before connecting
-//!   upstream; answer with `err.reason()` (stable codes), log `err` (human message);
+//! * listeners: `verifier.verify(token)`, then the connection's `policy.check(&identity)`,
+//!   before connecting upstream (PostgreSQL looks the connection up between the two, so
+//!   only a verified identity learns which exist); answer with `err.reason()` (stable
+//!   codes), log `err` (human message);
 //! * admin: when `verifier.dev_issuer()` is `Some(dev)`, serve `dev.jwks_json()` at
 //!   `/.well-known/jwks.json` and `dev.discovery_document()` at
 //!   `/.well-known/openid-configuration`; `/readyz` can use `verifier.is_ready()` and the

@@ -73,6 +73,7 @@ struct IssuerRules {
     algs: Vec<Alg>,
     /// Normalised (`jose::media_type`) accepted `typ` values; `None` = the default rule.
     required_typ: Option<Vec<String>>,
+    max_lifetime_secs: Option<u64>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -125,6 +126,7 @@ impl Verifier {
                     groups_claim: "groups".to_owned(),
                     algs: vec![Alg::EdDSA],
                     required_typ: None,
+                    max_lifetime_secs: None,
                 },
             );
             dev = Some(dev_issuer);
@@ -267,12 +269,10 @@ impl Verifier {
         rules.check_header(&jws.header)?;
         rules.check_signature(jws).await?;
 
-        let registered = claims::validate_registered(
-            &jws.claims,
-            &rules.audiences,
-            self.inner.leeway,
-            claims::now_unix(),
-        )?;
+        let now = claims::now_unix();
+        let registered =
+            claims::validate_registered(&jws.claims, &rules.audiences, self.inner.leeway, now)?;
+        claims::check_lifetime(&registered, rules.max_lifetime_secs, self.inner.leeway, now)?;
         let mut groups = claims::groups(&jws.claims, &rules.groups_claim)?;
         // Mapping conditions and the claims shown to plugins read the
         // same paths: neither may pick one of two claims silently.
@@ -375,6 +375,7 @@ impl IssuerRules {
                 .required_typ
                 .as_ref()
                 .map(|typs| typs.iter().map(|t| jose::media_type(t)).collect()),
+            max_lifetime_secs: ic.max_token_lifetime_secs,
         })
     }
 
