@@ -44,15 +44,7 @@ pub fn run(config: Config, file: &Path, name: Option<String>) -> anyhow::Result<
 /// rejects, a grant it cannot give). Files that are missing are reported by
 /// [`super::run_time_problems`].
 pub fn plugin_problems(config: &Config) -> anyhow::Result<Vec<String>> {
-    let mut names: Vec<&String> = config
-        .connections
-        .iter()
-        .flat_map(|c| c.plugins.iter())
-        .chain(config.audit.sinks.iter())
-        .collect();
-    names.sort();
-    names.dedup();
-    let files: Vec<(&String, std::path::PathBuf)> = names
+    let files: Vec<(&str, std::path::PathBuf)> = super::listed_plugins(config)
         .into_iter()
         .map(|n| (n, config.plugins.dir.join(format!("{n}.wasm"))))
         .filter(|(_, f)| f.is_file())

@@ -133,6 +133,18 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
+/// Every plugin name the configuration runs: the connections' plugins and
+/// the audit sinks, each once, in order.
+pub(crate) fn listed_plugins(config: &crate::config::Config) -> std::collections::BTreeSet<&str> {
+    config
+        .connections
+        .iter()
+        .flat_map(|c| c.plugins.iter())
+        .chain(config.audit.sinks.iter())
+        .map(String::as_str)
+        .collect()
+}
+
 /// What a configuration that parses may still get wrong where it runs:
 /// secrets that cannot be read here, plugins with no file, connections no
 /// listener serves. `config check` and `serve` warn of them.
@@ -189,13 +201,7 @@ pub(crate) fn run_time_problems(config: &crate::config::Config) -> Vec<String> {
     }
     // A `[plugins.config.X]` or `[plugins.grants.X]` that names no plugin is
     // most likely a typo, and the plugin it meant runs with its defaults.
-    let listed: std::collections::HashSet<&str> = config
-        .connections
-        .iter()
-        .flat_map(|c| c.plugins.iter())
-        .chain(config.audit.sinks.iter())
-        .map(String::as_str)
-        .collect();
+    let listed = listed_plugins(config);
     let sections = (config.plugins.config.keys().map(|n| (n, "config")))
         .chain(config.plugins.grants.keys().map(|n| (n, "grants")));
     for (name, section) in sections {

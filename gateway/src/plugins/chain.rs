@@ -415,7 +415,7 @@ fn valid_entity(entity: &str) -> bool {
 /// Distinct `entity` values `sluice_masked_values_total` accepts. Entity
 /// names come from plugins; past this many, new ones are counted as `other`
 /// so that a plugin cannot grow the metric without bound.
-const MAX_ENTITY_LABELS: usize = 64;
+pub(crate) const MAX_ENTITY_LABELS: usize = 64;
 
 static ENTITY_LABELS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 

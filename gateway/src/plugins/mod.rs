@@ -13,6 +13,7 @@ mod runtime;
 mod sandbox;
 mod state;
 
+pub(crate) use chain::MAX_ENTITY_LABELS;
 pub use chain::{
     ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause, Selection, TextsError,
 };

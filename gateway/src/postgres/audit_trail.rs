@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::audit::{Audit, EncodedIdentity, Event, bounded_text, kinds};
 use crate::plugins::bindings::types::{Detection, Session, SqlPhase, SqlStatement};
-use crate::plugins::{ApprovalNeeded, Refusal, RefusalCause};
+use crate::plugins::{ApprovalNeeded, MAX_ENTITY_LABELS, Refusal, RefusalCause};
 use crate::recording::Recording;
 use crate::recording::entry::{Entry, SqlError, SqlText, Statement};
 
@@ -42,9 +42,6 @@ pub const AUDIT_UNAVAILABLE: &str = "58000";
 /// Portals remembered per session; beyond, an Execute's text is recorded as
 /// unknown (the record is still written).
 const MAX_TRACKED: usize = 10_000;
-/// Entity names a statement's completion record counts masked values under
-/// (as many as one masker report may name); past them, `other`.
-const MAX_ENTITIES: usize = 64;
 
 pub struct Trail {
     audit: Audit,
@@ -477,12 +474,13 @@ impl Trail {
         let mut s = self.lock();
         for d in detections {
             // Each batch's names are bounded; a statement's batches are not.
-            let entity =
-                if s.done.masked.len() >= MAX_ENTITIES && !s.done.masked.contains_key(&d.entity) {
-                    "other".to_string()
-                } else {
-                    d.entity.clone()
-                };
+            let entity = if s.done.masked.len() >= MAX_ENTITY_LABELS
+                && !s.done.masked.contains_key(&d.entity)
+            {
+                "other".to_string()
+            } else {
+                d.entity.clone()
+            };
             let n = s.done.masked.entry(entity).or_default();
             *n = n.saturating_add(u64::from(d.count));
         }

@@ -90,6 +90,14 @@ struct Why {
     subject: Option<String>,
 }
 
+/// `why`, about the connection the client named.
+fn on(connection: &str, why: Why) -> Why {
+    Why {
+        connection: Some(connection.to_string()),
+        ..why
+    }
+}
+
 fn protocol(reason: &'static str) -> Why {
     Why {
         reason,
@@ -200,10 +208,7 @@ pub async fn accept(
         return Err(refuse(
             &mut *io,
             sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
-            Why {
-                connection: Some(connection.clone()),
-                ..protocol("tls_required")
-            },
+            on(&connection, protocol("tls_required")),
             "the token must be sent over TLS: connect with sslmode=require".into(),
         )
         .await);
@@ -227,10 +232,7 @@ pub async fn accept(
             return Err(refuse(
                 &mut *io,
                 sqlstate::PROTOCOL_VIOLATION,
-                Why {
-                    connection: Some(connection.clone()),
-                    ..protocol("protocol_violation")
-                },
+                on(&connection, protocol("protocol_violation")),
                 "expected a password message".into(),
             )
             .await);
@@ -254,10 +256,7 @@ pub async fn accept(
             return Err(refuse(
                 &mut *io,
                 sqlstate::PROTOCOL_VIOLATION,
-                Why {
-                    connection: Some(connection.clone()),
-                    ..protocol("protocol_violation")
-                },
+                on(&connection, protocol("protocol_violation")),
                 format!("invalid password message: {e}"),
             )
             .await);
