@@ -206,6 +206,8 @@ async fn requests_the_upstream_could_read_otherwise_are_refused() {
         "/api/admin%5cusers",
         "/api/admin;x/users/7",
         "/api/v1/..;/admin",
+        "/api/admin./users/7",
+        "/api/admin%20/users/7",
     ] {
         let resp = client
             .delete(gw.https(path))
@@ -259,6 +261,9 @@ async fn requests_the_upstream_could_read_otherwise_are_refused() {
     let overrides = [
         ("/api/admin/users/7?_method=DELETE", None, ""),
         ("/api/admin/users/7?a=1&%5FMETHOD=delete", None, ""),
+        ("/api/admin/users/7?a=1;_method=DELETE", None, ""),
+        ("/api/admin/users/7?%20_method=DELETE", None, ""),
+        ("/api/admin/users/7?_method[]=DELETE", None, ""),
         (
             "/api/admin/users/7",
             Some("application/x-www-form-urlencoded"),
@@ -330,6 +335,136 @@ async fn requests_the_upstream_could_read_otherwise_are_refused() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(up.count(), 1);
+
+    // A length with leading zeros goes upstream as the number it is.
+    let out = gw.curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Content-Length: 010",
+        "--data-binary",
+        "0123456789",
+        &gw.https("/api/v1/items"),
+    ]);
+    assert_eq!(out.status, 200, "{}", out.body);
+    let seen = up.last();
+    assert_eq!(seen.headers["content-length"], "10");
+    assert_eq!(&seen.body[..], b"0123456789");
+}
+
+/// Header names with `_` (`X_Env`), which CGI, WSGI and Rack upstreams read
+/// as `X-Env` where a guardrail's rule on `X-Env` does not look: dropped by
+/// default, refused or checked for a twin on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_names_with_underscores_are_dropped_or_refused() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let out = gw.curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "X_Env: prod",
+        "-H",
+        "X_Api_Key: forged",
+        "-H",
+        "X-Kept: yes",
+        &gw.https("/api/v1/items"),
+    ]);
+    assert_eq!(out.status, 200, "{}", out.body);
+    let seen = up.last();
+    assert_eq!(seen.headers["x-kept"], "yes");
+    for gone in ["x_env", "x_api_key"] {
+        assert!(
+            !seen.headers.contains_key(gone),
+            "{gone} reached the upstream"
+        );
+    }
+
+    // HTTP/2 carries what HTTP/1.1 parsers trim: a value with whitespace
+    // around it would reach the upstream as `prod`, unseen by a rule on
+    // `prod`. And `:authority` must agree with `Host`.
+    let h2 = gw.client_builder().http2_prior_knowledge().build().unwrap();
+    let before = up.count();
+    for value in [" prod", "prod\t"] {
+        let resp = h2
+            .get(gw.http("/api/v1/items"))
+            .bearer_auth(&token)
+            .header("x-env", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+        let (status, v) = problem(resp).await;
+        assert_eq!(
+            (status, v["reason"].as_str()),
+            (400, Some("bad_header")),
+            "{value:?}"
+        );
+    }
+    let resp = h2
+        .get(gw.http("/api/v1/items"))
+        .bearer_auth(&token)
+        .header("host", "elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("ambiguous_host"))
+    );
+    assert_eq!(up.count(), before);
+
+    let extra = format!(
+        "[[connections]]\nname = \"api\"\nkind = \"http\"\nupstream = \"{}\"\nallow_groups = [\"agents\"]\n",
+        up.url()
+    );
+    let refusing = Gateway::start_with_http(&[], "underscore_headers = \"refuse\"", &extra);
+    let token = refusing.token("agent-1", &["agents"], "1h");
+    let before = up.count();
+    let resp = refusing
+        .client()
+        .get(refusing.https("/api/v1/items"))
+        .bearer_auth(&token)
+        .header("X_Env", "prod")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("underscore_header"))
+    );
+    assert!(v["detail"].as_str().unwrap().contains("x_env"), "{v}");
+    assert_eq!(up.count(), before);
+
+    let passing = Gateway::start_with_http(&[], "underscore_headers = \"pass\"", &extra);
+    let token = passing.token("agent-1", &["agents"], "1h");
+    let client = passing.client();
+    let resp = client
+        .get(passing.https("/api/v1/items"))
+        .bearer_auth(&token)
+        .header("X_Env", "prod")
+        .header("X-Env", "dev")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (400, Some("ambiguous_header"))
+    );
+    assert_eq!(up.count(), before);
+    let resp = client
+        .get(passing.https("/api/v1/items"))
+        .bearer_auth(&token)
+        .header("X_Trace", "t1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.last().headers["x_trace"], "t1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

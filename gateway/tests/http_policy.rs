@@ -133,16 +133,23 @@ async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
     // A key in another case is the same key to case-insensitive upstreams
     // (Go's encoding/json).
     let before = up.count();
-    for body in [r#"{"Amount": 5000}"#, r#"{"AMOUNT": 5000}"#] {
+    // So is a number written as text to upstreams that convert it (Jackson,
+    // PHP, Rails), and a path with a trailing slash.
+    for (path, body) in [
+        ("/api/refunds", r#"{"Amount": 5000}"#),
+        ("/api/refunds", r#"{"AMOUNT": 5000}"#),
+        ("/api/refunds", r#"{"amount": "5000"}"#),
+        ("/api/refunds/", r#"{"amount": 5000}"#),
+    ] {
         let resp = client
-            .post(gw.https("/api/refunds"))
+            .post(gw.https(path))
             .bearer_auth(&token)
             .header("content-type", "application/json")
             .body(body)
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 403, "{body}");
+        assert_eq!(resp.status(), 403, "{path} {body}");
     }
     // An escaped character that upstreams may read as an ASCII one.
     let resp = client

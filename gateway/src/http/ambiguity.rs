@@ -15,6 +15,8 @@
 //!   matches field names without regard to case), so a guardrail could
 //!   judge `{"name":"read_file","Name":"delete_repo"}` as one tool call and
 //!   the upstream run another.
+//! - Header names with `_`, which CGI-style upstreams read as `-` (see
+//!   [`UnderscoreHeaders`]): dropped by default.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -22,6 +24,7 @@ use std::fmt;
 use hyper::{HeaderMap, Method, Uri};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::config::UnderscoreHeaders;
 use super::problem::Problem;
 
 const OVERRIDE_HEADERS: [&str; 5] = [
@@ -55,10 +58,30 @@ fn override_parameter(where_: &str) -> String {
 }
 
 /// Whether url-encoded pairs (a query string or a form body) name the
-/// override parameter, after decoding and ignoring case (`%5Fmethod`,
-/// `_METHOD`).
+/// override parameter as some framework reads names: decoded (`%5Fmethod`),
+/// in any case, pairs split at `;` as well as `&` (older Go and Python
+/// parsers), and a name read as PHP reads it (leading spaces dropped, ` `
+/// and `.` as `_`, `_method[]` an array of `_method`), or as C reads it
+/// (up to a NUL). Erring towards refusal is safe: no API needs such names.
 fn names_override(encoded: &[u8]) -> bool {
-    url::form_urlencoded::parse(encoded).any(|(k, _)| k.eq_ignore_ascii_case(OVERRIDE_PARAMETER))
+    encoded
+        .split(|b| *b == b'&' || *b == b';')
+        .filter_map(|pair| url::form_urlencoded::parse(pair).next())
+        .any(|(name, _)| read_as_override(&name))
+}
+
+fn read_as_override(name: &str) -> bool {
+    let name = name.split('\0').next().unwrap_or("");
+    let name = name.split('[').next().unwrap_or("");
+    let name = name.trim_matches(|c: char| c.is_ascii_whitespace());
+    name.len() == OVERRIDE_PARAMETER.len()
+        && name
+            .bytes()
+            .map(|b| match b {
+                b' ' | b'.' => b'_',
+                b => b.to_ascii_lowercase(),
+            })
+            .eq(OVERRIDE_PARAMETER.bytes())
 }
 
 /// Whether a part of a multipart body is named like the override
@@ -122,13 +145,91 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
     }
     // RFC 9112 (3.2): several Host lines are refused, as servers disagree
     // on which one a request is for.
-    if headers.get_all(hyper::header::HOST).iter().nth(1).is_some() {
+    let mut hosts = headers.get_all(hyper::header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
         return Err(Problem::bad_request(
             "ambiguous_host",
             "the request has more than one Host header",
         ));
     }
+    // HTTP/2's `:authority` (or an absolute request target) naming another
+    // host than `Host` (RFC 9113, 8.3.1: malformed): which one an upstream
+    // or a rule reads varies.
+    if let (Some(authority), Some(host)) = (uri.authority(), host)
+        && !host
+            .as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+    {
+        return Err(Problem::bad_request(
+            "ambiguous_host",
+            "the request's authority and its Host header name different hosts",
+        ));
+    }
+    // RFC 9113 (8.2.1): a field value may not begin or end with whitespace.
+    // HTTP/1.1 parsers trim it, so `x-env: " prod"` sent over HTTP/2 would
+    // reach an HTTP/1.1 upstream as `prod`, unseen by a rule on `prod`.
+    if let Some((name, _)) = headers.iter().find(|(_, v)| {
+        let v = v.as_bytes();
+        matches!(v.first(), Some(b' ' | b'\t')) || matches!(v.last(), Some(b' ' | b'\t'))
+    }) {
+        return Err(Problem::bad_request(
+            "bad_header",
+            format!(
+                "the value of the {name} header begins or ends with whitespace, which upstreams \
+                 read without it"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Applies `policy` to the request's header names holding `_`.
+pub fn underscored_headers(
+    headers: &mut HeaderMap,
+    policy: UnderscoreHeaders,
+) -> Result<(), Problem> {
+    // Names are lower case and few: one scan finds none on nearly every request.
+    let underscored: Vec<hyper::header::HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().contains('_'))
+        .cloned()
+        .collect();
+    let Some(first) = underscored.first() else {
+        return Ok(());
+    };
+    match policy {
+        UnderscoreHeaders::Drop => {
+            tracing::debug!(headers = ?underscored, "request headers with '_' in their name dropped");
+            for name in underscored {
+                headers.remove(name);
+            }
+            Ok(())
+        }
+        UnderscoreHeaders::Refuse => Err(Problem::bad_request(
+            "underscore_header",
+            format!(
+                "the header {first} has '_' in its name, which many upstreams read as '-'; send \
+                 it with '-' instead"
+            ),
+        )),
+        UnderscoreHeaders::Pass => {
+            let mut seen = HashSet::new();
+            for name in headers.keys() {
+                let folded = name.as_str().replace('_', "-");
+                if !seen.insert(folded) {
+                    return Err(Problem::bad_request(
+                        "ambiguous_header",
+                        format!(
+                            "the header {name} reads the same as another header of the request \
+                             when '_' is read as '-', as many upstreams do"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A request body the guardrails are shown: a JSON body with a key twice
@@ -285,6 +386,54 @@ mod tests {
     use super::*;
 
     /// Also in http-guardrail's `cond` tests: the two must agree.
+    fn header_map(names: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for n in names {
+            h.append(
+                hyper::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                hyper::header::HeaderValue::from_static("v"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn underscored_header_names_are_dropped_refused_or_checked() {
+        let mut h = header_map(&["x-env", "X_Env", "accept", "x_api_key"]);
+        underscored_headers(&mut h, UnderscoreHeaders::Drop).unwrap();
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-env", "accept"]);
+
+        let mut h = header_map(&["accept", "x_trace"]);
+        let p = underscored_headers(&mut h, UnderscoreHeaders::Refuse).unwrap_err();
+        assert_eq!(p.reason, "underscore_header");
+        assert!(p.to_string().contains("x_trace"), "{p}");
+
+        let mut h = header_map(&["accept", "x_trace"]);
+        underscored_headers(&mut h, UnderscoreHeaders::Pass).unwrap();
+        assert_eq!(h.len(), 2);
+        for names in [
+            &["x-env", "x_env"][..],
+            &["x_env", "x-env"],
+            &["a_b-c", "a-b_c"],
+        ] {
+            let mut h = header_map(names);
+            let p = underscored_headers(&mut h, UnderscoreHeaders::Pass).unwrap_err();
+            assert_eq!(p.reason, "ambiguous_header", "{names:?}");
+        }
+
+        // Nothing to do: the map is left alone under every policy.
+        for policy in [
+            UnderscoreHeaders::Drop,
+            UnderscoreHeaders::Refuse,
+            UnderscoreHeaders::Pass,
+        ] {
+            let mut h = header_map(&["accept", "x-env"]);
+            underscored_headers(&mut h, policy).unwrap();
+            assert_eq!(h.len(), 2);
+        }
+    }
+
     #[test]
     fn keys_fold_as_go_and_java_fold_them() {
         for (a, b) in [
@@ -342,6 +491,11 @@ mod tests {
             "/r/x?_method=DELETE",
             "/r/x?a=1&%5Fmethod=DELETE",
             "/r/x?_METHOD=put",
+            "/r/x?%20_method=DELETE",
+            "/r/x?a=1;_method=DELETE",
+            "/r/x?_method[]=DELETE",
+            "/r/x?_method%00=DELETE",
+            "/r/x?.method=DELETE",
         ] {
             let uri: Uri = refused.parse().unwrap();
             let problem = check_head(&Method::POST, &uri, &none).unwrap_err();
@@ -356,6 +510,28 @@ mod tests {
             check_head(&Method::GET, &fine, &hosts).unwrap_err().reason,
             "ambiguous_host"
         );
+        let mut host = HeaderMap::new();
+        host.append("host", "A.example:8443".parse().unwrap());
+        let same: Uri = "https://a.example:8443/r/x".parse().unwrap();
+        assert!(check_head(&Method::GET, &same, &host).is_ok());
+        let other: Uri = "https://b.example/r/x".parse().unwrap();
+        assert_eq!(
+            check_head(&Method::GET, &other, &host).unwrap_err().reason,
+            "ambiguous_host"
+        );
+        for value in [" prod", "prod ", "\tprod", "prod\t"] {
+            let mut h = HeaderMap::new();
+            h.append("x-env", value.parse().unwrap());
+            assert_eq!(
+                check_head(&Method::GET, &fine, &h).unwrap_err().reason,
+                "bad_header",
+                "{value:?}"
+            );
+        }
+        let mut inner = HeaderMap::new();
+        inner.append("x-env", "a b".parse().unwrap());
+        inner.append("x-empty", "".parse().unwrap());
+        assert!(check_head(&Method::GET, &fine, &inner).is_ok());
 
         let reason = |t: Option<&str>, body: &[u8]| check_body(t, body).err().map(|p| p.reason);
         let form = Some("application/x-www-form-urlencoded; charset=utf-8");
@@ -364,6 +540,10 @@ mod tests {
             Some("override_parameter")
         );
         assert_eq!(reason(form, b"name=a&method=DELETE"), None);
+        assert_eq!(
+            reason(form, b"name=a&+_method=DELETE"),
+            Some("override_parameter")
+        );
         let json = br#"{"_Method":"DELETE","id":1}"#;
         assert_eq!(reason(None, json), Some("override_parameter"));
         // Only the top-level object is read as parameters.

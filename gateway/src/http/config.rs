@@ -39,6 +39,30 @@ pub struct HttpListenerConfig {
     /// Default 10000.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// What becomes of request headers with `_` in their name. Default
+    /// `drop`.
+    #[serde(default)]
+    pub underscore_headers: UnderscoreHeaders,
+}
+
+/// Request headers whose name holds an underscore (`X_Env`). CGI, WSGI and
+/// Rack upstreams read `_` and `-` alike (`HTTP_X_ENV`), so `X_Env` reaches
+/// them as `X-Env` while a guardrail's rule on `X-Env` does not see it, and
+/// `X_Api_Key` can stand beside (or in for) the credential the gateway
+/// injects. nginx and gunicorn drop such headers by default for this reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnderscoreHeaders {
+    /// Removed before the guardrails and the upstream see the request (the
+    /// recording keeps them, as the agent sent them).
+    #[default]
+    Drop,
+    /// The request is refused with 400 `underscore_header`.
+    Refuse,
+    /// Forwarded; a request where such a name and another one read the
+    /// same with `_` as `-` (`X_Env` and `X-Env`) is refused with 400
+    /// `ambiguous_header`.
+    Pass,
 }
 
 impl Default for HttpListenerConfig {
@@ -52,6 +76,7 @@ impl Default for HttpListenerConfig {
             idle_timeout_secs: default_idle_timeout_secs(),
             max_header_bytes: default_max_header_bytes(),
             max_connections: default_max_connections(),
+            underscore_headers: UnderscoreHeaders::default(),
         }
     }
 }

@@ -72,6 +72,31 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
+/// `Content-Length` as digits without leading zeros: the parser took `010`
+/// as ten, and an upstream that reads it as octal would take the rest of
+/// the body for the next request on a pooled connection.
+fn canonical_length(headers: &mut HeaderMap) {
+    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
+        return;
+    };
+    let digits = value.as_bytes();
+    if digits.len() > 1 && digits[0] == b'0' {
+        let n = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<u64>().ok());
+        match n {
+            Some(n) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            // The parser has validated it; unreadable here, it is the
+            // forwarded body's own framing that counts.
+            None => {
+                headers.remove(header::CONTENT_LENGTH);
+            }
+        }
+    }
+}
+
 /// The header names `Connection` lists (they are hop-by-hop too).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
     headers
@@ -172,6 +197,7 @@ pub fn to_upstream(
         );
     }
     join_cookies(headers);
+    canonical_length(headers);
 
     let client = origin.client;
     if let Some(v) = &client.forwarded_for {
@@ -259,6 +285,20 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn content_length_goes_upstream_without_leading_zeros() {
+        let client = ClientOrigin::new("10.1.2.3:5000".parse().unwrap(), false);
+        let origin = Origin {
+            client: &client,
+            host: None,
+        };
+        for (sent, forwarded) in [("010", "10"), ("0", "0"), ("10", "10"), ("000", "0")] {
+            let mut h = map(&[("content-length", sent)]);
+            to_upstream(&mut h, &origin, None, false);
+            assert_eq!(h["content-length"], forwarded, "{sent}");
+        }
     }
 
     #[test]

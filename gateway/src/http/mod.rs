@@ -98,6 +98,7 @@ pub fn from_config(
         verifier,
         plugins,
         body_timeout: Duration::from_millis(config.http.body_timeout_ms),
+        underscore_headers: config.http.underscore_headers,
         recorder,
         audit,
     });

@@ -20,6 +20,7 @@ use crate::plugins::bindings::types::{Protocol, Session};
 
 use super::auth::TokenCache;
 use super::body::{self, Body, BoxError};
+use super::config::UnderscoreHeaders;
 use super::headers::{self, ClientOrigin, Origin};
 use super::inspect::{self, Inspected, Inspection};
 use super::listener::ActivityGuard;
@@ -51,6 +52,7 @@ pub struct HttpGateway {
     pub verifier: Verifier,
     pub plugins: Arc<PluginHost>,
     pub body_timeout: Duration,
+    pub underscore_headers: UnderscoreHeaders,
     pub recorder: Recorder,
     pub audit: Audit,
 }
@@ -116,7 +118,7 @@ pub async fn handle(
 async fn exchange(
     gw: &HttpGateway,
     client: &Client,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     rec: &mut ExchangeRecord,
 ) -> Result<Response<Body>, Problem> {
     if req.method() == Method::CONNECT {
@@ -126,6 +128,7 @@ async fn exchange(
             "CONNECT is not supported: address the gateway as /<connection>/<path>",
         ));
     }
+    super::ambiguity::underscored_headers(req.headers_mut(), gw.underscore_headers)?;
     super::ambiguity::check_head(req.method(), req.uri(), req.headers())?;
     let route = route::split(req.uri().path()).map_err(|e| match e {
         RouteError::NoConnection => {

@@ -163,6 +163,13 @@ pub fn split(path: &str) -> Result<Route, RouteError> {
     let mut segments: Vec<String> = Vec::new();
     for raw in path.split('/').filter(|s| !s.is_empty()) {
         let seg = canonical_segment(raw)?;
+        // IIS and .NET drop a segment's trailing dots and spaces: `admin./x`
+        // and `admin%20/x` are `admin/x` to them.
+        if seg != "." && seg != ".." && (seg.ends_with('.') || seg.ends_with("%20")) {
+            return Err(RouteError::Ambiguous(
+                "has a segment ending in `.` or a space, which some servers drop",
+            ));
+        }
         match seg.as_str() {
             "." => {}
             ".." => {
@@ -259,6 +266,11 @@ mod tests {
             "/api/%EF%B9%92%EF%B9%92/admin",
             "/api/%EF%AC%81le",
             "/api/%252e%252e/admin",
+            "/api/admin./x",
+            "/api/admin%2e/x",
+            "/api/admin%20/x",
+            "/api/admin.../x",
+            "/api/v1/refunds.",
         ] {
             assert!(
                 matches!(split(ambiguous), Err(RouteError::Ambiguous(_))),

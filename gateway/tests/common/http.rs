@@ -433,6 +433,22 @@ impl Gateway {
         env: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Self {
+        Self::launch(plugins, "", extra, env, files)
+    }
+
+    /// As [`Gateway::start`], with `http` added to the `[http]` table.
+    #[allow(dead_code)]
+    pub fn start_with_http(plugins: &[&str], http: &str, extra: &str) -> Self {
+        Self::launch(plugins, http, extra, &[], &[])
+    }
+
+    fn launch(
+        plugins: &[&str],
+        http: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             write_file(dir.path(), name, text);
@@ -456,6 +472,7 @@ leeway_secs = 0
 allow_plaintext_loopback = true
 header_timeout_ms = 1500
 body_timeout_ms = 1500
+{http}
 [plugins]
 dir = "plugins"
 {extra}

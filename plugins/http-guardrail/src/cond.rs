@@ -79,7 +79,7 @@ impl Condition {
         if let Some(want) = self.present {
             return yes(values.is_empty() != want);
         }
-        let test = |v: &str| self.test_value(&Value::String(v.to_string()), true);
+        let test = |v: &str| self.test_value(&Value::String(v.to_string()));
         if every {
             yes(!values.is_empty()
                 && values
@@ -117,15 +117,17 @@ impl Condition {
         if let Some(want) = self.present {
             return value.is_some() == want;
         }
-        value.is_some_and(|v| self.test_value(v, false))
+        value.is_some_and(|v| self.test_value(v))
     }
 
-    /// `lenient_numbers`: header values are text; compare them as numbers
-    /// when the test is numeric.
-    fn test_value(&self, v: &Value, lenient_numbers: bool) -> bool {
+    /// A numeric test compares text holding a decimal number as that
+    /// number: header values are text, and a JSON string like `"5000"` is
+    /// 5000 to Jackson, PHP and Rails, so `{"amount":"5000"}` must meet a
+    /// rule on amounts over 1000.
+    fn test_value(&self, v: &Value) -> bool {
         let number = |v: &Value| match v {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) if lenient_numbers => s.trim().parse().ok(),
+            Value::String(s) => decimal(s),
             _ => None,
         };
         if let Some(want) = &self.equals {
@@ -145,6 +147,16 @@ impl Condition {
         }
         false
     }
+}
+
+/// A decimal number written as text (` 5000`, `-1.5e3`); not `inf` or
+/// `NaN`, which no API means as an amount.
+fn decimal(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let numeric = s.bytes().any(|b| b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
+    numeric.then(|| s.parse().ok()).flatten()
 }
 
 /// Case-insensitive key comparison as Go's `encoding/json` (simple case
@@ -200,10 +212,14 @@ fn yes(b: bool) -> Answer {
     if b { Answer::Yes } else { Answer::No }
 }
 
-/// JSON equality, with numbers compared by value (`1` equals `1.0`).
+/// JSON equality, with numbers compared by value (`1` equals `1.0`), also
+/// when one of them is written as text (`"1"`; see [`Condition::test_value`]).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            n.as_f64().is_some() && decimal(s) == n.as_f64()
+        }
         _ => a == b,
     }
 }
@@ -215,6 +231,28 @@ mod tests {
 
     fn cond(v: Value) -> Condition {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn numbers_written_as_text_are_compared_as_numbers() {
+        let doc = json!({"amount": "5000", "n": " 7 ", "inf": "inf", "word": "5000 EUR"});
+        let d = Some(&doc);
+        let over = |p: &str| cond(json!({"pointer": p, "greater_than": 1000})).test_json(d, false);
+        assert_eq!(over("/amount"), Answer::Yes);
+        assert_eq!(over("/inf"), Answer::No);
+        assert_eq!(over("/word"), Answer::No);
+        assert_eq!(
+            cond(json!({"pointer": "/n", "less_than": 10})).test_json(d, true),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/amount", "equals": 5000})).test_json(d, false),
+            Answer::Yes
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/amount", "one_of": [1, 5000.0]})).test_json(d, false),
+            Answer::Yes
+        );
     }
 
     #[test]

@@ -9,9 +9,17 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     matches_with(pattern, text, false)
 }
 
-/// A path against a pattern, ignoring ASCII case.
+/// A path against a pattern, ignoring ASCII case and a trailing slash on
+/// either (Express, Spring and Rails route `/v1/refunds/` as `/v1/refunds`).
 pub fn matches_path(pattern: &str, path: &str) -> bool {
     matches_with(pattern, path, true)
+        || ((pattern.len() > 1 && pattern.ends_with('/'))
+            || (path.len() > 1 && path.ends_with('/')))
+            && matches_with(
+                pattern.strip_suffix('/').unwrap_or(pattern),
+                path.strip_suffix('/').unwrap_or(path),
+                true,
+            )
 }
 
 fn matches_with(pattern: &str, text: &str, fold: bool) -> bool {
@@ -49,7 +57,7 @@ fn matches_with(pattern: &str, text: &str, fold: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{matches, matches_path};
 
     #[test]
     fn wildcards() {
@@ -66,5 +74,17 @@ mod tests {
         assert!(matches("a*b*c", "aXXbYYbZc"));
         assert!(!matches("a*b*c", "aXXbYYbZ"));
         assert!(matches("exact", "exact") && !matches("exact", "Exact"));
+    }
+
+    #[test]
+    fn paths_ignore_case_and_a_trailing_slash() {
+        assert!(matches_path("/v1/refunds", "/V1/Refunds"));
+        assert!(matches_path("/v1/refunds", "/v1/refunds/"));
+        assert!(matches_path("/v1/refunds/", "/v1/refunds"));
+        assert!(!matches_path("/v1/refunds", "/v1/refunds//"));
+        assert!(!matches_path("/v1/refunds", "/v1/refunds/x"));
+        assert!(!matches_path("/admin/*", "/admin"));
+        assert!(matches_path("/", "/"));
+        assert!(!matches_path("/", "/x"));
     }
 }
