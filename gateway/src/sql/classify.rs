@@ -182,6 +182,8 @@ pub(crate) fn classify(node: &NodeEnum, name: &str) -> Class {
             }
             c
         }
+        NodeEnum::CommentStmt(s) => described(node, &name, s.objtype, s.object.as_deref()),
+        NodeEnum::SecLabelStmt(s) => described(node, &name, s.objtype, s.object.as_deref()),
         NodeEnum::CreateFunctionStmt(_)
         | NodeEnum::CreateTrigStmt(_)
         | NodeEnum::RuleStmt(_)
@@ -332,6 +334,48 @@ fn render_args(args: &[protobuf::Node]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// COMMENT and SECURITY LABEL: they change what a table (or its column,
+/// constraint, trigger, rule or policy) says of itself, named by a string
+/// list as DROP names it, so table rules see them as altering that table.
+fn described(node: &NodeEnum, name: &str, objtype: i32, object: Option<&protobuf::Node>) -> Class {
+    let mut c = Class::new(name, tag::kind_of(node, name), tag::command_tag(node, name));
+    let Ok(kind) = ObjectType::try_from(objtype) else {
+        return c;
+    };
+    // How many trailing names are not the table's (`COMMENT ON COLUMN t.c`,
+    // `COMMENT ON TRIGGER tr ON t` is the list `t, tr`).
+    let trailing = match kind {
+        ObjectType::ObjectTable
+        | ObjectType::ObjectView
+        | ObjectType::ObjectMatview
+        | ObjectType::ObjectSequence
+        | ObjectType::ObjectForeignTable
+        | ObjectType::ObjectIndex => 0,
+        ObjectType::ObjectColumn
+        | ObjectType::ObjectTabconstraint
+        | ObjectType::ObjectTrigger
+        | ObjectType::ObjectRule
+        | ObjectType::ObjectPolicy => 1,
+        _ => return c,
+    };
+    let Some(v) = object.and_then(|o| serde_json::to_value(o).ok()) else {
+        return c;
+    };
+    let mut parts = walk::name_list(walk::tagged(&v, "List").and_then(|l| l.get("items")));
+    parts.truncate(parts.len().saturating_sub(trailing));
+    if let Some(table) = parts.pop() {
+        c.extra_writes = vec![TableWrite {
+            table: TableRef {
+                schema: parts.pop(),
+                name: table,
+            },
+            action: WriteAction::Alter,
+            has_where: false,
+        }];
+    }
+    c
 }
 
 /// Tables, views, sequences… named by a DROP: their names are string lists,

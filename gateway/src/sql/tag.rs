@@ -111,6 +111,7 @@ pub(crate) fn command_tag(node: &NodeEnum, name: &str) -> String {
         NodeEnum::DropdbStmt(_) => "DROP DATABASE",
         NodeEnum::TruncateStmt(_) => "TRUNCATE TABLE",
         NodeEnum::CommentStmt(_) => "COMMENT",
+        NodeEnum::SecLabelStmt(_) => "SECURITY LABEL",
         NodeEnum::ListenStmt(_) => "LISTEN",
         NodeEnum::UnlistenStmt(_) => "UNLISTEN",
         NodeEnum::NotifyStmt(_) => "NOTIFY",
