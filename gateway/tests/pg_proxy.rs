@@ -778,6 +778,50 @@ async fn sessions_run_on_the_configured_number_of_workers() {
     assert_eq!(workers, 1);
 }
 
+/// A long statement is analysed off the session worker: with one worker, a
+/// session's quick query is answered while another session's long text is
+/// still being parsed (it is refused after its analysis, so nothing but the
+/// analysis stands between it and its answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_statement_does_not_hold_the_worker() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(
+        &pg,
+        &Spec {
+            plugins: Spec::STANDARD.plugins,
+            toml: "[gateway]\nsession_workers = 1\n[plugins.config.deny-word]\nwords = [\"drop\"]\n",
+        },
+    );
+    let long_client = plaintext_client(&gw).await;
+    let quick = plaintext_client(&gw).await;
+    quick.simple_query("select 1").await.unwrap();
+    let text = format!(
+        "select count(*) from (values (1)) v(x) where x = 0{} or 'drop' = ''",
+        " or x = 1".repeat(15_000)
+    );
+    let finished = std::sync::Mutex::new(Vec::new());
+    let long = async {
+        let refused = long_client.simple_query(&text).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+        );
+        finished.lock().unwrap().push("long");
+    };
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        quick.simple_query("select 2").await.unwrap();
+        finished.lock().unwrap().push("quick");
+    };
+    tokio::join!(long, other);
+    assert_eq!(
+        *finished.lock().unwrap(),
+        ["quick", "long"],
+        "the quick query waited for the long one's analysis"
+    );
+}
+
 /// With `end_sessions_at_token_expiry`, a session ends with FATAL 28000 when
 /// its token expires, and the statement it was running is cancelled; the
 /// next login with a fresh token works.

@@ -59,7 +59,7 @@ pub(super) async fn check(
     unseen: &mut bool,
 ) -> Result<Allowed, Frame> {
     let refuse = |code: &str, message: String| Err(error_response(Severity::Error, code, &message));
-    let statements = analysed(ctx, text, phase)?;
+    let statements = analysed(ctx, text, phase).await?;
     *unseen = statements.iter().any(parity::runs_unseen_code);
     if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
         return refuse(
@@ -128,7 +128,11 @@ fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) 
 
 /// The statements of `text`, or the recorded refusal of a text the parser
 /// rejects (never forwarded unchecked).
-fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlStatement]>, Frame> {
+async fn analysed(
+    ctx: &RelayContext,
+    text: &str,
+    phase: SqlPhase,
+) -> Result<Arc<[SqlStatement]>, Frame> {
     if let Some(limit) = ctx.analyzer.too_long(text) {
         let why = format!(
             "statement refused: its text is {} bytes, over the {limit} the gateway analyses \
@@ -142,7 +146,7 @@ fn analysed(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Result<Arc<[SqlS
             &why,
         ));
     }
-    ctx.analyzer.analyze(text).map_err(|e| {
+    ctx.analyzer.analyze_for_session(text).await.map_err(|e| {
         let why = format!("statement refused: it could not be analysed: {e}");
         ctx.audit.refused(text, phase, "parse-error", &why);
         error_response(Severity::Error, sqlstate::SYNTAX_ERROR, &why)

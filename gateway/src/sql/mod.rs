@@ -109,6 +109,51 @@ impl Analyzer {
     }
 }
 
+/// Texts up to this length are analysed on the session's own worker, where
+/// a cache miss costs microseconds to a few milliseconds.
+const INLINE_ANALYSIS_BYTES: usize = 16 * 1024;
+
+/// Long texts analysed at once, gateway-wide: one per core, which bounds
+/// their memory (see [`DEFAULT_MAX_STATEMENT_BYTES`]) as analysing them on
+/// the session workers did.
+fn long_analyses() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
+impl Analyzer {
+    /// [`Self::analyze`] for a session: a long text that is not cached is
+    /// analysed on a blocking thread. Parsing one can take about a second
+    /// (256 KiB of `OR` terms), and on the session's worker every other
+    /// session there would wait that long.
+    pub async fn analyze_for_session(
+        self: &Arc<Self>,
+        text: &str,
+    ) -> Result<Arc<[SqlStatement]>, AnalysisError> {
+        if text.len() <= INLINE_ANALYSIS_BYTES {
+            return self.analyze(text);
+        }
+        if let Some(hit) = self.cache.get(text) {
+            return Ok(hit);
+        }
+        let Ok(_slot) = long_analyses().acquire().await else {
+            return self.analyze(text);
+        };
+        let this = self.clone();
+        let owned = text.to_owned();
+        tokio::task::spawn_blocking(move || this.analyze(&owned))
+            .await
+            .unwrap_or_else(|e| {
+                Err(AnalysisError {
+                    message: format!("statement analysis failed: {e}"),
+                    cursor_position: None,
+                })
+            })
+    }
+}
+
 /// The stack the decode, walk and drop of a deep parse tree run on.
 ///
 /// The parser refuses trees that would take it more than 2 MiB of C stack
