@@ -105,6 +105,7 @@ async fn run_gateway(
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (postgres): {e}"))?;
         let pg = postgres_listener(
             config,
+            workers.count(),
             identity.clone(),
             host.clone(),
             audit.clone(),
@@ -213,6 +214,7 @@ async fn shutdown_signal() {
 
 fn postgres_listener(
     config: &Config,
+    workers: usize,
     identity: Verifier,
     host: Arc<PluginHost>,
     audit: Audit,
@@ -280,7 +282,11 @@ fn postgres_listener(
         connections,
         identity,
         host,
-        Arc::new(Analyzer::new(10_000).with_max_text_bytes(config.postgres.max_statement_bytes)),
+        Arc::new(
+            Analyzer::new(10_000)
+                .with_max_text_bytes(config.postgres.max_statement_bytes)
+                .with_long_analyses(workers),
+        ),
         audit,
         recorder,
     ))

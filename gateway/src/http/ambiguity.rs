@@ -97,7 +97,10 @@ fn multipart_names_override(body: &[u8]) -> bool {
         line.len() > DISPOSITION.len()
             && line[..DISPOSITION.len()].eq_ignore_ascii_case(DISPOSITION)
             && (contains_ignore_case(line, OVERRIDE_PARAMETER.as_bytes())
-                || contains_ignore_case(line, b"%5fmethod"))
+                || contains_ignore_case(line, b"%5fmethod")
+                // PHP reads `.` in a field name as `_`.
+                || contains_ignore_case(line, b".method")
+                || contains_ignore_case(line, b"%2emethod"))
     })
 }
 
@@ -125,10 +128,18 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
         ));
     }
     // One pass over the headers present rather than a lookup (which
-    // parses the name) per override header.
+    // parses the name) per override header; `_` read as `-`, as CGI-style
+    // upstreams read it (`underscore_headers = "pass"`).
+    let spells = |header: &str, name: &str| {
+        header.len() == name.len()
+            && header
+                .bytes()
+                .zip(name.bytes())
+                .all(|(h, n)| h == n || (h == b'-' && n == b'_'))
+    };
     if let Some(name) = headers
         .keys()
-        .find_map(|k| OVERRIDE_HEADERS.iter().find(|h| **h == k.as_str()))
+        .find_map(|k| OVERRIDE_HEADERS.iter().find(|h| spells(h, k.as_str())))
     {
         return Err(Problem::bad_request(
             "override_header",
@@ -157,9 +168,7 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
     // host than `Host` (RFC 9113, 8.3.1: malformed): which one an upstream
     // or a rule reads varies.
     if let (Some(authority), Some(host)) = (uri.authority(), host)
-        && !host
-            .as_bytes()
-            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+        && !same_host(uri, authority, host)
     {
         return Err(Problem::bad_request(
             "ambiguous_host",
@@ -184,6 +193,31 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
     Ok(())
 }
 
+/// Whether `Host` names the host and port of the authority: without regard
+/// to case or a trailing dot, and with the scheme's default port implied.
+fn same_host(
+    uri: &Uri,
+    authority: &hyper::http::uri::Authority,
+    host: &hyper::header::HeaderValue,
+) -> bool {
+    let Ok(host) = host
+        .to_str()
+        .map_err(|_| ())
+        .and_then(|h| h.parse::<hyper::http::uri::Authority>().map_err(|_| ()))
+    else {
+        return false;
+    };
+    let default = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let name =
+        |a: &hyper::http::uri::Authority| a.host().trim_end_matches('.').to_ascii_lowercase();
+    name(&host) == name(authority)
+        && host.port_u16().unwrap_or(default) == authority.port_u16().unwrap_or(default)
+}
+
 /// Applies `policy` to the request's header names holding `_`.
 pub fn underscored_headers(
     headers: &mut HeaderMap,
@@ -200,6 +234,16 @@ pub fn underscored_headers(
     };
     match policy {
         UnderscoreHeaders::Drop => {
+            // Said once at warn: a client relying on such a header learns
+            // why it vanished; after that, only at debug.
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    headers = ?underscored,
+                    "request headers with '_' in their name are dropped ([http] underscore_headers); \
+                     further drops are logged at debug"
+                );
+            }
             tracing::debug!(headers = ?underscored, "request headers with '_' in their name dropped");
             for name in underscored {
                 headers.remove(name);
@@ -385,7 +429,6 @@ fn fold_char(c: char) -> char {
 mod tests {
     use super::*;
 
-    /// Also in http-guardrail's `cond` tests: the two must agree.
     fn header_map(names: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for n in names {
@@ -434,6 +477,7 @@ mod tests {
         }
     }
 
+    /// Also in http-guardrail's `cond` tests: the two must agree.
     #[test]
     fn keys_fold_as_go_and_java_fold_them() {
         for (a, b) in [
@@ -482,6 +526,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("X-HTTP-Method-Override", "DELETE".parse().unwrap());
         assert!(check_head(&Method::POST, &uri, &headers).is_err());
+        let mut underscored = HeaderMap::new();
+        underscored.insert("X_HTTP_Method_Override", "DELETE".parse().unwrap());
+        let p = check_head(&Method::POST, &uri, &underscored).unwrap_err();
+        assert_eq!(p.reason, "override_header");
     }
 
     #[test]
@@ -514,6 +562,21 @@ mod tests {
         host.append("host", "A.example:8443".parse().unwrap());
         let same: Uri = "https://a.example:8443/r/x".parse().unwrap();
         assert!(check_head(&Method::GET, &same, &host).is_ok());
+        for (target, host) in [
+            ("https://gw.example/r/x", "gw.example:443"),
+            ("https://gw.example:443/r/x", "GW.example"),
+            ("http://gw.example/r/x", "gw.example:80"),
+            ("http://gw.example./r/x", "gw.example"),
+            ("http://[::1]:8443/r/x", "[::1]:8443"),
+        ] {
+            let uri: Uri = target.parse().unwrap();
+            let mut h = HeaderMap::new();
+            h.append("host", host.parse().unwrap());
+            assert!(
+                check_head(&Method::GET, &uri, &h).is_ok(),
+                "{target} {host}"
+            );
+        }
         let other: Uri = "https://b.example/r/x".parse().unwrap();
         assert_eq!(
             check_head(&Method::GET, &other, &host).unwrap_err().reason,
@@ -542,6 +605,14 @@ mod tests {
         assert_eq!(reason(form, b"name=a&method=DELETE"), None);
         assert_eq!(
             reason(form, b"name=a&+_method=DELETE"),
+            Some("override_parameter")
+        );
+        let multipart = Some("multipart/form-data; boundary=b");
+        assert_eq!(
+            reason(
+                multipart,
+                b"--b\r\nContent-Disposition: form-data; name=\".method\"\r\n\r\nDELETE\r\n--b--\r\n"
+            ),
             Some("override_parameter")
         );
         let json = br#"{"_Method":"DELETE","id":1}"#;

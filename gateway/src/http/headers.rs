@@ -72,27 +72,42 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// `Content-Length` as digits without leading zeros: the parser took `010`
-/// as ten, and an upstream that reads it as octal would take the rest of
-/// the body for the next request on a pooled connection.
+/// The name an upstream reading `_` as `-` sees, for a name with `_`.
+fn hyphenated(name: &HeaderName) -> Option<HeaderName> {
+    let text = name.as_str();
+    if !text.contains('_') {
+        return None;
+    }
+    HeaderName::from_bytes(text.replace('_', "-").as_bytes()).ok()
+}
+
+/// `Content-Length` as one number without leading zeros: the parser took
+/// `010` (or `10, 010`, or two lines that agree) as ten, and an upstream
+/// reading it otherwise (octal, the first line) would take the rest of the
+/// body for the next request on a pooled connection.
 fn canonical_length(headers: &mut HeaderMap) {
-    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter().peekable();
+    if values.peek().is_none() {
         return;
-    };
-    let digits = value.as_bytes();
-    if digits.len() > 1 && digits[0] == b'0' {
-        let n = std::str::from_utf8(digits)
-            .ok()
-            .and_then(|d| d.parse::<u64>().ok());
-        match n {
-            Some(n) => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-            }
-            // The parser has validated it; unreadable here, it is the
-            // forwarded body's own framing that counts.
-            None => {
-                headers.remove(header::CONTENT_LENGTH);
-            }
+    }
+    let mut lengths = values
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|d| {
+            std::str::from_utf8(d.trim_ascii())
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        });
+    let first = lengths.next().flatten();
+    let agreed = first.filter(|n| lengths.all(|m| m == Some(*n)));
+    match agreed {
+        Some(n) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        // The parser has refused lengths that disagree; unreadable here,
+        // the forwarded body's own framing counts.
+        None => {
+            headers.remove(header::CONTENT_LENGTH);
         }
     }
 }
@@ -183,11 +198,19 @@ pub fn to_upstream(
     masked: bool,
 ) {
     let named = connection_named(headers);
+    let credential_name = credential.map(|(n, _)| n);
     remove_where(headers, |n| {
         is_hop_by_hop(n, &named)
             || not_forwarded(n)
             // A response the maskers must read has to arrive whole.
             || (masked && (n == header::RANGE || n == header::IF_RANGE))
+            // With `underscore_headers = "pass"`: `X_Forwarded_For` or
+            // `X_Api_Key` is the header it spells to a CGI-style upstream.
+            || hyphenated(n).is_some_and(|twin| {
+                is_hop_by_hop(&twin, &named)
+                    || not_forwarded(&twin)
+                    || credential_name == Some(&twin)
+            })
     });
     if masked {
         // …and in a coding the gateway can undo.
@@ -294,11 +317,51 @@ mod tests {
             client: &client,
             host: None,
         };
-        for (sent, forwarded) in [("010", "10"), ("0", "0"), ("10", "10"), ("000", "0")] {
-            let mut h = map(&[("content-length", sent)]);
+        for (sent, forwarded) in [
+            (&["010"][..], "10"),
+            (&["0"], "0"),
+            (&["10"], "10"),
+            (&["000"], "0"),
+            (&["10, 010"], "10"),
+            (&["10", "010"], "10"),
+        ] {
+            let pairs: Vec<(&str, &str)> = sent.iter().map(|v| ("content-length", *v)).collect();
+            let mut h = map(&pairs);
             to_upstream(&mut h, &origin, None, false);
-            assert_eq!(h["content-length"], forwarded, "{sent}");
+            let all: Vec<_> = h.get_all("content-length").iter().collect();
+            assert_eq!(all, [forwarded], "{sent:?}");
         }
+    }
+
+    #[test]
+    fn underscored_twins_of_what_the_gateway_sets_never_go_upstream() {
+        let mut h = map(&[
+            ("x_api_key", "forged"),
+            ("x_forwarded_for", "6.6.6.6"),
+            ("x_real_ip", "6.6.6.6"),
+            ("proxy_authorization", "x"),
+            ("x_trace", "kept"),
+        ]);
+        let credential = (
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("upstream-secret"),
+        );
+        let client = ClientOrigin::new("10.1.2.3:5000".parse().unwrap(), false);
+        let origin = Origin {
+            client: &client,
+            host: None,
+        };
+        to_upstream(&mut h, &origin, Some(&credential), false);
+        for gone in [
+            "x_api_key",
+            "x_forwarded_for",
+            "x_real_ip",
+            "proxy_authorization",
+        ] {
+            assert!(!h.contains_key(gone), "{gone} still there");
+        }
+        assert_eq!(h["x_trace"], "kept");
+        assert_eq!(h["x-api-key"], "upstream-secret");
     }
 
     #[test]

@@ -148,8 +148,13 @@ async fn analysed(
     }
     ctx.analyzer.analyze_for_session(text).await.map_err(|e| {
         let why = format!("statement refused: it could not be analysed: {e}");
-        ctx.audit.refused(text, phase, "parse-error", &why);
-        error_response(Severity::Error, sqlstate::SYNTAX_ERROR, &why)
+        let (rule, code) = if e.internal {
+            ("analysis-failed", sqlstate::INTERNAL_ERROR)
+        } else {
+            ("parse-error", sqlstate::SYNTAX_ERROR)
+        };
+        ctx.audit.refused(text, phase, rule, &why);
+        error_response(Severity::Error, code, &why)
     })
 }
 

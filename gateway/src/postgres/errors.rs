@@ -20,6 +20,8 @@ pub mod sqlstate {
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     /// The gateway itself cannot serve the session (e.g. cannot record it).
     pub const SYSTEM_ERROR: &str = "58000";
+    /// The gateway's own analysis failed (never the statement's fault).
+    pub const INTERNAL_ERROR: &str = "XX000";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

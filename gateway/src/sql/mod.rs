@@ -48,6 +48,8 @@ pub struct AnalysisError {
     pub message: String,
     /// 1-based character position in the query text, as PostgreSQL reports it.
     pub cursor_position: Option<u32>,
+    /// The analysis itself failed (not the statement): SQLSTATE XX000.
+    pub internal: bool,
 }
 
 /// Longest statement text analysed unless configured otherwise. A parse
@@ -61,6 +63,8 @@ pub struct Analyzer {
     cache: cache::Cache,
     shapes: shape::ShapeCache,
     max_text_bytes: usize,
+    /// Long texts analysed at once (see [`Analyzer::analyze_for_session`]).
+    long_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Analyzer {
@@ -70,7 +74,16 @@ impl Analyzer {
             cache: cache::Cache::new(cache_entries),
             shapes: shape::ShapeCache::new(cache_entries),
             max_text_bytes: DEFAULT_MAX_STATEMENT_BYTES,
+            long_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         }
+    }
+
+    /// At most `n` long texts analysed at once: the number of session
+    /// workers, which bounds their memory (see [`DEFAULT_MAX_STATEMENT_BYTES`])
+    /// as analysing them on the workers did.
+    pub fn with_long_analyses(mut self, n: usize) -> Self {
+        self.long_slots = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 
     /// Texts longer than `bytes` are not analysed (see [`Self::too_long`]).
@@ -113,16 +126,6 @@ impl Analyzer {
 /// a cache miss costs microseconds to a few milliseconds.
 const INLINE_ANALYSIS_BYTES: usize = 16 * 1024;
 
-/// Long texts analysed at once, gateway-wide: one per core, which bounds
-/// their memory (see [`DEFAULT_MAX_STATEMENT_BYTES`]) as analysing them on
-/// the session workers did.
-fn long_analyses() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    })
-}
-
 impl Analyzer {
     /// [`Self::analyze`] for a session: a long text that is not cached is
     /// analysed on a blocking thread. Parsing one can take about a second
@@ -138,19 +141,25 @@ impl Analyzer {
         if let Some(hit) = self.cache.get(text) {
             return Ok(hit);
         }
-        let Ok(_slot) = long_analyses().acquire().await else {
+        let Ok(slot) = self.long_slots.clone().acquire_owned().await else {
             return self.analyze(text);
         };
         let this = self.clone();
         let owned = text.to_owned();
-        tokio::task::spawn_blocking(move || this.analyze(&owned))
-            .await
-            .unwrap_or_else(|e| {
-                Err(AnalysisError {
-                    message: format!("statement analysis failed: {e}"),
-                    cursor_position: None,
-                })
+        // The slot goes with the parse: a session ending meanwhile does not
+        // free it while the parse still runs.
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            this.analyze(&owned)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(AnalysisError {
+                message: format!("statement analysis failed: {e}"),
+                cursor_position: None,
+                internal: true,
             })
+        })
     }
 }
 
@@ -188,6 +197,7 @@ fn summarize(text: &str, raw: &protobuf::RawStmt) -> Result<SqlStatement, Analys
     let internal = |what: &str| AnalysisError {
         message: format!("statement analysis failed: {what}"),
         cursor_position: u32::try_from(raw.stmt_location).ok().map(|p| p + 1),
+        internal: true,
     };
     let node = raw
         .stmt

@@ -61,6 +61,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<u8>, AnalysisError> {
         cursor_position: text
             .get(..e.nul_position())
             .and_then(|before| u32::try_from(before.chars().count() + 1).ok()),
+        internal: false,
     })?;
     // SAFETY: `input` is a valid NUL-terminated string that outlives the call;
     // the result is read only while it is alive and freed exactly once below.
@@ -87,6 +88,7 @@ unsafe fn read_result(result: &PgQueryProtobufParseResult) -> Result<Vec<u8>, An
         return Err(AnalysisError {
             message,
             cursor_position: u32::try_from(error.cursorpos).ok().filter(|p| *p > 0),
+            internal: false,
         });
     }
     let data = result.parse_tree.data;
@@ -103,5 +105,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<protobuf::ParseResult, AnalysisErro
     protobuf::ParseResult::decode(bytes).map_err(|e| AnalysisError {
         message: format!("parse tree not decodable: {e}"),
         cursor_position: None,
+        internal: true,
     })
 }

@@ -79,7 +79,7 @@ impl Condition {
         if let Some(want) = self.present {
             return yes(values.is_empty() != want);
         }
-        let test = |v: &str| self.test_value(&Value::String(v.to_string()));
+        let test = |v: &str| self.test_value(&Value::String(v.to_string()), every);
         if every {
             yes(!values.is_empty()
                 && values
@@ -104,8 +104,8 @@ impl Condition {
             return Answer::Unknown;
         };
         let pointer = self.pointer.as_deref().unwrap_or_default();
-        let exact = self.test_at(doc.pointer(pointer));
-        let folded = self.test_at(pointer_folded(doc, pointer));
+        let exact = self.test_at(doc.pointer(pointer), every);
+        let folded = self.test_at(pointer_folded(doc, pointer), every);
         yes(if every {
             exact && folded
         } else {
@@ -113,28 +113,29 @@ impl Condition {
         })
     }
 
-    fn test_at(&self, value: Option<&Value>) -> bool {
+    fn test_at(&self, value: Option<&Value>, every: bool) -> bool {
         if let Some(want) = self.present {
             return value.is_some() == want;
         }
-        value.is_some_and(|v| self.test_value(v))
+        value.is_some_and(|v| self.test_value(v, every))
     }
 
-    /// A numeric test compares text holding a decimal number as that
+    /// A numeric test (and `equals` against a number) reads text as a
     /// number: header values are text, and a JSON string like `"5000"` is
     /// 5000 to Jackson, PHP and Rails, so `{"amount":"5000"}` must meet a
-    /// rule on amounts over 1000.
-    fn test_value(&self, v: &Value) -> bool {
+    /// deny rule on amounts over 1000. How much text counts depends on the
+    /// rule ([`number_in_text`]).
+    fn test_value(&self, v: &Value, every: bool) -> bool {
         let number = |v: &Value| match v {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => decimal(s),
+            Value::String(s) => number_in_text(s, every),
             _ => None,
         };
         if let Some(want) = &self.equals {
-            return same(v, want);
+            return same(v, want, every);
         }
         if let Some(list) = &self.one_of {
-            return list.iter().any(|w| same(v, w));
+            return list.iter().any(|w| same(v, w, every));
         }
         if let Some(pattern) = &self.matches {
             return v.as_str().is_some_and(|s| glob::matches(pattern, s));
@@ -149,14 +150,49 @@ impl Condition {
     }
 }
 
-/// A decimal number written as text (` 5000`, `-1.5e3`); not `inf` or
-/// `NaN`, which no API means as an amount.
-fn decimal(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let numeric = s.bytes().any(|b| b.is_ascii_digit())
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
-    numeric.then(|| s.parse().ok()).flatten()
+/// The number a text stands for. For an allow rule (`strict`), only the
+/// number's own plain form (`42`, `-1.5`): `042`, `4.2e1` or `42 ` may be
+/// another value to an upstream that keeps them as text. For deny and
+/// approval rules, whatever some upstream reads as a number: Rust's float
+/// syntax with the text trimmed (`1e3`, `inf`), hexadecimal (`0x1388`,
+/// JavaScript's `Number`), and a leading number with `_` separators (Ruby's
+/// `"5_000 EUR".to_i`, PHP's `(int)`).
+fn number_in_text(s: &str, strict: bool) -> Option<f64> {
+    if strict {
+        let n: f64 = s.parse().ok()?;
+        return (n.is_finite() && n.to_string() == s).then_some(n);
+    }
+    let t = s.trim();
+    if let Ok(n) = t.parse::<f64>() {
+        return Some(n);
+    }
+    let (sign, unsigned) = match t.strip_prefix('-') {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if let Some(hex) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
+        return u64::from_str_radix(hex, 16).ok().map(|n| sign * n as f64);
+    }
+    let b = unsigned.as_bytes();
+    let mut end = 0;
+    let digits = |mut i: usize| {
+        while i < b.len() && (b[i].is_ascii_digit() || (b[i] == b'_' && i > 0)) {
+            i += 1;
+        }
+        i
+    };
+    end = digits(end);
+    if end == 0 {
+        return None;
+    }
+    if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
+        end = digits(end + 1);
+    }
+    let mantissa: String = unsigned[..end].chars().filter(|c| *c != '_').collect();
+    mantissa.parse::<f64>().ok().map(|n| sign * n)
 }
 
 /// Case-insensitive key comparison as Go's `encoding/json` (simple case
@@ -213,12 +249,12 @@ fn yes(b: bool) -> Answer {
 }
 
 /// JSON equality, with numbers compared by value (`1` equals `1.0`), also
-/// when one of them is written as text (`"1"`; see [`Condition::test_value`]).
-fn same(a: &Value, b: &Value) -> bool {
+/// when one of them is written as text (`"1"`; see [`number_in_text`]).
+fn same(a: &Value, b: &Value, strict: bool) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
-            n.as_f64().is_some() && decimal(s) == n.as_f64()
+            n.as_f64().is_some() && number_in_text(s, strict) == n.as_f64()
         }
         _ => a == b,
     }
@@ -235,22 +271,39 @@ mod tests {
 
     #[test]
     fn numbers_written_as_text_are_compared_as_numbers() {
-        let doc = json!({"amount": "5000", "n": " 7 ", "inf": "inf", "word": "5000 EUR"});
+        let doc = json!({
+            "amount": "5000", "n": " 7 ", "inf": "inf", "word": "5000 EUR",
+            "ruby": "5_000", "hex": "0x1388", "nan": "NaN", "none": "EUR 5000",
+            "padded": "042", "exp": "4.2e1", "plain": "42"
+        });
         let d = Some(&doc);
+        // Deny (and approval) rules: what any upstream reads as a number.
         let over = |p: &str| cond(json!({"pointer": p, "greater_than": 1000})).test_json(d, false);
-        assert_eq!(over("/amount"), Answer::Yes);
-        assert_eq!(over("/inf"), Answer::No);
-        assert_eq!(over("/word"), Answer::No);
-        assert_eq!(
-            cond(json!({"pointer": "/n", "less_than": 10})).test_json(d, true),
-            Answer::Yes
-        );
+        for p in ["/amount", "/inf", "/word", "/ruby", "/hex"] {
+            assert_eq!(over(p), Answer::Yes, "{p}");
+        }
+        for p in ["/nan", "/none", "/n"] {
+            assert_eq!(over(p), Answer::No, "{p}");
+        }
         assert_eq!(
             cond(json!({"pointer": "/amount", "equals": 5000})).test_json(d, false),
             Answer::Yes
         );
         assert_eq!(
             cond(json!({"pointer": "/amount", "one_of": [1, 5000.0]})).test_json(d, false),
+            Answer::Yes
+        );
+        // Allow rules: only a number's plain form.
+        let is_42 = |p: &str| cond(json!({"pointer": p, "equals": 42})).test_json(d, true);
+        assert_eq!(is_42("/plain"), Answer::Yes);
+        assert_eq!(is_42("/padded"), Answer::No);
+        assert_eq!(is_42("/exp"), Answer::No);
+        assert_eq!(
+            cond(json!({"pointer": "/n", "less_than": 10})).test_json(d, true),
+            Answer::No
+        );
+        assert_eq!(
+            cond(json!({"pointer": "/plain", "less_than": 100})).test_json(d, true),
             Answer::Yes
         );
     }
