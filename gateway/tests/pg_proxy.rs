@@ -749,19 +749,25 @@ async fn an_unanswered_backlog_is_bounded() {
     assert_eq!(r.rows, [[Some("1".to_string())]], "{r:?}");
 }
 
+/// The standard plugins (deny-word refusing `drop`) on one session worker,
+/// so that every session shares its thread.
+fn one_worker_gateway(pg: &TestPostgres) -> Gateway {
+    seed(pg);
+    Gateway::start(
+        pg,
+        &Spec {
+            plugins: Spec::STANDARD.plugins,
+            toml: "[gateway]\nsession_workers = 1\n[plugins.config.deny-word]\nwords = [\"drop\"]\n",
+        },
+    )
+}
+
 /// `[gateway] session_workers` sets how many threads run sessions: every
 /// session runs, on that many.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_run_on_the_configured_number_of_workers() {
     let pg = TestPostgres::start();
-    seed(&pg);
-    let gw = Gateway::start(
-        &pg,
-        &Spec {
-            plugins: Spec::STANDARD.plugins,
-            toml: "[gateway]\nsession_workers = 1\n[plugins.config.deny-word]\nwords = [\"drop\"]\n",
-        },
-    );
+    let gw = one_worker_gateway(&pg);
     let mut sessions = Vec::new();
     for _ in 0..3 {
         let mut s = RawSession::connect(&gw, "agents").await;
@@ -785,14 +791,7 @@ async fn sessions_run_on_the_configured_number_of_workers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_statement_does_not_hold_the_worker() {
     let pg = TestPostgres::start();
-    seed(&pg);
-    let gw = Gateway::start(
-        &pg,
-        &Spec {
-            plugins: Spec::STANDARD.plugins,
-            toml: "[gateway]\nsession_workers = 1\n[plugins.config.deny-word]\nwords = [\"drop\"]\n",
-        },
-    );
+    let gw = one_worker_gateway(&pg);
     let long_client = plaintext_client(&gw).await;
     let quick = plaintext_client(&gw).await;
     quick.simple_query("select 1").await.unwrap();

@@ -25,6 +25,7 @@ use hyper::{HeaderMap, Method, Uri};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::config::UnderscoreHeaders;
+use super::headers::hyphenated;
 use super::problem::Problem;
 
 const OVERRIDE_HEADERS: [&str; 5] = [
@@ -128,19 +129,13 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
         ));
     }
     // One pass over the headers present rather than a lookup (which
-    // parses the name) per override header; `_` read as `-`, as CGI-style
-    // upstreams read it (`underscore_headers = "pass"`).
-    let spells = |header: &str, name: &str| {
-        header.len() == name.len()
-            && header
-                .bytes()
-                .zip(name.bytes())
-                .all(|(h, n)| h == n || (h == b'-' && n == b'_'))
-    };
-    if let Some(name) = headers
-        .keys()
-        .find_map(|k| OVERRIDE_HEADERS.iter().find(|h| spells(h, k.as_str())))
-    {
+    // parses the name) per override header; names read as CGI-style
+    // upstreams read them (`underscore_headers = "pass"`).
+    if let Some(name) = headers.keys().find_map(|k| {
+        let twin = hyphenated(k);
+        let read = twin.as_ref().unwrap_or(k);
+        OVERRIDE_HEADERS.iter().find(|h| **h == read.as_str())
+    }) {
         return Err(Problem::bad_request(
             "override_header",
             format!(
@@ -260,8 +255,7 @@ pub fn underscored_headers(
         UnderscoreHeaders::Pass => {
             let mut seen = HashSet::new();
             for name in headers.keys() {
-                let folded = name.as_str().replace('_', "-");
-                if !seen.insert(folded) {
+                if !seen.insert(hyphenated(name).unwrap_or_else(|| name.clone())) {
                     return Err(Problem::bad_request(
                         "ambiguous_header",
                         format!(

@@ -72,8 +72,9 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// The name an upstream reading `_` as `-` sees, for a name with `_`.
-fn hyphenated(name: &HeaderName) -> Option<HeaderName> {
+/// The name an upstream reading `_` as `-` (CGI, WSGI, Rack) sees, for a
+/// name with `_`; `None` for the others, without allocating.
+pub(super) fn hyphenated(name: &HeaderName) -> Option<HeaderName> {
     let text = name.as_str();
     if !text.contains('_') {
         return None;
@@ -310,13 +311,18 @@ mod tests {
         h
     }
 
-    #[test]
-    fn content_length_goes_upstream_without_leading_zeros() {
+    /// [`to_upstream`] for a plain-HTTP client with no Host, unmasked.
+    fn forward(h: &mut HeaderMap, credential: Option<&(HeaderName, HeaderValue)>) {
         let client = ClientOrigin::new("10.1.2.3:5000".parse().unwrap(), false);
         let origin = Origin {
             client: &client,
             host: None,
         };
+        to_upstream(h, &origin, credential, false);
+    }
+
+    #[test]
+    fn content_length_goes_upstream_without_leading_zeros() {
         for (sent, forwarded) in [
             (&["010"][..], "10"),
             (&["0"], "0"),
@@ -327,7 +333,7 @@ mod tests {
         ] {
             let pairs: Vec<(&str, &str)> = sent.iter().map(|v| ("content-length", *v)).collect();
             let mut h = map(&pairs);
-            to_upstream(&mut h, &origin, None, false);
+            forward(&mut h, None);
             let all: Vec<_> = h.get_all("content-length").iter().collect();
             assert_eq!(all, [forwarded], "{sent:?}");
         }
@@ -346,12 +352,7 @@ mod tests {
             HeaderName::from_static("x-api-key"),
             HeaderValue::from_static("upstream-secret"),
         );
-        let client = ClientOrigin::new("10.1.2.3:5000".parse().unwrap(), false);
-        let origin = Origin {
-            client: &client,
-            host: None,
-        };
-        to_upstream(&mut h, &origin, Some(&credential), false);
+        forward(&mut h, Some(&credential));
         for gone in [
             "x_api_key",
             "x_forwarded_for",
