@@ -35,6 +35,13 @@ tools = ["delete_*"]
 action = "deny"
 reason = "destructive tools are not for agents"
 
+[[plugins.config.http-guardrail.tools]]
+name = "big-payments"
+tools = ["pay"]
+arguments = [{{ pointer = "/amount", greater_than = 1000 }}]
+action = "deny"
+reason = "payments over 1000 need a person"
+
 [[connections]]
 name = "api"
 kind = "http"
@@ -140,6 +147,8 @@ async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
         ("/api/refunds", r#"{"AMOUNT": 5000}"#),
         ("/api/refunds", r#"{"amount": "5000"}"#),
         ("/api/refunds/", r#"{"amount": 5000}"#),
+        // More than 1000 to an upstream that reads decimals exactly.
+        ("/api/refunds", r#"{"amount": 1000.0000000000001}"#),
     ] {
         let resp = client
             .post(gw.https(path))
@@ -454,6 +463,31 @@ async fn mcp_tool_calls_are_judged_per_tool() {
     );
     assert_eq!(up.count(), 1);
 
+    // Arguments are judged as the client wrote them: more than 1000 to a
+    // server that reads decimals exactly, though 1000.0 as a float.
+    let pay = |id: u32, amount: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"pay","arguments":{{"amount":{amount}}}}}}}"#
+        )
+    };
+    for (id, amount, denied) in [(6, "1000.0000000000001", true), (7, "999.5", false)] {
+        let resp = client
+            .post(gw.https("/tools/mcp"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(pay(id, amount))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        if denied {
+            assert_eq!(v["error"]["data"]["rule"], "big-payments", "{v}");
+        } else {
+            assert!(v.get("error").is_none(), "{v}");
+        }
+    }
+    assert_eq!(up.count(), 2);
+
     // What cannot be judged is not forwarded.
     let resp = client
         .post(gw.https("/tools/mcp"))
@@ -465,5 +499,5 @@ async fn mcp_tool_calls_are_judged_per_tool() {
     assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], -32700);
-    assert_eq!(up.count(), 1);
+    assert_eq!(up.count(), 2);
 }

@@ -7,6 +7,9 @@
 //! `tools/call` without a tool name, is refused here rather than forwarded
 //! for the server to interpret in a way the guardrails never saw.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::plugins::bindings::types::McpRequest;
@@ -60,11 +63,55 @@ pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
         Value::Array(items) => (items, true),
         other => (vec![other], false),
     };
-    let messages = items.into_iter().map(message).collect::<Result<_, _>>()?;
+    let mut texts = params_as_sent(body, batch).into_iter();
+    let messages = items
+        .into_iter()
+        .map(|item| message(item, texts.next().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
     Ok(Parsed { messages, batch })
 }
 
-fn message(v: Value) -> Result<Message, RpcError> {
+/// `params` and `params.arguments` of each message as the client wrote
+/// them. Printed again from a parsed tree, a number can change:
+/// `1000.0000000000001` is read as the `f64` 1000.0, and a guardrail must
+/// judge the value the server will read. (Duplicate keys were refused by
+/// `check_json`, so the tree and the text name the same values.)
+fn params_as_sent(body: &[u8], batch: bool) -> Vec<Sent> {
+    type Object<'a> = HashMap<String, &'a RawValue>;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Vec::new();
+    };
+    let items: Vec<&RawValue> = if batch {
+        serde_json::from_str(text).unwrap_or_default()
+    } else {
+        serde_json::from_str(text)
+            .map(|one| vec![one])
+            .unwrap_or_default()
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let params = serde_json::from_str::<Object>(item.get())
+                .ok()
+                .and_then(|m| m.get("params").copied());
+            let arguments = params
+                .and_then(|p| serde_json::from_str::<Object>(p.get()).ok())
+                .and_then(|m| m.get("arguments").map(|a| a.get().to_string()));
+            Sent {
+                params: params.map(|p| p.get().to_string()),
+                arguments,
+            }
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Sent {
+    params: Option<String>,
+    arguments: Option<String>,
+}
+
+fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
     let invalid = |m: &str| RpcError {
         code: INVALID_REQUEST,
         message: m.to_string(),
@@ -92,7 +139,9 @@ fn message(v: Value) -> Result<Message, RpcError> {
         })?;
         (
             Some(name.to_string()),
-            params.get("arguments").map(Value::to_string),
+            params
+                .get("arguments")
+                .map(|a| sent.arguments.unwrap_or_else(|| a.to_string())),
         )
     } else {
         (None, None)
@@ -103,7 +152,7 @@ fn message(v: Value) -> Result<Message, RpcError> {
             method,
             tool,
             arguments_json,
-            params_json: params.to_string(),
+            params_json: sent.params.unwrap_or_else(|| params.to_string()),
         }),
     })
 }
@@ -132,6 +181,21 @@ mod tests {
         assert_eq!(r.method, "tools/call");
         assert_eq!(r.tool.as_deref(), Some("delete_repo"));
         assert_eq!(r.arguments_json.as_deref(), Some(r#"{"repo":"x"}"#));
+    }
+
+    #[test]
+    fn arguments_reach_plugins_as_written() {
+        let args = r#"{ "amount": 1000.0000000000001, "id": 123456789012345678901234567890 }"#;
+        let one = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"pay","arguments":{args}}}}}"#
+        );
+        let batch = format!(r#"[{{"jsonrpc":"2.0","method":"x"}}, {one}]"#);
+        for (body, at) in [(one.clone(), 0), (batch, 1)] {
+            let p = parse(body.as_bytes()).unwrap();
+            let r = p.messages[at].request.as_ref().unwrap();
+            assert_eq!(r.arguments_json.as_deref(), Some(args), "{body}");
+            assert!(r.params_json.contains("1000.0000000000001"), "{body}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Conditions on a header or on a JSON value (request body, tool
 //! arguments), and the three answers they can give.
 
+use std::cmp::Ordering;
+
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::decimal::{Decimal, Doc};
 use crate::glob;
 
 /// One test; exactly one operator must be set.
@@ -79,7 +82,8 @@ impl Condition {
         if let Some(want) = self.present {
             return yes(values.is_empty() != want);
         }
-        let test = |v: &str| self.test_value(&Value::String(v.to_string()), every);
+        let plain = Doc::default();
+        let test = |v: &str| self.test_value(&Value::String(v.to_string()), every, &plain);
         if every {
             yes(!values.is_empty()
                 && values
@@ -99,13 +103,13 @@ impl Condition {
     /// hold both ways, otherwise (deny, approval) either way is enough, so
     /// that `{"Status":"prod"}` meets a deny rule on `/status` and an allow
     /// rule on `/status` is not met by a key the upstream may ignore.
-    pub fn test_json(&self, doc: Option<&Value>, every: bool) -> Answer {
+    pub fn test_json(&self, doc: Option<&Doc>, every: bool) -> Answer {
         let Some(doc) = doc else {
             return Answer::Unknown;
         };
         let pointer = self.pointer.as_deref().unwrap_or_default();
-        let exact = self.test_at(doc.pointer(pointer), every);
-        let folded = self.test_at(pointer_folded(doc, pointer), every);
+        let exact = self.test_at(doc.value.pointer(pointer), every, doc);
+        let folded = self.test_at(pointer_folded(&doc.value, pointer), every, doc);
         yes(if every {
             exact && folded
         } else {
@@ -113,40 +117,38 @@ impl Condition {
         })
     }
 
-    fn test_at(&self, value: Option<&Value>, every: bool) -> bool {
+    fn test_at(&self, value: Option<&Value>, every: bool, doc: &Doc) -> bool {
         if let Some(want) = self.present {
             return value.is_some() == want;
         }
-        value.is_some_and(|v| self.test_value(v, every))
+        value.is_some_and(|v| self.test_value(v, every, doc))
     }
 
     /// A numeric test (and `equals` against a number) reads text as a
     /// number: header values are text, and a JSON string like `"5000"` is
     /// 5000 to Jackson, PHP and Rails, so `{"amount":"5000"}` must meet a
     /// deny rule on amounts over 1000. How much text counts depends on the
-    /// rule ([`number_in_text`]).
-    fn test_value(&self, v: &Value, every: bool) -> bool {
-        let number = |v: &Value| match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => number_in_text(s, every),
-            _ => None,
-        };
+    /// rule ([`number_in_text`]). Numbers compare by their exact decimal
+    /// value, which a JSON number's `f64` may not hold ([`Doc::readings`]).
+    fn test_value(&self, v: &Value, every: bool, doc: &Doc) -> bool {
         if let Some(want) = &self.equals {
-            return same(v, want, every);
+            return same(v, want, every, doc);
         }
         if let Some(list) = &self.one_of {
-            return list.iter().any(|w| same(v, w, every));
+            return list.iter().any(|w| same(v, w, every, doc));
         }
         if let Some(pattern) = &self.matches {
             return v.as_str().is_some_and(|s| glob::matches(pattern, s));
         }
-        if let Some(limit) = self.greater_than {
-            return number(v).is_some_and(|n| n > limit);
-        }
-        if let Some(limit) = self.less_than {
-            return number(v).is_some_and(|n| n < limit);
-        }
-        false
+        let (limit, wanted) = match (self.greater_than, self.less_than) {
+            (Some(limit), _) => (limit, Ordering::Greater),
+            (None, Some(limit)) => (limit, Ordering::Less),
+            (None, None) => return false,
+        };
+        let Some(limit) = Decimal::of_f64(limit) else {
+            return false;
+        };
+        holds(readings(v, every, doc), every, |n| n.cmp(&limit) == wanted)
     }
 }
 
@@ -157,24 +159,29 @@ impl Condition {
 /// syntax with the text trimmed (`1e3`, `inf`), hexadecimal (`0x1388`,
 /// JavaScript's `Number`), and a leading number with `_` separators (Ruby's
 /// `"5_000 EUR".to_i`, PHP's `(int)`).
-fn number_in_text(s: &str, strict: bool) -> Option<f64> {
+fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
     if strict {
         let n: f64 = s.parse().ok()?;
-        return (n.is_finite() && n.to_string() == s).then_some(n);
+        return (n.is_finite() && n.to_string() == s)
+            .then(|| Decimal::parse(s))
+            .flatten();
     }
     let t = s.trim();
-    if let Ok(n) = t.parse::<f64>() {
-        return Some(n);
+    if t.parse::<f64>().is_ok() {
+        return Decimal::parse(t);
     }
-    let (sign, unsigned) = match t.strip_prefix('-') {
-        Some(rest) => (-1.0, rest),
-        None => (1.0, t.strip_prefix('+').unwrap_or(t)),
+    let (negative, unsigned) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
+    let signed = |d: Decimal| if negative { d.negated() } else { d };
     if let Some(hex) = unsigned
         .strip_prefix("0x")
         .or_else(|| unsigned.strip_prefix("0X"))
     {
-        return u64::from_str_radix(hex, 16).ok().map(|n| sign * n as f64);
+        return u64::from_str_radix(hex, 16)
+            .ok()
+            .map(|n| signed(Decimal::of_u64(n)));
     }
     let b = unsigned.as_bytes();
     let mut end = 0;
@@ -192,7 +199,7 @@ fn number_in_text(s: &str, strict: bool) -> Option<f64> {
         end = digits(end + 1);
     }
     let mantissa: String = unsigned[..end].chars().filter(|c| *c != '_').collect();
-    mantissa.parse::<f64>().ok().map(|n| sign * n)
+    Decimal::parse(&mantissa).map(signed)
 }
 
 /// Case-insensitive key comparison as Go's `encoding/json` (simple case
@@ -250,13 +257,35 @@ fn yes(b: bool) -> Answer {
 
 /// JSON equality, with numbers compared by value (`1` equals `1.0`), also
 /// when one of them is written as text (`"1"`; see [`number_in_text`]).
-fn same(a: &Value, b: &Value, strict: bool) -> bool {
+/// `a` is the request's value (read in `doc`), `b` the rule's.
+fn same(a: &Value, b: &Value, strict: bool, doc: &Doc) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
-            n.as_f64().is_some() && number_in_text(s, strict) == n.as_f64()
+        (Value::Number(_), Value::Number(_) | Value::String(_))
+        | (Value::String(_), Value::Number(_)) => {
+            let Some(want) = readings(b, strict, &Doc::default()).pop() else {
+                return false;
+            };
+            holds(readings(a, strict, doc), strict, |n| *n == want)
         }
         _ => a == b,
+    }
+}
+
+/// The values a number, or a text read as one, may stand for.
+fn readings(v: &Value, strict: bool, doc: &Doc) -> Vec<Decimal> {
+    match v {
+        Value::Number(n) => doc.readings(n),
+        Value::String(s) => number_in_text(s, strict).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A test met by every reading (an allow rule) or by any (deny, approval).
+fn holds(readings: Vec<Decimal>, every: bool, test: impl Fn(&Decimal) -> bool) -> bool {
+    if every {
+        !readings.is_empty() && readings.iter().all(test)
+    } else {
+        readings.iter().any(test)
     }
 }
 
@@ -276,6 +305,7 @@ mod tests {
             "ruby": "5_000", "hex": "0x1388", "nan": "NaN", "none": "EUR 5000",
             "padded": "042", "exp": "4.2e1", "plain": "42"
         });
+        let doc = Doc::of(doc);
         let d = Some(&doc);
         // Deny (and approval) rules: what any upstream reads as a number.
         let over = |p: &str| cond(json!({"pointer": p, "greater_than": 1000})).test_json(d, false);
@@ -308,9 +338,50 @@ mod tests {
         );
     }
 
+    /// `1000.0000000000001` is 1000.0 as an `f64`, and more than 1000 to an
+    /// upstream that reads decimals exactly.
+    #[test]
+    fn numbers_compare_by_their_exact_decimal_value() {
+        let body = br#"{"amount": 1000.0000000000001, "fee": 1000, "text": "1000.0000000000001",
+            "big": 18446744073709551616, "small": 999.99999999999999999}"#;
+        let doc = Doc::parse(body).unwrap();
+        let d = Some(&doc);
+        let test = |c: Value, every: bool| cond(c).test_json(d, every);
+        let over = |p: &str| json!({"pointer": p, "greater_than": 1000});
+        // Deny and approval rules see more than 1000.
+        assert_eq!(test(over("/amount"), false), Answer::Yes);
+        assert_eq!(test(over("/text"), false), Answer::Yes);
+        assert_eq!(test(over("/big"), false), Answer::Yes);
+        assert_eq!(test(over("/fee"), false), Answer::No);
+        assert_eq!(
+            test(json!({"pointer": "/small", "less_than": 1000}), false),
+            Answer::Yes
+        );
+        // An allow rule does not take it for 1000, nor for at most 1000.
+        assert_eq!(
+            test(json!({"pointer": "/amount", "equals": 1000}), true),
+            Answer::No
+        );
+        assert_eq!(
+            test(json!({"pointer": "/amount", "less_than": 1000.5}), true),
+            Answer::Yes
+        );
+        assert_eq!(
+            test(json!({"pointer": "/fee", "equals": 1000}), true),
+            Answer::Yes
+        );
+        let at_most = Doc::parse(br#"{"amount": 1000.0000000000001}"#).unwrap();
+        let not_over = cond(json!({"pointer": "/amount", "less_than": 1000.0000001}));
+        assert_eq!(not_over.test_json(Some(&at_most), true), Answer::Yes);
+        let equal = cond(json!({"pointer": "/amount", "one_of": [1000]}));
+        assert_eq!(equal.test_json(Some(&at_most), true), Answer::No);
+        assert_eq!(equal.test_json(Some(&at_most), false), Answer::Yes);
+    }
+
     #[test]
     fn json_conditions() {
         let doc = json!({"amount": 250, "account": {"tier": "gold"}, "tags": ["x"]});
+        let doc = Doc::of(doc);
         let d = Some(&doc);
         assert_eq!(
             cond(json!({"pointer": "/amount", "greater_than": 100})).test_json(d, false),
@@ -366,14 +437,16 @@ mod tests {
             json!({"JOB": {"STATUS": "prod"}}),
             json!({"job": {"\u{17f}tatus": "prod"}}),
         ] {
-            assert_eq!(status.test_json(Some(&doc), false), Answer::Yes, "{doc}");
-            assert_eq!(status.test_json(Some(&doc), true), Answer::No, "{doc}");
+            let shown = doc.to_string();
+            let doc = Doc::of(doc);
+            assert_eq!(status.test_json(Some(&doc), false), Answer::Yes, "{shown}");
+            assert_eq!(status.test_json(Some(&doc), true), Answer::No, "{shown}");
         }
-        let exact = json!({"job": {"status": "prod"}});
+        let exact = Doc::of(json!({"job": {"status": "prod"}}));
         assert_eq!(status.test_json(Some(&exact), true), Answer::Yes);
         // An allow rule's `present: false` holds only if absent both ways.
         let absent = cond(json!({"pointer": "/dry_run", "present": false}));
-        let upper = json!({"DRY_RUN": true});
+        let upper = Doc::of(json!({"DRY_RUN": true}));
         assert_eq!(absent.test_json(Some(&upper), true), Answer::No);
         assert_eq!(absent.test_json(Some(&upper), false), Answer::Yes);
     }

@@ -21,9 +21,11 @@ use sluice_plugin_sdk::types::{Approval, HttpRequest, Request, Session, Verdict}
 use sluice_plugin_sdk::{Guardrail, export_guardrail};
 
 mod cond;
+mod decimal;
 mod glob;
 
 use cond::{Answer, Condition};
+use decimal::Doc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -146,9 +148,9 @@ impl Guardrail for HttpGuardrail {
         if let Some(tool) = http.mcp.as_ref().and_then(|m| m.tool.as_deref()) {
             let args = http.mcp.as_ref().and_then(|m| m.arguments_json.as_deref());
             // `null` when the call has no arguments: pointers find nothing.
-            let args: Option<Value> = match args {
-                Some(text) => serde_json::from_str(text).ok(),
-                None => Some(Value::Null),
+            let args: Option<Doc> = match args {
+                Some(text) => Doc::parse(text.as_bytes()),
+                None => Some(Doc::of(Value::Null)),
             };
             for rule in &self.config.tools {
                 if in_scope(session, &rule.groups, &rule.connections)
@@ -200,7 +202,7 @@ impl Guardrail for HttpGuardrail {
 }
 
 impl HttpGuardrail {
-    fn http_matches(&self, rule: &Rule, http: &HttpRequest, body: Option<&Value>) -> bool {
+    fn http_matches(&self, rule: &Rule, http: &HttpRequest, body: Option<&Doc>) -> bool {
         if !rule.methods.is_empty()
             && !rule
                 .methods
@@ -233,7 +235,7 @@ impl HttpGuardrail {
 /// The body as JSON, when it is complete, parses, and is sent as JSON (or
 /// with no Content-Type): a form body that happens to parse as JSON is not
 /// what a form parser upstream reads (`{"x":"&amount=5000&"}`).
-fn parse_body(http: &HttpRequest) -> Option<Value> {
+fn parse_body(http: &HttpRequest) -> Option<Doc> {
     if !http.body_complete {
         return None;
     }
@@ -253,7 +255,7 @@ fn parse_body(http: &HttpRequest) -> Option<Value> {
     {
         return None;
     }
-    serde_json::from_slice(&http.body).ok()
+    Doc::parse(&http.body)
 }
 
 fn in_scope(session: &Session, groups: &[String], connections: &[String]) -> bool {
