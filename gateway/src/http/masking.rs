@@ -234,6 +234,7 @@ fn stream(ctx: MaskContext, coding: Coding, framing: Framing, upstream: Incoming
         let result = pump(&ctx, coding, framing, upstream, &tx).await;
         if let Err(e) = result {
             tracing::warn!(connection = %ctx.session.connection, "masked stream ended: {e}");
+            settle(&tx).await;
             let _ = tx.send(Err(BoxError::from(e))).await;
         }
     });
@@ -261,10 +262,20 @@ async fn pump(
             None => (decoder.finish()?, true),
         };
         let mut out = Vec::new();
+        // Units masked before one that cannot be are still sent: the
+        // stream ends at the failing unit, wherever the upstream's reads
+        // happened to split the stream.
+        let mut failed = None;
         match framing {
             Framing::Events => {
                 for event in sse.push(&decoded)? {
-                    out.extend_from_slice(&mask_event(ctx, event).await?);
+                    match mask_event(ctx, event).await {
+                        Ok(masked) => out.extend_from_slice(&masked),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
                 }
             }
             _ => {
@@ -273,7 +284,13 @@ async fn pump(
                     units.extend(lines.finish());
                 }
                 for line in units {
-                    out.extend_from_slice(&mask_line(ctx, line).await?);
+                    match mask_line(ctx, line).await {
+                        Ok(masked) => out.extend_from_slice(&masked),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -281,12 +298,30 @@ async fn pump(
             // The agent is gone.
             return Ok(());
         }
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if ended {
             // An unfinished last event is dropped, as an event-stream
             // client would drop it.
             return Ok(());
         }
     }
+}
+
+/// Gives what was sent time to leave before the error that follows it:
+/// hyper drops the data it holds when a body fails (an HTTP/2 reset, an
+/// HTTP/1.1 close), so an error right behind a chunk can take the chunk
+/// with it. Waits until the chunks are taken, then briefly for the write;
+/// a client that stops reading bounds it.
+async fn settle(tx: &Tx) {
+    for _ in 0..100 {
+        if tx.capacity() == tx.max_capacity() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
 async fn mask_text(

@@ -309,6 +309,13 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             let events = vec![Bytes::from("data: first\n\n"), Bytes::from(data)];
             streamed("text/event-stream", events, Duration::from_millis(20))
         }
+        // The same two events in one write.
+        "sse-utf16-together" => {
+            let mut data = b"data: first\n\ndata: ".to_vec();
+            data.extend("ann@example.com".encode_utf16().flat_map(u16::to_le_bytes));
+            data.extend_from_slice(b"\n\n");
+            streamed("text/event-stream", vec![Bytes::from(data)], Duration::ZERO)
+        }
         // Data in response headers, not the body.
         "headers" => {
             let mut r = reply(StatusCode::CREATED, "application/json", "{}");
