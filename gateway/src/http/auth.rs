@@ -70,18 +70,23 @@ pub fn only_in_authorization(
     if token.len() < 16 {
         return Ok(());
     }
-    let finder = memchr::memmem::Finder::new(token.as_bytes());
+    // Built only for a text long enough to hold the token, which most
+    // header values and paths are not: building it is most of the cost.
+    let finder = std::cell::OnceCell::new();
+    let holds = |text: &[u8]| {
+        text.len() >= token.len()
+            && finder
+                .get_or_init(|| memchr::memmem::Finder::new(token.as_bytes()))
+                .find(text)
+                .is_some()
+    };
+    let target = uri.path_and_query().map_or("", |p| p.as_str());
     let elsewhere = headers
         .iter()
         .filter(|(name, _)| *name != AUTHORIZATION)
-        .find(|(_, value)| finder.find(value.as_bytes()).is_some())
+        .find(|(_, value)| holds(value.as_bytes()))
         .map(|(name, _)| format!("the {name} header"))
-        .or_else(|| {
-            let target = uri.path_and_query().map_or("", |p| p.as_str());
-            finder
-                .find(target.as_bytes())
-                .map(|_| "the path or query string".to_string())
-        });
+        .or_else(|| holds(target.as_bytes()).then(|| "the path or query string".to_string()));
     match elsewhere {
         None => Ok(()),
         Some(place) => Err(Problem::bad_request(
