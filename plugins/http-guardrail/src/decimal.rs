@@ -117,8 +117,9 @@ impl Decimal {
         }
     }
 
+    /// Zero stays unsigned, so that equality is the order's.
     pub fn negated(mut self) -> Self {
-        self.neg = !self.neg;
+        self.neg = !self.neg && !self.digits.is_empty();
         self
     }
 }
@@ -255,6 +256,8 @@ mod tests {
         ] {
             assert_eq!(d(a), d(b), "{a} = {b}");
         }
+        assert_eq!(Decimal::of_u64(0).negated(), d("0"));
+        assert_eq!(d("5").negated(), d("-5"));
     }
 
     #[test]
@@ -309,6 +312,13 @@ mod tests {
         );
         let e = doc.value["e"].as_number().unwrap();
         assert!(doc.readings(e).contains(&d("0.30000000000000000001")));
+        let zero = Doc::parse(br#"{"z": -0, "f": -0.0}"#).unwrap();
+        for k in ["z", "f"] {
+            assert_eq!(
+                zero.readings(zero.value[k].as_number().unwrap()),
+                vec![d("0")]
+            );
+        }
         // Text inside strings is not a number of the document.
         assert_eq!(doc.inexact.len(), 2);
     }
