@@ -369,6 +369,7 @@ async fn responses_are_masked_json_gzip_text_and_events() {
     for (path, reason) in [
         ("/api/emails.zst", "unmaskable_response"),
         ("/small/emails", "unmaskable_response"),
+        ("/api/emails.two-types", "unmaskable_response"),
     ] {
         let resp = client
             .get(gw.https(path))
@@ -489,6 +490,40 @@ async fn mcp_tool_calls_are_judged_per_tool() {
         }
     }
     assert_eq!(up.count(), 2);
+
+    // Member names as Go servers read them (`"Method"` is `method`), a
+    // request dressed as a response, and a message in a GET.
+    let before = up.count();
+    for (method, body) in [
+        (
+            "POST",
+            r#"{"jsonrpc":"2.0","id":8,"Method":"tools/call","Params":{"Name":"delete_repo"}}"#,
+        ),
+        (
+            "POST",
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","Arguments":{"amount":5000}}}"#,
+        ),
+        (
+            "POST",
+            r#"{"jsonrpc":"2.0","id":10,"Method":"tools/call","params":{"name":"delete_repo"},"error":null}"#,
+        ),
+        (
+            "GET",
+            r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"delete_repo"}}"#,
+        ),
+    ] {
+        let resp = client
+            .request(method.parse().unwrap(), gw.https("/tools/mcp"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        assert!(v["error"]["code"].as_i64().is_some(), "{body}: {v}");
+    }
+    assert_eq!(up.count(), before, "none of them reached the server");
 
     // What cannot be judged is not forwarded.
     let resp = client

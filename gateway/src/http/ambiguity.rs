@@ -49,7 +49,7 @@ const STANDARD_METHODS: [Method; 9] = [
 ];
 
 /// Parameters that frameworks read as the request's method.
-const OVERRIDE_PARAMETER: &str = "_method";
+pub(super) const OVERRIDE_PARAMETER: &str = "_method";
 
 fn override_parameter(where_: &str) -> String {
     format!(
@@ -301,9 +301,10 @@ pub fn check_body(content_type: Option<&str>, body: &[u8]) -> Result<(), Problem
 
 /// Whether a JSON body holds a key twice in one object (by case-insensitive
 /// comparison): `Err` names it. Bodies that are not JSON pass (whoever
-/// reads them as JSON refuses them).
-pub fn check_json(body: &[u8]) -> Result<(), String> {
-    scan_json(body).map(|_| ())
+/// reads them as JSON refuses them). `Ok(true)`: the top-level value is an
+/// object holding the override parameter (`_method`).
+pub fn check_json(body: &[u8]) -> Result<bool, String> {
+    scan_json(body).map(|u| u.names_override)
 }
 
 fn scan_json(body: &[u8]) -> Result<Unambiguous, String> {
@@ -401,7 +402,7 @@ impl<'de> Visitor<'de> for UnambiguousVisitor {
 /// The same function is in the gateway's `http::ambiguity` (which refuses
 /// bodies with two keys that fold alike) and the http-guardrail plugin
 /// (which reads keys folded): the two must agree, and share a test table.
-fn fold(s: &str) -> String {
+pub(super) fn fold(s: &str) -> String {
     s.chars().map(fold_char).collect()
 }
 

@@ -93,7 +93,9 @@ pub async fn request(
         mcp: None,
     };
 
-    let mcp = i.conn.mcp && i.parts.method == Method::POST;
+    // Messages travel in POSTs; a body in another method is judged as one
+    // too, for a server that reads it whatever the method.
+    let mcp = i.conn.mcp && (i.parts.method == Method::POST || !shown.is_empty());
     if !mcp {
         let content_type = i
             .parts

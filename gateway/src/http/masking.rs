@@ -83,6 +83,13 @@ pub async fn mask(
     record: &mut ExchangeRecord,
 ) -> Result<Body, Problem> {
     let coding = decode::coding(&parts.headers).map_err(|e| unmaskable(e.to_string()))?;
+    // Maskers are told one type; a client may read the body as another.
+    let types = parts.headers.get_all(header::CONTENT_TYPE).iter().count();
+    if types > 1 {
+        return Err(unmaskable(format!(
+            "the response has {types} Content-Type headers, so what its body is is ambiguous"
+        )));
+    }
     let content_type = media_type(&parts.headers);
     let h = &mut parts.headers;
     for name in [

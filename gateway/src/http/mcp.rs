@@ -43,12 +43,28 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const DENIED: i64 = -32010;
 pub const APPROVAL_REQUIRED: i64 = -32011;
 
+/// Messages judged in one batch. MCP has sent no batches since its
+/// 2025-06-18 revision; each message is one guardrail call over the whole
+/// body, so an unbounded batch would cost time quadratic in its size.
+pub const MAX_BATCH: usize = 64;
+
 pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
     // Which of two `method` or `name` keys counts is up to each parser.
-    super::ambiguity::check_json(body).map_err(|why| RpcError {
+    let names_override = super::ambiguity::check_json(body).map_err(|why| RpcError {
         code: INVALID_REQUEST,
         message: format!("ambiguous JSON: {why}"),
     })?;
+    if names_override {
+        // Rails and Laravel read `_method` in a JSON body as the request's
+        // method.
+        return Err(RpcError {
+            code: INVALID_REQUEST,
+            message: format!(
+                "the message carries `{}`, which some servers read as the HTTP method",
+                super::ambiguity::OVERRIDE_PARAMETER
+            ),
+        });
+    }
     let value: Value = serde_json::from_slice(body).map_err(|e| RpcError {
         code: PARSE_ERROR,
         message: format!("the body is not JSON: {e}"),
@@ -58,6 +74,15 @@ pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
             return Err(RpcError {
                 code: INVALID_REQUEST,
                 message: "empty batch".into(),
+            });
+        }
+        Value::Array(items) if items.len() > MAX_BATCH => {
+            return Err(RpcError {
+                code: INVALID_REQUEST,
+                message: format!(
+                    "a batch of {} messages; the gateway judges at most {MAX_BATCH} at once",
+                    items.len()
+                ),
             });
         }
         Value::Array(items) => (items, true),
@@ -93,16 +118,47 @@ fn params_as_sent(body: &[u8], batch: bool) -> Vec<Sent> {
         .map(|item| {
             let params = serde_json::from_str::<Object>(item.get())
                 .ok()
-                .and_then(|m| m.get("params").copied());
+                .and_then(|m| folded(&m, "params").copied());
             let arguments = params
                 .and_then(|p| serde_json::from_str::<Object>(p.get()).ok())
-                .and_then(|m| m.get("arguments").map(|a| a.get().to_string()));
+                .and_then(|m| folded(&m, "arguments").map(|a| a.get().to_string()));
             Sent {
                 params: params.map(|p| p.get().to_string()),
                 arguments,
             }
         })
         .collect()
+}
+
+/// A member by a name read as Go's `encoding/json` reads it (without
+/// regard to case, `ſ` as `s`): MCP servers in Go find `"Method"` under
+/// `method`. `check_json` refused objects with two such names, so there is
+/// at most one.
+fn folded<'m, V>(map: &'m HashMap<String, V>, name: &str) -> Option<&'m V> {
+    map.get(name).or_else(|| {
+        map.iter()
+            .find(|(k, _)| super::ambiguity::fold(k) == name)
+            .map(|(_, v)| v)
+    })
+}
+
+fn folded_value<'m>(map: &'m serde_json::Map<String, Value>, name: &str) -> Option<&'m Value> {
+    map.get(name).or_else(|| {
+        map.iter()
+            .find(|(k, _)| super::ambiguity::fold(k) == name)
+            .map(|(_, v)| v)
+    })
+}
+
+fn take_folded(map: &mut serde_json::Map<String, Value>, name: &str) -> Option<Value> {
+    if let Some(v) = map.remove(name) {
+        return Some(v);
+    }
+    let key = map
+        .keys()
+        .find(|k| super::ambiguity::fold(k) == name)?
+        .clone();
+    map.remove(&key)
 }
 
 #[derive(Default)]
@@ -122,25 +178,37 @@ fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid("not a JSON-RPC 2.0 message"));
     }
-    let id = obj.remove("id");
-    let method = match obj.remove("method") {
-        None if obj.contains_key("result") || obj.contains_key("error") => {
+    let id = take_folded(&mut obj, "id");
+    let answers = folded_value(&obj, "result").is_some() || folded_value(&obj, "error").is_some();
+    let method = match take_folded(&mut obj, "method") {
+        None if answers => {
             return Ok(Message { id, request: None });
         }
         None => return Err(invalid("a JSON-RPC request needs a method")),
+        // Which half a server believes decides whether it runs the call.
+        Some(_) if answers => {
+            return Err(invalid(
+                "a message with a method is a request, and cannot carry a result or an error",
+            ));
+        }
         Some(Value::String(m)) => m,
         Some(_) => return Err(invalid("the method must be a string")),
     };
-    let params = obj.remove("params").unwrap_or(Value::Null);
-    let (tool, arguments_json) = if method == "tools/call" {
-        let name = params.get("name").and_then(Value::as_str).ok_or(RpcError {
-            code: INVALID_PARAMS,
-            message: "tools/call needs params.name, a string".into(),
-        })?;
+    let params = take_folded(&mut obj, "params").unwrap_or(Value::Null);
+    // A server that matches methods without regard to case runs it.
+    let (tool, arguments_json) = if method.eq_ignore_ascii_case("tools/call") {
+        let params_obj = params.as_object();
+        let name = params_obj
+            .and_then(|p| folded_value(p, "name"))
+            .and_then(Value::as_str)
+            .ok_or(RpcError {
+                code: INVALID_PARAMS,
+                message: "tools/call needs params.name, a string".into(),
+            })?;
         (
             Some(name.to_string()),
-            params
-                .get("arguments")
+            params_obj
+                .and_then(|p| folded_value(p, "arguments"))
                 .map(|a| sent.arguments.unwrap_or_else(|| a.to_string())),
         )
     } else {
@@ -196,6 +264,43 @@ mod tests {
             assert_eq!(r.arguments_json.as_deref(), Some(args), "{body}");
             assert!(r.params_json.contains("1000.0000000000001"), "{body}");
         }
+    }
+
+    /// Go's `encoding/json` finds `"Method"` and `"argument\u017f"` under
+    /// `method` and `arguments` (mcp-go, and the go-sdk before
+    /// CVE-2026-27896).
+    #[test]
+    fn member_names_are_read_as_go_servers_read_them() {
+        let body = br#"{"jsonrpc":"2.0","ID":1,"Method":"Tools/Call","Params":{"Name":"deploy","argument\u017f":{"env":"prod"}}}"#;
+        let p = parse(body).unwrap();
+        let r = p.messages[0].request.as_ref().unwrap();
+        assert_eq!(r.tool.as_deref(), Some("deploy"));
+        assert_eq!(r.arguments_json.as_deref(), Some(r#"{"env":"prod"}"#));
+        assert_eq!(p.messages[0].id, Some(json!(1)));
+        // A request dressed as a response is neither.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"x"},"error":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"result":null}"#,
+        ] {
+            assert_eq!(
+                parse(body.as_bytes()).unwrap_err().code,
+                INVALID_REQUEST,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn batches_and_override_parameters_are_bounded() {
+        let one = r#"{"jsonrpc":"2.0","method":"ping"}"#;
+        let batch = |n: usize| format!("[{}]", vec![one; n].join(","));
+        assert!(parse(batch(MAX_BATCH).as_bytes()).is_ok());
+        assert_eq!(
+            parse(batch(MAX_BATCH + 1).as_bytes()).unwrap_err().code,
+            INVALID_REQUEST
+        );
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","_method":"DELETE"}"#;
+        assert_eq!(parse(body).unwrap_err().code, INVALID_REQUEST);
     }
 
     #[test]

@@ -280,6 +280,13 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
                 .insert("content-encoding", HeaderValue::from_static("zstd"));
             r
         }
+        // Two types: a masker told the first could pass it as it is.
+        "emails.two-types" => {
+            let mut r = reply(StatusCode::OK, "application/octet-stream", EMAILS_JSON);
+            r.headers_mut()
+                .append("content-type", HeaderValue::from_static("application/json"));
+            r
+        }
         "download" => {
             let n = q("bytes", 1024);
             let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();

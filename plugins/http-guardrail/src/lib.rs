@@ -148,8 +148,13 @@ impl Guardrail for HttpGuardrail {
         if let Some(tool) = http.mcp.as_ref().and_then(|m| m.tool.as_deref()) {
             let args = http.mcp.as_ref().and_then(|m| m.arguments_json.as_deref());
             // `null` when the call has no arguments: pointers find nothing.
+            // Arguments are an object. Anything else (a string holding
+            // JSON, say) cannot be looked into: conditions on it are
+            // unknown, which deny rules take as met.
             let args: Option<Doc> = match args {
-                Some(text) => Doc::parse(text.as_bytes()),
+                Some(text) => {
+                    Doc::parse(text.as_bytes()).filter(|d| d.value.is_object() || d.value.is_null())
+                }
                 None => Some(Doc::of(Value::Null)),
             };
             for rule in &self.config.tools {

@@ -134,6 +134,11 @@ fn mcp_tool_lists() {
         Verdict::RequireApproval(_)
     ));
     assert!(check(&p, &[], call("deploy", json!({"env": "dev"}))).is_allow());
+    // Arguments that are not an object cannot be looked into.
+    assert!(matches!(
+        check(&p, &[], call("deploy", json!("{\"env\":\"prod\"}"))),
+        Verdict::RequireApproval(_)
+    ));
 }
 
 #[test]
