@@ -156,9 +156,12 @@ impl Condition {
 /// number's own plain form (`42`, `-1.5`): `042`, `4.2e1` or `42 ` may be
 /// another value to an upstream that keeps them as text. For deny and
 /// approval rules, whatever some upstream reads as a number: Rust's float
-/// syntax with the text trimmed (`1e3`, `inf`), hexadecimal (`0x1388`,
-/// JavaScript's `Number`), and a leading number with `_` separators (Ruby's
-/// `"5_000 EUR".to_i`, PHP's `(int)`).
+/// syntax with the text trimmed of whitespace and byte-order marks (`1e3`,
+/// `inf`; JavaScript's `Number` strips a BOM), digits of any script
+/// (Python's `int("５０００")`), binary, octal and hexadecimal (`0x1388`;
+/// JavaScript's `Number`, Python's `int(x, 0)`), and a leading number with
+/// `_` separators and an exponent (Ruby's `"5_000 EUR".to_i`, PHP's
+/// `(int)`, JavaScript's `parseFloat("5e3 EUR")`).
 fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
     if strict {
         let n: f64 = s.parse().ok()?;
@@ -166,7 +169,8 @@ fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
             .then(|| Decimal::parse(s))
             .flatten();
     }
-    let t = s.trim();
+    let t = ascii_digits(s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'));
+    let t: &str = &t;
     if t.parse::<f64>().is_ok() {
         return Decimal::parse(t);
     }
@@ -175,13 +179,18 @@ fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
     let signed = |d: Decimal| if negative { d.negated() } else { d };
-    if let Some(hex) = unsigned
-        .strip_prefix("0x")
-        .or_else(|| unsigned.strip_prefix("0X"))
-    {
-        return u64::from_str_radix(hex, 16)
-            .ok()
-            .map(|n| signed(Decimal::of_u64(n)));
+    for (prefixes, radix) in [(["0x", "0X"], 16), (["0o", "0O"], 8), (["0b", "0B"], 2)] {
+        if let Some(digits) = prefixes.iter().find_map(|p| unsigned.strip_prefix(p)) {
+            let digits: String = digits.chars().filter(|c| *c != '_').collect();
+            return match u128::from_str_radix(&digits, radix) {
+                Ok(n) => Decimal::parse(&n.to_string()).map(signed),
+                // Too long for 128 bits, and still a number: huge.
+                Err(_) if !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix)) => {
+                    Decimal::parse("inf").map(signed)
+                }
+                Err(_) => None,
+            };
+        }
     }
     let b = unsigned.as_bytes();
     let mut end = 0;
@@ -198,8 +207,46 @@ fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
     if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
         end = digits(end + 1);
     }
+    // An exponent, where one follows: `5e3 EUR`, `1.5E+4x`.
+    if matches!(b.get(end), Some(b'e' | b'E')) {
+        let at = end + 1 + usize::from(matches!(b.get(end + 1), Some(b'+' | b'-')));
+        if b.get(at).is_some_and(u8::is_ascii_digit) {
+            end = at;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+    }
     let mantissa: String = unsigned[..end].chars().filter(|c| *c != '_').collect();
     Decimal::parse(&mantissa).map(signed)
+}
+
+/// Decimal digits of any script as ASCII digits (Python's `int` and
+/// `float` read them): each block of ten starts at one of these.
+fn ascii_digits(s: &str) -> std::borrow::Cow<'_, str> {
+    const ZEROS: [u32; 68] = [
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+        0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
+        0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
+        0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0,
+        0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0,
+        0x11F50, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140,
+        0x1E2F0, 0x1E4F0, 0x1E950, 0x1FBF0, 0x0030,
+    ];
+    if s.is_ascii() {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            let u = c as u32;
+            ZEROS
+                .iter()
+                .find(|&&zero| (zero..zero + 10).contains(&u) && c.is_numeric())
+                .and_then(|&zero| char::from_digit(u - zero, 10))
+                .unwrap_or(c)
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Case-insensitive key comparison as Go's `encoding/json` (simple case
@@ -303,13 +350,29 @@ mod tests {
         let doc = json!({
             "amount": "5000", "n": " 7 ", "inf": "inf", "word": "5000 EUR",
             "ruby": "5_000", "hex": "0x1388", "nan": "NaN", "none": "EUR 5000",
-            "padded": "042", "exp": "4.2e1", "plain": "42"
+            "padded": "042", "exp": "4.2e1", "plain": "42",
+            "bom": "\u{feff}5000", "wide": "５０００", "arabic": "٥٠٠٠",
+            "bin": "0b1001110001000", "oct": "0o11610", "exp_word": "5e3 EUR",
+            "long_hex": "0x1000000000000000000000000000000000"
         });
         let doc = Doc::of(doc);
         let d = Some(&doc);
         // Deny (and approval) rules: what any upstream reads as a number.
         let over = |p: &str| cond(json!({"pointer": p, "greater_than": 1000})).test_json(d, false);
-        for p in ["/amount", "/inf", "/word", "/ruby", "/hex"] {
+        for p in [
+            "/amount",
+            "/inf",
+            "/word",
+            "/ruby",
+            "/hex",
+            "/bom",
+            "/wide",
+            "/arabic",
+            "/bin",
+            "/oct",
+            "/exp_word",
+            "/long_hex",
+        ] {
             assert_eq!(over(p), Answer::Yes, "{p}");
         }
         for p in ["/nan", "/none", "/n"] {
