@@ -370,6 +370,7 @@ async fn responses_are_masked_json_gzip_text_and_events() {
         ("/api/emails.zst", "unmaskable_response"),
         ("/small/emails", "unmaskable_response"),
         ("/api/emails.two-types", "unmaskable_response"),
+        ("/api/emails.type-list", "unmaskable_response"),
     ] {
         let resp = client
             .get(gw.https(path))
@@ -494,22 +495,30 @@ async fn mcp_tool_calls_are_judged_per_tool() {
     // Member names as Go servers read them (`"Method"` is `method`), a
     // request dressed as a response, and a message in a GET.
     let before = up.count();
-    for (method, body) in [
+    for (method, body, code, rule) in [
         (
             "POST",
-            r#"{"jsonrpc":"2.0","id":8,"Method":"tools/call","Params":{"Name":"delete_repo"}}"#,
+            r#"{"jsonrpc":"2.0","id":8,"Method":"tool\u017f/Call","Params":{"Name":"delete_repo"}}"#,
+            -32010,
+            "no-destructive-tools",
         ),
         (
             "POST",
             r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","Arguments":{"amount":5000}}}"#,
+            -32010,
+            "big-payments",
         ),
         (
             "POST",
             r#"{"jsonrpc":"2.0","id":10,"Method":"tools/call","params":{"name":"delete_repo"},"error":null}"#,
+            -32600,
+            "",
         ),
         (
             "GET",
             r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"delete_repo"}}"#,
+            -32010,
+            "no-destructive-tools",
         ),
     ] {
         let resp = client
@@ -521,7 +530,10 @@ async fn mcp_tool_calls_are_judged_per_tool() {
             .await
             .unwrap();
         let v: Value = resp.json().await.unwrap();
-        assert!(v["error"]["code"].as_i64().is_some(), "{body}: {v}");
+        assert_eq!(v["error"]["code"], code, "{body}: {v}");
+        if !rule.is_empty() {
+            assert_eq!(v["error"]["data"]["rule"], rule, "{body}: {v}");
+        }
     }
     assert_eq!(up.count(), before, "none of them reached the server");
 

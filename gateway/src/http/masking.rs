@@ -54,6 +54,23 @@ fn media_type(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// Whether a Content-Type value is a list (a comma outside quotes), which
+/// HTTP reads as that many header lines (RFC 9110, 5.3).
+fn lists_types(value: &[u8]) -> bool {
+    let mut quoted = false;
+    let mut escaped = false;
+    for &b in value {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn framing(content_type: &str) -> Framing {
     match super::headers::media_type(content_type).as_str() {
         "text/event-stream" => Framing::Events,
@@ -83,12 +100,14 @@ pub async fn mask(
     record: &mut ExchangeRecord,
 ) -> Result<Body, Problem> {
     let coding = decode::coding(&parts.headers).map_err(|e| unmaskable(e.to_string()))?;
-    // Maskers are told one type; a client may read the body as another.
-    let types = parts.headers.get_all(header::CONTENT_TYPE).iter().count();
-    if types > 1 {
-        return Err(unmaskable(format!(
-            "the response has {types} Content-Type headers, so what its body is is ambiguous"
-        )));
+    // Maskers are told one type; a client may read the body as another
+    // (Fetch takes the last of several).
+    let types = parts.headers.get_all(header::CONTENT_TYPE);
+    if types.iter().count() > 1 || types.iter().any(|v| lists_types(v.as_bytes())) {
+        return Err(unmaskable(
+            "the response names more than one Content-Type, so what its body is is ambiguous"
+                .into(),
+        ));
     }
     let content_type = media_type(&parts.headers);
     let h = &mut parts.headers;
@@ -420,6 +439,15 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn content_type_lists_are_found_outside_quotes() {
+        assert!(lists_types(b"application/octet-stream, application/json"));
+        assert!(lists_types(b"text/plain,application/json"));
+        assert!(!lists_types(b"application/json; charset=utf-8"));
+        assert!(!lists_types(br#"multipart/mixed; boundary="a,b""#));
+        assert!(!lists_types(br#"multipart/mixed; boundary="a\",b""#));
+    }
 
     #[test]
     fn framing_by_media_type() {

@@ -48,6 +48,8 @@ pub const APPROVAL_REQUIRED: i64 = -32011;
 /// body, so an unbounded batch would cost time quadratic in its size.
 pub const MAX_BATCH: usize = 64;
 
+const TOOLS_CALL: &str = "tools/call";
+
 pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
     // Which of two `method` or `name` keys counts is up to each parser.
     let names_override = super::ambiguity::check_json(body).map_err(|why| RpcError {
@@ -130,34 +132,26 @@ fn params_as_sent(body: &[u8], batch: bool) -> Vec<Sent> {
         .collect()
 }
 
-/// A member by a name read as Go's `encoding/json` reads it (without
-/// regard to case, `ſ` as `s`): MCP servers in Go find `"Method"` under
-/// `method`. `check_json` refused objects with two such names, so there is
-/// at most one.
+/// The key of a member by a name read as Go's `encoding/json` reads it
+/// (without regard to case, `ſ` as `s`): MCP servers in Go find
+/// `"Method"` under `method`. `check_json` refused objects with two such
+/// names, so there is at most one besides an exact match, which wins.
+fn member<'k>(keys: impl Iterator<Item = &'k String> + Clone, name: &str) -> Option<&'k String> {
+    keys.clone()
+        .find(|k| *k == name)
+        .or_else(|| keys.into_iter().find(|k| super::ambiguity::fold(k) == name))
+}
+
 fn folded<'m, V>(map: &'m HashMap<String, V>, name: &str) -> Option<&'m V> {
-    map.get(name).or_else(|| {
-        map.iter()
-            .find(|(k, _)| super::ambiguity::fold(k) == name)
-            .map(|(_, v)| v)
-    })
+    member(map.keys(), name).and_then(|k| map.get(k))
 }
 
 fn folded_value<'m>(map: &'m serde_json::Map<String, Value>, name: &str) -> Option<&'m Value> {
-    map.get(name).or_else(|| {
-        map.iter()
-            .find(|(k, _)| super::ambiguity::fold(k) == name)
-            .map(|(_, v)| v)
-    })
+    member(map.keys(), name).and_then(|k| map.get(k))
 }
 
 fn take_folded(map: &mut serde_json::Map<String, Value>, name: &str) -> Option<Value> {
-    if let Some(v) = map.remove(name) {
-        return Some(v);
-    }
-    let key = map
-        .keys()
-        .find(|k| super::ambiguity::fold(k) == name)?
-        .clone();
+    let key = member(map.keys(), name)?.clone();
     map.remove(&key)
 }
 
@@ -195,8 +189,14 @@ fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
         Some(_) => return Err(invalid("the method must be a string")),
     };
     let params = take_folded(&mut obj, "params").unwrap_or(Value::Null);
-    // A server that matches methods without regard to case runs it.
-    let (tool, arguments_json) = if method.eq_ignore_ascii_case("tools/call") {
+    // A server that matches methods without regard to case (Go's
+    // `strings.EqualFold`) runs it; plugins get the method's own name.
+    let method = if super::ambiguity::fold(&method) == TOOLS_CALL {
+        TOOLS_CALL.to_string()
+    } else {
+        method
+    };
+    let (tool, arguments_json) = if method == TOOLS_CALL {
         let params_obj = params.as_object();
         let name = params_obj
             .and_then(|p| folded_value(p, "name"))
@@ -271,9 +271,10 @@ mod tests {
     /// CVE-2026-27896).
     #[test]
     fn member_names_are_read_as_go_servers_read_them() {
-        let body = br#"{"jsonrpc":"2.0","ID":1,"Method":"Tools/Call","Params":{"Name":"deploy","argument\u017f":{"env":"prod"}}}"#;
+        let body = br#"{"jsonrpc":"2.0","ID":1,"Method":"Tool\u017f/Call","Params":{"Name":"deploy","argument\u017f":{"env":"prod"}}}"#;
         let p = parse(body).unwrap();
         let r = p.messages[0].request.as_ref().unwrap();
+        assert_eq!(r.method, "tools/call");
         assert_eq!(r.tool.as_deref(), Some("deploy"));
         assert_eq!(r.arguments_json.as_deref(), Some(r#"{"env":"prod"}"#));
         assert_eq!(p.messages[0].id, Some(json!(1)));

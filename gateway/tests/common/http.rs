@@ -287,6 +287,11 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
                 .append("content-type", HeaderValue::from_static("application/json"));
             r
         }
+        "emails.type-list" => reply(
+            StatusCode::OK,
+            "application/octet-stream, application/json",
+            EMAILS_JSON,
+        ),
         "download" => {
             let n = q("bytes", 1024);
             let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();

@@ -152,63 +152,94 @@ impl Condition {
     }
 }
 
-/// The number a text stands for. For an allow rule (`strict`), only the
+/// The numbers a text stands for. For an allow rule (`strict`), only the
 /// number's own plain form (`42`, `-1.5`): `042`, `4.2e1` or `42 ` may be
 /// another value to an upstream that keeps them as text. For deny and
-/// approval rules, whatever some upstream reads as a number: Rust's float
-/// syntax with the text trimmed of whitespace and byte-order marks (`1e3`,
-/// `inf`; JavaScript's `Number` strips a BOM), digits of any script
-/// (Python's `int("５０００")`), binary, octal and hexadecimal (`0x1388`;
-/// JavaScript's `Number`, Python's `int(x, 0)`), and a leading number with
-/// `_` separators and an exponent (Ruby's `"5_000 EUR".to_i`, PHP's
-/// `(int)`, JavaScript's `parseFloat("5e3 EUR")`).
-fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
+/// approval rules, every number some upstream reads in it, since they
+/// differ: Rust's float syntax with the text trimmed of whitespace and
+/// byte-order marks (`1e3`, `inf`; JavaScript's `Number` strips a BOM),
+/// digits of any script (Python's `int("５０００")`), binary, octal and
+/// hexadecimal (`0x1388`: JavaScript's `Number` and `parseInt`, Python's
+/// `int(x, 0)`; PHP's `(int)` reads 0), and a leading number, with or
+/// without `_` separators and an exponent (`"5_000 EUR"` is 5000 to Ruby's
+/// `to_i` and 5 to `parseInt`; `"5e3 EUR"` is 5000 to `parseFloat` and
+/// 5 to `parseInt`; `".5e4"`, `"Infinity EUR"`).
+fn number_in_text(s: &str, strict: bool) -> Vec<Decimal> {
     if strict {
-        let n: f64 = s.parse().ok()?;
-        return (n.is_finite() && n.to_string() == s)
-            .then(|| Decimal::parse(s))
-            .flatten();
+        let Ok(n) = s.parse::<f64>() else {
+            return Vec::new();
+        };
+        return if n.is_finite() && n.to_string() == s {
+            Decimal::parse(s).into_iter().collect()
+        } else {
+            Vec::new()
+        };
     }
     let t = ascii_digits(s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'));
     let t: &str = &t;
-    if t.parse::<f64>().is_ok() {
-        return Decimal::parse(t);
-    }
+    // Readings of the text after its sign.
+    let mut found = Vec::new();
     let (negative, unsigned) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    let signed = |d: Decimal| if negative { d.negated() } else { d };
     for (prefixes, radix) in [(["0x", "0X"], 16), (["0o", "0O"], 8), (["0b", "0B"], 2)] {
-        if let Some(digits) = prefixes.iter().find_map(|p| unsigned.strip_prefix(p)) {
-            let digits: String = digits.chars().filter(|c| *c != '_').collect();
-            return match u128::from_str_radix(&digits, radix) {
-                Ok(n) => Decimal::parse(&n.to_string()).map(signed),
+        if let Some(rest) = prefixes.iter().find_map(|p| unsigned.strip_prefix(p)) {
+            let digits: String = rest
+                .chars()
+                .take_while(|c| c.is_digit(radix) || *c == '_')
+                .filter(|c| *c != '_')
+                .collect();
+            if !digits.is_empty() {
                 // Too long for 128 bits, and still a number: huge.
-                Err(_) if !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix)) => {
-                    Decimal::parse("inf").map(signed)
-                }
-                Err(_) => None,
-            };
+                found.extend(match u128::from_str_radix(&digits, radix) {
+                    Ok(n) => Decimal::parse(&n.to_string()),
+                    Err(_) => Decimal::parse("inf"),
+                });
+            }
         }
     }
-    let b = unsigned.as_bytes();
-    let mut end = 0;
+    for separators in [true, false] {
+        for exponent in [true, false] {
+            found.extend(leading_number(unsigned, separators, exponent));
+        }
+    }
+    if unsigned
+        .get(..8)
+        .is_some_and(|w| w.eq_ignore_ascii_case("infinity"))
+    {
+        found.extend(Decimal::parse("inf"));
+    }
+    let mut found: Vec<Decimal> = found
+        .into_iter()
+        .map(|d| if negative { d.negated() } else { d })
+        .collect();
+    if t.parse::<f64>().is_ok() {
+        found.extend(Decimal::parse(t));
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The number at the start of `s` (no sign): digits, `_` between them
+/// when `separators`, a fraction, and an exponent when `exponent`.
+fn leading_number(s: &str, separators: bool, exponent: bool) -> Option<Decimal> {
+    let b = s.as_bytes();
     let digits = |mut i: usize| {
-        while i < b.len() && (b[i].is_ascii_digit() || (b[i] == b'_' && i > 0)) {
+        while i < b.len() && (b[i].is_ascii_digit() || (separators && b[i] == b'_' && i > 0)) {
             i += 1;
         }
         i
     };
-    end = digits(end);
-    if end == 0 {
-        return None;
-    }
+    let mut end = digits(0);
+    let whole = end > 0;
     if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
         end = digits(end + 1);
+    } else if !whole {
+        return None;
     }
-    // An exponent, where one follows: `5e3 EUR`, `1.5E+4x`.
-    if matches!(b.get(end), Some(b'e' | b'E')) {
+    if exponent && matches!(b.get(end), Some(b'e' | b'E')) {
         let at = end + 1 + usize::from(matches!(b.get(end + 1), Some(b'+' | b'-')));
         if b.get(at).is_some_and(u8::is_ascii_digit) {
             end = at;
@@ -217,21 +248,23 @@ fn number_in_text(s: &str, strict: bool) -> Option<Decimal> {
             }
         }
     }
-    let mantissa: String = unsigned[..end].chars().filter(|c| *c != '_').collect();
-    Decimal::parse(&mantissa).map(signed)
+    // Only ASCII bytes were passed: `end` is a char boundary.
+    let text: String = s[..end].chars().filter(|c| *c != '_').collect();
+    Decimal::parse(&text)
 }
 
 /// Decimal digits of any script as ASCII digits (Python's `int` and
 /// `float` read them): each block of ten starts at one of these.
 fn ascii_digits(s: &str) -> std::borrow::Cow<'_, str> {
-    const ZEROS: [u32; 68] = [
+    const ZEROS: [u32; 74] = [
         0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
         0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
         0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
         0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0,
         0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0,
         0x11F50, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140,
-        0x1E2F0, 0x1E4F0, 0x1E950, 0x1FBF0, 0x0030,
+        0x1E2F0, 0x1E4F0, 0x1E950, 0x1FBF0, 0x0030, // Unicode 16.
+        0x10D40, 0x11BF0, 0x16130, 0x16D70, 0x1CCF0, 0x1E5F1,
     ];
     if s.is_ascii() {
         return s.into();
@@ -309,7 +342,8 @@ fn same(a: &Value, b: &Value, strict: bool, doc: &Doc) -> bool {
     match (a, b) {
         (Value::Number(_), Value::Number(_) | Value::String(_))
         | (Value::String(_), Value::Number(_)) => {
-            let Some(want) = readings(b, strict, &Doc::default()).pop() else {
+            // The rule's own value, in its plain form.
+            let Some(want) = readings(b, true, &Doc::default()).pop() else {
                 return false;
             };
             holds(readings(a, strict, doc), strict, |n| *n == want)
@@ -322,7 +356,7 @@ fn same(a: &Value, b: &Value, strict: bool, doc: &Doc) -> bool {
 fn readings(v: &Value, strict: bool, doc: &Doc) -> Vec<Decimal> {
     match v {
         Value::Number(n) => doc.readings(n),
-        Value::String(s) => number_in_text(s, strict).into_iter().collect(),
+        Value::String(s) => number_in_text(s, strict),
         _ => Vec::new(),
     }
 }
@@ -378,6 +412,28 @@ mod tests {
         for p in ["/nan", "/none", "/n"] {
             assert_eq!(over(p), Answer::No, "{p}");
         }
+        // Upstreams read some texts as different numbers: a deny rule is
+        // met if any of them meets it.
+        let doc2 = Doc::of(json!({
+            "hex": "0x10", "dot": ".5e4 EUR", "hex_word": "0x1388 EUR",
+            "inf_word": "Infinity EUR", "ruby": "1_000", "neg": "-0x10"
+        }));
+        let d2 = Some(&doc2);
+        let under =
+            |p: &str, n: f64| cond(json!({"pointer": p, "less_than": n})).test_json(d2, false);
+        let over2 =
+            |p: &str| cond(json!({"pointer": p, "greater_than": 1000})).test_json(d2, false);
+        assert_eq!(under("/hex", 1.0), Answer::Yes, "PHP's (int) reads 0");
+        assert_eq!(over2("/dot"), Answer::Yes);
+        assert_eq!(over2("/hex_word"), Answer::Yes);
+        assert_eq!(over2("/inf_word"), Answer::Yes);
+        assert_eq!(under("/ruby", 2.0), Answer::Yes, "parseInt reads 1");
+        assert_eq!(under("/neg", -15.0), Answer::Yes);
+        assert_eq!(
+            cond(json!({"pointer": "/neg", "greater_than": -1})).test_json(d2, false),
+            Answer::Yes,
+            "-0 to PHP"
+        );
         assert_eq!(
             cond(json!({"pointer": "/amount", "equals": 5000})).test_json(d, false),
             Answer::Yes
