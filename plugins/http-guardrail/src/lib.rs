@@ -179,10 +179,12 @@ impl Guardrail for HttpGuardrail {
                 }
             }
         }
-        let body = parse_body(http);
+        // Parsed once, and only for a rule with body conditions whose
+        // method and path match: most requests meet none.
+        let body = std::cell::OnceCell::new();
         for rule in &self.config.rules {
             if in_scope(session, &rule.groups, &rule.connections)
-                && self.http_matches(rule, http, body.as_ref())
+                && self.http_matches(rule, http, &body)
             {
                 let what = format!("{} {}", http.method, http.path);
                 return Ok(verdict(
@@ -207,7 +209,12 @@ impl Guardrail for HttpGuardrail {
 }
 
 impl HttpGuardrail {
-    fn http_matches(&self, rule: &Rule, http: &HttpRequest, body: Option<&Doc>) -> bool {
+    fn http_matches(
+        &self,
+        rule: &Rule,
+        http: &HttpRequest,
+        body: &std::cell::OnceCell<Option<Doc>>,
+    ) -> bool {
         if !rule.methods.is_empty()
             && !rule
                 .methods
@@ -229,10 +236,10 @@ impl HttpGuardrail {
                 .collect();
             c.test_header(&values, rule.action == Action::Allow)
         });
-        let body_answers = rule
-            .body
-            .iter()
-            .map(|c| c.test_json(body, rule.action == Action::Allow));
+        let body_answers = rule.body.iter().map(|c| {
+            let body = body.get_or_init(|| parse_body(http)).as_ref();
+            c.test_json(body, rule.action == Action::Allow)
+        });
         all_met(rule.action, headers.chain(body_answers))
     }
 }
