@@ -72,6 +72,26 @@ plugins = ["http-guardrail", "mask-email"]
     Gateway::start(&["http-guardrail", "mask-email"], &extra, &[])
 }
 
+/// Sends `body` as JSON exactly as written: `.json()` would print it again
+/// from a parsed value, losing spellings the tests are about.
+async fn send_json(
+    gw: &Gateway,
+    client: &reqwest::Client,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> reqwest::Response {
+    client
+        .request(method.parse().unwrap(), gw.https(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
     let up = Upstream::start().await;
@@ -150,14 +170,7 @@ async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
         // More than 1000 to an upstream that reads decimals exactly.
         ("/api/refunds", r#"{"amount": 1000.0000000000001}"#),
     ] {
-        let resp = client
-            .post(gw.https(path))
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = send_json(&gw, &client, &token, "POST", path, body).await;
         assert_eq!(resp.status(), 403, "{path} {body}");
     }
     // An escaped character that upstreams may read as an ASCII one.
@@ -448,14 +461,8 @@ async fn mcp_tool_calls_are_judged_per_tool() {
 
     // A key twice, ignoring case: which one a parser takes varies (Go's
     // encoding/json would run `delete_repo` here).
-    let resp = client
-        .post(gw.https("/tools/mcp"))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"search_code","Name":"delete_repo"}}"#)
-        .send()
-        .await
-        .unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"search_code","Name":"delete_repo"}}"#;
+    let resp = send_json(&gw, &client, &token, "POST", "/tools/mcp", body).await;
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], -32600, "{v}");
     assert!(
@@ -475,14 +482,7 @@ async fn mcp_tool_calls_are_judged_per_tool() {
         )
     };
     for (id, amount, denied) in [(6, "1000.0000000000001", true), (7, "999.5", false)] {
-        let resp = client
-            .post(gw.https("/tools/mcp"))
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(pay(id, amount))
-            .send()
-            .await
-            .unwrap();
+        let resp = send_json(&gw, &client, &token, "POST", "/tools/mcp", &pay(id, amount)).await;
         let v: Value = resp.json().await.unwrap();
         if denied {
             assert_eq!(v["error"]["data"]["rule"], "big-payments", "{v}");
@@ -521,14 +521,7 @@ async fn mcp_tool_calls_are_judged_per_tool() {
             "no-destructive-tools",
         ),
     ] {
-        let resp = client
-            .request(method.parse().unwrap(), gw.https("/tools/mcp"))
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = send_json(&gw, &client, &token, method, "/tools/mcp", body).await;
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["error"]["code"], code, "{body}: {v}");
         if !rule.is_empty() {
