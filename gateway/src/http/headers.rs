@@ -264,6 +264,21 @@ fn is_token_host(host: &str) -> bool {
 
 /// The agent's headers as guardrails see them: lower-case names, values as
 /// text, without hop-by-hop headers and without `Authorization`.
+/// The request head's size as HTTP/1.1 spells it (request line, each
+/// header as `name: value` and its line end, the blank line), whichever
+/// version carried it, so that one limit means the same on both.
+pub fn head_bytes(method: &hyper::Method, uri: &hyper::Uri, headers: &HeaderMap) -> usize {
+    let target = uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    let line = method.as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + fields + 2
+}
+
 pub fn for_plugins(headers: &HeaderMap) -> Vec<(String, String)> {
     // Filtered while copied, not copied then stripped: one pass, no
     // second map.

@@ -48,13 +48,16 @@ impl HttpListener {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(settings.header_timeout_ms))
-            // The read buffer bounds the request head: past it, 431.
-            .max_buf_size(settings.max_header_bytes)
+            // The read buffer bounds the request head: past it, the
+            // parser's own 431 with no body.
+            .max_buf_size(hard_head_limit(settings.max_header_bytes))
             .keep_alive(true);
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+            .max_header_list_size(
+                u32::try_from(hard_head_limit(settings.max_header_bytes)).unwrap_or(u32::MAX),
+            )
             .max_concurrent_streams(256)
             .keep_alive_interval(Some(Duration::from_secs(30)))
             .keep_alive_timeout(Duration::from_secs(20));
@@ -185,6 +188,15 @@ impl HttpListener {
             }
         }
     }
+}
+
+/// How much of a request head the HTTP parsers read. A head over
+/// `max_header_bytes` but within this is read whole and answered 431 with a
+/// problem document naming the limit; past it, the parser answers 431
+/// itself (HTTP/1.1: no body, connection closed; HTTP/2: the stream is
+/// refused), having buffered no more than this.
+pub fn hard_head_limit(max_header_bytes: usize) -> usize {
+    max_header_bytes.saturating_mul(4)
 }
 
 /// A plain-HTTP request on the TLS port from a client not allowed to send

@@ -99,6 +99,7 @@ pub fn from_config(
         plugins,
         body_timeout: Duration::from_millis(config.http.body_timeout_ms),
         underscore_headers: config.http.underscore_headers,
+        max_header_bytes: config.http.max_header_bytes,
         recorder,
         audit,
     });

@@ -53,6 +53,10 @@ pub struct HttpGateway {
     pub plugins: Arc<PluginHost>,
     pub body_timeout: Duration,
     pub underscore_headers: UnderscoreHeaders,
+    /// `http.max_header_bytes`: the HTTP parsers read heads up to
+    /// [`super::listener::hard_head_limit`] of it, and heads between the two
+    /// are answered here, with a problem document.
+    pub max_header_bytes: usize,
     pub recorder: Recorder,
     pub audit: Audit,
 }
@@ -126,6 +130,17 @@ async fn exchange(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "CONNECT is not supported: address the gateway as /<connection>/<path>",
+        ));
+    }
+    let head = headers::head_bytes(req.method(), req.uri(), req.headers());
+    if head > gw.max_header_bytes {
+        return Err(Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "head_too_large",
+            format!(
+                "the request line and headers take {head} bytes; this listener accepts at most {} (http.max_header_bytes)",
+                gw.max_header_bytes
+            ),
         ));
     }
     super::ambiguity::underscored_headers(req.headers_mut(), gw.underscore_headers)?;
