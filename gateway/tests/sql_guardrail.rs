@@ -457,3 +457,71 @@ async fn a_statement_keeps_its_text_until_it_is_closed() {
         .collect();
     assert_eq!(texts, vec![by_name, by_id]);
 }
+
+/// A client as `agent-1` in `agents` with `options` in its startup message.
+async fn connect_with_options(
+    gw: &Gateway,
+    options: &str,
+) -> Result<Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(gw.pg_port)
+        .dbname("appdb")
+        .user("agent-1")
+        .password(gw.token_for("agent-1", &["agents"]))
+        .options(options);
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_asked_for_at_startup_are_checked_like_set() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg);
+
+    // Allowed as SETs, so applied, not dropped: the timeout holds.
+    let client = connect_with_options(&gw, "-c statement_timeout=300 --lock-timeout=2s")
+        .await
+        .unwrap();
+    let shown = probe_settings(&client, "statement_timeout, lock_timeout").await;
+    assert_eq!(shown, ["300ms", "2s"]);
+    let err = client.simple_query("SELECT pg_sleep(2)").await.unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err:?}");
+
+    // Refused as a SET would be (protected-setting), before the upstream is
+    // reached: the session is refused and says why.
+    let refusal = |e: tokio_postgres::Error| {
+        let db = e.as_db_error().cloned().expect("a database error");
+        (db.code().code().to_string(), db.message().to_string())
+    };
+    let (code, message) = refusal(
+        connect_with_options(&gw, "-c search_path=evil,public")
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert_eq!(code, "42501", "{message}");
+    assert!(
+        message.contains("search_path") && message.contains("protected-setting"),
+        "{message}"
+    );
+    // Options the server reads as something other than settings.
+    let (code, message) = refusal(connect_with_options(&gw, "-B 100").await.err().unwrap());
+    assert_eq!(code, "0A000", "{message}");
+    // The refusals left the gateway serving.
+    let shown = probe_settings(&client, "statement_timeout").await;
+    assert_eq!(shown, ["300ms"]);
+}
+
+async fn probe_settings(client: &Client, names: &str) -> Vec<String> {
+    let sql = names
+        .split(", ")
+        .map(|n| format!("current_setting('{n}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = client.query(&format!("SELECT {sql}"), &[]).await.unwrap();
+    (0..rows[0].len()).map(|i| rows[0].get(i)).collect()
+}

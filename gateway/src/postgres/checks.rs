@@ -106,6 +106,38 @@ pub(super) async fn check(
     }
 }
 
+/// A setting requested at startup, checked as the `SET` that makes it
+/// (`text`, see [`super::settings`]): by the gateway's own rules and the
+/// guardrails, as a simple Query. An allowed one is no statement the
+/// session runs, so it gets no write-ahead record: the session's start
+/// event lists it. A refusal is recorded like a statement's.
+pub(super) async fn startup_setting(ctx: &RelayContext, text: &str) -> Result<(), Frame> {
+    let phase = SqlPhase::SimpleQuery;
+    let statements = analysed(ctx, text, phase).await?;
+    if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
+        ctx.audit.refused(text, phase, "startup-setting", &why);
+        return Err(fence_refusal(&why));
+    }
+    let chain = match ctx.host.chain(&ctx.plugins) {
+        Ok(c) => c,
+        Err(r) => return Err(refusal(ctx, text, phase, Decision::Deny(r))),
+    };
+    if !chain.has_guardrails() {
+        return Ok(());
+    }
+    let request = Request::Sql(SqlRequest {
+        text: text.to_string(),
+        phase,
+        statements: statements.to_vec(),
+        parameters: Vec::new(),
+        statement_name: None,
+    });
+    match chain.check(&ctx.session, &request).await {
+        Decision::Allow => Ok(()),
+        refused => Err(refusal(ctx, text, phase, refused)),
+    }
+}
+
 /// The ErrorResponse for a deny or require-approval (never an allow),
 /// recorded.
 fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) -> Frame {

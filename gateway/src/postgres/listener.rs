@@ -28,6 +28,7 @@ use super::frame::{self, Frame};
 use super::handshake::{self, Accepted, ConnectionLookup, HandshakeError, HandshakeSettings};
 use super::parity;
 use super::relay::{self, Ending, RelayContext, RelayError};
+use super::settings;
 use super::upstream::{Upstream, UpstreamConfig};
 
 /// A configured PostgreSQL connection, ready to use.
@@ -63,9 +64,9 @@ impl ConnectionLookup for PgListener {
     }
 }
 
-/// Startup parameters passed to the server: only those that shape how
-/// results are presented. `options` could set `role` or
-/// `session_authorization`; it is not passed.
+/// Startup parameters passed to the server as they are: those that shape
+/// how results are presented. Any other setting (`options` too, which
+/// could set `role`) is checked first ([`settings`]).
 const PASSED_PARAMS: &[&str] = &[
     "application_name",
     "client_encoding",
@@ -191,12 +192,40 @@ impl PgListener {
         span.record("subject", agent.identity.subject.as_str());
         span.record("connection", conn.name.as_str());
 
+        // Settings asked for at startup are checked as the SETs that make
+        // them, before the upstream is reached.
+        let check_ctx = RelayContext {
+            host: self.plugins.clone(),
+            plugins: conn.plugins.clone(),
+            analyzer: self.analyzer.clone(),
+            session: session.clone(),
+            audit: Arc::new(Trail::new(self.audit.clone(), session.clone(), None)),
+            catalog: None,
+            expires_at: None,
+        };
+        let settings =
+            match settings::checked(&check_ctx, &agent.startup.params, PASSED_PARAMS).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::info!("session refused: {e}");
+                    self.audit.emit(
+                        Event::new(kinds::SESSION_FAILED)
+                            .session(&session)
+                            .with("client_addr", peer.to_string())
+                            .with("reason", e.message.clone()),
+                    );
+                    let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
+                    let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                    return;
+                }
+            };
         let params: Vec<(String, String)> = agent
             .startup
             .params
             .iter()
             .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
             .cloned()
+            .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
             .collect();
         let params = match parity::upstream_params(&params) {
             Ok(p) => p,
@@ -294,7 +323,14 @@ impl PgListener {
                 .with("tls", agent.tls)
                 .with("token_id", agent.identity.token_id.clone())
                 .with("client_user", agent.startup.get("user"))
-                .with("application_name", agent.startup.get("application_name")),
+                .with("application_name", agent.startup.get("application_name"))
+                .with(
+                    "settings",
+                    settings
+                        .iter()
+                        .map(|s| (s.name.clone(), s.value.clone().into()))
+                        .collect::<serde_json::Map<_, _>>(),
+                ),
         );
 
         let trail = Arc::new(Trail::new(

@@ -20,6 +20,7 @@ pub mod relay;
 mod results;
 pub mod rows;
 mod selections;
+mod settings;
 pub mod startup;
 mod statements;
 pub mod upstream;

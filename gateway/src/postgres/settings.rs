@@ -1,0 +1,284 @@
+//! Settings a client asks for at startup: parameters beyond those that only
+//! shape how results are presented, and `-c name=value` (or
+//! `--name=value`) in `options`, as libpq's `PGOPTIONS`, node-postgres'
+//! `statement_timeout` and pgjdbc's `currentSchema` send them.
+//!
+//! A setting made at startup acts like the `SET` that makes it at run
+//! time, so it is checked as that `SET` (see [`super::checks`]) before the
+//! upstream connection opens: allowed, it is passed to the server as a
+//! startup parameter; refused, the session is. None is dropped silently:
+//! a client that asked for `statement_timeout` gets it or is told why not.
+
+use super::checks;
+use super::errors::sqlstate;
+use super::frame;
+use super::relay::RelayContext;
+
+/// Startup parameters that are not settings: the session's addressing,
+/// and protocol options (negotiated in the handshake).
+const NOT_SETTINGS: &[&str] = &["user", "database"];
+
+/// One setting requested at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// As PostgreSQL names it: lower case, `-` read as `_` in options.
+    pub name: String,
+    pub value: String,
+}
+
+/// A startup request the gateway cannot follow; the session is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingsError {
+    pub sqlstate: String,
+    pub message: String,
+}
+
+impl SettingsError {
+    fn unsupported(message: String) -> Self {
+        Self {
+            sqlstate: sqlstate::FEATURE_NOT_SUPPORTED.into(),
+            message,
+        }
+    }
+
+    fn invalid(message: String) -> Self {
+        Self {
+            sqlstate: sqlstate::INVALID_PARAMETER_VALUE.into(),
+            message,
+        }
+    }
+}
+
+/// The settings requested in `params`, each allowed by the checks a `SET`
+/// of it would meet, or why the session is refused.
+pub async fn checked(
+    ctx: &RelayContext,
+    params: &[(String, String)],
+    passed: &[&str],
+) -> Result<Vec<Setting>, SettingsError> {
+    let settings = requested(params, passed)?;
+    for s in &settings {
+        if let Err(refusal) = checks::startup_setting(ctx, &set_statement(s)).await {
+            let why = frame::error_field(&refusal.body, b'M');
+            return Err(SettingsError {
+                sqlstate: frame::error_field(&refusal.body, b'C'),
+                message: format!(
+                    "startup parameter {}={:?} refused (checked as SET {} TO ...): {why}",
+                    s.name, s.value, s.name
+                ),
+            });
+        }
+    }
+    Ok(settings)
+}
+
+/// The settings among `params` (in order; `options` expanded where it
+/// stands) that the gateway checks, leaving out those in `passed`, which
+/// are forwarded as they are.
+pub fn requested(
+    params: &[(String, String)],
+    passed: &[&str],
+) -> Result<Vec<Setting>, SettingsError> {
+    let mut out = Vec::new();
+    for (key, value) in params {
+        let name = key.to_ascii_lowercase();
+        if NOT_SETTINGS.contains(&name.as_str())
+            || name.starts_with("_pq_.")
+            || passed.contains(&name.as_str())
+        {
+            continue;
+        }
+        match name.as_str() {
+            "replication" => {
+                return Err(SettingsError::unsupported(
+                    "replication connections are not supported through the gateway".into(),
+                ));
+            }
+            "options" => out.extend(options(value)?),
+            _ => out.push(setting(name, value.clone())?),
+        }
+    }
+    Ok(out)
+}
+
+/// The settings in an `options` value, read as the server reads it:
+/// words split at whitespace (a backslash keeps the next character), each
+/// `-c name=value`, `-cname=value` or `--name=value`.
+fn options(value: &str) -> Result<Vec<Setting>, SettingsError> {
+    let words = split_words(value);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        let assignment = if word == "-c" {
+            i += 1;
+            match words.get(i) {
+                Some(next) => next.as_str(),
+                None => {
+                    return Err(SettingsError::invalid(
+                        "startup option -c needs name=value".into(),
+                    ));
+                }
+            }
+        } else if let Some(rest) = word.strip_prefix("-c").or_else(|| word.strip_prefix("--")) {
+            rest
+        } else {
+            return Err(SettingsError::unsupported(format!(
+                "startup option {word:?} is not supported through the gateway; set parameters with -c name=value"
+            )));
+        };
+        let Some((name, value)) = assignment.split_once('=') else {
+            return Err(SettingsError::invalid(format!(
+                "startup option {assignment:?} needs a value: -c {assignment}=value"
+            )));
+        };
+        out.push(setting(
+            name.replace('-', "_").to_ascii_lowercase(),
+            value.to_string(),
+        )?);
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// `pg_split_opts`: whitespace separates words, a backslash makes the next
+/// character part of the word.
+fn split_words(value: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return words;
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace()) {
+            if c == '\\' {
+                if let Some(escaped) = chars.next() {
+                    word.push(escaped);
+                }
+            } else {
+                word.push(c);
+            }
+        }
+        words.push(word);
+    }
+}
+
+/// A setting name as the server accepts it: identifier parts joined by
+/// dots (`work_mem`, `myapp.tenant`).
+fn setting(name: String, value: String) -> Result<Setting, SettingsError> {
+    let valid_part = |p: &str| {
+        p.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    if !name.split('.').all(valid_part) {
+        return Err(SettingsError::invalid(format!(
+            "startup parameter {name:?} is not a setting name"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(SettingsError::invalid(format!(
+            "startup parameter {name} has a NUL in its value"
+        )));
+    }
+    Ok(Setting { name, value })
+}
+
+/// The `SET` that makes `setting` at run time, as the guardrails read it.
+pub fn set_statement(setting: &Setting) -> String {
+    let name = setting
+        .name
+        .split('.')
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(".");
+    format!("SET {name} TO '{}'", setting.value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn s(name: &str, value: &str) -> Setting {
+        Setting {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn settings_are_read_from_parameters_and_options() {
+        let got = requested(
+            &params(&[
+                ("user", "u"),
+                ("database", "db"),
+                ("application_name", "app"),
+                ("Statement_Timeout", "300"),
+                ("_pq_.x", "1"),
+                (
+                    "options",
+                    "-c search_path=s2,public  -clock_timeout=5s \t--idle-in-transaction-session-timeout=1min -c myapp.Note=two\\ words\\\\",
+                ),
+            ]),
+            &["application_name"],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                s("statement_timeout", "300"),
+                s("search_path", "s2,public"),
+                s("lock_timeout", "5s"),
+                s("idle_in_transaction_session_timeout", "1min"),
+                s("myapp.note", "two words\\"),
+            ]
+        );
+        assert_eq!(requested(&params(&[("options", "  ")]), &[]), Ok(vec![]));
+    }
+
+    #[test]
+    fn what_cannot_be_followed_is_refused() {
+        let refused = |p: &[(&str, &str)]| requested(&params(p), &[]).unwrap_err();
+        let e = refused(&[("replication", "database")]);
+        assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
+        let e = refused(&[("options", "-B 100")]);
+        assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
+        assert!(e.message.contains("\"-B\""), "{e}");
+        for bad in [
+            "-c",
+            "-c work_mem",
+            "--work_mem",
+            "-c bad;name=1",
+            "-c =1",
+            "-c 1a=2",
+        ] {
+            let e = refused(&[("options", bad)]);
+            assert_eq!(e.sqlstate, sqlstate::INVALID_PARAMETER_VALUE, "{bad}: {e}");
+        }
+        let e = refused(&[("work mem", "1MB")]);
+        assert_eq!(e.sqlstate, sqlstate::INVALID_PARAMETER_VALUE);
+    }
+
+    #[test]
+    fn the_set_statement_quotes_name_and_value() {
+        assert_eq!(
+            set_statement(&s("myapp.note", "it's")),
+            "SET \"myapp\".\"note\" TO 'it''s'"
+        );
+        assert_eq!(
+            set_statement(&s("search_path", "s2,public")),
+            "SET \"search_path\" TO 's2,public'"
+        );
+    }
+}
