@@ -28,6 +28,14 @@ allow_groups = ["agents"]
 plugins = ["http-guardrail"]
 
 [[connections]]
+name = "small"
+kind = "http"
+upstream = "{url}"
+max_request_body_bytes = 65536
+allow_groups = ["agents"]
+plugins = ["http-guardrail"]
+
+[[connections]]
 name = "down"
 kind = "http"
 upstream = "http://127.0.0.1:{closed}"
@@ -615,5 +623,69 @@ async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
     let mut answer = String::new();
     let _ = stalled.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert_eq!(up.count(), 2);
+}
+
+/// A client that sends its whole body before it reads the answer (Python's
+/// requests, Node's fetch) reads the refusal, not a reset: the gateway reads
+/// and discards what it will not use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_bodies_are_read_so_the_refusal_arrives() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let body = vec![b'x'; 16 << 20];
+
+    // HTTP/1.1: over the body limit (declared), and with a token refused
+    // before the body is looked at; the connection then serves the next
+    // request.
+    for (path, auth, status) in [
+        ("/small/upload", token.as_str(), "413"),
+        ("/small/upload", "not-a-token", "401"),
+    ] {
+        let mut tcp = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {auth}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).unwrap();
+        tcp.write_all(&body).unwrap();
+        let next =
+            format!("GET /small/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\r\n");
+        tcp.write_all(next.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200") {
+            let n = tcp.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
+
+    // HTTP/2: the stream ends with the answer, not with a reset that some
+    // clients (Debian 12's curl) report instead of it.
+    let file = gw.dir.path().join("16mb");
+    std::fs::write(&file, &body).unwrap();
+    let data = format!("@{}", file.display());
+    let auth = format!("Authorization: Bearer {token}");
+    let out = gw.curl(&[
+        "--http2",
+        "-H",
+        "Expect:",
+        "-H",
+        &auth,
+        "--data-binary",
+        &data,
+        &gw.https("/small/upload"),
+    ]);
+    assert_eq!(out.status, 413, "{}", out.stderr);
+    assert!(out.body.contains("body_too_large"), "{}", out.body);
     assert_eq!(up.count(), 2);
 }

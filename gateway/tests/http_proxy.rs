@@ -291,3 +291,42 @@ allow_groups = ["agents"]
     assert_eq!(v["reason"], "upstream_unavailable");
     assert_eq!(up.count(), 1, "the untrusted upstream got nothing");
 }
+
+/// Redirects naming the upstream come back through the gateway, as nginx's
+/// default `proxy_redirect` does: following them keeps the agent on the
+/// gateway, its guardrails and its audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_into_the_upstream_point_back_through_the_gateway() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw
+        .client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let outside = format!("{}/outside", up.url());
+    for (path, location) in [
+        ("/plain/redirect", "/plain/moved/here?x=1"),
+        ("/plain/redirect-path", "/plain/moved/here"),
+        // Outside the connection's base path: nothing to point it at.
+        ("/plain/redirect-out", outside.as_str()),
+    ] {
+        let resp = client
+            .get(gw.https(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302, "{path}");
+        assert_eq!(resp.headers()["location"], location, "{path}");
+    }
+    // Followed, the redirect reaches the upstream through the gateway, with
+    // the injected credential.
+    let auth = format!("Authorization: Bearer {token}");
+    let out = gw.curl(&["-L", "-H", &auth, &gw.https("/plain/redirect")]);
+    assert_eq!(out.status, 200, "{}", out.stderr);
+    let last = up.last();
+    assert_eq!(last.uri, "/base/moved/here?x=1");
+    assert_eq!(last.headers["authorization"], "Bearer upstream-secret");
+}

@@ -30,6 +30,82 @@ pub fn incoming(body: Incoming) -> Body {
     body.map_err(BoxError::from).boxed_unsync()
 }
 
+/// Longest a dropped request body is read on (see [`AgentBody`]).
+const DRAIN_FOR: Duration = Duration::from_secs(10);
+/// Longest the client may pause while it is.
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
+/// The agent's request body. Dropped before its end (a refusal answered
+/// without reading it, an upstream that answered early), the rest is read
+/// and discarded for a while on a task of its own, as nginx's lingering
+/// close does: a client that sends its whole body before it reads the
+/// answer would otherwise meet a reset (HTTP/1.1) or an `RST_STREAM`
+/// (HTTP/2) instead of the 413 or 403 waiting for it. Not for a client
+/// that asked `Expect: 100-continue`: it waits for the answer, and reading
+/// would invite the body the answer refuses.
+pub struct AgentBody {
+    inner: Option<Incoming>,
+    drain: bool,
+}
+
+impl AgentBody {
+    pub fn new(inner: Incoming, expects_continue: bool) -> Self {
+        Self {
+            inner: Some(inner),
+            drain: !expects_continue,
+        }
+    }
+}
+
+impl HttpBody for AgentBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for AgentBody {
+    fn drop(&mut self) {
+        let Some(body) = self.inner.take() else {
+            return;
+        };
+        if !self.drain || body.is_end_stream() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(drain(body));
+        }
+    }
+}
+
+async fn drain(mut body: Incoming) {
+    let until = tokio::time::Instant::now() + DRAIN_FOR;
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+            Ok(Some(Ok(_))) => {}
+            _ => return,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
     #[error("the body did not arrive within {0:?}")]

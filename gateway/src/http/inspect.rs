@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 use crate::plugins::bindings::types::{HttpRequest, Request, Session};
 use crate::plugins::{Chain, Decision, RefusalCause};
 
-use super::body::{self, Body, BoxError, CollectError, Prefixed};
+use super::body::{self, AgentBody, Body, BoxError, CollectError, Prefixed};
 use super::decode::{self, Coding, Decoder};
 use super::mcp;
 use super::problem::Problem;
@@ -52,7 +51,7 @@ fn too_large(limit: usize) -> Problem {
 
 pub async fn request(
     i: Inspection<'_>,
-    body: Incoming,
+    body: AgentBody,
     rec: &mut ExchangeRecord,
 ) -> Result<Inspected, Problem> {
     let limit = i.conn.max_request_body;

@@ -25,6 +25,7 @@ pub mod mcp;
 pub mod problem;
 pub mod proxy;
 pub mod record;
+mod redirects;
 mod response_headers;
 pub mod route;
 mod session;

@@ -19,7 +19,7 @@ use crate::plugins::PluginHost;
 use crate::plugins::bindings::types::{Protocol, Session};
 
 use super::auth::TokenCache;
-use super::body::{self, Body, BoxError};
+use super::body::{self, AgentBody, Body, BoxError};
 use super::config::UnderscoreHeaders;
 use super::headers::{self, ClientOrigin, Origin};
 use super::inspect::{self, Inspected, Inspection};
@@ -82,6 +82,11 @@ pub async fn handle(
     req: Request<Incoming>,
     activity: ActivityGuard,
 ) -> Response<Recorded> {
+    let expects_continue = req
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let req = req.map(|b| AgentBody::new(b, expects_continue));
     let mut rec = ExchangeRecord::new(
         client.session_id.clone(),
         client.peer,
@@ -122,7 +127,7 @@ pub async fn handle(
 async fn exchange(
     gw: &HttpGateway,
     client: &Client,
-    mut req: Request<Incoming>,
+    mut req: Request<AgentBody>,
     rec: &mut ExchangeRecord,
 ) -> Result<Response<Body>, Problem> {
     if req.method() == Method::CONNECT {
@@ -262,6 +267,7 @@ async fn exchange(
     rec.outcome = Outcome::Forwarded;
     let (mut rparts, rbody) = resp.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);
+    conn.upstream.mount(&conn.name).rewrite(&mut rparts.headers);
     let has_body = parts.method != Method::HEAD
         && !rparts.status.is_informational()
         && rparts.status != StatusCode::NO_CONTENT

@@ -113,6 +113,16 @@ impl Upstream {
         })
     }
 
+    /// Where this upstream is mounted, for redirects pointing into it.
+    pub fn mount<'a>(&'a self, connection: &'a str) -> super::redirects::Mount<'a> {
+        super::redirects::Mount {
+            scheme: &self.scheme,
+            authority: &self.authority,
+            base: &self.base_path,
+            connection,
+        }
+    }
+
     pub fn credential(&self) -> Option<&(HeaderName, HeaderValue)> {
         self.credential.as_ref()
     }

@@ -245,6 +245,25 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             .unwrap_or(default)
     };
     match last {
+        // Redirects naming the upstream itself (absolute, by its Host),
+        // by absolute path, and outside the `/base` of connection `plain`.
+        "redirect" | "redirect-path" | "redirect-out" => {
+            let host = req
+                .headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let location = match last {
+                "redirect" => format!("http://{host}/base/moved/here?x=1"),
+                "redirect-path" => "/base/moved/here".to_string(),
+                _ => format!("http://{host}/outside"),
+            };
+            let mut r = reply(StatusCode::FOUND, "text/plain", "moved");
+            r.headers_mut()
+                .insert("location", HeaderValue::from_str(&location).unwrap());
+            r
+        }
         "emails" => reply(StatusCode::OK, "application/json", EMAILS_JSON),
         "pii.json" => reply(StatusCode::OK, "application/json", PII_JSON),
         "pii.txt" => reply(StatusCode::OK, "text/plain; charset=utf-8", PII_TEXT),
