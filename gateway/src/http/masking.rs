@@ -92,6 +92,24 @@ fn masking_failed(refusal: &Refusal) -> Problem {
     .with("plugin", refusal.plugin.clone())
 }
 
+/// The headers that describe the upstream's body, not the masked one the
+/// agent gets: its coding (the masked body is sent decoded), length,
+/// validators and digests, and the ranges of a body that will differ. A
+/// masked response without a body (HEAD, 304) loses them too, so that it
+/// says what a GET would.
+pub fn upstream_representation_removed(h: &mut hyper::HeaderMap) {
+    for name in [
+        header::CONTENT_ENCODING,
+        header::CONTENT_LENGTH,
+        header::ETAG,
+        header::ACCEPT_RANGES,
+    ] {
+        h.remove(name);
+    }
+    h.remove("content-md5");
+    h.remove("digest");
+}
+
 /// Masks an upstream response; `parts` are adjusted to the body returned.
 pub async fn mask(
     ctx: MaskContext,
@@ -110,17 +128,7 @@ pub async fn mask(
         ));
     }
     let content_type = media_type(&parts.headers);
-    let h = &mut parts.headers;
-    for name in [
-        header::CONTENT_ENCODING,
-        header::CONTENT_LENGTH,
-        header::ETAG,
-    ] {
-        h.remove(name);
-    }
-    h.remove("content-md5");
-    h.remove("digest");
-    h.remove(header::ACCEPT_RANGES);
+    upstream_representation_removed(&mut parts.headers);
     match framing(&content_type) {
         Framing::Whole => {
             let bytes = whole(&ctx, coding, &content_type, upstream, record).await?;

@@ -284,9 +284,10 @@ async fn exchange(
     {
         record::Masking::add(&mut rec.masking, m);
     }
-    if masked && parts.method == Method::HEAD {
-        // The length of a body the maskers never saw would be a guess.
-        rparts.headers.remove(hyper::header::CONTENT_LENGTH);
+    if masked && !has_body {
+        // The upstream's length, coding and validators describe a body
+        // the agent would not get: a GET would be decoded and masked.
+        masking::upstream_representation_removed(&mut rparts.headers);
     }
     let body = if masked && has_body {
         let ctx = MaskContext {

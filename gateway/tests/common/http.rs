@@ -289,8 +289,10 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             e.write_all(EMAILS_JSON.as_bytes()).unwrap();
             let mut r = reply(StatusCode::OK, "application/json", e.finish().unwrap());
-            r.headers_mut()
-                .insert("content-encoding", HeaderValue::from_static("gzip"));
+            let h = r.headers_mut();
+            h.insert("content-encoding", HeaderValue::from_static("gzip"));
+            h.insert("etag", HeaderValue::from_static("\"gz1\""));
+            h.insert("accept-ranges", HeaderValue::from_static("bytes"));
             r
         }
         "emails.zst" => {
