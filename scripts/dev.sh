@@ -64,6 +64,12 @@ if [ ! -d tests/oidc-provider/node_modules ] && command -v npm >/dev/null 2>&1; 
   npm ci --prefix tests/oidc-provider --no-audit --no-fund --loglevel=error
 fi
 
+# node-postgres, one of the client libraries the PostgreSQL tests drive.
+if [ ! -d tests/node-pg/node_modules ] && command -v npm >/dev/null 2>&1; then
+  say "installing node-postgres for the client tests (tests/node-pg)"
+  npm ci --prefix tests/node-pg --no-audit --no-fund --loglevel=error
+fi
+
 # The HAR 1.2 schema check the HTTP session-recording tests run on exports.
 if [ ! -d tests/har-validator/node_modules ] && command -v npm >/dev/null 2>&1; then
   say "installing the HAR validator (tests/har-validator)"

@@ -1,5 +1,6 @@
 //! Client libraries other than libpq's tools through the real `sluice`
-//! binary: psycopg 3 and asyncpg (PyPI, installed by scripts/dev.sh).
+//! binary: psycopg 3 and asyncpg (PyPI), node-postgres (npm, in
+//! tests/node-pg); scripts/dev.sh installs them.
 
 mod common;
 
@@ -65,6 +66,27 @@ fn asyncpg_through_the_gateway() {
     );
 }
 
+/// node-postgres also speaks the protocol itself, and sends settings such
+/// as `statement_timeout` as startup parameters.
+#[test]
+fn node_postgres_through_the_gateway() {
+    let pg = TestPostgres::start();
+    seed_app(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let script = format!(
+        "{}/../tests/node-pg/session.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    check_run(
+        &gw,
+        "node-pg",
+        Command::new("node")
+            .arg(script)
+            .env("PORT", gw.pg_port.to_string())
+            .env("PGPASSWORD", gw.token()),
+    );
+}
+
 /// Runs `tests/clients/<library>_session.py` with `env`; it prints
 /// "<library>: all checks passed" when every check it makes passed.
 fn run_client(gw: &Gateway, library: &str, env: &[(&str, String)]) {
@@ -72,16 +94,27 @@ fn run_client(gw: &Gateway, library: &str, env: &[(&str, String)]) {
         "{}/tests/clients/{library}_session.py",
         env!("CARGO_MANIFEST_DIR")
     );
-    let out = Command::new("python3")
-        .arg(script)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    check_run(
+        gw,
+        library,
+        Command::new("python3")
+            .arg(script)
+            .envs(env.iter().map(|(k, v)| (k, v))),
+    );
+}
+
+/// Runs a client session script, which prints "<library>: all checks
+/// passed" when every check it makes passed.
+fn check_run(gw: &Gateway, library: &str, command: &mut Command) {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
         .output()
-        .unwrap_or_else(|e| panic!("python3 (scripts/dev.sh installs it with {library}): {e}"));
+        .unwrap_or_else(|e| panic!("{program} (scripts/dev.sh installs it with {library}): {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stdout.contains(&format!("{library}: all checks passed")),
-        "{stdout}\n{stderr}\n({library} missing? run scripts/dev.sh, which installs tests/requirements.txt)\ngateway log:\n{}",
+        "{stdout}\n{stderr}\n({library} missing? run scripts/dev.sh, which installs it)\ngateway log:\n{}",
         gw.log()
     );
 }
