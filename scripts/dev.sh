@@ -10,8 +10,8 @@
 # server binaries (tests start their own server), node/npm (the OpenID
 # provider the identity tests start) and python3 (the README walkthrough); the
 # OpenID provider's and the HAR validator's locked npm dependencies; psycopg
-# and asyncpg
-# (tests/requirements.txt).
+# and asyncpg (tests/requirements.txt), node-postgres (tests/node-pg) and
+# pgjdbc with a JDK (the client tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,9 @@ if command -v apt-get >/dev/null 2>&1; then
   python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  # pgjdbc and a JDK to run its client test.
+  [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+  command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     sudo=""

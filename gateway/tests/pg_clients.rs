@@ -1,6 +1,7 @@
 //! Client libraries other than libpq's tools through the real `sluice`
 //! binary: psycopg 3 and asyncpg (PyPI), node-postgres (npm, in
-//! tests/node-pg); scripts/dev.sh installs them.
+//! tests/node-pg), pgjdbc (Debian's libpostgresql-jdbc-java, run with the
+//! JDK's single-file launcher); scripts/dev.sh installs them.
 
 mod common;
 
@@ -82,6 +83,28 @@ fn node_postgres_through_the_gateway() {
         "node-pg",
         Command::new("node")
             .arg(script)
+            .env("PORT", gw.pg_port.to_string())
+            .env("PGPASSWORD", gw.token()),
+    );
+}
+
+/// pgjdbc: server-prepared statements with binary results, batches, fetch
+/// sizes (suspended portals), Statement.cancel, CopyManager, `options`.
+#[test]
+fn pgjdbc_through_the_gateway() {
+    let pg = TestPostgres::start();
+    seed_app(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let source = format!(
+        "{}/tests/clients/JdbcSession.java",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    check_run(
+        &gw,
+        "jdbc",
+        Command::new("java")
+            .args(["-cp", "/usr/share/java/postgresql.jar"])
+            .arg(source)
             .env("PORT", gw.pg_port.to_string())
             .env("PGPASSWORD", gw.token()),
     );
