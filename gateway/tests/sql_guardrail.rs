@@ -511,6 +511,16 @@ async fn settings_asked_for_at_startup_are_checked_like_set() {
     // Options the server reads as something other than settings.
     let (code, message) = refusal(connect_with_options(&gw, "-B 100").await.err().unwrap());
     assert_eq!(code, "0A000", "{message}");
+    // Allowed by the checks, refused by the server: the client is told
+    // what the server said about its setting.
+    let (code, message) = refusal(
+        connect_with_options(&gw, "-c no_such_setting=1")
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert_eq!(code, "42704", "{message}");
+    assert!(message.contains("no_such_setting"), "{message}");
     // The refusals left the gateway serving.
     let shown = probe_settings(&client, "statement_timeout").await;
     assert_eq!(shown, ["300ms"]);

@@ -246,14 +246,18 @@ impl PgListener {
                         .with("client_addr", peer.to_string())
                         .with("reason", format!("upstream connection failed: {e}")),
                 );
-                let f = error_response(
-                    Severity::Fatal,
-                    sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-                    &format!(
-                        "the gateway could not connect to the database of connection \"{}\"",
-                        conn.name
+                let f = match settings::server_refusal(&settings, &e) {
+                    // The client's own setting: its error is the client's to see.
+                    Some((code, message)) => error_response(Severity::Fatal, code, &message),
+                    None => error_response(
+                        Severity::Fatal,
+                        sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+                        &format!(
+                            "the gateway could not connect to the database of connection \"{}\"",
+                            conn.name
+                        ),
                     ),
-                );
+                };
                 let _ = frame::write_frames(&mut agent.io, &[f]).await;
                 return;
             }

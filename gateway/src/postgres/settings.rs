@@ -13,6 +13,7 @@ use super::checks;
 use super::errors::sqlstate;
 use super::frame;
 use super::relay::RelayContext;
+use super::upstream::UpstreamError;
 
 /// Startup parameters that are not settings: the session's addressing,
 /// and protocol options (negotiated in the handshake).
@@ -189,6 +190,30 @@ fn setting(name: String, value: String) -> Result<Setting, SettingsError> {
     Ok(Setting { name, value })
 }
 
+/// The server's refusal of a startup setting, which the client may see
+/// (`unrecognized configuration parameter`, an invalid value, one that
+/// cannot be set at startup or by this role): errors of classes 22, 42 and
+/// 55 about a parameter, when settings were passed. Other startup errors
+/// (authentication, a missing database, no CONNECT privilege) concern the
+/// gateway's credentials and stay hidden; so does a refusal in another
+/// language than the server's English (`lc_messages`).
+pub fn server_refusal<'a>(
+    settings: &[Setting],
+    error: &'a UpstreamError,
+) -> Option<(&'a str, String)> {
+    let UpstreamError::Server { code, message } = error else {
+        return None;
+    };
+    let from_a_setting =
+        ["22", "42", "55"].iter().any(|c| code.starts_with(c)) && message.contains("parameter");
+    (!settings.is_empty() && from_a_setting).then(|| {
+        (
+            code.as_str(),
+            format!("the server refused a startup setting: {message}"),
+        )
+    })
+}
+
 /// The `SET` that makes `setting` at run time, as the guardrails read it.
 pub fn set_statement(setting: &Setting) -> String {
     let name = setting
@@ -268,6 +293,34 @@ mod tests {
         }
         let e = refused(&[("work mem", "1MB")]);
         assert_eq!(e.sqlstate, sqlstate::INVALID_PARAMETER_VALUE);
+    }
+
+    #[test]
+    fn only_the_servers_refusals_of_settings_are_shown() {
+        let server = |code: &str, message: &str| UpstreamError::Server {
+            code: code.into(),
+            message: message.into(),
+        };
+        let asked = [s("server_version", "1")];
+        let changed = server("55P02", "parameter \"server_version\" cannot be changed");
+        assert_eq!(
+            server_refusal(&asked, &changed),
+            Some((
+                "55P02",
+                "the server refused a startup setting: parameter \"server_version\" cannot be changed"
+                    .into()
+            ))
+        );
+        let unknown = server("42704", "unrecognized configuration parameter \"x\"");
+        assert!(server_refusal(&asked, &unknown).is_some());
+        assert!(server_refusal(&[], &unknown).is_none());
+        for hidden in [
+            server("28P01", "password authentication failed for user \"app\""),
+            server("3D000", "database \"app\" does not exist"),
+            server("42501", "permission denied for database \"app\""),
+        ] {
+            assert!(server_refusal(&asked, &hidden).is_none(), "{hidden}");
+        }
     }
 
     #[test]
