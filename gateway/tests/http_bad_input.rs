@@ -687,5 +687,29 @@ async fn refused_bodies_are_read_so_the_refusal_arrives() {
     ]);
     assert_eq!(out.status, 413, "{}", out.stderr);
     assert!(out.body.contains("body_too_large"), "{}", out.body);
+    // With `Expect: 100-continue` and a body of unknown length, the gateway
+    // asks for the body (to inspect it), then refuses it: the rest is read
+    // too, so a client that sends it all after the 100 still gets the 413.
+    // (Over a declared `Content-Length` it answers before asking.)
+    let mut tcp = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST /small/upload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("100 Continue\r\n\r\n") {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    tcp.write_all(format!("{:x}\r\n", body.len()).as_bytes())
+        .unwrap();
+    tcp.write_all(&body).unwrap();
+    tcp.write_all(b"\r\n0\r\n\r\n").unwrap();
+    let _ = tcp.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.contains("HTTP/1.1 413"), "{answer}");
     assert_eq!(up.count(), 2);
 }

@@ -508,9 +508,25 @@ async fn settings_asked_for_at_startup_are_checked_like_set() {
         message.contains("search_path") && message.contains("protected-setting"),
         "{message}"
     );
-    // Options the server reads as something other than settings.
-    let (code, message) = refusal(connect_with_options(&gw, "-B 100").await.err().unwrap());
-    assert_eq!(code, "0A000", "{message}");
+    let (code, message) = refusal(
+        connect_with_options(&gw, "-c role=postgres")
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert_eq!(code, "42501", "{message}");
+    // Options the server reads as something other than settings, settings
+    // that would carry others past the checks, and settings that act only
+    // as a backend starts.
+    for other in [
+        "-B 100",
+        "-c options=-c\\ role=postgres",
+        "-c replication=database",
+        "-c post_auth_delay=60000",
+    ] {
+        let (code, message) = refusal(connect_with_options(&gw, other).await.err().unwrap());
+        assert_eq!(code, "0A000", "{other}: {message}");
+    }
     // Allowed by the checks, refused by the server: the client is told
     // what the server said about its setting.
     let (code, message) = refusal(

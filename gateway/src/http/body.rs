@@ -4,6 +4,7 @@
 //! rewritten on the fly.
 
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -34,6 +35,13 @@ pub fn incoming(body: Incoming) -> Body {
 const DRAIN_FOR: Duration = Duration::from_secs(10);
 /// Longest the client may pause while it is.
 const DRAIN_IDLE: Duration = Duration::from_secs(2);
+/// Most a dropped body is read for.
+const DRAIN_BYTES: usize = 64 << 20;
+/// Bodies drained at once in the process; past it, a dropped body is not
+/// read (the client may meet a reset, as before draining existed).
+const MAX_DRAINS: usize = 1024;
+
+static DRAINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The agent's request body. Dropped before its end (a refusal answered
 /// without reading it, an upstream that answered early), the rest is read
@@ -41,18 +49,24 @@ const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// close does: a client that sends its whole body before it reads the
 /// answer would otherwise meet a reset (HTTP/1.1) or an `RST_STREAM`
 /// (HTTP/2) instead of the 413 or 403 waiting for it. Not for a client
-/// that asked `Expect: 100-continue`: it waits for the answer, and reading
-/// would invite the body the answer refuses.
+/// that asked `Expect: 100-continue` and was answered before the body was
+/// read: it waits for the answer, and reading would invite the body the
+/// answer refuses. Bounded in time, bytes and bodies at once.
 pub struct AgentBody {
     inner: Option<Incoming>,
-    drain: bool,
+    expects_continue: bool,
+    /// Read from: a `100 Continue` went out.
+    read: bool,
+    ended: bool,
 }
 
 impl AgentBody {
     pub fn new(inner: Incoming, expects_continue: bool) -> Self {
         Self {
             inner: Some(inner),
-            drain: !expects_continue,
+            expects_continue,
+            read: false,
+            ended: false,
         }
     }
 }
@@ -65,14 +79,19 @@ impl HttpBody for AgentBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.inner.as_mut() {
+        self.read = true;
+        let polled = match self.inner.as_mut() {
             Some(inner) => Pin::new(inner).poll_frame(cx),
             None => Poll::Ready(None),
+        };
+        if let Poll::Ready(None | Some(Err(_))) = polled {
+            self.ended = true;
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+        self.ended || self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -84,23 +103,50 @@ impl HttpBody for AgentBody {
 
 impl Drop for AgentBody {
     fn drop(&mut self) {
+        if self.is_end_stream() || (self.expects_continue && !self.read) {
+            return;
+        }
         let Some(body) = self.inner.take() else {
             return;
         };
-        if !self.drain || body.is_end_stream() {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
+        };
+        let taken = DRAINS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < MAX_DRAINS).then_some(n + 1)
+        });
+        if taken.is_ok() {
+            let slot = DrainSlot;
+            runtime.spawn(async move {
+                drain(body).await;
+                drop(slot);
+            });
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(drain(body));
-        }
+    }
+}
+
+/// One of [`MAX_DRAINS`], given back however the drain ends (a runtime
+/// shutting down drops the task unfinished).
+struct DrainSlot;
+
+impl Drop for DrainSlot {
+    fn drop(&mut self) {
+        DRAINS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 async fn drain(mut body: Incoming) {
     let until = tokio::time::Instant::now() + DRAIN_FOR;
+    let mut left = DRAIN_BYTES;
     while tokio::time::Instant::now() < until {
         match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
-            Ok(Some(Ok(_))) => {}
+            Ok(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, Bytes::len);
+                match left.checked_sub(n) {
+                    Some(rest) => left = rest,
+                    None => return,
+                }
+            }
             _ => return,
         }
     }

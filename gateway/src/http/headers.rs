@@ -262,8 +262,6 @@ fn is_token_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
 }
 
-/// The agent's headers as guardrails see them: lower-case names, values as
-/// text, without hop-by-hop headers and without `Authorization`.
 /// The request head's size as HTTP/1.1 spells it (request line, each
 /// header as `name: value` and its line end, the blank line), whichever
 /// version carried it, so that one limit means the same on both.
@@ -279,6 +277,8 @@ pub fn head_bytes(method: &hyper::Method, uri: &hyper::Uri, headers: &HeaderMap)
     line + fields + 2
 }
 
+/// The agent's headers as guardrails see them: lower-case names, values as
+/// text, without hop-by-hop headers and without `Authorization`.
 pub fn for_plugins(headers: &HeaderMap) -> Vec<(String, String)> {
     // Filtered while copied, not copied then stripped: one pass, no
     // second map.

@@ -92,6 +92,22 @@ fn masking_failed(refusal: &Refusal) -> Problem {
     .with("plugin", refusal.plugin.clone())
 }
 
+/// The coding of a response the maskers can read, or why none can: a
+/// coding the gateway cannot undo, or more than one Content-Type (maskers
+/// are told one type; a client may read the body as another: Fetch takes
+/// the last of several). A HEAD is judged as the GET would be.
+pub fn maskable(headers: &hyper::HeaderMap) -> Result<Coding, Problem> {
+    let coding = decode::coding(headers).map_err(|e| unmaskable(e.to_string()))?;
+    let types = headers.get_all(header::CONTENT_TYPE);
+    if types.iter().count() > 1 || types.iter().any(|v| lists_types(v.as_bytes())) {
+        return Err(unmaskable(
+            "the response names more than one Content-Type, so what its body is is ambiguous"
+                .into(),
+        ));
+    }
+    Ok(coding)
+}
+
 /// The headers that describe the upstream's body, not the masked one the
 /// agent gets: its coding (the masked body is sent decoded), length,
 /// validators and digests, and the ranges of a body that will differ. A
@@ -117,16 +133,7 @@ pub async fn mask(
     upstream: Incoming,
     record: &mut ExchangeRecord,
 ) -> Result<Body, Problem> {
-    let coding = decode::coding(&parts.headers).map_err(|e| unmaskable(e.to_string()))?;
-    // Maskers are told one type; a client may read the body as another
-    // (Fetch takes the last of several).
-    let types = parts.headers.get_all(header::CONTENT_TYPE);
-    if types.iter().count() > 1 || types.iter().any(|v| lists_types(v.as_bytes())) {
-        return Err(unmaskable(
-            "the response names more than one Content-Type, so what its body is is ambiguous"
-                .into(),
-        ));
-    }
+    let coding = maskable(&parts.headers)?;
     let content_type = media_type(&parts.headers);
     upstream_representation_removed(&mut parts.headers);
     match framing(&content_type) {

@@ -284,6 +284,10 @@ async fn exchange(
     {
         record::Masking::add(&mut rec.masking, m);
     }
+    if masked && parts.method == Method::HEAD {
+        // Refused where the GET would be.
+        masking::maskable(&rparts.headers)?;
+    }
     if masked && !has_body {
         // The upstream's length, coding and validators describe a body
         // the agent would not get: a GET would be decoded and masked.

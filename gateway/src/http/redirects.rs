@@ -6,7 +6,8 @@
 //! gateway to a connection that does not exist. Like nginx's default
 //! `proxy_redirect`, a `Location` or `Content-Location` naming the
 //! upstream below the connection's base path becomes the same URL below
-//! `/<connection>`. Others (another host, a path outside the base, a
+//! `/<connection>`. Others (another host, a path outside the base or with
+//! dot segments, which the client would resolve out of the connection, a
 //! relative reference, which already resolves against the agent's URL) are
 //! left as they are.
 
@@ -41,6 +42,16 @@ impl Mount<'_> {
     pub fn agent_url(&self, value: &str) -> Option<String> {
         let target = self.upstream_target(value)?;
         let split = target.find(['?', '#']).unwrap_or(target.len());
+        // `/v1/../../admin` below `/api` would climb to another
+        // connection once the client resolves it (`\` is `/` to browsers).
+        let climbs = target[..split].contains('\\')
+            || target[..split].split('/').any(|seg| {
+                let seg = seg.replace("%2e", ".").replace("%2E", ".");
+                seg == "." || seg == ".."
+            });
+        if climbs {
+            return None;
+        }
         let base = self.base.trim_end_matches('/');
         let below = match target[..split].strip_prefix(base) {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => &target[base.len()..],
@@ -148,6 +159,10 @@ mod tests {
             ("https://svc/v1", "/other"),
             ("https://svc/v1", "https://svc/v2/a"),
             ("http://svc", "mailto:a@b"),
+            ("https://svc/v1", "https://svc/v1/../../admin/x"),
+            ("https://svc/v1", "/v1/%2e%2E/other"),
+            ("https://svc/v1", "/v1/a/./b"),
+            ("https://svc/v1", "/v1/a\\..\\..\\b"),
         ] {
             assert_eq!(rewritten(up, location), None, "{up} {location}");
         }

@@ -60,7 +60,7 @@ pub async fn checked(
 ) -> Result<Vec<Setting>, SettingsError> {
     let settings = requested(params, passed)?;
     for s in &settings {
-        if let Err(refusal) = checks::startup_setting(ctx, &set_statement(s)).await {
+        if let Err(refusal) = checks::startup_setting(ctx, &set_statement(s)?).await {
             let why = frame::error_field(&refusal.body, b'M');
             return Err(SettingsError {
                 sqlstate: frame::error_field(&refusal.body, b'C'),
@@ -74,13 +74,16 @@ pub async fn checked(
     Ok(settings)
 }
 
-/// The settings among `params` (in order; `options` expanded where it
-/// stands) that the gateway checks, leaving out those in `passed`, which
+/// The settings among `params` (those in `options` first, then the others
+/// in order) that the gateway checks, leaving out those in `passed`, which
 /// are forwarded as they are.
 pub fn requested(
     params: &[(String, String)],
     passed: &[&str],
 ) -> Result<Vec<Setting>, SettingsError> {
+    // The server applies `options` before the other parameters, which
+    // win where both name a setting: so do the checks and the upstream.
+    let mut from_options = Vec::new();
     let mut out = Vec::new();
     for (key, value) in params {
         let name = key.to_ascii_lowercase();
@@ -96,11 +99,12 @@ pub fn requested(
                     "replication connections are not supported through the gateway".into(),
                 ));
             }
-            "options" => out.extend(options(value)?),
+            "options" => from_options.extend(options(value)?),
             _ => out.push(setting(name, value.clone())?),
         }
     }
-    Ok(out)
+    from_options.extend(out);
+    Ok(from_options)
 }
 
 /// The settings in an `options` value, read as the server reads it:
@@ -187,7 +191,81 @@ fn setting(name: String, value: String) -> Result<Setting, SettingsError> {
             "startup parameter {name} has a NUL in its value"
         )));
     }
+    // Inside `options` too: `-c options=…` would carry settings past the
+    // checks, `-c replication=…` open a walsender.
+    if ["options", "replication", "user", "database"].contains(&name.as_str())
+        || name.starts_with("_pq_.")
+    {
+        return Err(SettingsError::unsupported(format!(
+            "startup parameter {name} cannot be set through the gateway"
+        )));
+    }
+    if BACKEND_START.contains(&name.as_str()) {
+        return Err(SettingsError::unsupported(format!(
+            "startup parameter {name} acts only when a session starts, where a SET of it \
+             would do nothing; it cannot be set through the gateway"
+        )));
+    }
     Ok(Setting { name, value })
+}
+
+/// Settings that act only as a backend starts (PostgreSQL's `BACKEND` and
+/// `SU_BACKEND` contexts, and the preload lists): a `SET` of them fails or
+/// does nothing, so checking one as its `SET` would not judge what it does
+/// (`post_auth_delay` holds an upstream backend for minutes,
+/// `*_preload_libraries` load code).
+const BACKEND_START: &[&str] = &[
+    "post_auth_delay",
+    "local_preload_libraries",
+    "session_preload_libraries",
+    "ignore_system_indexes",
+    "log_connections",
+    "log_disconnections",
+    "jit_debugging_support",
+    "jit_profiling_support",
+];
+
+/// Settings whose value is a list of identifiers (`GUC_LIST_QUOTE`): given
+/// as text at startup, `s2,public` names two schemas, where `SET … TO
+/// 's2,public'` would name one.
+const IDENTIFIER_LISTS: &[&str] = &["search_path", "temp_tablespaces"];
+
+/// `SplitIdentifierString`: comma-separated identifiers, each double-quoted
+/// (`""` a quote) or bare (lower-cased), whitespace around them ignored.
+fn identifiers(value: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = value.chars().peekable();
+    let space = |c: &char| c.is_ascii_whitespace();
+    while chars.next_if(space).is_some() {}
+    if chars.peek().is_none() {
+        return Some(out);
+    }
+    loop {
+        let mut name = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next()? {
+                    '"' if chars.next_if_eq(&'"').is_some() => name.push('"'),
+                    '"' => break,
+                    c => name.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_ascii_whitespace() && *c != ',') {
+                name.push(c.to_ascii_lowercase());
+            }
+        }
+        if name.is_empty() {
+            return None;
+        }
+        out.push(name);
+        while chars.next_if(space).is_some() {}
+        match chars.next() {
+            None => return Some(out),
+            Some(',') => while chars.next_if(space).is_some() {},
+            Some(_) => return None,
+        }
+    }
 }
 
 /// The server's refusal of a startup setting, which the client may see
@@ -214,15 +292,30 @@ pub fn server_refusal<'a>(
     })
 }
 
-/// The `SET` that makes `setting` at run time, as the guardrails read it.
-pub fn set_statement(setting: &Setting) -> String {
+/// The `SET` that makes `setting` at run time, as the guardrails read it:
+/// the value as one string, or, for a list of identifiers, as that list.
+pub fn set_statement(setting: &Setting) -> Result<String, SettingsError> {
+    let quoted = |p: &str, q: char| format!("{q}{}{q}", p.replace(q, &format!("{q}{q}")));
     let name = setting
         .name
         .split('.')
-        .map(|p| format!("\"{p}\""))
+        .map(|p| quoted(p, '"'))
         .collect::<Vec<_>>()
         .join(".");
-    format!("SET {name} TO '{}'", setting.value.replace('\'', "''"))
+    if !IDENTIFIER_LISTS.contains(&setting.name.as_str()) {
+        return Ok(format!("SET {name} TO {}", quoted(&setting.value, '\'')));
+    }
+    let list = identifiers(&setting.value).ok_or_else(|| {
+        SettingsError::invalid(format!(
+            "startup parameter {} is not a list of names: {:?}",
+            setting.name, setting.value
+        ))
+    })?;
+    if list.is_empty() {
+        return Ok(format!("SET {name} TO ''"));
+    }
+    let list: Vec<String> = list.iter().map(|n| quoted(n, '"')).collect();
+    Ok(format!("SET {name} TO {}", list.join(", ")))
 }
 
 #[cfg(test)]
@@ -262,11 +355,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                s("statement_timeout", "300"),
                 s("search_path", "s2,public"),
                 s("lock_timeout", "5s"),
                 s("idle_in_transaction_session_timeout", "1min"),
                 s("myapp.note", "two words\\"),
+                s("statement_timeout", "300"),
             ]
         );
         assert_eq!(requested(&params(&[("options", "  ")]), &[]), Ok(vec![]));
@@ -293,6 +386,25 @@ mod tests {
         }
         let e = refused(&[("work mem", "1MB")]);
         assert_eq!(e.sqlstate, sqlstate::INVALID_PARAMETER_VALUE);
+        // What would carry settings past the checks, or act only as a
+        // backend starts, from `options` as well.
+        for smuggled in [
+            "-c options=-c\\ role=admin",
+            "-c replication=database",
+            "-c _pq_.x=1",
+            "--user=postgres",
+            "-c post_auth_delay=2000",
+            "-c session_preload_libraries=auto_explain",
+        ] {
+            let e = refused(&[("options", smuggled)]);
+            assert_eq!(
+                e.sqlstate,
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "{smuggled}: {e}"
+            );
+        }
+        let e = refused(&[("local_preload_libraries", "x")]);
+        assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
     }
 
     #[test]
@@ -325,13 +437,19 @@ mod tests {
 
     #[test]
     fn the_set_statement_quotes_name_and_value() {
+        let set = |name: &str, value: &str| set_statement(&s(name, value));
         assert_eq!(
-            set_statement(&s("myapp.note", "it's")),
+            set("myapp.note", "it's").unwrap(),
             "SET \"myapp\".\"note\" TO 'it''s'"
         );
+        // A list of names as the server splits it.
         assert_eq!(
-            set_statement(&s("search_path", "s2,public")),
-            "SET \"search_path\" TO 's2,public'"
+            set("search_path", " S2 , \"a\"\"b\",\"$user\",public").unwrap(),
+            "SET \"search_path\" TO \"s2\", \"a\"\"b\", \"$user\", \"public\""
         );
+        assert_eq!(set("search_path", "").unwrap(), "SET \"search_path\" TO ''");
+        for bad in ["a,,b", "a b", "\"open", "a,"] {
+            assert!(set("search_path", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -143,8 +143,12 @@ impl Upstream {
         };
         put("user", &cfg.user);
         put("database", &cfg.database);
+        // Keys the server reads as more than a setting never come from
+        // the client's parameters (see `settings`).
         for (k, v) in params {
-            if k != "user" && k != "database" {
+            let reserved = ["user", "database", "options", "replication"].contains(&k.as_str())
+                || k.starts_with("_pq_.");
+            if !reserved {
                 put(k, v);
             }
         }
