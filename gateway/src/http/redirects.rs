@@ -24,15 +24,34 @@ pub struct Mount<'a> {
 }
 
 impl Mount<'_> {
+    /// Each value of each header on its own, whatever bytes it holds (read
+    /// as Latin-1, which keeps every byte: only ASCII is looked at).
     pub fn rewrite(&self, headers: &mut HeaderMap) {
         for name in [LOCATION, CONTENT_LOCATION] {
-            let rewritten = headers
-                .get(&name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| self.agent_url(v))
-                .and_then(|v| HeaderValue::from_str(&v).ok());
-            if let Some(v) = rewritten {
-                headers.insert(name, v);
+            let values: Vec<HeaderValue> = headers.get_all(&name).iter().cloned().collect();
+            let mut changed = false;
+            let values: Vec<HeaderValue> = values
+                .into_iter()
+                .map(|v| {
+                    let text: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
+                    let rewritten = self.agent_url(&text).and_then(|url| {
+                        let bytes: Vec<u8> = url.chars().map(|c| c as u8).collect();
+                        HeaderValue::from_bytes(&bytes).ok()
+                    });
+                    match rewritten {
+                        Some(r) => {
+                            changed = true;
+                            r
+                        }
+                        None => v,
+                    }
+                })
+                .collect();
+            if changed {
+                headers.remove(&name);
+                for v in values {
+                    headers.append(name.clone(), v);
+                }
             }
         }
     }
@@ -144,6 +163,28 @@ mod tests {
             rewritten("http://[::1]:81/", "http://[::1]:81/x").as_deref(),
             Some("/api/x")
         );
+    }
+
+    #[test]
+    fn every_value_is_rewritten_whatever_its_bytes() {
+        let uri: hyper::Uri = "http://up:8080/v1".parse().unwrap();
+        let mount = Mount {
+            scheme: uri.scheme().unwrap(),
+            authority: uri.authority().unwrap(),
+            base: uri.path(),
+            connection: "api",
+        };
+        let mut h = HeaderMap::new();
+        h.append(LOCATION, HeaderValue::from_static("https://example.org/"));
+        h.append(LOCATION, HeaderValue::from_static("http://up:8080/v1/x"));
+        h.append(
+            CONTENT_LOCATION,
+            HeaderValue::from_bytes(b"http://up:8080/v1/caf\xe9").unwrap(),
+        );
+        mount.rewrite(&mut h);
+        let locations: Vec<_> = h.get_all(LOCATION).iter().collect();
+        assert_eq!(locations, ["https://example.org/", "/api/x"]);
+        assert_eq!(h[CONTENT_LOCATION].as_bytes(), b"/api/caf\xe9");
     }
 
     #[test]

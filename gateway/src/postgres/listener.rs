@@ -203,30 +203,35 @@ impl PgListener {
             catalog: None,
             expires_at: None,
         };
-        let settings =
-            match settings::checked(&check_ctx, &agent.startup.params, PASSED_PARAMS).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::info!("session refused: {e}");
-                    self.audit.emit(
-                        Event::new(kinds::SESSION_FAILED)
-                            .session(&session)
-                            .with("client_addr", peer.to_string())
-                            .with("reason", e.message.clone()),
-                    );
-                    let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
-                    let _ = frame::write_frames(&mut agent.io, &[f]).await;
-                    return;
-                }
-            };
-        let params: Vec<(String, String)> = agent
-            .startup
-            .params
-            .iter()
-            .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
-            .cloned()
-            .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
-            .collect();
+        let checked = async {
+            let settings =
+                settings::checked(&check_ctx, &agent.startup.params, PASSED_PARAMS).await?;
+            let params: Vec<(String, String)> = agent
+                .startup
+                .params
+                .iter()
+                .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
+                .cloned()
+                .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
+                .collect();
+            settings::within_startup_limit(&params)?;
+            Ok::<_, settings::SettingsError>((settings, params))
+        };
+        let (settings, params) = match checked.await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::info!("session refused: {e}");
+                self.audit.emit(
+                    Event::new(kinds::SESSION_FAILED)
+                        .session(&session)
+                        .with("client_addr", peer.to_string())
+                        .with("reason", e.message.clone()),
+                );
+                let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
+                let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                return;
+            }
+        };
         let params = match parity::upstream_params(&params) {
             Ok(p) => p,
             Err(why) => {

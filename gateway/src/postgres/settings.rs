@@ -268,6 +268,27 @@ fn identifiers(value: &str) -> Option<Vec<String>> {
     }
 }
 
+/// Most bytes of parameters passed on: PostgreSQL reads a startup packet
+/// of at most 10,000 bytes, and the gateway adds its own (user, database,
+/// encoding and string settings) to the client's.
+const MAX_PASSED_BYTES: usize = 8192;
+
+/// Whether `params`, passed on, leave the upstream's startup packet within
+/// what the server reads.
+pub fn within_startup_limit(params: &[(String, String)]) -> Result<(), SettingsError> {
+    let n: usize = params.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    if n <= MAX_PASSED_BYTES {
+        return Ok(());
+    }
+    Err(SettingsError {
+        sqlstate: sqlstate::PROGRAM_LIMIT_EXCEEDED.into(),
+        message: format!(
+            "the startup parameters take {n} bytes; at most {MAX_PASSED_BYTES} pass through the \
+             gateway (PostgreSQL reads 10,000 with the gateway's own)"
+        ),
+    })
+}
+
 /// The server's refusal of a startup setting, which the client may see
 /// (`unrecognized configuration parameter`, an invalid value, one that
 /// cannot be set at startup or by this role): errors of classes 22, 42 and
@@ -405,6 +426,14 @@ mod tests {
         }
         let e = refused(&[("local_preload_libraries", "x")]);
         assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn passed_parameters_fit_the_servers_startup_packet() {
+        let p = |n: usize| vec![("myapp.x".to_string(), "v".repeat(n))];
+        assert!(within_startup_limit(&p(8000)).is_ok());
+        let e = within_startup_limit(&p(9000)).unwrap_err();
+        assert_eq!(e.sqlstate, sqlstate::PROGRAM_LIMIT_EXCEEDED);
     }
 
     #[test]
