@@ -306,11 +306,15 @@ async fn redirects_into_the_upstream_point_back_through_the_gateway() {
         .build()
         .unwrap();
     let outside = format!("{}/outside", up.url());
+    let climbed = format!("{}/billing/x", up.url());
     for (path, location) in [
         ("/plain/redirect", "/plain/moved/here?x=1"),
         ("/plain/redirect-path", "/plain/moved/here"),
         // Outside the connection's base path: nothing to point it at.
         ("/plain/redirect-out", outside.as_str()),
+        // Read against the gateway's URL, `../../billing/x` would land on
+        // another connection: it names the upstream instead.
+        ("/plain/redirect-climb", climbed.as_str()),
     ] {
         let resp = client
             .get(gw.https(path))

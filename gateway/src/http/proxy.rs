@@ -267,7 +267,11 @@ async fn exchange(
     rec.outcome = Outcome::Forwarded;
     let (mut rparts, rbody) = resp.into_parts();
     headers::strip_hop_by_hop(&mut rparts.headers);
-    conn.upstream.mount(&conn.name).rewrite(&mut rparts.headers);
+    conn.upstream
+        .mount(&conn.name)
+        .rewrite(&mut rparts.headers, || {
+            conn.upstream.uri(&route.path, query.as_deref()).ok()
+        });
     let has_body = parts.method != Method::HEAD
         && !rparts.status.is_informational()
         && rparts.status != StatusCode::NO_CONTENT

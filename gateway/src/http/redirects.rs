@@ -1,18 +1,25 @@
 //! Redirects pointed back through the gateway. An upstream names its own
-//! URLs (`Location: http://10.0.0.7:8080/v1/orders/7`, or `/v1/orders/7`);
-//! passed on as they are, the first sends the agent straight to the
-//! upstream, past the guardrails, the masking and the audit trail (and
-//! shows the agent an internal address), the second resolves against the
-//! gateway to a connection that does not exist. Like nginx's default
-//! `proxy_redirect`, a `Location` or `Content-Location` naming the
-//! upstream below the connection's base path becomes the same URL below
-//! `/<connection>`. Others (another host, a path outside the base or with
-//! dot segments, which the client would resolve out of the connection, a
-//! relative reference, which already resolves against the agent's URL) are
-//! left as they are.
+//! URLs (`Location: http://10.0.0.7:8080/v1/orders/7`, `/v1/orders/7`,
+//! `../7`), meant to be read against the URL it was asked for. Passed on as
+//! they are, an absolute one sends the agent straight to the upstream,
+//! past the guardrails, the masking and the audit trail (and shows it an
+//! internal address), and a relative one is read against the gateway's URL
+//! instead: `/billing/x` or `../../billing/x` lands on another of the
+//! gateway's connections, with the agent's token (a 307 re-sends the body
+//! there).
+//!
+//! So each `Location` and `Content-Location` value is resolved as a client
+//! resolves it (WHATWG URL rules: dot segments, `%2e`, `\`), against the
+//! upstream URL of the request. Naming the upstream below the connection's
+//! base path, it becomes the same URL below `/<connection>`, as nginx's
+//! default `proxy_redirect` does; a relative one naming the upstream
+//! elsewhere becomes that absolute upstream URL, which leads nowhere on
+//! the gateway; a URL of another host is left as it is.
 
+use hyper::Uri;
 use hyper::header::{CONTENT_LOCATION, HeaderMap, HeaderValue, LOCATION};
 use hyper::http::uri::{Authority, Scheme};
+use url::Url;
 
 /// Where a connection's upstream is mounted.
 pub struct Mount<'a> {
@@ -24,27 +31,26 @@ pub struct Mount<'a> {
 }
 
 impl Mount<'_> {
-    /// Each value of each header on its own, whatever bytes it holds (read
-    /// as Latin-1, which keeps every byte: only ASCII is looked at).
-    pub fn rewrite(&self, headers: &mut HeaderMap) {
+    /// Each value of each header on its own. `request`, the upstream URL
+    /// of the exchange, is only made when there is a value to read.
+    pub fn rewrite(&self, headers: &mut HeaderMap, request: impl FnOnce() -> Option<Uri>) {
+        if !headers.contains_key(LOCATION) && !headers.contains_key(CONTENT_LOCATION) {
+            return;
+        }
+        let Some(request) = request().and_then(|uri| Url::parse(&uri.to_string()).ok()) else {
+            return;
+        };
         for name in [LOCATION, CONTENT_LOCATION] {
             let values: Vec<HeaderValue> = headers.get_all(&name).iter().cloned().collect();
             let mut changed = false;
             let values: Vec<HeaderValue> = values
                 .into_iter()
                 .map(|v| {
-                    let text: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
-                    let rewritten = self.agent_url(&text).and_then(|url| {
-                        let bytes: Vec<u8> = url.chars().map(|c| c as u8).collect();
-                        HeaderValue::from_bytes(&bytes).ok()
-                    });
-                    match rewritten {
-                        Some(r) => {
-                            changed = true;
-                            r
-                        }
-                        None => v,
-                    }
+                    let rewritten = self
+                        .agent_url(&request, &text_of(v.as_bytes()))
+                        .and_then(|url| HeaderValue::from_str(&url).ok());
+                    changed |= rewritten.is_some();
+                    rewritten.unwrap_or(v)
                 })
                 .collect();
             if changed {
@@ -56,70 +62,80 @@ impl Mount<'_> {
         }
     }
 
-    /// `value` as the agent reaches it, if it names a URL of the upstream
-    /// below the base path.
-    pub fn agent_url(&self, value: &str) -> Option<String> {
-        let target = self.upstream_target(value)?;
-        let split = target.find(['?', '#']).unwrap_or(target.len());
-        // `/v1/../../admin` below `/api` would climb to another
-        // connection once the client resolves it (`\` is `/` to browsers).
-        let climbs = target[..split].contains('\\')
-            || target[..split].split('/').any(|seg| {
-                let seg = seg.replace("%2e", ".").replace("%2E", ".");
-                seg == "." || seg == ".."
-            });
-        if climbs {
+    /// `value` as the agent should see it, when it names the upstream;
+    /// `None` leaves it as it is.
+    pub fn agent_url(&self, request: &Url, value: &str) -> Option<String> {
+        let resolved = request.join(value).ok()?;
+        if !self.is_upstream(&resolved) {
             return None;
         }
         let base = self.base.trim_end_matches('/');
-        let below = match target[..split].strip_prefix(base) {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => &target[base.len()..],
-            _ => return None,
-        };
-        let slash = if below.starts_with('/') { "" } else { "/" };
-        Some(format!("/{}{slash}{below}", self.connection))
-    }
-
-    /// The path (with query and fragment) of an absolute-path reference,
-    /// or of an absolute or network-path URL naming the upstream.
-    fn upstream_target(&self, value: &str) -> Option<String> {
-        if value.starts_with('/') && !value.starts_with("//") {
-            return Some(value.to_string());
-        }
-        let rest = match value.strip_prefix("//") {
-            Some(rest) => rest,
-            None => {
-                let (scheme, rest) = value.split_once("://")?;
-                if !scheme.eq_ignore_ascii_case(self.scheme.as_str()) {
-                    return None;
+        let path = resolved.path();
+        match path.strip_prefix(base) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                let mut out = format!("/{}", self.connection);
+                out.push_str(if rest.is_empty() { "/" } else { rest });
+                if let Some(q) = resolved.query() {
+                    out.push('?');
+                    out.push_str(q);
                 }
-                rest
+                if let Some(f) = resolved.fragment() {
+                    out.push('#');
+                    out.push_str(f);
+                }
+                Some(out)
             }
-        };
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        if !self.is_upstream(authority) {
-            return None;
+            // Outside the mount: an absolute URL stays as the upstream
+            // wrote it; a relative one is made absolute so that it cannot
+            // land on the gateway.
+            _ if is_relative(value) => Some(resolved.to_string()),
+            _ => None,
         }
-        Some(if tail.starts_with('/') {
-            tail.to_string()
-        } else {
-            format!("/{tail}")
-        })
     }
 
-    fn is_upstream(&self, authority: &str) -> bool {
-        let Ok(named) = authority.parse::<Authority>() else {
-            return false;
-        };
+    fn is_upstream(&self, url: &Url) -> bool {
         let default = if *self.scheme == Scheme::HTTPS {
             443
         } else {
             80
         };
-        !authority.contains('@')
-            && named.host().eq_ignore_ascii_case(self.authority.host())
-            && named.port_u16().unwrap_or(default) == self.authority.port_u16().unwrap_or(default)
+        url.scheme() == self.scheme.as_str()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(self.authority.host()))
+            && url.port_or_known_default() == Some(self.authority.port_u16().unwrap_or(default))
+    }
+}
+
+/// A header value as text: UTF-8 where it is (as browsers read
+/// `Location`), else each byte as the Latin-1 character it is.
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// A reference without a scheme (`/x`, `../x`, `x`, `?q`, `//host/x` is
+/// not: it names its host).
+fn is_relative(value: &str) -> bool {
+    let v = value.trim_start();
+    if v.starts_with("//") || v.starts_with("\\\\") || v.starts_with("/\\") || v.starts_with("\\/")
+    {
+        return false;
+    }
+    match v.find(':') {
+        Some(colon) => {
+            let scheme = &v[..colon];
+            scheme.is_empty()
+                || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                || !scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }
+        None => true,
     }
 }
 
@@ -127,7 +143,7 @@ impl Mount<'_> {
 mod tests {
     use super::*;
 
-    fn rewritten(upstream: &str, location: &str) -> Option<String> {
+    fn rewritten(upstream: &str, request: &str, location: &str) -> Option<String> {
         let uri: hyper::Uri = upstream.parse().unwrap();
         let mount = Mount {
             scheme: uri.scheme().unwrap(),
@@ -135,34 +151,73 @@ mod tests {
             base: uri.path(),
             connection: "api",
         };
-        mount.agent_url(location)
+        mount.agent_url(&Url::parse(request).unwrap(), location)
     }
 
     #[test]
     fn urls_of_the_upstream_below_its_base_come_back_through_the_gateway() {
-        let up = "http://10.0.0.7:8080";
+        let (up, req) = ("http://10.0.0.7:8080", "http://10.0.0.7:8080/orders/7");
         for (location, agent) in [
             ("http://10.0.0.7:8080/orders/7?x=1#f", "/api/orders/7?x=1#f"),
             ("HTTP://10.0.0.7:8080", "/api/"),
             ("http://10.0.0.7:8080?q", "/api/?q"),
             ("//10.0.0.7:8080/a", "/api/a"),
             ("/orders/7", "/api/orders/7"),
+            ("8", "/api/orders/8"),
+            ("?page=2", "/api/orders/7?page=2"),
+            ("/a/./b/../c", "/api/a/c"),
+            ("/caf\u{e9}", "/api/caf%C3%A9"),
         ] {
             assert_eq!(
-                rewritten(up, location).as_deref(),
+                rewritten(up, req, location).as_deref(),
                 Some(agent),
                 "{location}"
             );
         }
+        let (up, req) = ("https://Svc.internal/v1/", "https://svc.internal/v1/x");
         assert_eq!(
-            rewritten("https://Svc.internal/v1/", "https://svc.internal:443/v1/a").as_deref(),
+            rewritten(up, req, "https://svc.internal:443/v1/a").as_deref(),
             Some("/api/a")
         );
-        assert_eq!(rewritten("https://svc/v1", "/v1").as_deref(), Some("/api/"));
+        assert_eq!(rewritten(up, req, "/v1").as_deref(), Some("/api/"));
         assert_eq!(
-            rewritten("http://[::1]:81/", "http://[::1]:81/x").as_deref(),
+            rewritten("http://[::1]:81/", "http://[::1]:81/", "http://[::1]:81/x").as_deref(),
             Some("/api/x")
         );
+    }
+
+    #[test]
+    fn relative_references_outside_the_base_name_the_upstream() {
+        let (up, req) = ("https://svc/v1", "https://svc/v1/orders/7");
+        for (location, agent) in [
+            ("/billing/x", "https://svc/billing/x"),
+            ("../../billing/x", "https://svc/billing/x"),
+            ("/v1/%2e%2e/other", "https://svc/other"),
+            ("/v1/a\\..\\..\\b", "https://svc/b"),
+            ("/v10/a", "https://svc/v10/a"),
+        ] {
+            assert_eq!(
+                rewritten(up, req, location).as_deref(),
+                Some(agent),
+                "{location}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_urls_are_left_alone() {
+        let req = "http://10.0.0.7:8080/a";
+        for (up, location) in [
+            ("http://10.0.0.7:8080", "http://10.0.0.7:8081/a"),
+            ("http://10.0.0.7:8080", "https://10.0.0.7:8080/a"),
+            ("http://10.0.0.7:8080", "http://elsewhere/a"),
+            ("http://10.0.0.7:8080", "//elsewhere/a"),
+            ("http://10.0.0.7:8080", "http://u@10.0.0.7:8080/a"),
+            ("http://10.0.0.7:8080/v1", "http://10.0.0.7:8080/v2/a"),
+            ("http://10.0.0.7:8080", "mailto:a@b"),
+        ] {
+            assert_eq!(rewritten(up, req, location), None, "{up} {location}");
+        }
     }
 
     #[test]
@@ -181,31 +236,9 @@ mod tests {
             CONTENT_LOCATION,
             HeaderValue::from_bytes(b"http://up:8080/v1/caf\xe9").unwrap(),
         );
-        mount.rewrite(&mut h);
+        mount.rewrite(&mut h, || Some("http://up:8080/v1/y".parse().unwrap()));
         let locations: Vec<_> = h.get_all(LOCATION).iter().collect();
         assert_eq!(locations, ["https://example.org/", "/api/x"]);
-        assert_eq!(h[CONTENT_LOCATION].as_bytes(), b"/api/caf\xe9");
-    }
-
-    #[test]
-    fn other_urls_are_left_alone() {
-        for (up, location) in [
-            ("http://10.0.0.7:8080", "http://10.0.0.7:8081/a"),
-            ("http://10.0.0.7:8080", "https://10.0.0.7:8080/a"),
-            ("http://10.0.0.7:8080", "http://elsewhere/a"),
-            ("http://10.0.0.7:8080", "http://u@10.0.0.7:8080/a"),
-            ("http://10.0.0.7:8080", "orders/7"),
-            ("http://10.0.0.7:8080", "?page=2"),
-            ("https://svc/v1", "/v10/a"),
-            ("https://svc/v1", "/other"),
-            ("https://svc/v1", "https://svc/v2/a"),
-            ("http://svc", "mailto:a@b"),
-            ("https://svc/v1", "https://svc/v1/../../admin/x"),
-            ("https://svc/v1", "/v1/%2e%2E/other"),
-            ("https://svc/v1", "/v1/a/./b"),
-            ("https://svc/v1", "/v1/a\\..\\..\\b"),
-        ] {
-            assert_eq!(rewritten(up, location), None, "{up} {location}");
-        }
+        assert_eq!(h[CONTENT_LOCATION], "/api/caf%C3%A9");
     }
 }

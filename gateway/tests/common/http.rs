@@ -246,8 +246,9 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
     };
     match last {
         // Redirects naming the upstream itself (absolute, by its Host),
-        // by absolute path, and outside the `/base` of connection `plain`.
-        "redirect" | "redirect-path" | "redirect-out" => {
+        // by absolute path, outside the `/base` of connection `plain`, and
+        // relative, climbing out of it.
+        "redirect" | "redirect-path" | "redirect-out" | "redirect-climb" => {
             let host = req
                 .headers()
                 .get("host")
@@ -257,6 +258,7 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             let location = match last {
                 "redirect" => format!("http://{host}/base/moved/here?x=1"),
                 "redirect-path" => "/base/moved/here".to_string(),
+                "redirect-climb" => "../../billing/x".to_string(),
                 _ => format!("http://{host}/outside"),
             };
             let mut r = reply(StatusCode::FOUND, "text/plain", "moved");
