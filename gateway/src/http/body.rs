@@ -31,12 +31,26 @@ pub fn incoming(body: Incoming) -> Body {
     body.map_err(BoxError::from).boxed_unsync()
 }
 
-/// Longest a dropped request body is read on (see [`AgentBody`]).
-const DRAIN_FOR: Duration = Duration::from_secs(10);
+/// How long, and how much of, a dropped request body is read (see
+/// [`AgentBody`]), once its sender is known.
+const DRAIN: Drain = Drain {
+    time: Duration::from_secs(10),
+    bytes: 64 << 20,
+};
+/// The same for a client whose token was not accepted: it holds its
+/// connection slot for less.
+const DRAIN_UNKNOWN: Drain = Drain {
+    time: Duration::from_secs(2),
+    bytes: 8 << 20,
+};
 /// Longest the client may pause while it is.
 const DRAIN_IDLE: Duration = Duration::from_secs(2);
-/// Most a dropped body is read for.
-const DRAIN_BYTES: usize = 64 << 20;
+
+#[derive(Clone, Copy)]
+struct Drain {
+    time: Duration,
+    bytes: usize,
+}
 /// Bodies drained at once in the process; past it, a dropped body is not
 /// read (the client may meet a reset, as before draining existed).
 const MAX_DRAINS: usize = 1024;
@@ -51,13 +65,15 @@ static DRAINS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::
 /// (HTTP/2) instead of the 413 or 403 waiting for it. Not for a client
 /// that asked `Expect: 100-continue` and was answered before the body was
 /// read: it waits for the answer, and reading would invite the body the
-/// answer refuses. Bounded in time, bytes and bodies at once.
+/// answer refuses. Bounded in time, bytes and bodies at once, more tightly
+/// before the agent's token is accepted.
 pub struct AgentBody {
     inner: Option<Incoming>,
     expects_continue: bool,
     /// Read from: a `100 Continue` went out.
     read: bool,
     ended: bool,
+    drain: Drain,
 }
 
 impl AgentBody {
@@ -67,7 +83,14 @@ impl AgentBody {
             expects_continue,
             read: false,
             ended: false,
+            drain: DRAIN_UNKNOWN,
         }
+    }
+
+    /// The agent's token was accepted: a refusal from here on drains the
+    /// body for longer.
+    pub fn authenticated(&mut self) {
+        self.drain = DRAIN;
     }
 }
 
@@ -117,8 +140,9 @@ impl Drop for AgentBody {
         });
         if taken.is_ok() {
             let slot = DrainSlot;
+            let limits = self.drain;
             runtime.spawn(async move {
-                drain(body).await;
+                drain(body, limits).await;
                 drop(slot);
             });
         }
@@ -135,9 +159,9 @@ impl Drop for DrainSlot {
     }
 }
 
-async fn drain(mut body: Incoming) {
-    let until = tokio::time::Instant::now() + DRAIN_FOR;
-    let mut left = DRAIN_BYTES;
+async fn drain(mut body: Incoming, limits: Drain) {
+    let until = tokio::time::Instant::now() + limits.time;
+    let mut left = limits.bytes;
     while tokio::time::Instant::now() < until {
         match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
             Ok(Some(Ok(frame))) => {

@@ -164,6 +164,7 @@ async fn exchange(
     let token = super::auth::bearer(req.headers())?;
     super::auth::only_in_authorization(token, req.headers(), req.uri())?;
     let identity = client.tokens.identity(&gw.verifier, token).await?;
+    req.body_mut().authenticated();
     rec.subject = Some(identity.subject.clone());
     let Some(conn) = gw.connections.get(&route.connection) else {
         return Err(Problem::new(
