@@ -493,27 +493,18 @@ async fn settings_asked_for_at_startup_are_checked_like_set() {
 
     // Refused as a SET would be (protected-setting), before the upstream is
     // reached: the session is refused and says why.
-    let refusal = |e: tokio_postgres::Error| {
+    let refusal = async |options: &str| {
+        let e = connect_with_options(&gw, options).await.err().unwrap();
         let db = e.as_db_error().cloned().expect("a database error");
         (db.code().code().to_string(), db.message().to_string())
     };
-    let (code, message) = refusal(
-        connect_with_options(&gw, "-c search_path=evil,public")
-            .await
-            .err()
-            .unwrap(),
-    );
+    let (code, message) = refusal("-c search_path=evil,public").await;
     assert_eq!(code, "42501", "{message}");
     assert!(
         message.contains("search_path") && message.contains("protected-setting"),
         "{message}"
     );
-    let (code, message) = refusal(
-        connect_with_options(&gw, "-c role=postgres")
-            .await
-            .err()
-            .unwrap(),
-    );
+    let (code, message) = refusal("-c role=postgres").await;
     assert_eq!(code, "42501", "{message}");
     // Options the server reads as something other than settings, settings
     // that would carry others past the checks, and settings that act only
@@ -524,17 +515,12 @@ async fn settings_asked_for_at_startup_are_checked_like_set() {
         "-c replication=database",
         "-c post_auth_delay=60000",
     ] {
-        let (code, message) = refusal(connect_with_options(&gw, other).await.err().unwrap());
+        let (code, message) = refusal(other).await;
         assert_eq!(code, "0A000", "{other}: {message}");
     }
     // Allowed by the checks, refused by the server: the client is told
     // what the server said about its setting.
-    let (code, message) = refusal(
-        connect_with_options(&gw, "-c no_such_setting=1")
-            .await
-            .err()
-            .unwrap(),
-    );
+    let (code, message) = refusal("-c no_such_setting=1").await;
     assert_eq!(code, "42704", "{message}");
     assert!(message.contains("no_such_setting"), "{message}");
     // The refusals left the gateway serving.

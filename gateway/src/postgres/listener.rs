@@ -142,6 +142,16 @@ impl PgListener {
         }
     }
 
+    /// A session that ended before its relay began, in the audit log.
+    fn session_failed(&self, session: &Session, peer: SocketAddr, reason: String) {
+        self.audit.emit(
+            Event::new(kinds::SESSION_FAILED)
+                .session(session)
+                .with("client_addr", peer.to_string())
+                .with("reason", reason),
+        );
+    }
+
     async fn session(&self, tcp: TcpStream, peer: SocketAddr) {
         let accept = handshake::accept(tcp, peer, &self.settings, &self.verifier, self);
         let accepted = match tokio::time::timeout(self.settings.startup_timeout, accept).await {
@@ -215,28 +225,19 @@ impl PgListener {
                 .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
                 .collect();
             settings::within_startup_limit(&params)?;
+            let params =
+                parity::upstream_params(&params).map_err(|why| settings::SettingsError {
+                    sqlstate: sqlstate::INVALID_PARAMETER_VALUE.into(),
+                    message: why,
+                })?;
             Ok::<_, settings::SettingsError>((settings, params))
         };
         let (settings, params) = match checked.await {
             Ok(s) => s,
             Err(e) => {
                 tracing::info!("session refused: {e}");
-                self.audit.emit(
-                    Event::new(kinds::SESSION_FAILED)
-                        .session(&session)
-                        .with("client_addr", peer.to_string())
-                        .with("reason", e.message.clone()),
-                );
+                self.session_failed(&session, peer, e.message.clone());
                 let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
-                let _ = frame::write_frames(&mut agent.io, &[f]).await;
-                return;
-            }
-        };
-        let params = match parity::upstream_params(&params) {
-            Ok(p) => p,
-            Err(why) => {
-                tracing::info!("connection refused: {why}");
-                let f = error_response(Severity::Fatal, sqlstate::INVALID_PARAMETER_VALUE, &why);
                 let _ = frame::write_frames(&mut agent.io, &[f]).await;
                 return;
             }
@@ -245,12 +246,7 @@ impl PgListener {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!("upstream connection failed: {e}");
-                self.audit.emit(
-                    Event::new(kinds::SESSION_FAILED)
-                        .session(&session)
-                        .with("client_addr", peer.to_string())
-                        .with("reason", format!("upstream connection failed: {e}")),
-                );
+                self.session_failed(&session, peer, format!("upstream connection failed: {e}"));
                 let f = match settings::server_refusal(&settings, &e) {
                     // The client's own setting: its error is the client's to see.
                     Some((code, message)) => error_response(Severity::Fatal, code, &message),
