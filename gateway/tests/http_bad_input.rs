@@ -565,9 +565,9 @@ async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
         attempts.push(out.stderr);
     }
     assert!(attempts.len() < 5, "never answered 431: {attempts:?}");
-    // HTTP/2 refuses the stream (after a 431 the client may not read).
-    let out = gw.curl(&["--http2", "-H", &huge, "-H", &auth, &gw.https("/api/x")]);
-    assert_ne!(out.status, 200, "{}", out.stderr);
+    // (HTTP/2 past four times the limit is not tried: curl's HTTP/2
+    // library sends no header block over 64 KiB, so it would never reach
+    // the gateway.)
     assert_eq!(up.count(), 2);
 
     let mut raw = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
@@ -654,13 +654,7 @@ async fn refused_bodies_are_read_so_the_refusal_arrives() {
         let next =
             format!("GET /small/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\r\n");
         tcp.write_all(next.as_bytes()).unwrap();
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200") {
-            let n = tcp.read(&mut buf).unwrap();
-            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
-            answer.extend_from_slice(&buf[..n]);
-        }
+        let answer = read_until(&mut tcp, "HTTP/1.1 200", Vec::new());
         let answer = String::from_utf8_lossy(&answer);
         assert!(
             answer.starts_with(&format!("HTTP/1.1 {status}")),
@@ -697,13 +691,7 @@ async fn refused_bodies_are_read_so_the_refusal_arrives() {
         "POST /small/upload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     tcp.write_all(head.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&answer).contains("100 Continue\r\n\r\n") {
-        let n = tcp.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
-        answer.extend_from_slice(&buf[..n]);
-    }
+    let mut answer = read_until(&mut tcp, "100 Continue\r\n\r\n", Vec::new());
     tcp.write_all(format!("{:x}\r\n", body.len()).as_bytes())
         .unwrap();
     tcp.write_all(&body).unwrap();
@@ -712,4 +700,16 @@ async fn refused_bodies_are_read_so_the_refusal_arrives() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.contains("HTTP/1.1 413"), "{answer}");
     assert_eq!(up.count(), 2);
+}
+
+/// Reads from `tcp` onto `answer` until it holds `needle`; the connection
+/// closing first fails the test.
+fn read_until(tcp: &mut TcpStream, needle: &str, mut answer: Vec<u8>) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains(needle) {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    answer
 }

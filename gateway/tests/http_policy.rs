@@ -204,14 +204,17 @@ async fn response_header_values_are_masked() {
     let gw = start(&up);
     let token = gw.token("agent-1", &["agents"], "1h");
     let client = gw.client();
-
-    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
-        let resp = client
-            .request(method.clone(), gw.https("/api/headers"))
+    let send = async |method: &reqwest::Method, path: &str| {
+        client
+            .request(method.clone(), gw.https(path))
             .bearer_auth(&token)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    };
+
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let resp = send(&method, "/api/headers").await;
         assert_eq!(resp.status(), 201, "{method}");
         let h = resp.headers();
         // Pointed back through the gateway, then masked.
@@ -226,12 +229,7 @@ async fn response_header_values_are_masked() {
     // HEAD says what GET sends: the masked body, decoded, with no
     // validator of the upstream's.
     for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
-        let resp = client
-            .request(method.clone(), gw.https("/api/emails.gz"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let resp = send(&method, "/api/emails.gz").await;
         assert_eq!(resp.status(), 200, "{method}");
         let h = resp.headers();
         for absent in ["content-encoding", "etag", "accept-ranges"] {
@@ -241,12 +239,7 @@ async fn response_header_values_are_masked() {
 
     // Headers of a fixed syntax are masked when they hold free text.
     for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
-        let resp = client
-            .request(method.clone(), gw.https("/api/headers-typed"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let resp = send(&method, "/api/headers-typed").await;
         assert_eq!(resp.status(), 200, "{method}");
         let h = resp.headers();
         let content_type = h["content-type"].to_str().unwrap();

@@ -57,54 +57,51 @@ plugins = ["deny-word"]
 /// asyncpg implements the protocol itself, in its own way (see the script).
 #[test]
 fn asyncpg_through_the_gateway() {
-    let pg = TestPostgres::start();
-    seed_app(&pg);
-    let gw = Gateway::start(&pg, &Spec::STANDARD);
-    run_client(
-        &gw,
-        "asyncpg",
-        &[("PORT", gw.pg_port.to_string()), ("PGPASSWORD", gw.token())],
+    let script = format!(
+        "{}/tests/clients/asyncpg_session.py",
+        env!("CARGO_MANIFEST_DIR")
     );
+    standard_session("asyncpg", Command::new("python3").arg(script));
 }
 
 /// node-postgres also speaks the protocol itself, and sends settings such
 /// as `statement_timeout` as startup parameters.
 #[test]
 fn node_postgres_through_the_gateway() {
-    let pg = TestPostgres::start();
-    seed_app(&pg);
-    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let script = format!(
         "{}/../tests/node-pg/session.mjs",
         env!("CARGO_MANIFEST_DIR")
     );
-    check_run(
-        &gw,
-        "node-pg",
-        Command::new("node")
-            .arg(script)
-            .env("PORT", gw.pg_port.to_string())
-            .env("PGPASSWORD", gw.token()),
-    );
+    standard_session("node-pg", Command::new("node").arg(script));
 }
 
 /// pgjdbc: server-prepared statements with binary results, batches, fetch
 /// sizes (suspended portals), Statement.cancel, CopyManager, `options`.
 #[test]
 fn pgjdbc_through_the_gateway() {
-    let pg = TestPostgres::start();
-    seed_app(&pg);
-    let gw = Gateway::start(&pg, &Spec::STANDARD);
     let source = format!(
         "{}/tests/clients/JdbcSession.java",
         env!("CARGO_MANIFEST_DIR")
     );
-    check_run(
-        &gw,
+    standard_session(
         "jdbc",
         Command::new("java")
             .args(["-cp", "/usr/share/java/postgresql.jar"])
-            .arg(source)
+            .arg(source),
+    );
+}
+
+/// Runs a client session against the gateway with [`Spec::STANDARD`]
+/// (`appdb`: "drop" denied, emails masked) in front of a fresh server,
+/// with PORT and PGPASSWORD (the agent's token) in its environment.
+fn standard_session(library: &str, command: &mut Command) {
+    let pg = TestPostgres::start();
+    seed_app(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    check_run(
+        &gw,
+        library,
+        command
             .env("PORT", gw.pg_port.to_string())
             .env("PGPASSWORD", gw.token()),
     );

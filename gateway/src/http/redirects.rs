@@ -118,25 +118,18 @@ fn text_of(bytes: &[u8]) -> String {
     }
 }
 
-/// A reference without a scheme (`/x`, `../x`, `x`, `?q`, `//host/x` is
-/// not: it names its host).
+/// A reference the URL parser cannot read without a base (`/x`, `../x`,
+/// `x`, `?q`), except one naming its own host (`//host/x`, also spelled
+/// with backslashes).
 fn is_relative(value: &str) -> bool {
-    let v = value.trim_start();
-    if v.starts_with("//") || v.starts_with("\\\\") || v.starts_with("/\\") || v.starts_with("\\/")
-    {
-        return false;
-    }
-    match v.find(':') {
-        Some(colon) => {
-            let scheme = &v[..colon];
-            scheme.is_empty()
-                || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                || !scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        }
-        None => true,
-    }
+    let names_host = value
+        .trim_start()
+        .get(..2)
+        .is_some_and(|two| two.chars().all(|c| c == '/' || c == '\\'));
+    matches!(
+        Url::parse(value),
+        Err(url::ParseError::RelativeUrlWithoutBase)
+    ) && !names_host
 }
 
 #[cfg(test)]

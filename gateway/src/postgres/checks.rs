@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::plugins::Decision;
 use crate::plugins::bindings::types::{
     Request, SqlPhase, SqlRequest, SqlStatement, StatementFlags,
 };
+use crate::plugins::{Chain, Decision};
 
 use super::errors::{Severity, error_response, sqlstate};
 use super::frame::Frame;
@@ -87,22 +87,42 @@ pub(super) async fn check(
         let record = ctx.audit.allowed(text, phase, name.as_deref(), &[]).await?;
         return Ok(Allowed { statements, record });
     }
-    let request = Request::Sql(SqlRequest {
-        text: text.to_string(),
+    let asked = Asked {
+        text,
         phase,
         statements: statements.to_vec(),
         parameters: Vec::new(),
-        statement_name: name.clone(),
+        name: name.clone(),
+    };
+    guardrails(ctx, &chain, asked).await?;
+    let record = ctx
+        .audit
+        .allowed(text, phase, name.as_deref(), &statements)
+        .await?;
+    Ok(Allowed { statements, record })
+}
+
+/// A request for the guardrails.
+struct Asked<'a> {
+    text: &'a str,
+    phase: SqlPhase,
+    statements: Vec<SqlStatement>,
+    parameters: Vec<Option<String>>,
+    name: Option<String>,
+}
+
+/// The guardrails' verdict: `Ok` for an allow, else the recorded refusal.
+async fn guardrails(ctx: &RelayContext, chain: &Chain, asked: Asked<'_>) -> Result<(), Frame> {
+    let request = Request::Sql(SqlRequest {
+        text: asked.text.to_string(),
+        phase: asked.phase,
+        statements: asked.statements,
+        parameters: asked.parameters,
+        statement_name: asked.name,
     });
     match chain.check(&ctx.session, &request).await {
-        Decision::Allow => {
-            let record = ctx
-                .audit
-                .allowed(text, phase, name.as_deref(), &statements)
-                .await?;
-            Ok(Allowed { statements, record })
-        }
-        refused => Err(refusal(ctx, text, phase, refused)),
+        Decision::Allow => Ok(()),
+        refused => Err(refusal(ctx, asked.text, asked.phase, refused)),
     }
 }
 
@@ -125,17 +145,14 @@ pub(super) async fn startup_setting(ctx: &RelayContext, text: &str) -> Result<()
     if !chain.has_guardrails() {
         return Ok(());
     }
-    let request = Request::Sql(SqlRequest {
-        text: text.to_string(),
+    let asked = Asked {
+        text,
         phase,
         statements: statements.to_vec(),
         parameters: Vec::new(),
-        statement_name: None,
-    });
-    match chain.check(&ctx.session, &request).await {
-        Decision::Allow => Ok(()),
-        refused => Err(refusal(ctx, text, phase, refused)),
-    }
+        name: None,
+    };
+    guardrails(ctx, &chain, asked).await
 }
 
 /// The ErrorResponse for a deny or require-approval (never an allow),
@@ -215,15 +232,12 @@ pub(super) async fn check_bind(
         Err(r) => return Some(refusal(ctx, text, SqlPhase::Bind, Decision::Deny(r))),
     };
     let types = statement.map_or(&[][..], |s| &s.types);
-    let request = Request::Sql(SqlRequest {
-        text: text.to_string(),
+    let asked = Asked {
+        text,
         phase: SqlPhase::Bind,
         statements: statement.map_or_else(Vec::new, |s| s.statements.to_vec()),
         parameters: bind.guardrail_parameters(types),
-        statement_name: Some(bind.statement.to_string()),
-    });
-    match chain.check(&ctx.session, &request).await {
-        Decision::Allow => None,
-        refused => Some(refusal(ctx, text, SqlPhase::Bind, refused)),
-    }
+        name: Some(bind.statement.to_string()),
+    };
+    guardrails(ctx, &chain, asked).await.err()
 }

@@ -64,18 +64,6 @@ impl ConnectionLookup for PgListener {
     }
 }
 
-/// Startup parameters passed to the server as they are: those that shape
-/// how results are presented. Any other setting (`options` too, which
-/// could set `role`) is checked first ([`settings`]).
-const PASSED_PARAMS: &[&str] = &[
-    "application_name",
-    "client_encoding",
-    "datestyle",
-    "timezone",
-    "extra_float_digits",
-    "intervalstyle",
-];
-
 impl PgListener {
     pub fn new(
         settings: HandshakeSettings,
@@ -203,45 +191,31 @@ impl PgListener {
         span.record("connection", conn.name.as_str());
 
         // Settings asked for at startup are checked as the SETs that make
-        // them, before the upstream is reached.
-        let check_ctx = RelayContext {
+        // them, before the upstream is reached (no recording yet: the
+        // session has not begun).
+        let mut ctx = RelayContext {
             host: self.plugins.clone(),
             plugins: conn.plugins.clone(),
             analyzer: self.analyzer.clone(),
             session: session.clone(),
             audit: Arc::new(Trail::new(self.audit.clone(), session.clone(), None)),
-            catalog: None,
-            expires_at: None,
+            catalog: self.catalogs.get(&conn.name).cloned(),
+            expires_at: self
+                .settings
+                .end_at_token_expiry
+                .map(|leeway| agent.identity.expires_at + leeway),
         };
-        let checked = async {
-            let settings =
-                settings::checked(&check_ctx, &agent.startup.params, PASSED_PARAMS).await?;
-            let params: Vec<(String, String)> = agent
-                .startup
-                .params
-                .iter()
-                .filter(|(k, _)| PASSED_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
-                .cloned()
-                .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
-                .collect();
-            settings::within_startup_limit(&params)?;
-            let params =
-                parity::upstream_params(&params).map_err(|why| settings::SettingsError {
-                    sqlstate: sqlstate::INVALID_PARAMETER_VALUE.into(),
-                    message: why,
-                })?;
-            Ok::<_, settings::SettingsError>((settings, params))
-        };
-        let (settings, params) = match checked.await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::info!("session refused: {e}");
-                self.session_failed(&session, peer, e.message.clone());
-                let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
-                let _ = frame::write_frames(&mut agent.io, &[f]).await;
-                return;
-            }
-        };
+        let settings::Startup { settings, params } =
+            match settings::startup(&ctx, &agent.startup.params).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::info!("session refused: {e}");
+                    self.session_failed(&session, peer, e.message.clone());
+                    let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
+                    let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                    return;
+                }
+            };
         let upstream = match Upstream::connect(&conn.upstream, &params).await {
             Ok(u) => u,
             Err(e) => {
@@ -343,18 +317,7 @@ impl PgListener {
             session.clone(),
             recording.clone(),
         ));
-        let ctx = RelayContext {
-            host: self.plugins.clone(),
-            plugins: conn.plugins.clone(),
-            analyzer: self.analyzer.clone(),
-            session: session.clone(),
-            audit: trail.clone(),
-            catalog: self.catalogs.get(&conn.name).cloned(),
-            expires_at: self
-                .settings
-                .end_at_token_expiry
-                .map(|leeway| agent.identity.expires_at + leeway),
-        };
+        ctx.audit = trail.clone();
         let server_io = upstream.io.into_inner();
         let result = relay::run(agent.io, server_io, ctx).await;
         self.cancel_keys.remove(&(pid, secret));

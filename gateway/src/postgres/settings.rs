@@ -15,9 +15,25 @@ use super::frame;
 use super::relay::RelayContext;
 use super::upstream::UpstreamError;
 
-/// Startup parameters that are not settings: the session's addressing,
-/// and protocol options (negotiated in the handshake).
-const NOT_SETTINGS: &[&str] = &["user", "database"];
+/// Startup parameters passed to the server as they are: those that shape
+/// how results are presented. Any other setting (`options` too, which
+/// could set `role`) is checked first.
+const PRESENTATION: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "extra_float_digits",
+    "intervalstyle",
+];
+
+/// What the upstream session starts with.
+pub struct Startup {
+    /// The settings checked and passed, for the session's start event.
+    pub settings: Vec<Setting>,
+    /// Every parameter for the upstream's startup packet.
+    pub params: Vec<(String, String)>,
+}
 
 /// One setting requested at startup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +67,32 @@ impl SettingsError {
     }
 }
 
+/// The upstream's startup parameters for a client's: the presentation
+/// ones as sent, each other setting once the checks a `SET` of it would
+/// meet allowed it, and the gateway's own; or why the session is refused.
+pub async fn startup(
+    ctx: &RelayContext,
+    client: &[(String, String)],
+) -> Result<Startup, SettingsError> {
+    let settings = checked(ctx, client).await?;
+    let params: Vec<(String, String)> = client
+        .iter()
+        .filter(|(k, _)| PRESENTATION.contains(&k.to_ascii_lowercase().as_str()))
+        .cloned()
+        .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
+        .collect();
+    within_startup_limit(&params)?;
+    let params = super::parity::upstream_params(&params).map_err(SettingsError::invalid)?;
+    Ok(Startup { settings, params })
+}
+
 /// The settings requested in `params`, each allowed by the checks a `SET`
 /// of it would meet, or why the session is refused.
-pub async fn checked(
+async fn checked(
     ctx: &RelayContext,
     params: &[(String, String)],
-    passed: &[&str],
 ) -> Result<Vec<Setting>, SettingsError> {
-    let settings = requested(params, passed)?;
+    let settings = requested(params)?;
     for s in &settings {
         if let Err(refusal) = checks::startup_setting(ctx, &set_statement(s)?).await {
             let why = frame::error_field(&refusal.body, b'M');
@@ -75,21 +109,18 @@ pub async fn checked(
 }
 
 /// The settings among `params` (those in `options` first, then the others
-/// in order) that the gateway checks, leaving out those in `passed`, which
-/// are forwarded as they are.
-pub fn requested(
-    params: &[(String, String)],
-    passed: &[&str],
-) -> Result<Vec<Setting>, SettingsError> {
+/// in order) that the gateway checks, leaving out the presentation ones,
+/// which are passed as they are.
+fn requested(params: &[(String, String)]) -> Result<Vec<Setting>, SettingsError> {
     // The server applies `options` before the other parameters, which
     // win where both name a setting: so do the checks and the upstream.
     let mut from_options = Vec::new();
     let mut out = Vec::new();
     for (key, value) in params {
         let name = key.to_ascii_lowercase();
-        if NOT_SETTINGS.contains(&name.as_str())
+        if ["user", "database"].contains(&name.as_str())
             || name.starts_with("_pq_.")
-            || passed.contains(&name.as_str())
+            || PRESENTATION.contains(&name.as_str())
         {
             continue;
         }
@@ -193,9 +224,7 @@ fn setting(name: String, value: String) -> Result<Setting, SettingsError> {
     }
     // Inside `options` too: `-c options=…` would carry settings past the
     // checks, `-c replication=…` open a walsender.
-    if ["options", "replication", "user", "database"].contains(&name.as_str())
-        || name.starts_with("_pq_.")
-    {
+    if super::startup::is_reserved_key(&name) {
         return Err(SettingsError::unsupported(format!(
             "startup parameter {name} cannot be set through the gateway"
         )));
@@ -370,7 +399,6 @@ mod tests {
                     "-c search_path=s2,public  -clock_timeout=5s \t--idle-in-transaction-session-timeout=1min -c myapp.Note=two\\ words\\\\",
                 ),
             ]),
-            &["application_name"],
         )
         .unwrap();
         assert_eq!(
@@ -383,12 +411,12 @@ mod tests {
                 s("statement_timeout", "300"),
             ]
         );
-        assert_eq!(requested(&params(&[("options", "  ")]), &[]), Ok(vec![]));
+        assert_eq!(requested(&params(&[("options", "  ")])), Ok(vec![]));
     }
 
     #[test]
     fn what_cannot_be_followed_is_refused() {
-        let refused = |p: &[(&str, &str)]| requested(&params(p), &[]).unwrap_err();
+        let refused = |p: &[(&str, &str)]| requested(&params(p)).unwrap_err();
         let e = refused(&[("replication", "database")]);
         assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
         let e = refused(&[("options", "-B 100")]);

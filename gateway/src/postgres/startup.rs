@@ -12,6 +12,13 @@ const CANCEL_REQUEST: i32 = 80_877_102;
 /// Newest minor version of protocol 3 the gateway speaks.
 pub const NEWEST_MINOR: u16 = 2;
 
+/// Startup keys the server reads as more than a setting: the session's
+/// addressing, `options` (more settings), `replication` (a walsender) and
+/// protocol options. None of them reaches the upstream from a client.
+pub fn is_reserved_key(key: &str) -> bool {
+    ["user", "database", "options", "replication"].contains(&key) || key.starts_with("_pq_.")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartupPacket {
     Ssl,

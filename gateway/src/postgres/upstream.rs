@@ -146,9 +146,7 @@ impl Upstream {
         // Keys the server reads as more than a setting never come from
         // the client's parameters (see `settings`).
         for (k, v) in params {
-            let reserved = ["user", "database", "options", "replication"].contains(&k.as_str())
-                || k.starts_with("_pq_.");
-            if !reserved {
+            if !super::startup::is_reserved_key(k) {
                 put(k, v);
             }
         }
