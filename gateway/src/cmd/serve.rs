@@ -228,7 +228,13 @@ fn postgres_listener(
         (None, None) => None,
         _ => anyhow::bail!("[postgres] needs both tls_cert and tls_key, or neither"),
     };
-    let tls = tls::server_config(files.as_ref(), &config.gateway.state_dir)?;
+    // Offering the protocol's name lets libpq 17+ clients negotiate TLS
+    // directly (`sslnegotiation=direct`), which they accept only with it.
+    let tls = tls::server_config_with_alpn(
+        files.as_ref(),
+        &config.gateway.state_dir,
+        vec![crate::postgres::handshake::ALPN_POSTGRESQL.to_vec()],
+    )?;
     let mut connections = Vec::new();
     for c in config
         .connections

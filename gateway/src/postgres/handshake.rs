@@ -125,6 +125,41 @@ async fn refuse(
     }
 }
 
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+/// The ALPN protocol PostgreSQL 17 and later name a direct TLS connection with.
+pub const ALPN_POSTGRESQL: &[u8] = b"postgresql";
+
+/// TLS begun without SSLRequest. As PostgreSQL does, the client must name
+/// the protocol with ALPN: that is what keeps a TLS client of another
+/// protocol (a browser sent to the wrong port) from being read as a
+/// PostgreSQL one.
+async fn direct_tls(
+    io: Pin<Box<dyn ServerIo>>,
+    settings: &HandshakeSettings,
+) -> Result<Pin<Box<dyn ServerIo>>, HandshakeError> {
+    let Some(config) = &settings.tls else {
+        // The client cannot read a plaintext error now; it sees the close.
+        return Err(HandshakeError::Tls(std::io::Error::other(
+            "a direct TLS connection, but this listener has no TLS",
+        )));
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+    let stream = acceptor.accept(io).await.map_err(HandshakeError::Tls)?;
+    let named = stream.get_ref().1.alpn_protocol() == Some(ALPN_POSTGRESQL);
+    let mut io: Pin<Box<dyn ServerIo>> = Box::pin(stream);
+    if !named {
+        return Err(refuse(
+            &mut *io,
+            sqlstate::PROTOCOL_VIOLATION,
+            protocol("protocol_violation"),
+            "a direct TLS connection must name the \"postgresql\" protocol with ALPN".into(),
+        )
+        .await);
+    }
+    Ok(io)
+}
+
 /// Runs the handshake on a new client connection.
 pub async fn accept(
     tcp: TcpStream,
@@ -134,9 +169,20 @@ pub async fn accept(
     connections: &(dyn ConnectionLookup + '_),
 ) -> Result<Accepted, HandshakeError> {
     let _ = tcp.set_nodelay(true);
+    // A TLS record where a length would be: the client negotiates TLS
+    // directly (libpq's `sslnegotiation=direct`), without SSLRequest. A
+    // startup packet cannot begin with this byte: its length would be
+    // hundreds of megabytes.
+    let mut first = [0u8; 1];
+    let direct = matches!(tcp.peek(&mut first).await, Ok(1)) && first[0] == TLS_HANDSHAKE;
     let mut io: Pin<Box<dyn ServerIo>> = Box::pin(tcp);
     let mut tls = false;
     let mut tried_tls = false;
+    if direct {
+        io = direct_tls(io, settings).await?;
+        tls = true;
+        tried_tls = true;
+    }
     let startup = loop {
         let body = frame::read_startup(&mut io, MAX_STARTUP_BYTES).await?;
         match startup::parse(&body) {

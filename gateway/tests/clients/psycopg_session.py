@@ -6,6 +6,8 @@ the guardrail; PGPASSWORD holds the agent's token. Every check raises on
 failure; the last line printed is "psycopg: all checks passed".
 """
 import os
+import socket
+import ssl
 import threading
 import time
 
@@ -132,7 +134,36 @@ def main():
             check("COPY" in str(e), f"COPY TO STDOUT refused where masking applies: {e}")
         check(conn.execute("select 'still here'").fetchone()[0] == "still here", "session usable after the refusal")
 
+    # libpq 17 and later can begin with TLS at once, without SSLRequest
+    # (the pinned psycopg wheel carries libpq 18).
+    check(psycopg.pq.version() >= 170000, f"libpq {psycopg.pq.version()} knows sslnegotiation")
+    with psycopg.connect(MASKED, sslmode="require", sslnegotiation="direct", autocommit=True) as conn:
+        row = conn.execute("select owner, email from items where owner = %s", ("ada",)).fetchone()
+        check(row == ("ada", "[EMAIL]"), f"direct TLS negotiation: {row}")
+    check_direct_tls_needs_alpn()
+
     print("psycopg: all checks passed", flush=True)
+
+
+def check_direct_tls_needs_alpn():
+    """A direct TLS client that does not name "postgresql" with ALPN is
+    told so, over TLS, as PostgreSQL 17 does."""
+    host, port = conninfo_address(MASKED)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as tls:
+            reply = b""
+            while chunk := tls.recv(4096):
+                reply += chunk
+    check(reply[:1] == b"E" and b"08P01" in reply and b"ALPN" in reply,
+          f"direct TLS without ALPN refused: {reply!r}")
+
+
+def conninfo_address(conninfo):
+    fields = dict(part.split("=", 1) for part in conninfo.split())
+    return fields["host"], int(fields["port"])
 
 
 if __name__ == "__main__":
