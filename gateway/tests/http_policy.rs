@@ -60,6 +60,15 @@ allow_groups = ["agents"]
 plugins = ["http-guardrail", "mask-email"]
 
 [[connections]]
+name = "streamed"
+kind = "http"
+upstream = "{url}"
+max_request_body_bytes = 1024
+stream_large_requests = true
+allow_groups = ["agents"]
+plugins = ["http-guardrail", "mask-email"]
+
+[[connections]]
 name = "tools"
 kind = "http"
 upstream = "{url}"
@@ -195,6 +204,60 @@ async fn guardrail_denies_with_reason_and_allowed_requests_arrive_unchanged() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
+    assert_eq!(up.count(), before);
+}
+
+/// `stream_large_requests`: a body over the inspection limit is forwarded
+/// whole, the guardrails having judged its first part, whether the client
+/// sent a length or chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_stream_where_the_connection_allows_it() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+
+    let resp = client
+        .post(gw.https("/streamed/upload"))
+        .bearer_auth(&token)
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", gw.log());
+    let seen = up.last();
+    assert_eq!(
+        seen.headers["content-length"],
+        big.len().to_string().as_str()
+    );
+    assert!(seen.body == big, "the body arrived whole with its length");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big");
+    std::fs::write(&file, &big).unwrap();
+    let out = gw.curl(&[
+        "-H",
+        &format!("authorization: Bearer {token}"),
+        "-H",
+        "transfer-encoding: chunked",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &gw.https("/streamed/upload"),
+    ]);
+    assert_eq!(out.status, 200, "{}", out.stderr);
+    assert!(up.last().body == big, "the chunked body arrived whole");
+
+    // The rules still see the first part: a denied route is denied.
+    let before = up.count();
+    let resp = client
+        .delete(gw.https("/streamed/admin/x"))
+        .bearer_auth(&token)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
     assert_eq!(up.count(), before);
 }
 

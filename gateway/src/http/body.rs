@@ -269,12 +269,15 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        let mut hint = self.rest.size_hint();
+        let rest = self.rest.size_hint();
         let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
-        hint.set_lower(hint.lower().saturating_add(extra));
-        if let Some(upper) = hint.upper() {
+        // `SizeHint`'s setters assert lower <= upper at every step: raise
+        // the upper bound before the lower one.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = rest.upper() {
             hint.set_upper(upper.saturating_add(extra));
         }
+        hint.set_lower(rest.lower().saturating_add(extra));
         hint
     }
 }
@@ -327,6 +330,17 @@ mod tests {
         let rest = Prefixed::new(c.bytes, c.rest.unwrap());
         let all = rest.collect().await.unwrap().to_bytes();
         assert_eq!(&all[..], b"abcdefghi");
+    }
+
+    #[test]
+    fn a_prefix_adds_to_an_exact_length() {
+        // A streamed request body with a Content-Length: the part read
+        // for the guardrails, then the rest of a known length.
+        let body = Prefixed::new(
+            Bytes::from_static(b"ab"),
+            Full::new(Bytes::from_static(b"cdef")),
+        );
+        assert_eq!(body.size_hint().exact(), Some(6));
     }
 
     #[tokio::test]
