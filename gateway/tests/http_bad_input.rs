@@ -133,17 +133,29 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
         (status, v["reason"].as_str()),
         (400, Some("token_misplaced"))
     );
-    let resp = client
-        .get(format!("{url}?access_token={token}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let (status, v) = problem(resp).await;
-    assert_eq!(
-        (status, v["reason"].as_str()),
-        (400, Some("token_misplaced"))
-    );
+    // Escaped too: the upstream would decode it (`%65` is `e`), and the
+    // normalised path decodes escapes of unreserved characters.
+    let escaped: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
+    for target in [
+        format!("{url}?access_token={token}"),
+        format!("{url}?access_token={escaped}"),
+        format!("{url}?access_token={}", escaped.replace('%', "%25")),
+        format!("{url}/{token}"),
+        format!("{url}/{escaped}"),
+    ] {
+        let resp = client
+            .get(&target)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = problem(resp).await;
+        assert_eq!(
+            (status, v["reason"].as_str()),
+            (400, Some("token_misplaced")),
+            "{target}"
+        );
+    }
     assert_eq!(up.count(), 0, "nothing refused reached the upstream");
 
     // The audit log names each refusal's reason and the connection asked
@@ -171,6 +183,12 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
             seen.iter().any(|s| (s.0.as_str(), s.1.as_str()) == w),
             "no refusal {w:?} in the audit log: {seen:?}"
         );
+    }
+    // The records of the misplaced tokens do not keep them.
+    let log = gw.dir.path().join("state/audit/log");
+    for entry in std::fs::read_dir(&log).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(!text.contains(&token), "the token is in {:?}", entry.path());
     }
 }
 

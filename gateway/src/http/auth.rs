@@ -59,34 +59,32 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
 /// `Authorization` header (a cookie, an API-key header, the path, the query
 /// string): those go upstream and into the recording, and the token is a
 /// credential of the agent's that no upstream may see. Bodies are the
-/// agent's data and are not searched.
+/// agent's data and are not searched. `path` is the normalised path the
+/// upstream gets (escapes of unreserved characters decoded); the query and
+/// header values are searched as sent and percent-decoded, as upstreams
+/// read them (`?t=%65yJ…` is the token to a framework).
 pub fn only_in_authorization(
     token: &str,
     headers: &HeaderMap,
-    uri: &hyper::Uri,
+    path: &str,
+    query: Option<&str>,
 ) -> Result<(), Problem> {
     // Real tokens are signed JWTs, hundreds of bytes; a short string could
     // be anywhere by chance.
     if token.len() < 16 {
         return Ok(());
     }
-    // Built only for a text long enough to hold the token, which most
-    // header values and paths are not: building it is most of the cost.
-    let finder = std::cell::OnceCell::new();
-    let holds = |text: &[u8]| {
-        text.len() >= token.len()
-            && finder
-                .get_or_init(|| memchr::memmem::Finder::new(token.as_bytes()))
-                .find(text)
-                .is_some()
-    };
-    let target = uri.path_and_query().map_or("", |p| p.as_str());
+    let search = TokenSearch::new(token);
+    let holds = |text: &[u8]| search.holds(text);
     let elsewhere = headers
         .iter()
         .filter(|(name, _)| *name != AUTHORIZATION)
         .find(|(_, value)| holds(value.as_bytes()))
         .map(|(name, _)| format!("the {name} header"))
-        .or_else(|| holds(target.as_bytes()).then(|| "the path or query string".to_string()));
+        .or_else(|| {
+            (holds(path.as_bytes()) || query.is_some_and(|q| holds(q.as_bytes())))
+                .then(|| "the path or query string".to_string())
+        });
     match elsewhere {
         None => Ok(()),
         Some(place) => Err(Problem::bad_request(
@@ -97,6 +95,88 @@ pub fn only_in_authorization(
             ),
         )),
     }
+}
+
+/// Where the token is, as sent or percent-decoded (as upstreams read
+/// queries and cookies; some decode twice).
+struct TokenSearch<'a> {
+    token: &'a str,
+    // Built only for a text long enough to hold the token, which most
+    // header values and paths are not: building it is most of the cost.
+    finder: std::cell::OnceCell<memchr::memmem::Finder<'a>>,
+}
+
+impl<'a> TokenSearch<'a> {
+    fn new(token: &'a str) -> Self {
+        Self {
+            token,
+            finder: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn found(&self, text: &[u8]) -> bool {
+        self.finder
+            .get_or_init(|| memchr::memmem::Finder::new(self.token.as_bytes()))
+            .find(text)
+            .is_some()
+    }
+
+    fn holds(&self, text: &[u8]) -> bool {
+        if text.len() < self.token.len() {
+            return false;
+        }
+        if self.found(text) {
+            return true;
+        }
+        let mut text = std::borrow::Cow::Borrowed(text);
+        for _ in 0..3 {
+            if !text.contains(&b'%') {
+                return false;
+            }
+            text = std::borrow::Cow::Owned(percent_decoded(&text));
+            if self.found(&text) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// `text` without the agent's token, for the record of a request refused
+/// for carrying it: the token replaced where it is written out, the whole
+/// value where it is escaped.
+pub fn without_token(token: &str, text: &str) -> String {
+    if token.is_empty() || !TokenSearch::new(token).holds(text.as_bytes()) {
+        return text.to_string();
+    }
+    if text.contains(token) {
+        text.replace(token, "[agent token]")
+    } else {
+        "[holds the agent token]".to_string()
+    }
+}
+
+/// `%XX` escapes decoded; anything else (a `%` without two hex digits
+/// too) kept as it is.
+fn percent_decoded(text: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                text.get(i + 1).copied().and_then(hex),
+                text.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    out
 }
 
 struct Verified {
@@ -159,22 +239,26 @@ mod tests {
             HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
         );
         h.insert("x-kept", HeaderValue::from_static("yes"));
-        let uri = |s: String| s.parse::<hyper::Uri>().unwrap();
-        let plain = uri("/api/items?a=1".to_string());
-        assert!(only_in_authorization(token, &h, &plain).is_ok());
-        for target in [
-            format!("/api/items?access_token={token}"),
-            format!("/api/tokens/{token}"),
+        assert!(only_in_authorization(token, &h, "/items", Some("a=1")).is_ok());
+        let escaped: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
+        let twice = escaped.replace('%', "%25");
+        for (path, query) in [
+            ("/items".to_string(), Some(format!("access_token={token}"))),
+            (
+                "/items".to_string(),
+                Some(format!("access_token={escaped}")),
+            ),
+            ("/items".to_string(), Some(format!("access_token={twice}"))),
+            (format!("/tokens/{token}"), None),
         ] {
-            let problem = only_in_authorization(token, &h, &uri(target)).unwrap_err();
+            let problem = only_in_authorization(token, &h, &path, query.as_deref()).unwrap_err();
             assert_eq!(problem.reason, "token_misplaced");
         }
-        h.insert(
-            "cookie",
-            HeaderValue::from_str(&format!("session={token}")).unwrap(),
-        );
-        let problem = only_in_authorization(token, &h, &plain).unwrap_err();
-        assert!(problem.detail.contains("cookie"), "{}", problem.detail);
+        for value in [format!("session={token}"), format!("session={escaped}")] {
+            h.insert("cookie", HeaderValue::from_str(&value).unwrap());
+            let problem = only_in_authorization(token, &h, "/items", None).unwrap_err();
+            assert!(problem.detail.contains("cookie"), "{}", problem.detail);
+        }
     }
 
     use super::*;

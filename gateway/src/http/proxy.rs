@@ -162,7 +162,13 @@ async fn exchange(
     // The token first: who may learn which connections exist is decided by
     // the same rule as who may use them.
     let token = super::auth::bearer(req.headers())?;
-    super::auth::only_in_authorization(token, req.headers(), req.uri())?;
+    if let Err(misplaced) =
+        super::auth::only_in_authorization(token, req.headers(), &route.path, req.uri().query())
+    {
+        // The audit record of the refusal must not keep what it refused.
+        rec.without_token(token);
+        return Err(misplaced);
+    }
     let identity = client.tokens.identity(&gw.verifier, token).await?;
     req.body_mut().authenticated();
     rec.subject = Some(identity.subject.clone());

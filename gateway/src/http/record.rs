@@ -211,6 +211,19 @@ pub struct ExchangeRecord {
 }
 
 impl ExchangeRecord {
+    /// Everything recorded of the request's head, the agent's token taken
+    /// out (see [`super::auth::without_token`]).
+    pub fn without_token(&mut self, token: &str) {
+        let clean = |text: &mut String| *text = super::auth::without_token(token, text);
+        clean(&mut self.raw_path);
+        clean(&mut self.url);
+        self.query.iter_mut().for_each(clean);
+        self.path.iter_mut().for_each(clean);
+        for (_, value) in &mut self.request_headers {
+            clean(value);
+        }
+    }
+
     pub fn new(
         session_id: Arc<str>,
         client_addr: SocketAddr,
