@@ -289,6 +289,25 @@ pub fn check_body(content_type: Option<&str>, body: &[u8]) -> Result<(), Problem
             override_parameter(form),
         ));
     }
+    // What the scan below could not read, a framework may: JSON is UTF-8
+    // (RFC 8259) and readers that take another charset (body-parser takes
+    // UTF-16) would see keys the gateway did not.
+    let json_typed = media_type
+        .as_deref()
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    if json_typed {
+        match content_type.map(super::headers::charset) {
+            Some(Err(why)) => return Err(unreadable_json(format!("its Content-Type {why}"))),
+            Some(Ok(Some(c))) if !super::headers::is_utf8(&c) => {
+                return Err(unreadable_json(format!(
+                    "it is declared as {c}; JSON is UTF-8"
+                )));
+            }
+            _ => {}
+        }
+    }
+    // Express's body-parser and others skip a byte-order mark.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match scan_json(body) {
         Err(why) => Err(Problem::bad_request("ambiguous_json", why)),
         Ok(json) if json.names_override => Err(Problem::bad_request(
@@ -315,8 +334,21 @@ fn scan_json(body: &[u8]) -> Result<Unambiguous, String> {
     {
         Ok(v) => Ok(v),
         Err(e) if e.is_data() => Err(e.to_string()),
+        // Not JSON as far as the parser got; but nesting past its depth is
+        // JSON it stopped reading, whose keys other parsers (PHP allows 512
+        // levels, JavaScript more) read on.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err(format!(
+            "the JSON body nests deeper than the gateway reads ({e})"
+        )),
         Err(_) => Ok(Unambiguous::default()),
     }
+}
+
+fn unreadable_json(why: String) -> Problem {
+    Problem::bad_request(
+        "ambiguous_json",
+        format!("the JSON body cannot be checked: {why}"),
+    )
 }
 
 /// A JSON value whose objects have no key twice (ignoring case); of the
@@ -598,6 +630,32 @@ mod tests {
             Some("override_parameter")
         );
         assert_eq!(reason(form, b"name=a&method=DELETE"), None);
+        // JSON the scan cannot read but a framework would.
+        let json = Some("application/json");
+        let deep = format!(
+            "{{\"_method\":\"DELETE\",\"x\":{}{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(reason(json, deep.as_bytes()), Some("ambiguous_json"));
+        assert_eq!(reason(None, deep.as_bytes()), Some("ambiguous_json"));
+        assert_eq!(
+            reason(json, b"\xEF\xBB\xBF{\"_method\":\"DELETE\"}"),
+            Some("override_parameter")
+        );
+        for declared in [
+            "application/json; charset=utf-16",
+            "application/vnd.api+json; charset=utf-8; charset=utf-16",
+            "application/json; charset*=utf-8''utf-16",
+        ] {
+            assert_eq!(
+                reason(Some(declared), b"{}"),
+                Some("ambiguous_json"),
+                "{declared}"
+            );
+        }
+        assert_eq!(reason(Some("application/json; charset=UTF-8"), b"{}"), None);
+        assert_eq!(reason(Some("text/plain; charset=utf-16"), b"hi"), None);
         assert_eq!(
             reason(form, b"name=a&+_method=DELETE"),
             Some("override_parameter")

@@ -149,6 +149,35 @@ pub fn media_type(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The `charset` parameter of a `Content-Type` value, lowercased and
+/// unquoted. `Err` when readers may disagree on it: a `charset` given twice
+/// (some take the first, Python's `requests` the last) or in the extended
+/// form `charset*=` (RFC 2231, which `email.message` decodes).
+pub fn charset(content_type: &str) -> Result<Option<String>, &'static str> {
+    let mut found = None;
+    for param in content_type.split(';').skip(1) {
+        let Some((key, value)) = param.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if key.eq_ignore_ascii_case("charset*") {
+            return Err("declares its charset in the extended form (charset*=)");
+        }
+        if key.eq_ignore_ascii_case("charset") {
+            let value = value.trim().trim_matches('"').to_ascii_lowercase();
+            if found.replace(value).is_some() {
+                return Err("declares its charset twice");
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Whether a charset is UTF-8 or its ASCII subset.
+pub fn is_utf8(charset: &str) -> bool {
+    matches!(charset, "utf-8" | "utf8" | "us-ascii" | "ascii")
+}
+
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named = connection_named(headers);

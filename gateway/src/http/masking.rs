@@ -218,16 +218,12 @@ async fn whole(
 /// ASCII. An agent chooses the format with `Accept` and `Accept-Charset`,
 /// so anything maskers cannot read is withheld rather than passed through.
 fn unreadable(content_type: &str, body: &[u8]) -> Option<String> {
-    let charset = content_type.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("charset")
-            .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
-    });
-    if let Some(charset) = charset
-        && !matches!(charset.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii")
-    {
-        return Some(format!("the response's charset is {charset}"));
+    match super::headers::charset(content_type) {
+        Err(why) => return Some(format!("the response's Content-Type {why}")),
+        Ok(Some(charset)) if !super::headers::is_utf8(&charset) => {
+            return Some(format!("the response's charset is {charset}"));
+        }
+        Ok(_) => {}
     }
     readable_text(body)
         .err()
@@ -450,6 +446,9 @@ mod tests {
         assert_eq!(unreadable("text/plain; charset=UTF-8", b"hi"), None);
         assert!(unreadable("application/octet-stream", b"\xff\x00ann@example.com").is_some());
         assert!(unreadable("application/json; charset=utf-16", b"{}").is_some());
+        // Readers disagree on which charset these declare.
+        assert!(unreadable("text/plain; charset=utf-8; charset=utf-7", b"hi").is_some());
+        assert!(unreadable("text/plain; charset*=utf-8''utf-7", b"hi").is_some());
         assert!(unreadable("text/plain", "a\0n\0n\0".as_bytes()).is_some());
     }
 
