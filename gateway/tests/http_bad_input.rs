@@ -156,6 +156,18 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
             "{target}"
         );
     }
+    // TRACE would come back with the injected credential in it.
+    let resp = client
+        .request(reqwest::Method::TRACE, &url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!(
+        (status, v["reason"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
     assert_eq!(up.count(), 0, "nothing refused reached the upstream");
 
     // The audit log names each refusal's reason and the connection asked

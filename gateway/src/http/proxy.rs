@@ -137,6 +137,16 @@ async fn exchange(
             "CONNECT is not supported: address the gateway as /<connection>/<path>",
         ));
     }
+    // An upstream answers TRACE with the request it received, the
+    // credential the gateway injected included (Apache's TraceEnable is on
+    // by default), and maskers do not know an arbitrary secret.
+    if req.method() == Method::TRACE {
+        return Err(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "TRACE is not forwarded: the upstream would echo the credential the gateway adds",
+        ));
+    }
     let head = headers::head_bytes(req.method(), req.uri(), req.headers());
     if head > gw.max_header_bytes {
         return Err(Problem::new(
