@@ -599,6 +599,16 @@ async fn binds_are_read_with_the_types_the_server_holds() {
     // The session goes on.
     let r = s.run_bound("s1", 0, std::iter::once(&b"hello"[..])).await;
     assert_eq!(r.rows, [[Some("hello".to_string())]], "{r:?}");
+
+    // A statement freed by DEALLOCATE ALL: a Bind with parameters gets the
+    // server's 26000 (not a guardrail's refusal), which clients that
+    // prepare again on it (sqlx, pgjdbc) count on.
+    assert_eq!(s.query("DEALLOCATE ALL").await.code(), None);
+    let r = s.run_bound("s1", 1, std::iter::once(&b"hello"[..])).await;
+    assert_eq!(r.code(), Some("26000"), "{r:?}");
+    assert_eq!(s.parse_typed("s1", "select $1", &[TEXT]).await.code(), None);
+    let r = s.run_bound("s1", 1, std::iter::once(&b"hello"[..])).await;
+    assert_eq!(r.rows, [[Some("hello".to_string())]], "{r:?}");
 }
 
 /// The server answers each Query and Sync with one ReadyForQuery, except a

@@ -211,7 +211,8 @@ async fn analysed(
 /// (binary ones decoded by the statement's parameter types, see
 /// [`super::params`]; `none` where they cannot be), the prepared
 /// statement's text and its analysis (for SQL `PREPARE`, those of that
-/// statement; both empty when the gateway does not know it). `statement`
+/// statement). A Bind of a statement the gateway does not know is
+/// refused as the server refuses one it lacks (26000). `statement`
 /// is the one the server will bind, as [`super::statements`] tracks it. A
 /// Bind without parameters brings nothing the Parse check did not see, and
 /// a connection without guardrails has nobody to ask: both are forwarded
@@ -231,12 +232,30 @@ pub(super) async fn check_bind(
         Ok(_) => return None,
         Err(r) => return Some(refusal(ctx, text, SqlPhase::Bind, Decision::Deny(r))),
     };
-    let types = statement.map_or(&[][..], |s| &s.types);
+    // The gateway follows every way a client prepares and deallocates, so
+    // a statement it does not know is one the server does not know either
+    // (a client re-preparing after DEALLOCATE ALL counts on 26000), unless
+    // server-side code prepared it, whose parameters would then reach
+    // nothing the guardrails can judge: refused either way, as the server
+    // refuses a missing one.
+    let Some(statement) = statement else {
+        let why = match bind.statement {
+            "" => "unnamed prepared statement does not exist".to_string(),
+            name => format!("prepared statement \"{name}\" does not exist"),
+        };
+        ctx.audit
+            .refused("", SqlPhase::Bind, "unknown-statement", &why);
+        return Some(error_response(
+            Severity::Error,
+            sqlstate::INVALID_SQL_STATEMENT_NAME,
+            &why,
+        ));
+    };
     let asked = Asked {
         text,
         phase: SqlPhase::Bind,
-        statements: statement.map_or_else(Vec::new, |s| s.statements.to_vec()),
-        parameters: bind.guardrail_parameters(types),
+        statements: statement.statements.to_vec(),
+        parameters: bind.guardrail_parameters(&statement.types),
         name: Some(bind.statement.to_string()),
     };
     guardrails(ctx, &chain, asked).await.err()
