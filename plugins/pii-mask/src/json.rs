@@ -8,6 +8,12 @@
 //! order. Integers of 13–19 digits that are valid card numbers are masked
 //! too (as a JSON string, or `null`). A value that is not valid JSON is
 //! masked as plain text instead: it might still hold personal data.
+//!
+//! The `null` strategy writes `null` in place of a string, except in an
+//! object key and in a document that is one array of strings and nothing
+//! else: that is how the gateway hands maskers the short texts of one
+//! message (a server error's fields, a response's header values), and it
+//! reads them back as exactly as many strings; they get the redact form.
 
 use serde::de::IgnoredAny;
 
@@ -21,6 +27,7 @@ pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome 
     if !valid(text) {
         return engine.text(text, false, out);
     }
+    let strings = string_array(text);
     let start = out.len();
     let mut decoded = Vec::new();
     let mut masked = Vec::new();
@@ -39,7 +46,7 @@ pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome 
                 };
                 masked.clear();
                 let key = is_key(text, end);
-                match engine.text(content, !key, &mut masked) {
+                match engine.text(content, !key && !strings, &mut masked) {
                     Outcome::Unchanged => {}
                     Outcome::Null => {
                         out.extend_from_slice(&text[copied..i]);
@@ -113,6 +120,36 @@ fn string_end(text: &[u8], start: usize) -> (usize, bool) {
         }
     }
     (text.len(), escaped)
+}
+
+/// The (valid) document is one array whose elements are all strings: the
+/// form of [`mask`]'s texts that must stay strings.
+fn string_array(text: &[u8]) -> bool {
+    let skip = |i: usize| {
+        i + text[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count()
+    };
+    let mut i = skip(0);
+    if text.get(i) != Some(&b'[') {
+        return false;
+    }
+    i = skip(i + 1);
+    if text.get(i) == Some(&b']') {
+        return skip(i + 1) == text.len();
+    }
+    loop {
+        if text.get(i) != Some(&b'"') {
+            return false;
+        }
+        i = skip(string_end(text, i).0);
+        match text.get(i) {
+            Some(b',') => i = skip(i + 1),
+            Some(b']') => return skip(i + 1) == text.len(),
+            _ => return false,
+        }
+    }
 }
 
 /// The string ending at `end` is an object key (a `:` follows).

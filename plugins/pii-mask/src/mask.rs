@@ -5,6 +5,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::detect::refs::{self, Decoded};
 use crate::detect::{self, Found, email};
 use crate::entity::{Counts, Entity, Labels};
 
@@ -61,18 +62,20 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) {
     match entity {
         Some(Entity::Email) => {
-            // `%40` and `&#64;` are the same `@`: one pseudonym.
+            // `%40`, `&#64;` and `@` are the same `@`, `&#46;` and `.` the
+            // same `.`: one pseudonym.
             let mut i = 0;
             while i < value.len() {
-                match email::encoded_at(value, i) {
-                    Some(width) => {
-                        feed(b"@");
-                        i += width;
-                    }
-                    None => {
-                        feed(&[value[i].to_ascii_lowercase()]);
-                        i += 1;
-                    }
+                if let Some(width) = email::encoded_at(value, i) {
+                    feed(b"@");
+                    i += width;
+                } else if let Some((c, width)) = refs::reference(value, i) {
+                    let mut buf = [0u8; 4];
+                    feed(c.to_ascii_lowercase().encode_utf8(&mut buf).as_bytes());
+                    i += width;
+                } else {
+                    feed(&[value[i].to_ascii_lowercase()]);
+                    i += 1;
                 }
             }
         }
@@ -270,6 +273,8 @@ pub struct Engine<'a> {
     pub entities: u64,
     pub counts: Counts,
     found: Vec<Found>,
+    /// The value being scanned with its character references decoded.
+    refs: Decoded,
 }
 
 impl<'a> Engine<'a> {
@@ -279,14 +284,19 @@ impl<'a> Engine<'a> {
             entities,
             counts: Counts::default(),
             found: Vec::new(),
+            refs: Decoded::default(),
         }
     }
 
-    /// Scans `text`; when something is found, appends the masked text to
+    /// Scans `text`, with its character references decoded (see
+    /// [`refs`]); when something is found, appends the masked text to
     /// `out` (or reports `Null` when `null_ok` and a found entity's strategy
-    /// is `null`).
+    /// is `null`). A match replaces the bytes it was decoded from; its
+    /// masked form is written from the decoded value.
     pub fn text(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
-        detect::scan(text, self.entities, &mut self.found);
+        let decoded = self.refs.decode(text);
+        let scanned: &[u8] = if decoded { &self.refs.text } else { text };
+        detect::scan(scanned, self.entities, &mut self.found);
         if self.found.is_empty() {
             return Outcome::Unchanged;
         }
@@ -305,16 +315,21 @@ impl<'a> Engine<'a> {
         out.reserve(text.len() + 16);
         let mut copied = 0;
         for f in &self.found {
-            out.extend_from_slice(&text[copied..f.start]);
-            let value = &text[f.start..f.end];
+            let (start, end) = if decoded {
+                self.refs.span(f.start, f.end)
+            } else {
+                (f.start, f.end)
+            };
+            let start = start.max(copied);
+            out.extend_from_slice(&text[copied..start]);
             masking.write(
                 masking.strategy(f.entity),
                 f.entity.id(),
-                value,
+                &scanned[f.start..f.end],
                 f.shown,
                 out,
             );
-            copied = f.end;
+            copied = end.max(start);
         }
         out.extend_from_slice(&text[copied..]);
         Outcome::Replaced
@@ -322,6 +337,15 @@ impl<'a> Engine<'a> {
 
     /// Masks all of `value` as one value of label `id` (a column rule, a
     /// card number stored as a JSON number).
+    ///
+    /// `partial` shows part of a value of a built-in entity only when the
+    /// whole value (leading and trailing whitespace aside, character
+    /// references decoded) is one value of that entity as its detector
+    /// finds it; anything else (`pro`, `call after 5pm`, an address in a
+    /// sentence) gets the redact form, so that a column rule never lets
+    /// text through. Labels of column rules that are not built-in
+    /// entities have no detector: their partial form is the first
+    /// character and `***`.
     pub fn whole(
         &mut self,
         id: usize,
@@ -334,7 +358,32 @@ impl<'a> Engine<'a> {
         if null_ok && strategy == Strategy::Null {
             return Outcome::Null;
         }
+        if strategy == Strategy::Partial
+            && let Some(entity) = Labels::entity(id)
+        {
+            self.partial_whole(entity, value, out);
+            return Outcome::Replaced;
+        }
         self.masking.write(strategy, id, value, 0, out);
         Outcome::Replaced
+    }
+
+    /// The partial form of all of `value` as one `entity` value, or its
+    /// redact form if it is not one (see [`Engine::whole`]).
+    fn partial_whole(&mut self, entity: Entity, value: &[u8], out: &mut Vec<u8>) {
+        let trimmed = value.trim_ascii();
+        let lead = value.len() - value.trim_ascii_start().len();
+        let decoded = self.refs.decode(trimmed);
+        let scanned: &[u8] = if decoded { &self.refs.text } else { trimmed };
+        detect::scan(scanned, entity.bit(), &mut self.found);
+        match self.found[..] {
+            [f] if f.entity == entity && f.start == 0 && f.end == scanned.len() => {
+                out.extend_from_slice(&value[..lead]);
+                self.masking
+                    .write(Strategy::Partial, entity.id(), scanned, f.shown, out);
+                out.extend_from_slice(&value[lead + trimmed.len()..]);
+            }
+            _ => self.masking.redact(entity.id(), out),
+        }
     }
 }

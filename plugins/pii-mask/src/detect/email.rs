@@ -5,18 +5,20 @@
 //! letters outside ASCII (internationalised domains, `ada@exämple.com`).
 //! The `@` may be encoded as text that leaves a server encoded: `%40`
 //! (URLs and form values: `/users?email=ann%40example.com`) or an HTML
-//! character reference (`&#64;`, `&#x40;`, `&commat;`).
+//! character reference (`&#64;`, `&#x0040`, `&commat;`); values are scanned
+//! with their character references decoded too (see [`super::refs`]).
 
-/// Encoded forms of `@`.
-const ENCODED_AT: [&[u8]; 4] = [b"%40", b"&#64;", b"&#x40;", b"&commat;"];
-
-/// The length of an encoded `@` at `at`, if one is there.
+/// The length of an encoded `@` at `at`, if one is there: `%40`, or a
+/// character reference that stands for `@` (see [`super::refs`]).
 pub fn encoded_at(text: &[u8], at: usize) -> Option<usize> {
     let rest = &text[at..];
-    ENCODED_AT
-        .iter()
-        .find(|form| rest.len() >= form.len() && rest[..form.len()].eq_ignore_ascii_case(form))
-        .map(|form| form.len())
+    if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%40") {
+        return Some(3);
+    }
+    match super::refs::reference(text, at) {
+        Some(('@', width)) => Some(width),
+        _ => None,
+    }
 }
 
 /// The address whose `@` (`width` bytes: 1, or an encoded form) is at

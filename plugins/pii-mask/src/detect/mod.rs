@@ -18,6 +18,7 @@ pub(crate) mod email;
 mod iban;
 mod ip;
 mod numbers;
+pub(crate) mod refs;
 mod tokens;
 
 use crate::entity::Entity;

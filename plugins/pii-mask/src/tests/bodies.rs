@@ -128,3 +128,136 @@ fn exempt_groups_see_bodies_in_clear() {
     let session = testing::session("reader", &["pii-readers"]);
     assert_eq!(m.mask_body(&session, &b).unwrap(), MaskedBody::unchanged());
 }
+
+/// The gateway hands a server message's fields and a response's header
+/// values to maskers as one JSON array of strings and reads back exactly as
+/// many strings: `null` writes the redact form there.
+#[test]
+fn message_and_header_arrays_stay_strings_under_null() {
+    let error = json!([
+        "ERROR",
+        "22P02",
+        "invalid input syntax for type integer: \"ann@example.com\"",
+        "",
+        "call +31612345678 or use card 4242 4242 4242 4242",
+    ])
+    .to_string();
+    for config in [
+        json!({ "entities": { "email": "null" } }),
+        json!({ "strategy": "null" }),
+        json!({ "entities": { "email": "null", "phone": "null", "card": "null" } }),
+    ] {
+        let m = masker(config.clone());
+        let (masked, detections) = body(&m, "application/json", &error);
+        let texts: Vec<String> = serde_json::from_str(&masked)
+            .unwrap_or_else(|e| panic!("{config}: not an array of strings {masked}: {e}"));
+        assert_eq!(texts.len(), 5, "{config}");
+        assert_eq!(
+            texts[2], "invalid input syntax for type integer: \"[EMAIL]\"",
+            "{config}"
+        );
+        assert_eq!(texts[..2], ["ERROR", "22P02"]);
+        assert_eq!(texts[3], "");
+        assert!(detections.contains(&Detection::new("email", 1)), "{config}");
+    }
+    let m = masker(json!({ "strategy": "null" }));
+    let (masked, _) = body(&m, "application/json", &error);
+    let texts: Vec<String> = serde_json::from_str(&masked).unwrap();
+    assert_eq!(texts[4], "call [PHONE] or use card [CARD]");
+
+    // Header values: one string per header, even with whitespace and escapes.
+    let m = masker(json!({ "entities": { "email": "null", "ip": "null", "secret": "null" } }));
+    let headers = " [ \"ann@example.com\" ,\"10.1.2.3\", \"Bearer abc123def456ghi789\",\n\"no \\\"pii\\\"\" ] ";
+    let (masked, _) = body(&m, "application/json", headers);
+    let texts: Vec<String> = serde_json::from_str(&masked).unwrap();
+    assert_eq!(
+        texts,
+        ["[EMAIL]", "[IP]", "Bearer [SECRET]", "no \"pii\""],
+        "{masked}"
+    );
+
+    // Any other shape is a document: its strings still become null.
+    for (doc, expected) in [
+        (r#"["ann@example.com", 1]"#, json!([null, 1])),
+        (r#"[["ann@example.com"]]"#, json!([[null]])),
+        (r#"{"a": ["ann@example.com"]}"#, json!({"a": [null]})),
+        (r#""ann@example.com""#, json!(null)),
+    ] {
+        let m = masker(json!({ "entities": { "email": "null" } }));
+        assert_eq!(
+            parse(&body(&m, "application/json", doc).0),
+            expected,
+            "{doc}"
+        );
+    }
+}
+
+/// HTML5 numeric character references (decimal or hex, any leading zeros,
+/// `;` optional) and the named ones for the characters detectors read hide
+/// nothing, in HTML, XML and any other text.
+#[test]
+fn character_references_are_decoded_before_scanning() {
+    let m = masker(json!({}));
+    for text in [
+        "ann&#64;example.com",
+        "ann&#064;example.com",
+        "ann&#0000064;example.com",
+        "ann&#x0040;example.com",
+        "ann&#X40;example.com",
+        "ann&#64example.com",
+        "ann@example&#46;com",
+        "ann@example&#x2E;com",
+        "ann@example&#46com",
+        "&#97;&#110;&#110;&#64;&#101;&#120;&#97;&#109;&#112;&#108;&#101;&#46;&#99;&#111;&#109;",
+        "ann&commat;example&period;com",
+        "ann&COMMAT;example&Period;com",
+        "ann&amp;#64;example.com",
+        "ann@<![CDATA[]]>example.com",
+        "ann@<!-- -->example.com",
+        "ann<!---->@example<![CDATA[.]]>com",
+    ] {
+        for content_type in ["text/html", "application/xml", "text/plain"] {
+            let (masked, d) = body(&m, content_type, &format!("<p>mail {text} now</p>"));
+            assert_eq!(masked, "<p>mail [EMAIL] now</p>", "{content_type}: {text}");
+            assert_eq!(d, vec![Detection::new("email", 1)], "{text}");
+        }
+    }
+    // Other entities too; the text around a match keeps its references.
+    let (masked, _) = body(
+        &m,
+        "application/xml",
+        "<n a=\"&#x26;\">call &#43;1 415 555 2671 &amp; pay 4242&#32;4242&#32;4242&#32;4242</n>",
+    );
+    assert_eq!(masked, "<n a=\"&#x26;\">call [PHONE] &amp; pay [CARD]</n>");
+    // Partial and hash forms are written from the decoded value.
+    let partial = masker(json!({ "entities": { "email": "partial" } }));
+    assert_eq!(
+        body(&partial, "text/html", "<b>ann&#064;example&#46;com</b>").0,
+        "<b>a***@example.com</b>"
+    );
+    let hashed = masker(json!({ "strategy": "hash", "hash_key": super::KEY }));
+    assert_eq!(
+        body(&hashed, "text/html", "ann&#x0040;example&#46;com").0,
+        body(&hashed, "text/html", "ann@example.com").0
+    );
+    // Not references, or not an address once decoded: unchanged.
+    for text in [
+        "ann&#;example.com",
+        "ann&#x;example.com",
+        "ann&#6400;example.com",
+        "ann&#0;example.com",
+        // Hex digits run on, as in a browser: U+040E, then `xample.com`.
+        "ann&#x40example.com",
+        "AT&amp;T &lt;b&gt; 5 &#62; 4",
+        "ann@<!-- unclosed example.com",
+    ] {
+        assert_eq!(body(&m, "text/html", text).0, text, "{text}");
+    }
+    // JSON strings and form values are decoded too.
+    let (masked, _) = body(
+        &m,
+        "application/json",
+        r#"{"html": "<i>ann&#64example&#46;com</i>"}"#,
+    );
+    assert_eq!(masked, r#"{"html": "<i>[EMAIL]</i>"}"#);
+}

@@ -344,3 +344,49 @@ fn non_ascii_text_is_scanned_byte_safely() {
     assert_clean("日本語のテキスト 東京都");
     assert_finds(Phone, "Телефон: +7 495 123-45-67", "+7 495 123-45-67");
 }
+
+#[test]
+fn numeric_character_references_follow_html5() {
+    use crate::detect::refs::reference;
+    for (text, expected) in [
+        ("&#64;", Some(('@', 5))),
+        ("&#064;", Some(('@', 6))),
+        ("&#00000064", Some(('@', 10))),
+        ("&#x40;", Some(('@', 6))),
+        ("&#X0040", Some(('@', 7))),
+        ("&#46.com", Some(('.', 4))),
+        ("&#x2e;", Some(('.', 6))),
+        ("&#0;", Some(('\u{fffd}', 4))),
+        ("&#xD800;", Some(('\u{fffd}', 8))),
+        ("&#x110000;", Some(('\u{fffd}', 10))),
+        ("&#99999999999999999999;", Some(('\u{fffd}', 23))),
+        ("&#128;", Some(('\u{20ac}', 6))),
+        ("&#x81;", Some(('\u{81}', 6))),
+        ("&commat;", Some(('@', 8))),
+        ("&period;", Some(('.', 8))),
+        ("&commat", None),
+        ("&#;", None),
+        ("&#x;", None),
+        ("&#xg", None),
+        ("& #64;", None),
+    ] {
+        assert_eq!(reference(text.as_bytes(), 0), expected, "{text}");
+    }
+    assert_finds(Email, "ann@example&#46;com", "ann@example&#46;com");
+    // Matches map back to the bytes they were decoded from.
+    assert_finds(Email, "x &#97;nn@example.com y", "&#97;nn@example.com");
+    assert_finds(
+        Email,
+        "<b>ann@<!-- -->example.com</b>",
+        "ann@<!-- -->example.com",
+    );
+    assert_finds(
+        Email,
+        "[ann@<![CDATA[ex]]>ample.com]",
+        "ann@<![CDATA[ex]]>ample.com",
+    );
+    assert_eq!(
+        found("a&#64;example.com &amp; b&#x40;example.org"),
+        vec![(Email, "a&#64;example.com"), (Email, "b&#x40;example.org")]
+    );
+}

@@ -11,15 +11,28 @@ use sluice_plugin_sdk::types::{Detection, HttpBody};
 use sluice_plugin_sdk::{Masker, testing};
 
 use crate::PiiMask;
+use crate::detect::refs::Decoded;
 use crate::detect::{Found, scan};
 use crate::entity::Entity;
 
 /// Every entity's bit.
 const ALL: u64 = (1 << Entity::ALL.len()) - 1;
 
-/// What the scanner finds in `text`, as `(entity, matched text)`.
+/// What the scanner finds in `text` (its character references decoded, as
+/// the engine scans it), as `(entity, matched text)`.
 fn found(text: &str) -> Vec<(Entity, &str)> {
     let mut out: Vec<Found> = Vec::new();
+    let mut refs = Decoded::default();
+    if refs.decode(text.as_bytes()) {
+        scan(&refs.text, ALL, &mut out);
+        return out
+            .iter()
+            .map(|f| {
+                let (start, end) = refs.span(f.start, f.end);
+                (f.entity, &text[start..end])
+            })
+            .collect();
+    }
     scan(text.as_bytes(), ALL, &mut out);
     out.iter()
         .map(|f| (f.entity, &text[f.start..f.end]))

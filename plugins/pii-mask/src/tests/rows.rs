@@ -449,3 +449,103 @@ fn bytea_is_scanned_as_the_bytes_it_holds() {
     assert_eq!(masked.edits.len(), 1);
     assert_eq!(masked.edits[0].value, None);
 }
+
+/// A column rule masks whole values: `partial` shows part of a value only
+/// when all of it is one value of the rule's entity; anything else in the
+/// column gets the redact form, never the text in clear.
+#[test]
+fn partial_column_rules_never_let_other_text_through() {
+    let m = masker(json!({
+        "entities": { "card": "partial", "ssn": "partial", "email": "partial" },
+        "columns": [
+            { "match": "customers.plan", "entity": "card" },
+            { "match": "customers.notes", "entity": "ssn" },
+            { "match": "customers.contact", "entity": "email" },
+            { "match": "customers.key", "entity": "secret", "strategy": "partial" },
+            { "match": "customers.host", "entity": "ip", "strategy": "partial" },
+            // `card` is not even looked for by content: the rule still applies.
+            { "match": "customers.pan", "entity": "iban", "strategy": "partial" },
+        ],
+    }));
+    let columns = [
+        text("plan"),
+        text("notes"),
+        text("contact"),
+        text("key"),
+        text("host"),
+        text("pan"),
+    ];
+    let (rows, detections) = run(
+        &m,
+        &[],
+        &columns,
+        &[
+            &[
+                Some("pro"),
+                Some("call after 5pm"),
+                Some("Ann <ann@example.com>"),
+                Some("key AKIAIOSFODNN7EXAMPLE"),
+                Some("server 10.1.2.3 rack 5"),
+                Some("pay to GB82 WEST 1234 5698 7654 32 today"),
+            ],
+            &[
+                Some("4242 4242 4242 4242"),
+                Some("536-90-4399"),
+                Some("ann@example.com"),
+                Some("AKIAIOSFODNN7EXAMPLE"),
+                Some("10.1.2.3"),
+                Some("GB82 WEST 1234 5698 7654 32"),
+            ],
+            &[
+                // char(n) padding is kept; references are decoded.
+                Some("4242424242424242   "),
+                Some("refund sent to IBAN GB82 WEST 1234 5698 7654 32"),
+                Some("ann&#064;example&#46;com"),
+                Some(""),
+                Some("not an ip"),
+                Some("4242 4242 4242 4242"),
+            ],
+        ],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                s("[CARD]"),
+                s("[SSN]"),
+                s("[EMAIL]"),
+                s("[SECRET]"),
+                s("[IP]"),
+                s("[IBAN]"),
+            ],
+            vec![
+                s("**** **** **** 4242"),
+                s("***-**-4399"),
+                s("a***@example.com"),
+                s("AKIA***"),
+                s("10.1.2.*"),
+                s("GB** **** **** **** **54 32"),
+            ],
+            vec![
+                s("************4242   "),
+                s("[SSN]"),
+                s("a***@example.com"),
+                s("[SECRET]"),
+                s("[IP]"),
+                s("[IBAN]"),
+            ],
+        ]
+    );
+    // Every cell is counted.
+    assert_eq!(
+        detections,
+        vec![
+            Detection::new("email", 3),
+            Detection::new("card", 3),
+            Detection::new("ssn", 3),
+            Detection::new("iban", 3),
+            Detection::new("ip", 3),
+            Detection::new("secret", 3),
+        ]
+    );
+}

@@ -1,0 +1,231 @@
+//! Character references and markup that hide text from the detectors
+//! without hiding it from a reader: `ann&#64;example&#46;com` is
+//! `ann@example.com` in a browser, in an XML parser and in Python's
+//! `html.unescape`.
+//!
+//! Numeric references follow HTML5: `&#` and decimal digits, or `&#x` /
+//! `&#X` and hexadecimal digits, any number of leading zeros, the `;`
+//! optional; 0, surrogates and values past U+10FFFF are U+FFFD and 0x80–0x9F
+//! the Windows-1252 characters. Named references are the few that stand for
+//! characters the detectors read (`&commat;`, `&period;`, `&lowbar;`, …),
+//! with their `;`, in any case (masking errs towards masking). XML markup
+//! that a reader does not see inside a value is dropped: `<![CDATA[` and
+//! `]]>` (the content stays) and closed comments `<!-- … -->`.
+//!
+//! [`Decoded`] holds a value with all of these decoded, and maps spans of
+//! the decoded text back to the bytes they came from.
+
+/// Named references decoded, each with its `;`.
+const NAMED: [(&[u8], char); 18] = [
+    (b"commat;", '@'),
+    (b"period;", '.'),
+    (b"lowbar;", '_'),
+    (b"underbar;", '_'),
+    (b"plus;", '+'),
+    (b"percnt;", '%'),
+    (b"colon;", ':'),
+    (b"lpar;", '('),
+    (b"rpar;", ')'),
+    (b"num;", '#'),
+    (b"sol;", '/'),
+    (b"equals;", '='),
+    (b"amp;", '&'),
+    (b"lt;", '<'),
+    (b"gt;", '>'),
+    (b"quot;", '"'),
+    (b"apos;", '\''),
+    (b"nbsp;", '\u{a0}'),
+];
+
+/// What HTML5 makes of the numeric references 0x80–0x9F (Windows-1252);
+/// `None` for the five it leaves as they are.
+const C1: [Option<char>; 32] = [
+    Some('\u{20ac}'),
+    None,
+    Some('\u{201a}'),
+    Some('\u{0192}'),
+    Some('\u{201e}'),
+    Some('\u{2026}'),
+    Some('\u{2020}'),
+    Some('\u{2021}'),
+    Some('\u{02c6}'),
+    Some('\u{2030}'),
+    Some('\u{0160}'),
+    Some('\u{2039}'),
+    Some('\u{0152}'),
+    None,
+    Some('\u{017d}'),
+    None,
+    None,
+    Some('\u{2018}'),
+    Some('\u{2019}'),
+    Some('\u{201c}'),
+    Some('\u{201d}'),
+    Some('\u{2022}'),
+    Some('\u{2013}'),
+    Some('\u{2014}'),
+    Some('\u{02dc}'),
+    Some('\u{2122}'),
+    Some('\u{0161}'),
+    Some('\u{203a}'),
+    Some('\u{0153}'),
+    None,
+    Some('\u{017e}'),
+    Some('\u{0178}'),
+];
+
+/// The character of the reference at `i` (`&#64;`, `&#x0040`, `&commat;`)
+/// and its length in bytes, if one is there.
+pub fn reference(text: &[u8], i: usize) -> Option<(char, usize)> {
+    let rest = text.get(i..)?;
+    if rest.first() != Some(&b'&') {
+        return None;
+    }
+    if rest.get(1) == Some(&b'#') {
+        return numeric(rest);
+    }
+    let name = &rest[1..];
+    NAMED
+        .iter()
+        .find(|(n, _)| name.len() >= n.len() && name[..n.len()].eq_ignore_ascii_case(n))
+        .map(|(n, c)| (*c, 1 + n.len()))
+}
+
+/// `&#…` at the start of `rest`.
+fn numeric(rest: &[u8]) -> Option<(char, usize)> {
+    let (radix, mut j) = match rest.get(2) {
+        Some(b'x' | b'X') => (16, 3),
+        _ => (10, 2),
+    };
+    let first = j;
+    let mut value: u32 = 0;
+    while let Some(d) = rest.get(j).and_then(|b| char::from(*b).to_digit(radix)) {
+        // Saturates past U+10FFFF: any such value is U+FFFD.
+        value = value.saturating_mul(radix).saturating_add(d);
+        j += 1;
+    }
+    if j == first {
+        return None;
+    }
+    if rest.get(j) == Some(&b';') {
+        j += 1;
+    }
+    Some((html5_char(value), j))
+}
+
+/// The character HTML5 reads a numeric reference with `value` as.
+fn html5_char(value: u32) -> char {
+    match value {
+        0 => char::REPLACEMENT_CHARACTER,
+        0x80..=0x9f => C1[(value - 0x80) as usize]
+            .unwrap_or_else(|| char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER)),
+        _ => char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER),
+    }
+}
+
+/// Markup at `i` a reader does not see, and its length: CDATA brackets and
+/// closed comments.
+fn markup(text: &[u8], i: usize) -> Option<usize> {
+    let rest = text.get(i..)?;
+    if rest.starts_with(b"<![CDATA[") {
+        return Some(9);
+    }
+    if rest.starts_with(b"]]>") {
+        return Some(3);
+    }
+    if let Some(body) = rest.strip_prefix(b"<!--") {
+        // `<!-->` and `<!--->` are (empty) comments in HTML5.
+        if body.starts_with(b">") {
+            return Some(5);
+        }
+        if body.starts_with(b"->") {
+            return Some(6);
+        }
+        return body.windows(3).position(|w| w == b"-->").map(|p| 4 + p + 3);
+    }
+    None
+}
+
+/// One decoded reference or dropped piece of markup: `orig_len` bytes at
+/// `orig` became `len` bytes at `at` of the decoded text.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    at: usize,
+    len: usize,
+    orig: usize,
+    orig_len: usize,
+}
+
+/// A value with its references decoded and its hidden markup dropped.
+#[derive(Default, Debug)]
+pub struct Decoded {
+    pub text: Vec<u8>,
+    units: Vec<Unit>,
+}
+
+impl Decoded {
+    /// Decodes `text`; `false`, and nothing kept, when it holds nothing to
+    /// decode (no allocation then).
+    pub fn decode(&mut self, text: &[u8]) -> bool {
+        self.text.clear();
+        self.units.clear();
+        let mut copied = 0;
+        let mut i = 0;
+        let mut buf = [0u8; 4];
+        while let Some(p) = text[i..]
+            .iter()
+            .position(|b| matches!(b, b'&' | b'<' | b']'))
+        {
+            i += p;
+            let (decoded, len): (&[u8], usize) = if let Some((c, len)) = reference(text, i) {
+                (c.encode_utf8(&mut buf).as_bytes(), len)
+            } else if let Some(len) = markup(text, i) {
+                (&[], len)
+            } else {
+                i += 1;
+                continue;
+            };
+            self.text.extend_from_slice(&text[copied..i]);
+            self.units.push(Unit {
+                at: self.text.len(),
+                len: decoded.len(),
+                orig: i,
+                orig_len: len,
+            });
+            self.text.extend_from_slice(decoded);
+            i += len;
+            copied = i;
+        }
+        if self.units.is_empty() {
+            return false;
+        }
+        self.text.extend_from_slice(&text[copied..]);
+        true
+    }
+
+    /// Where byte `d` of the decoded text came from: the start of its
+    /// reference, or its own offset.
+    fn start_of(&self, d: usize) -> usize {
+        let n = self.units.partition_point(|u| u.at <= d);
+        let Some(u) = n.checked_sub(1).map(|k| self.units[k]) else {
+            return d;
+        };
+        if d < u.at + u.len {
+            u.orig
+        } else {
+            u.orig + u.orig_len + (d - u.at - u.len)
+        }
+    }
+
+    /// The original bytes of the decoded span `start..end` (not empty): from
+    /// the start of its first byte's source to the end of its last's.
+    pub fn span(&self, start: usize, end: usize) -> (usize, usize) {
+        let last = end - 1;
+        let n = self.units.partition_point(|u| u.at <= last);
+        let end = match n.checked_sub(1).map(|k| self.units[k]) {
+            Some(u) if last < u.at + u.len => u.orig + u.orig_len,
+            _ => self.start_of(last) + 1,
+        };
+        (self.start_of(start), end)
+    }
+}
