@@ -225,9 +225,49 @@ fn unreadable(content_type: &str, body: &[u8]) -> Option<String> {
         }
         Ok(_) => {}
     }
+    if super::headers::media_type(content_type).starts_with("multipart/")
+        && let Some(why) = unreadable_parts(body)
+    {
+        return Some(why);
+    }
     readable_text(body)
         .err()
         .map(|why| format!("the response body {why}"))
+}
+
+/// A multipart body whose parts maskers cannot read as sent: a part in
+/// base64 or quoted-printable (`ann=40example.com`), or in another
+/// charset, which clients (Python's `email`) decode. Every line that reads
+/// as a part header counts, wherever it is: reading one too many costs a
+/// refusal, one too few an address.
+fn unreadable_parts(body: &[u8]) -> Option<String> {
+    for line in body.split(|&b| b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-transfer-encoding")
+            && !["7bit", "8bit", "binary"]
+                .iter()
+                .any(|ok| value.eq_ignore_ascii_case(ok))
+        {
+            return Some(format!("a part of the response is encoded ({value})"));
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            match super::headers::charset(value) {
+                Err(why) => return Some(format!("a part's Content-Type {why}")),
+                Ok(Some(c)) if !super::headers::is_utf8(&c) => {
+                    return Some(format!("a part of the response is in {c}"));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    None
 }
 
 /// Bytes as text maskers can read: UTF-8 without NUL bytes (see
@@ -450,6 +490,22 @@ mod tests {
         assert!(unreadable("text/plain; charset=utf-8; charset=utf-7", b"hi").is_some());
         assert!(unreadable("text/plain; charset*=utf-8''utf-7", b"hi").is_some());
         assert!(unreadable("text/plain", "a\0n\0n\0".as_bytes()).is_some());
+        let mixed = "multipart/mixed; boundary=b";
+        let part =
+            |headers: &str| format!("--b\r\n{headers}\r\n\r\nYW5uQGV4YW1wbGUuY29t\r\n--b--\r\n");
+        for headers in [
+            "Content-Transfer-Encoding: base64",
+            "content-transfer-encoding:QUOTED-PRINTABLE",
+            "Content-Type: text/plain; charset=utf-7",
+        ] {
+            assert!(
+                unreadable(mixed, part(headers).as_bytes()).is_some(),
+                "{headers}"
+            );
+        }
+        let plain =
+            part("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit");
+        assert_eq!(unreadable(mixed, plain.as_bytes()), None);
     }
 
     use super::*;
