@@ -8,7 +8,8 @@
 //! rules; when nothing matches, `default` decides.
 //!
 //! A condition that cannot be judged (the body was cut at the gateway's
-//! inspection limit, or is not JSON) counts as met for deny and
+//! inspection limit, or is not JSON; an empty body is JSON without
+//! fields) counts as met for deny and
 //! require-approval rules and as not met for allow rules: an unreadable
 //! body never slips past a deny, nor earns an allow.
 //!
@@ -246,10 +247,15 @@ impl HttpGuardrail {
 
 /// The body as JSON, when it is complete, parses, and is sent as JSON (or
 /// with no Content-Type): a form body that happens to parse as JSON is not
-/// what a form parser upstream reads (`{"x":"&amount=5000&"}`).
+/// what a form parser upstream reads (`{"x":"&amount=5000&"}`). No body at
+/// all holds no field, whatever its Content-Type: every pointer is absent
+/// (a deny rule on `/amount` does not deny a GET).
 fn parse_body(http: &HttpRequest) -> Option<Doc> {
     if !http.body_complete {
         return None;
+    }
+    if http.body.trim_ascii().is_empty() {
+        return Some(Doc::of(Value::Null));
     }
     let content_type = http
         .headers

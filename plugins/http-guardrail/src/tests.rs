@@ -106,6 +106,26 @@ fn unknown_conditions_never_earn_an_allow() {
         .is_allow()
     );
     assert!(!check(&p, &[], testing::http("POST", "/pay").body("not json")).is_allow());
+    // No body holds no amount: an allow needs one, a deny finds none.
+    assert!(!check(&p, &[], testing::http("POST", "/pay")).is_allow());
+    let deny_negative = plugin(json!({
+        "default": "allow",
+        "rules": [{"name": "negative", "body": [{"pointer": "/n", "less_than": 0}], "action": "deny"},
+                  {"name": "no-body", "path": "/strict", "body": [{"pointer": "/n", "present": false}], "action": "deny"}]
+    }));
+    assert!(check(&deny_negative, &[], testing::http("GET", "/x")).is_allow());
+    let form =
+        testing::http("GET", "/x").header("Content-Type", "application/x-www-form-urlencoded");
+    assert!(check(&deny_negative, &[], form).is_allow());
+    assert!(
+        !check(
+            &deny_negative,
+            &[],
+            testing::http("POST", "/x").body("n=-1")
+        )
+        .is_allow()
+    );
+    assert!(!check(&deny_negative, &[], testing::http("GET", "/strict")).is_allow());
     assert_eq!(
         check(&p, &[], testing::http("POST", "/other")),
         Verdict::deny("default", "POST /other is denied")
