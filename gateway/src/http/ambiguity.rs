@@ -159,6 +159,19 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
             "the request has more than one Host header",
         ));
     }
+    // A Host that is no host[:port] (`a@evil:80/x`), or an authority with
+    // userinfo: upstreams and the recording's URL would read another host
+    // or path into it.
+    let bad_authority =
+        |a: &str| a.contains('@') || a.parse::<hyper::http::uri::Authority>().is_err();
+    if host.is_some_and(|h| !h.is_empty() && h.to_str().map_or(true, bad_authority))
+        || uri.authority().is_some_and(|a| bad_authority(a.as_str()))
+    {
+        return Err(Problem::bad_request(
+            "bad_host",
+            "the Host header or the request's authority is not a host and port",
+        ));
+    }
     // HTTP/2's `:authority` (or an absolute request target) naming another
     // host than `Host` (RFC 9113, 8.3.1: malformed): which one an upstream
     // or a rule reads varies.
@@ -608,6 +621,22 @@ mod tests {
         assert_eq!(
             check_head(&Method::GET, &other, &host).unwrap_err().reason,
             "ambiguous_host"
+        );
+        for value in ["a@evil:80/x", "evil/x", "a b", "evil:80:80"] {
+            let mut h = HeaderMap::new();
+            h.append("host", value.parse().unwrap());
+            assert_eq!(
+                check_head(&Method::GET, &fine, &h).unwrap_err().reason,
+                "bad_host",
+                "{value}"
+            );
+        }
+        let userinfo: Uri = "https://a@gw.example/r/x".parse().unwrap();
+        assert_eq!(
+            check_head(&Method::GET, &userinfo, &HeaderMap::new())
+                .unwrap_err()
+                .reason,
+            "bad_host"
         );
         for value in [" prod", "prod ", "\tprod", "prod\t"] {
             let mut h = HeaderMap::new();

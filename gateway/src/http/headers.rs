@@ -38,10 +38,21 @@ static CLIENT_ADDRESS: [HeaderName; 3] = [
     HeaderName::from_static("x-client-ip"),
 ];
 
+/// What a proxy in front says about the original request, which upstream
+/// frameworks trust when building links and redirects (Spring's
+/// `X-Forwarded-Prefix`, Werkzeug's `ProxyFix`) and some route or
+/// authorise by (`X-Original-URI` behind nginx's `auth_request`). The
+/// gateway is that proxy: the agent does not get to say.
+static ORIGINAL_REQUEST: [HeaderName; 3] = [
+    HeaderName::from_static("x-original-uri"),
+    HeaderName::from_static("x-envoy-original-path"),
+    HeaderName::from_static("x-scheme"),
+];
+
 /// What never goes upstream besides the hop-by-hop headers: the agent's
 /// credential, its `Host` (the upstream's is set), `Expect` (the body is
-/// already taken) and forwarding or client-address headers the agent
-/// wrote itself.
+/// already taken) and forwarding, original-request or client-address
+/// headers the agent wrote itself.
 fn not_forwarded(name: &HeaderName) -> bool {
     [
         header::AUTHORIZATION,
@@ -50,8 +61,9 @@ fn not_forwarded(name: &HeaderName) -> bool {
         header::FORWARDED,
     ]
     .contains(name)
-        || [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name)
+        || name.as_str().starts_with("x-forwarded-")
         || CLIENT_ADDRESS.contains(name)
+        || ORIGINAL_REQUEST.contains(name)
 }
 
 /// HTTP/2 clients send each cookie as a header of its own; HTTP/1.1
@@ -422,6 +434,9 @@ mod tests {
             ("x-kept", "yes"),
             ("host", "gw.example"),
             ("x-real-ip", "6.6.6.6"),
+            ("x-forwarded-prefix", "/admin"),
+            ("x-forwarded-port", "1"),
+            ("x-original-uri", "/admin/x"),
             ("cookie", "a=1"),
             ("cookie", "b=2"),
         ]);
@@ -443,6 +458,9 @@ mod tests {
             "te",
             "host",
             "x-real-ip",
+            "x-forwarded-prefix",
+            "x-forwarded-port",
+            "x-original-uri",
         ] {
             assert!(!h.contains_key(gone), "{gone} still there");
         }
