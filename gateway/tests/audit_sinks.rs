@@ -198,6 +198,12 @@ fn sinks_receive_every_event_once_even_after_being_down() {
         .unwrap();
     assert_eq!(completed["detail"]["commands"][0], "SELECT 1");
     assert_eq!(completed["identity"]["subject"], "agent-1");
+    // Spelled as the session recordings spell it.
+    let end = sink_events(&jsonl)
+        .into_iter()
+        .find(|e| e["kind"] == "session.end")
+        .unwrap();
+    assert_eq!(end["detail"]["ending"], "terminated", "{end}");
 
     // The down sink: nothing yet, failures and lag on the metrics.
     assert!(sink_events(&b).is_empty());

@@ -358,7 +358,7 @@ impl PgListener {
         match &result {
             Ok(ending) => {
                 tracing::info!(?ending, "session ended");
-                end = end.with("ending", format!("{ending:?}"));
+                end = end.with("ending", ending.as_str());
             }
             Err(e) => {
                 tracing::info!("session ended: {e}");
