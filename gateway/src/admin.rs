@@ -81,16 +81,70 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::OK,
             serde_json::json!({ "plugins": state.plugins.statuses() }),
         ),
+        (_, path) if GET_ROUTES.contains(&path) || sessions_path(path).is_some() => {
+            method_not_allowed(req.method(), path)
+        }
         (_, path) => not_found(&format!("no admin route {path}")),
     }
 }
 
+/// The admin listener's fixed routes, all read-only (the sessions API,
+/// `/api/v1/sessions[/...]`, is too).
+const GET_ROUTES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/metrics",
+    "/api/v1/plugins",
+];
+
+/// What follows `/api/v1/sessions` in a path of the sessions API.
+fn sessions_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/sessions")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A known path asked with a method it does not answer (RFC 9110 15.5.6).
+fn method_not_allowed(method: &Method, path: &str) -> Response<Body> {
+    let mut resp = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        serde_json::json!({
+            "error": "method_not_allowed",
+            "detail": format!("{path} answers GET only, not {method}"),
+        }),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    resp
+}
+
+/// `/ID/har` of a session that is not an HTTP one: its recording exists,
+/// but a HAR holds HTTP exchanges only (as `sessions export --har` says).
+/// `None` for anything else, left to the sessions API.
+fn har_of_other_protocol(
+    dir: &std::path::Path,
+    rest: &str,
+) -> Option<(StatusCode, serde_json::Value)> {
+    let id = rest.strip_prefix('/')?.strip_suffix("/har")?;
+    let path = crate::recording::read::resolve(dir, id).ok()?;
+    let summary = crate::recording::read::summary(&path).ok()??;
+    (summary.protocol != "http").then(|| {
+        (
+            StatusCode::CONFLICT,
+            serde_json::json!({
+                "error": "conflict",
+                "detail": format!(
+                    "session {} is a {} session, not an HTTP session: HAR holds HTTP exchanges only",
+                    summary.id, summary.protocol
+                ),
+            }),
+        )
+    })
+}
+
 async fn respond(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path();
-    let sessions = path
-        .strip_prefix("/api/v1/sessions")
-        .filter(|rest| rest.is_empty() || rest.starts_with('/'));
-    let (Some(rest), &Method::GET) = (sessions, req.method()) else {
+    let (Some(rest), &Method::GET) = (sessions_path(req.uri().path()), req.method()) else {
         return route(state, &req);
     };
     let Some(dir) = state.sessions.clone() else {
@@ -100,7 +154,8 @@ async fn respond(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     let query = req.uri().query().map(str::to_string);
     // Reading recordings is file I/O: off the runtime's threads.
     let answer = tokio::task::spawn_blocking(move || {
-        crate::recording::api::route(&dir, &rest, query.as_deref())
+        har_of_other_protocol(&dir, &rest)
+            .unwrap_or_else(|| crate::recording::api::route(&dir, &rest, query.as_deref()))
     })
     .await;
     match answer {

@@ -18,10 +18,12 @@ pub use crate::plugins::HttpDestination;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    // Not named `source`: the message already carries the cause, and an
+    // error source would print it a second time (`error: {e:#}`).
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -126,7 +128,8 @@ pub struct PostgresListenerConfig {
     /// [`crate::sql::DEFAULT_MAX_STATEMENT_BYTES`]).
     #[serde(default = "default_max_statement_bytes")]
     pub max_statement_bytes: usize,
-    /// End a session (FATAL 28000) when the token it logged in with expires.
+    /// End a session (FATAL 28000) when the token it logged in with expires:
+    /// at its `exp` plus `[identity] leeway_secs`, the skew login allowed it.
     /// Off by default: a session is authorised at login, as with other
     /// token-as-password databases, and outlives a short-lived token.
     #[serde(default)]
@@ -395,9 +398,9 @@ impl Config {
     /// Reads and validates a config file; relative paths in it are resolved
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         let mut config = Self::parse(&text, base).map_err(|e| match e {
@@ -557,6 +560,15 @@ impl Config {
                     c.name
                 )));
             }
+            // Parsed so that the error can say so, rather than "unknown
+            // variant": no listener serves SSH yet.
+            if c.kind == ConnectionKind::Ssh {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {:?}: kind = \"ssh\" is not supported yet (SSH connections \
+                     are planned); kind must be \"postgres\" or \"http\"",
+                    c.name
+                )));
+            }
             c.policy()?;
             let unknown = c.unknown_keys();
             if !unknown.is_empty() {
@@ -574,6 +586,16 @@ impl Config {
                     c.http()?;
                 }
                 ConnectionKind::Ssh => {}
+            }
+        }
+        for (section, cert, key) in [
+            ("postgres", &pg.tls_cert, &pg.tls_key),
+            ("http", &self.http.tls_cert, &self.http.tls_key),
+        ] {
+            if cert.is_some() != key.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "[{section}] needs both tls_cert and tls_key, or neither"
+                )));
             }
         }
         let h = &self.http;

@@ -132,6 +132,9 @@ fn tampering_is_detected_and_the_record_named() {
     let keep = original.len() - 3;
     write_lines(dir.path(), &original[..keep]);
     assert_broken_at(dir.path(), keep as u64 + 1, "records were cut from the end");
+    // Named where it belongs: the line after the last one left.
+    let (_, _, err) = verify(dir.path());
+    assert!(err.contains(&format!("line {})", keep + 1)), "{err}");
 
     // The tail cut in the middle of a record.
     let dir = copy_of(pristine.path());

@@ -287,3 +287,252 @@ jwks_inline = "garbage"
         assert!(err.contains(warning), "no {warning:?} in {err}");
     }
 }
+
+#[test]
+fn ssh_connections_are_refused_by_config_check_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[connections]]\nname = \"box\"\nkind = \"ssh\"\nupstream = \"10.0.0.1:22\"\n\
+         allow_all = true\n",
+    );
+    for command in [&["config", "check"][..], &["serve"]] {
+        let (ok, out, err) = run(sluice().arg("--config").arg(&config).args(command));
+        assert!(!ok, "{command:?} accepted an ssh connection: {out}{err}");
+        assert!(
+            err.contains("connection \"box\": kind = \"ssh\" is not supported yet"),
+            "{command:?}: {err}"
+        );
+        assert!(!out.contains("configuration ok"), "{out}");
+    }
+}
+
+#[test]
+fn config_check_and_serve_refuse_unusable_tls_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // A usable pair, generated as the gateway generates its own.
+    sluice::tls::server_config(None, dir.path()).unwrap();
+    let cert = dir.path().join("tls/listener-cert.pem");
+    let key = dir.path().join("tls/listener-key.pem");
+    std::fs::write(dir.path().join("not-pem.pem"), "hello\n").unwrap();
+    let [pg_port, http_port] = [free_port(), free_port()];
+    let body = |pg_cert: &str, http_key: &str, ca: &str| {
+        format!(
+            "[listen]\npostgres = \"127.0.0.1:{pg_port}\"\nhttp = \"127.0.0.1:{http_port}\"\n\
+             [postgres]\ntls_cert = \"{pg_cert}\"\ntls_key = \"{key}\"\n\
+             [http]\ntls_cert = \"{cert}\"\ntls_key = \"{http_key}\"\n\
+             [[connections]]\nname = \"appdb\"\nkind = \"postgres\"\nupstream = \"127.0.0.1:5432\"\n\
+             database = \"app\"\nuser = \"app\"\ntls = \"verify-full\"\nca_file = \"{ca}\"\n\
+             allow_all = true\n",
+            key = key.display(),
+            cert = cert.display(),
+        )
+    };
+
+    let good = write_config(
+        dir.path(),
+        &body(
+            &cert.display().to_string(),
+            &key.display().to_string(),
+            &cert.display().to_string(),
+        ),
+    );
+    let (ok, out, err) = run(sluice()
+        .arg("--config")
+        .arg(&good)
+        .args(["config", "check"]));
+    assert!(ok, "{out}{err}");
+    assert!(!err.contains("error:"), "{err}");
+
+    let bad = write_config(dir.path(), &body("ex/c.pem", "not-pem.pem", "no-ca.pem"));
+    let (ok, out, err) = run(sluice().arg("--config").arg(&bad).args(["config", "check"]));
+    assert!(!ok, "{out}{err}");
+    assert!(!out.contains("configuration ok"), "{out}");
+    for expected in [
+        "error: [postgres] tls_cert: cannot read ",
+        "ex/c.pem",
+        "error: [http] tls_cert/tls_key: ",
+        "not-pem.pem",
+        "error: connection \"appdb\": ca_file: cannot read ",
+        "no-ca.pem",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in {err}");
+    }
+
+    // `serve` refuses the same, naming the key, before anything listens.
+    let (ok, _, err) = run(sluice().arg("--config").arg(&bad).arg("serve"));
+    assert!(!ok);
+    assert!(
+        err.contains("error: [postgres] tls_cert: cannot read ") && err.contains("ex/c.pem"),
+        "{err}"
+    );
+    assert!(!err.contains("listener ready"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let (ok, _, err) = run(sluice()
+        .arg("--config")
+        .arg(&missing)
+        .args(["config", "check"]));
+    assert!(!ok);
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+/// A finished recording of `protocol`, as the gateway writes one.
+fn write_recording(sessions: &Path, id: &str, protocol: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let lines = [
+        serde_json::json!({
+            "type": "session", "version": 1, "id": id, "protocol": protocol,
+            "connection": "c", "subject": "agent-1", "issuer": "http://127.0.0.1",
+            "groups": [], "client_addr": "127.0.0.1:50000", "started_ms": now - 2000,
+        }),
+        serde_json::json!({
+            "type": "end", "time_ms": now - 1000, "duration_ms": 1000,
+            "ending": "terminated", "entries": 1,
+        }),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(sessions.join(format!("{id}.jsonl")), text).unwrap();
+}
+
+/// One HTTP/1.1 request: status, head and body.
+fn request(port: u16, method: &str, path: &str) -> Option<(u16, String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((status, head.to_ascii_lowercase(), body.to_string()))
+}
+
+const PG_SESSION: &str = "aa01aa01aa01aa01aa01aa01aa01aa01";
+const HTTP_SESSION: &str = "bb02bb02bb02bb02bb02bb02bb02bb02";
+
+#[test]
+fn sessions_cli_says_what_it_cannot_do_and_stops_quietly_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let sessions = dir.path().join(".sluice/sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    write_recording(&sessions, PG_SESSION, "postgres");
+    // Enough output that it cannot all fit in the pipe before it closes.
+    for i in 0..600 {
+        write_recording(&sessions, &format!("cc{i:030x}"), "http");
+    }
+
+    let (ok, _, err) = run(sluice()
+        .arg("--config")
+        .arg(&config)
+        .args(["sessions", "export", "aa01", "--har"]));
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: session aa01 is not an HTTP session"),
+        "{err}"
+    );
+
+    // `sluice sessions list --json | head -0`: the reader is gone.
+    let mut child = sluice()
+        .arg("--config")
+        .arg(&config)
+        .args(["sessions", "list", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {err}", output.status);
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn admin_api_status_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &format!("[listen]\nadmin = \"127.0.0.1:{port}\"\n"),
+    );
+    let sessions = dir.path().join(".sluice/sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    write_recording(&sessions, PG_SESSION, "postgres");
+    write_recording(&sessions, HTTP_SESSION, "http");
+    let _gateway = Gateway(
+        sluice()
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || get(port, "/readyz")
+            .is_some_and(|(s, _)| s == 200)),
+        "gateway not ready"
+    );
+    let json = |body: &str| -> serde_json::Value { serde_json::from_str(body).unwrap() };
+
+    // HAR of an HTTP session; of a PostgreSQL one, a conflict, not an empty HAR.
+    let (status, _, body) =
+        request(port, "GET", &format!("/api/v1/sessions/{HTTP_SESSION}/har")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["log"]["version"], "1.2");
+    for id in [PG_SESSION, "aa01"] {
+        let (status, _, body) =
+            request(port, "GET", &format!("/api/v1/sessions/{id}/har")).unwrap();
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(json(&body)["error"], "conflict");
+        assert!(
+            json(&body)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not an HTTP session"),
+            "{body}"
+        );
+    }
+
+    // An id no recording has is not found; text that is no id is a bad request.
+    for path in [
+        "/api/v1/sessions/ffff",
+        "/api/v1/sessions/ffff/har",
+        "/api/v1/sessions/ffff/events",
+    ] {
+        let (status, _, body) = request(port, "GET", path).unwrap();
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(json(&body)["error"], "not_found");
+    }
+    let (status, _, body) = request(port, "GET", "/api/v1/sessions/not-an-id").unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["error"], "bad_request");
+
+    // A known path with another method: 405 and what it allows.
+    for (method, path) in [
+        ("POST", "/healthz"),
+        ("DELETE", "/api/v1/plugins"),
+        ("POST", "/api/v1/sessions"),
+        ("DELETE", &format!("/api/v1/sessions/{PG_SESSION}")),
+    ] {
+        let (status, head, body) = request(port, method, path).unwrap();
+        assert_eq!(status, 405, "{method} {path}: {body}");
+        assert!(head.contains("\r\nallow: get"), "{head}");
+        assert_eq!(json(&body)["error"], "method_not_allowed");
+    }
+    assert_eq!(request(port, "POST", "/nope").unwrap().0, 404);
+}

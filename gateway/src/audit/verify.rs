@@ -201,15 +201,23 @@ pub fn verify(layout: &Layout, key: &PublicKey) -> Result<Report, VerifyError> {
             head.log_id, walk.log_id
         )));
     }
-    let last_file = segments
-        .last()
-        .map(|s| s.path.display().to_string())
-        .unwrap_or_default();
+    // Where record `seq` is, or (one past the end) would be: the chain
+    // verified, so a segment's lines are its records in order from `first`.
+    let place = |seq: u64| {
+        let segment = segments
+            .iter()
+            .rev()
+            .find(|s| s.first <= seq)
+            .unwrap_or(&segments[0]);
+        let line = usize::try_from(seq.saturating_sub(segment.first) + 1).unwrap_or(usize::MAX);
+        (segment.path.display().to_string(), line)
+    };
     if head.seq > last {
+        let (file, line) = place(last + 1);
         return Err(VerifyError::Broken {
             seq: last + 1,
-            file: last_file,
-            line: 0,
+            file,
+            line,
             reason: format!(
                 "missing: the log ends at record {last} but its signed head names record {}: \
                  records were cut from the end",
@@ -218,10 +226,11 @@ pub fn verify(layout: &Layout, key: &PublicKey) -> Result<Report, VerifyError> {
         });
     }
     if walk.checkpoint_hashes.get(&head.seq) != Some(&head.hash) {
+        let (file, line) = place(head.seq);
         return Err(VerifyError::Broken {
             seq: head.seq,
-            file: last_file,
-            line: 0,
+            file,
+            line,
             reason: "it is not the checkpoint the signed head names".into(),
         });
     }

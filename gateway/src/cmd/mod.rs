@@ -95,10 +95,45 @@ pub(crate) fn say(line: std::fmt::Arguments<'_>) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let serving = matches!(cli.command, Command::Serve);
+    match run_command(cli) {
+        // A reader that stopped reading (`sluice sessions list | head`) is
+        // not an error: end quietly, as `ls | head` does.
+        Err(e) if !serving && is_broken_pipe(&e) => Ok(std::process::ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve::run(config),
+        Command::Serve => {
+            // What `config check` refuses, `serve` refuses before it opens
+            // anything, with the same words.
+            let errors = file_errors(&config);
+            if !errors.is_empty() {
+                anyhow::bail!("{}", errors.join("; "));
+            }
+            serve::run(config)
+        }
         Command::Config(ConfigCommand::Check) => {
+            // Files the listeners and upstream connections cannot start
+            // without are errors: `serve` would refuse to start.
+            let errors = file_errors(&config);
+            for e in &errors {
+                crate::cmd::say(format_args!("error: {e}"));
+            }
+            if !errors.is_empty() {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
             // Warnings, not errors: the secrets and plugin files are the
             // running host's, and a check often runs elsewhere (in CI).
             for p in run_time_problems(&config) {
@@ -131,6 +166,77 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+/// TLS material the configuration names that cannot be used here: a
+/// listener's `tls_cert`/`tls_key` (when that listener is on) and a
+/// connection's upstream `ca_file`, each missing, unreadable or holding no
+/// usable PEM. `config check` reports them as errors and `serve` refuses
+/// to start with them.
+pub(crate) fn file_errors(config: &crate::config::Config) -> Vec<String> {
+    use crate::config::ConnectionKind;
+    use crate::tls::{self, TlsFiles};
+    let mut errors = Vec::new();
+    let readable = |errors: &mut Vec<String>, what: &str, path: &Path| -> bool {
+        match std::fs::File::open(path).and_then(|f| f.metadata()) {
+            Ok(meta) if meta.is_dir() => {
+                errors.push(format!("{what}: {} is a directory", path.display()));
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                errors.push(format!("{what}: cannot read {}: {e}", path.display()));
+                false
+            }
+        }
+    };
+    let listeners = [
+        (
+            "postgres",
+            config.listen.postgres.is_some(),
+            &config.postgres.tls_cert,
+            &config.postgres.tls_key,
+        ),
+        (
+            "http",
+            config.listen.http.is_some(),
+            &config.http.tls_cert,
+            &config.http.tls_key,
+        ),
+    ];
+    for (section, listening, cert, key) in listeners {
+        let (true, Some(cert), Some(key)) = (listening, cert, key) else {
+            continue;
+        };
+        let cert_ok = readable(&mut errors, &format!("[{section}] tls_cert"), cert);
+        let key_ok = readable(&mut errors, &format!("[{section}] tls_key"), key);
+        if cert_ok && key_ok {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            // Configured files are read, never generated: the state
+            // directory is not touched.
+            if let Err(e) = tls::server_config(Some(&files), &config.gateway.state_dir) {
+                errors.push(format!("[{section}] tls_cert/tls_key: {e}"));
+            }
+        }
+    }
+    for c in &config.connections {
+        let ca_file = match c.kind {
+            ConnectionKind::Postgres => c.postgres().ok().and_then(|pg| pg.ca_file),
+            ConnectionKind::Http => c.http().ok().and_then(|http| http.ca_file),
+            ConnectionKind::Ssh => None,
+        };
+        let Some(ca_file) = ca_file else { continue };
+        let what = format!("connection {:?}: ca_file", c.name);
+        if readable(&mut errors, &what, &ca_file)
+            && let Err(e) = tls::client_roots(Some(&ca_file))
+        {
+            errors.push(format!("{what}: {e}"));
+        }
+    }
+    errors
 }
 
 /// Every plugin name the configuration runs: the connections' plugins and

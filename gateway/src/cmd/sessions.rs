@@ -173,10 +173,7 @@ fn export(dir: &Path, id: &str, format: ExportFormat) -> anyhow::Result<ExitCode
                 .iter()
                 .any(|e| matches!(e, Entry::Session(h) if h.protocol == "http"));
             if !is_http {
-                crate::cmd::say(format_args!(
-                    "session {id} is not an HTTP session: HAR holds HTTP exchanges only"
-                ));
-                return Ok(ExitCode::FAILURE);
+                anyhow::bail!("session {id} is not an HTTP session: HAR holds HTTP exchanges only");
             }
             serde_json::to_writer_pretty(&mut out, &har::export(&recorded.entries))?;
             writeln!(out)?;

@@ -85,3 +85,12 @@ upstream = "127.0.0.1:80"
     let err = Config::parse(text, Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("defined twice"), "{err}");
 }
+
+#[test]
+fn ssh_connections_are_refused_until_supported() {
+    let text = "[[connections]]\nname = \"box\"\nkind = \"ssh\"\nupstream = \"10.0.0.1:22\"\n\
+                user = \"root\"\nallow_all = true\n";
+    let err = Config::parse(text, Path::new(".")).unwrap_err().to_string();
+    assert!(err.contains("\"box\""), "{err}");
+    assert!(err.contains("\"ssh\" is not supported yet"), "{err}");
+}
