@@ -35,8 +35,16 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
     resp
 }
 
+/// HEAD is answered as GET (hyper leaves the body out).
+fn method(req: &Request<Incoming>) -> &Method {
+    match req.method() {
+        &Method::HEAD => &Method::GET,
+        m => m,
+    }
+}
+
 fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Body> {
-    match (req.method(), req.uri().path()) {
+    match (method(req), req.uri().path()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         (&Method::GET, "/readyz") => {
             let waiting: Vec<&str> = [
@@ -111,11 +119,11 @@ fn method_not_allowed(method: &Method, path: &str) -> Response<Body> {
         StatusCode::METHOD_NOT_ALLOWED,
         serde_json::json!({
             "error": "method_not_allowed",
-            "detail": format!("{path} answers GET only, not {method}"),
+            "detail": format!("{path} answers GET and HEAD only, not {method}"),
         }),
     );
     resp.headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
     resp
 }
 
@@ -144,7 +152,7 @@ fn har_of_other_protocol(
 }
 
 async fn respond(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
-    let (Some(rest), &Method::GET) = (sessions_path(req.uri().path()), req.method()) else {
+    let (Some(rest), &Method::GET) = (sessions_path(req.uri().path()), method(&req)) else {
         return route(state, &req);
     };
     let Some(dir) = state.sessions.clone() else {

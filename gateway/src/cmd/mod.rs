@@ -118,24 +118,31 @@ fn run_command(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve => {
             // What `config check` refuses, `serve` refuses before it opens
             // anything, with the same words.
-            let errors = file_errors(&config);
+            let errors: Vec<String> = file_errors(&config)
+                .into_iter()
+                .map(|e| e.message)
+                .collect();
             if !errors.is_empty() {
                 anyhow::bail!("{}", errors.join("; "));
             }
             serve::run(config)
         }
         Command::Config(ConfigCommand::Check) => {
-            // Files the listeners and upstream connections cannot start
-            // without are errors: `serve` would refuse to start.
-            let errors = file_errors(&config);
+            // TLS files that are there but unusable are errors: `serve`
+            // would refuse to start. Missing ones are warnings, like the
+            // secrets and plugin files: they are the running host's, and a
+            // check often runs elsewhere (in CI).
+            let (missing, errors): (Vec<_>, Vec<_>) =
+                file_errors(&config).into_iter().partition(|e| e.missing);
             for e in &errors {
-                crate::cmd::say(format_args!("error: {e}"));
+                crate::cmd::say(format_args!("error: {}", e.message));
             }
-            if !errors.is_empty() {
-                return Ok(std::process::ExitCode::FAILURE);
+            for e in &missing {
+                crate::cmd::say(format_args!(
+                    "warning: {} (serve refuses to start without it)",
+                    e.message
+                ));
             }
-            // Warnings, not errors: the secrets and plugin files are the
-            // running host's, and a check often runs elsewhere (in CI).
             for p in run_time_problems(&config) {
                 crate::cmd::say(format_args!("warning: {p}"));
             }
@@ -148,6 +155,9 @@ fn run_command(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Err(e) => crate::cmd::say(format_args!(
                     "warning: the plugin files could not be loaded for checking: {e:#}"
                 )),
+            }
+            if !errors.is_empty() {
+                return Ok(std::process::ExitCode::FAILURE);
             }
             writeln!(
                 std::io::stdout(),
@@ -173,22 +183,23 @@ fn run_command(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// connection's upstream `ca_file`, each missing, unreadable or holding no
 /// usable PEM. `config check` reports them as errors and `serve` refuses
 /// to start with them.
-pub(crate) fn file_errors(config: &crate::config::Config) -> Vec<String> {
+pub(crate) fn file_errors(config: &crate::config::Config) -> Vec<FileError> {
     use crate::config::ConnectionKind;
     use crate::tls::{self, TlsFiles};
     let mut errors = Vec::new();
-    let readable = |errors: &mut Vec<String>, what: &str, path: &Path| -> bool {
-        match std::fs::File::open(path).and_then(|f| f.metadata()) {
+    let readable = |errors: &mut Vec<FileError>, what: &str, path: &Path| -> bool {
+        let (message, missing) = match std::fs::File::open(path).and_then(|f| f.metadata()) {
             Ok(meta) if meta.is_dir() => {
-                errors.push(format!("{what}: {} is a directory", path.display()));
-                false
+                (format!("{what}: {} is a directory", path.display()), false)
             }
-            Ok(_) => true,
-            Err(e) => {
-                errors.push(format!("{what}: cannot read {}: {e}", path.display()));
-                false
-            }
-        }
+            Ok(_) => return true,
+            Err(e) => (
+                format!("{what}: cannot read {}: {e}", path.display()),
+                e.kind() == std::io::ErrorKind::NotFound,
+            ),
+        };
+        errors.push(FileError { message, missing });
+        false
     };
     let listeners = [
         (
@@ -218,7 +229,9 @@ pub(crate) fn file_errors(config: &crate::config::Config) -> Vec<String> {
             // Configured files are read, never generated: the state
             // directory is not touched.
             if let Err(e) = tls::server_config(Some(&files), &config.gateway.state_dir) {
-                errors.push(format!("[{section}] tls_cert/tls_key: {e}"));
+                errors.push(FileError::unusable(format!(
+                    "[{section}] tls_cert/tls_key: {e}"
+                )));
             }
         }
     }
@@ -233,10 +246,26 @@ pub(crate) fn file_errors(config: &crate::config::Config) -> Vec<String> {
         if readable(&mut errors, &what, &ca_file)
             && let Err(e) = tls::client_roots(Some(&ca_file))
         {
-            errors.push(format!("{what}: {e}"));
+            errors.push(FileError::unusable(format!("{what}: {e}")));
         }
     }
     errors
+}
+
+/// A TLS or CA file the configuration names that cannot be used.
+pub(crate) struct FileError {
+    pub(crate) message: String,
+    /// Not there at all (rather than there and unusable).
+    pub(crate) missing: bool,
+}
+
+impl FileError {
+    fn unusable(message: String) -> Self {
+        Self {
+            message,
+            missing: false,
+        }
+    }
 }
 
 /// Every plugin name the configuration runs: the connections' plugins and

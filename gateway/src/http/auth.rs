@@ -142,24 +142,35 @@ impl<'a> TokenSearch<'a> {
     }
 }
 
-/// `text` without the agent's token, for the record of a request refused
-/// for carrying it: the token replaced where it is written out, the whole
-/// value where it is escaped.
+/// `text` without the agent's token, for the record of a refused request:
+/// the token replaced where it is written out, the whole value where it
+/// is (also) escaped.
 pub fn without_token(token: &str, text: &str) -> String {
-    if token.is_empty() || !TokenSearch::new(token).holds(text.as_bytes()) {
+    let search = TokenSearch::new(token);
+    // As in `only_in_authorization`: a short string is anywhere by chance.
+    if token.len() < 16 || !search.holds(text.as_bytes()) {
         return text.to_string();
     }
-    if text.contains(token) {
-        text.replace(token, "[agent token]")
-    } else {
+    let replaced = text.replace(token, "[agent token]");
+    if search.holds(replaced.as_bytes()) {
         "[holds the agent token]".to_string()
+    } else {
+        replaced
     }
+}
+
+/// The token of an `Authorization: Bearer` value, if it is one.
+pub fn bearer_value(value: &hyper::header::HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?.trim();
+    let (scheme, token) = text.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// `%XX` escapes decoded; anything else (a `%` without two hex digits
 /// too) kept as it is.
 fn percent_decoded(text: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    use super::route::hex;
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
@@ -254,6 +265,14 @@ mod tests {
             let problem = only_in_authorization(token, &h, &path, query.as_deref()).unwrap_err();
             assert_eq!(problem.reason, "token_misplaced");
         }
+        assert_eq!(
+            without_token(token, &format!("a={token}&b=1")),
+            "a=[agent token]&b=1"
+        );
+        for both in [format!("a={token}&b={escaped}"), format!("b={escaped}")] {
+            assert_eq!(without_token(token, &both), "[holds the agent token]");
+        }
+        assert_eq!(without_token(token, "a=1"), "a=1");
         for value in [format!("session={token}"), format!("session={escaped}")] {
             h.insert("cookie", HeaderValue::from_str(&value).unwrap());
             let problem = only_in_authorization(token, &h, "/items", None).unwrap_err();

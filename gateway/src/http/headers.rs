@@ -162,27 +162,37 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 /// The `charset` parameter of a `Content-Type` value, lowercased and
-/// unquoted. `Err` when readers may disagree on it: a `charset` given twice
-/// (some take the first, Python's `requests` the last) or in the extended
-/// form `charset*=` (RFC 2231, which `email.message` decodes).
+/// unquoted. `Err` when readers may disagree on it: two different
+/// `charset`s (some take the first, Python's `requests` the last) or the
+/// extended forms `charset*=`, `charset*0=` (RFC 2231, which
+/// `email.message` decodes).
 pub fn charset(content_type: &str) -> Result<Option<String>, &'static str> {
-    let mut found = None;
+    let mut found: Option<String> = None;
     for param in content_type.split(';').skip(1) {
         let Some((key, value)) = param.split_once('=') else {
             continue;
         };
         let key = key.trim();
-        if key.eq_ignore_ascii_case("charset*") {
+        if key.len() > 7 && key[..8].eq_ignore_ascii_case("charset*") {
             return Err("declares its charset in the extended form (charset*=)");
         }
         if key.eq_ignore_ascii_case("charset") {
             let value = value.trim().trim_matches('"').to_ascii_lowercase();
-            if found.replace(value).is_some() {
-                return Err("declares its charset twice");
+            match &found {
+                Some(first) if *first != value => return Err("declares two charsets"),
+                _ => found = Some(value),
             }
         }
     }
     Ok(found)
+}
+
+/// Whether a media type (lowercased, as [`media_type`] gives it) is read
+/// as JSON by some framework: `application/json`, `*+json`, and the
+/// unregistered `text/json`, `application/x-json` that ASP.NET and others
+/// accept.
+pub fn is_json(media_type: &str) -> bool {
+    media_type.contains("json")
 }
 
 /// Whether a charset is UTF-8 or its ASCII subset.

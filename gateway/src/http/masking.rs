@@ -241,7 +241,8 @@ fn unreadable(content_type: &str, body: &[u8]) -> Option<String> {
 /// as a part header counts, wherever it is: reading one too many costs a
 /// refusal, one too few an address.
 fn unreadable_parts(body: &[u8]) -> Option<String> {
-    for line in body.split(|&b| b == b'\n') {
+    // Python's `email` ends a line at a bare CR too.
+    for line in body.split(|&b| b == b'\n' || b == b'\r') {
         let Ok(line) = std::str::from_utf8(line) else {
             continue;
         };
@@ -489,6 +490,11 @@ mod tests {
         // Readers disagree on which charset these declare.
         assert!(unreadable("text/plain; charset=utf-8; charset=utf-7", b"hi").is_some());
         assert!(unreadable("text/plain; charset*=utf-8''utf-7", b"hi").is_some());
+        assert!(unreadable("text/plain; CHARSET*0=utf-7", b"hi").is_some());
+        assert_eq!(
+            unreadable("text/plain; charset=utf-8; charset=\"UTF-8\"", b"hi"),
+            None
+        );
         assert!(unreadable("text/plain", "a\0n\0n\0".as_bytes()).is_some());
         let mixed = "multipart/mixed; boundary=b";
         let part =
@@ -501,6 +507,11 @@ mod tests {
             assert!(
                 unreadable(mixed, part(headers).as_bytes()).is_some(),
                 "{headers}"
+            );
+            let bare_cr = part(headers).replace("\r\n", "\r");
+            assert!(
+                unreadable(mixed, bare_cr.as_bytes()).is_some(),
+                "{headers} (CR)"
             );
         }
         let plain =

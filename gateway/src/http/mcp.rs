@@ -52,7 +52,7 @@ const TOOLS_CALL: &str = "tools/call";
 
 pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
     // Which of two `method` or `name` keys counts is up to each parser.
-    let names_override = super::ambiguity::check_json(body).map_err(|why| RpcError {
+    let names_override = super::json_keys::check_json(body).map_err(|why| RpcError {
         code: INVALID_REQUEST,
         message: format!("ambiguous JSON: {why}"),
     })?;
@@ -139,7 +139,7 @@ fn params_as_sent(body: &[u8], batch: bool) -> Vec<Sent> {
 fn member<'k>(keys: impl Iterator<Item = &'k String> + Clone, name: &str) -> Option<&'k String> {
     keys.clone()
         .find(|k| *k == name)
-        .or_else(|| keys.into_iter().find(|k| super::ambiguity::fold(k) == name))
+        .or_else(|| keys.into_iter().find(|k| super::json_keys::fold(k) == name))
 }
 
 fn folded<'m, V>(map: &'m HashMap<String, V>, name: &str) -> Option<&'m V> {
@@ -191,7 +191,7 @@ fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
     let params = take_folded(&mut obj, "params").unwrap_or(Value::Null);
     // A server that matches methods without regard to case (Go's
     // `strings.EqualFold`) runs it; plugins get the method's own name.
-    let method = if super::ambiguity::fold(&method) == TOOLS_CALL {
+    let method = if super::json_keys::fold(&method) == TOOLS_CALL {
         TOOLS_CALL.to_string()
     } else {
         method

@@ -19,6 +19,7 @@ pub mod decode;
 mod events;
 mod headers;
 mod inspect;
+mod json_keys;
 pub mod listener;
 mod masking;
 pub mod mcp;

@@ -102,9 +102,16 @@ pub async fn handle(
         rec.request_headers = headers::for_record(req.headers());
     }
     rec.trail = Some(client.trail.clone());
+    // Kept (a reference count, not a copy) so that whatever refuses the
+    // request, its records do not keep the agent's token where it should
+    // not have been.
+    let authorization = req.headers().get(hyper::header::AUTHORIZATION).cloned();
     let resp = match exchange(gw, client, req, &mut rec).await {
         Ok(resp) => resp,
         Err(problem) => {
+            if let Some(token) = authorization.as_ref().and_then(super::auth::bearer_value) {
+                rec.without_token(token);
+            }
             rec.outcome = problem.outcome;
             let layer = ["token_reason", "access_reason"]
                 .iter()
@@ -172,13 +179,8 @@ async fn exchange(
     // The token first: who may learn which connections exist is decided by
     // the same rule as who may use them.
     let token = super::auth::bearer(req.headers())?;
-    if let Err(misplaced) =
-        super::auth::only_in_authorization(token, req.headers(), &route.path, req.uri().query())
-    {
-        // The audit record of the refusal must not keep what it refused.
-        rec.without_token(token);
-        return Err(misplaced);
-    }
+    // The refusal's records have the token taken out (see `handle`).
+    super::auth::only_in_authorization(token, req.headers(), &route.path, req.uri().query())?;
     let identity = client.tokens.identity(&gw.verifier, token).await?;
     req.body_mut().authenticated();
     rec.subject = Some(identity.subject.clone());

@@ -286,7 +286,7 @@ fn ascii_digits(s: &str) -> std::borrow::Cow<'_, str> {
 /// folding) and Java's `equalsIgnoreCase` do it: one character at a time,
 /// to upper then lower case where each maps to a single character, so `ſ`
 /// is `s`, the Kelvin sign `k`, `ı` and `İ` are `i`, and `ß` stays `ß`.
-/// The same function is in the gateway's `http::ambiguity` (which refuses
+/// The same function is in the gateway's `http::json_keys` (which refuses
 /// bodies with two keys that fold alike) and the http-guardrail plugin
 /// (which reads keys folded): the two must agree, and share a test table.
 pub(crate) fn fold(s: &str) -> String {
@@ -533,7 +533,7 @@ mod tests {
         );
     }
 
-    /// Also in the gateway's `http::ambiguity` tests: the two must agree.
+    /// Also in the gateway's `http::json_keys` tests: the two must agree.
     #[test]
     fn keys_fold_as_go_and_java_fold_them() {
         for (a, b) in [

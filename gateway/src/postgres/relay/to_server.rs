@@ -164,6 +164,9 @@ pub(super) async fn client_to_server(
                     Err(refusal) => failing_parse(&name, &markers.issue(&shared, refusal)),
                 }
             }
+            // The server will skip it, as it skips the Execute after it:
+            // no check, no second refusal for a message that never runs.
+            b'B' if batch_refused => f,
             // Refused like an Execute; the server then discards the
             // portal's Describe and Execute until Sync.
             b'B' => {

@@ -124,8 +124,10 @@ fn html5_char(value: u32) -> char {
 }
 
 /// Markup at `i` a reader does not see, and its length: CDATA brackets and
-/// closed comments.
-fn markup(text: &[u8], i: usize) -> Option<usize> {
+/// closed comments. `unclosed`: the offset from which the text is known to
+/// hold no comment end, so that a text of many `<!--` is searched once,
+/// not once per opening.
+fn markup(text: &[u8], i: usize, unclosed: &mut usize) -> Option<usize> {
     let rest = text.get(i..)?;
     if rest.starts_with(b"<![CDATA[") {
         return Some(9);
@@ -141,7 +143,19 @@ fn markup(text: &[u8], i: usize) -> Option<usize> {
         if body.starts_with(b"->") {
             return Some(6);
         }
-        return body.windows(3).position(|w| w == b"-->").map(|p| 4 + p + 3);
+        if i + 4 >= *unclosed {
+            return None;
+        }
+        // HTML5 ends a comment at `-->`, and at `--!>` too.
+        let end = body.windows(3).enumerate().find_map(|(p, w)| {
+            (w == b"-->")
+                .then_some(p + 3)
+                .or_else(|| (w == b"--!" && body.get(p + 3) == Some(&b'>')).then_some(p + 4))
+        });
+        if end.is_none() {
+            *unclosed = i + 4;
+        }
+        return end.map(|len| 4 + len);
     }
     None
 }
@@ -172,6 +186,7 @@ impl Decoded {
         let mut copied = 0;
         let mut i = 0;
         let mut buf = [0u8; 4];
+        let mut unclosed = usize::MAX;
         while let Some(p) = text[i..]
             .iter()
             .position(|b| matches!(b, b'&' | b'<' | b']'))
@@ -179,7 +194,7 @@ impl Decoded {
             i += p;
             let (decoded, len): (&[u8], usize) = if let Some((c, len)) = reference(text, i) {
                 (c.encode_utf8(&mut buf).as_bytes(), len)
-            } else if let Some(len) = markup(text, i) {
+            } else if let Some(len) = markup(text, i, &mut unclosed) {
                 (&[], len)
             } else {
                 i += 1;
