@@ -44,8 +44,14 @@ pub trait ConnectionLookup: Send + Sync {
 pub enum Accepted {
     /// An authenticated agent; the caller opens the upstream next.
     Session(Box<AgentSession>),
-    /// A CancelRequest: the caller routes it and closes.
-    Cancel { pid: i32, secret: Bytes },
+    /// A CancelRequest: the caller routes it and closes `io` (which ends
+    /// TLS with close_notify: libpq 17's cancel reads a bare close as a
+    /// failure).
+    Cancel {
+        pid: i32,
+        secret: Bytes,
+        io: Pin<Box<dyn ServerIo>>,
+    },
 }
 
 pub struct AgentSession {
@@ -207,7 +213,7 @@ pub async fn accept(
                 io.write_all(b"N").await.map_err(FrameError::Io)?;
             }
             Ok(StartupPacket::Cancel { pid, secret }) => {
-                return Ok(Accepted::Cancel { pid, secret });
+                return Ok(Accepted::Cancel { pid, secret, io });
             }
             Ok(StartupPacket::Startup(m)) => break m,
             Ok(_) => {

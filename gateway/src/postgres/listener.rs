@@ -170,7 +170,16 @@ impl PgListener {
             }
         };
         let mut agent = match accepted {
-            Accepted::Cancel { pid, secret } => return self.cancel(pid, secret).await,
+            Accepted::Cancel {
+                pid,
+                secret,
+                mut io,
+            } => {
+                self.cancel(pid, secret).await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), io.shutdown()).await;
+                return;
+            }
             Accepted::Session(s) => s,
         };
         let Some(conn) = self.connections.get(&agent.connection).cloned() else {

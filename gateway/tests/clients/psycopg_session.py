@@ -96,10 +96,31 @@ def main():
         conn.rollback()
         conn.autocommit = True
 
-        # Cancel a running query from another thread.
+        # Cancel a running query from another thread: libpq's classic
+        # PQcancel, then libpq 17's cancel over TLS (cancel_safe), which
+        # reports a close without TLS close_notify as a failed cancel.
+        cancel_errors = []
+
         def cancel_soon():
             time.sleep(1.0)
             conn.cancel()
+
+        def cancel_safe_soon():
+            time.sleep(1.0)
+            try:
+                conn.cancel_safe(timeout=5)
+            except Exception as e:  # noqa: BLE001 - reported below
+                cancel_errors.append(e)
+
+        t = threading.Thread(target=cancel_safe_soon)
+        t.start()
+        try:
+            conn.execute("select pg_sleep(10)")
+            raise AssertionError("pg_sleep was not cancelled by cancel_safe")
+        except errors.QueryCanceled:
+            pass
+        t.join()
+        check(not cancel_errors, f"cancel_safe over TLS: {cancel_errors}")
 
         t = threading.Thread(target=cancel_soon)
         t.start()
