@@ -65,9 +65,12 @@ fn psql_through_the_gateway_is_guarded_and_masked() {
     assert!(!out.contains("after"), "{out}");
     assert!(out.contains("recovered"), "{out}");
 
-    // A statement that does not parse is refused by the gateway's parser.
+    // A statement that does not parse is refused by the gateway's parser,
+    // with the server's own message and position (psql draws its caret).
     let (_, err) = gw.psql(&token, "selec 1;\n");
     assert!(err.contains("could not be analysed"), "{err}");
+    assert!(err.contains("syntax error at or near \"selec\""), "{err}");
+    assert!(err.contains("LINE 1: selec 1;\n        ^"), "{err}");
 
     // COPY TO STDOUT cannot be masked: refused.
     let (_, err) = gw.psql(&token, "copy customers to stdout;\n");
@@ -928,6 +931,29 @@ fn mask_email_state(gw: &Gateway) -> Option<String> {
 }
 
 /// Upstream backends of role `app` (the gateway's sessions), seen directly.
+/// A server with no room for the session says so through the gateway
+/// (53300, which clients back off on), not as a generic connection failure.
+#[tokio::test]
+async fn a_full_server_is_reported_as_full() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    pg.psql("postgres", "alter role app connection limit 0")
+        .unwrap();
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+        gw.pg_port,
+        gw.token()
+    );
+    let err = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("the server has no room");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "53300", "{db:?}");
+    assert!(db.message().contains("too many connections"), "{db:?}");
+}
+
 fn app_backends(pg: &TestPostgres) -> Vec<String> {
     pg.psql(
         "postgres",

@@ -161,7 +161,12 @@ async fn run(
     let (code, message) = match &result {
         Ok(()) => (None, String::new()),
         Err(e) => match e.as_db_error() {
-            Some(db) => (Some(db.code().clone()), db.message().to_string()),
+            // A statement the gateway could not analyse gets the parser's
+            // message, with the refusal in the detail.
+            Some(db) => (
+                Some(db.code().clone()),
+                format!("{} {}", db.message(), db.detail().unwrap_or("")),
+            ),
             None => return Err(format!("not a database error: {e:?}")),
         },
     };

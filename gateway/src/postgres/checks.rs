@@ -8,7 +8,7 @@ use crate::plugins::bindings::types::{
 };
 use crate::plugins::{Chain, Decision};
 
-use super::errors::{Severity, error_response, sqlstate};
+use super::errors::{Severity, error_response, error_response_at, sqlstate};
 use super::frame::Frame;
 use super::parity;
 use super::recorded::Bind;
@@ -197,13 +197,27 @@ async fn analysed(
     }
     ctx.analyzer.analyze_for_session(text).await.map_err(|e| {
         let why = format!("statement refused: it could not be analysed: {e}");
-        let (rule, code) = if e.internal {
-            ("analysis-failed", sqlstate::INTERNAL_ERROR)
+        if e.internal {
+            ctx.audit.refused(text, phase, "analysis-failed", &why);
+            return error_response(Severity::Error, sqlstate::INTERNAL_ERROR, &why);
+        }
+        ctx.audit.refused(text, phase, "parse-error", &why);
+        // The parser is the server's own: the client gets what the server
+        // would have said (its message, code and position), so that tools
+        // draw their caret and match their messages as usual; the detail
+        // says who refused.
+        let code = if e.message.contains("stack depth limit exceeded") {
+            sqlstate::STATEMENT_TOO_COMPLEX
         } else {
-            ("parse-error", sqlstate::SYNTAX_ERROR)
+            sqlstate::SYNTAX_ERROR
         };
-        ctx.audit.refused(text, phase, rule, &why);
-        error_response(Severity::Error, code, &why)
+        error_response_at(
+            Severity::Error,
+            code,
+            &e.message,
+            Some("the gateway refused the statement: it could not be analysed"),
+            e.cursor_position,
+        )
     })
 }
 

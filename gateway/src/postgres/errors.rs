@@ -17,6 +17,7 @@ pub mod sqlstate {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const SYNTAX_ERROR: &str = "42601";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     /// The gateway itself cannot serve the session (e.g. cannot record it).
@@ -35,6 +36,19 @@ pub enum Severity {
 
 /// An ErrorResponse with severity, SQLSTATE and message.
 pub fn error_response(severity: Severity, code: &str, message: &str) -> Frame {
+    error_response_at(severity, code, message, None, None)
+}
+
+/// An ErrorResponse with a detail (`D`) and a position in the statement
+/// text (`position`: 1-based, in characters, as the server's `P` field,
+/// for clients that draw a caret under it).
+pub fn error_response_at(
+    severity: Severity,
+    code: &str,
+    message: &str,
+    detail: Option<&str>,
+    position: Option<u32>,
+) -> Frame {
     let severity = match severity {
         Severity::Error => "ERROR",
         Severity::Fatal => "FATAL",
@@ -50,6 +64,14 @@ pub fn error_response(severity: Severity, code: &str, message: &str) -> Frame {
         // A NUL inside a value would end the field early: never forward one.
         body.put_slice(value.replace('\0', " ").as_bytes());
         body.put_u8(0);
+    }
+    let position = position.map(|p| p.to_string());
+    for (field, value) in [(b'D', detail), (b'P', position.as_deref())] {
+        if let Some(value) = value {
+            body.put_u8(field);
+            body.put_slice(value.replace('\0', " ").as_bytes());
+            body.put_u8(0);
+        }
     }
     body.put_u8(0);
     Frame::new(b'E', body.freeze())

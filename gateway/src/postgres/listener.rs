@@ -29,7 +29,7 @@ use super::handshake::{self, Accepted, ConnectionLookup, HandshakeError, Handsha
 use super::parity;
 use super::relay::{self, Ending, RelayContext, RelayError};
 use super::settings;
-use super::upstream::{Upstream, UpstreamConfig};
+use super::upstream::{Upstream, UpstreamConfig, UpstreamError};
 
 /// A configured PostgreSQL connection, ready to use.
 pub struct PgConnection {
@@ -230,8 +230,9 @@ impl PgListener {
             Err(e) => {
                 tracing::warn!("upstream connection failed: {e}");
                 self.session_failed(&session, peer, format!("upstream connection failed: {e}"));
-                let f = match settings::server_refusal(&settings, &e) {
-                    // The client's own setting: its error is the client's to see.
+                let f = match settings::server_refusal(&settings, &e).or_else(|| busy(&e)) {
+                    // The client's own setting, or a server that cannot take
+                    // a session now: the client's to see (it may retry).
                     Some((code, message)) => error_response(Severity::Fatal, code, &message),
                     None => error_response(
                         Severity::Fatal,
@@ -481,4 +482,20 @@ fn new_id() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A server refusing a session for want of room or because it is not
+/// accepting sessions yet (too many connections, starting up, shutting
+/// down, in recovery): clients back off and retry on these SQLSTATEs,
+/// which say nothing of the gateway's credentials.
+fn busy(e: &UpstreamError) -> Option<(&str, String)> {
+    let UpstreamError::Server { code, message } = e else {
+        return None;
+    };
+    (code.starts_with("53") || code == "57P03").then(|| {
+        (
+            code.as_str(),
+            format!("the database cannot take this session now: {message}"),
+        )
+    })
 }

@@ -261,7 +261,8 @@ pub(super) async fn client_to_server(
         if backlog > MAX_BACKLOG {
             return Err(RelayError::Unsupported(format!(
                 "more than {MAX_BACKLOG} Parse, Close, Describe and refused messages await the \
-                 server's answer; send Sync"
+                 server's answer; read the answers before sending more (a pipeline through \
+                 the gateway holds at most {MAX_BACKLOG} of them)"
             )));
         }
         let ends_batch = match (out.tag, copying) {
