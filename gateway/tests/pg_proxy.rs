@@ -917,6 +917,32 @@ fn a_masker_missing_when_the_session_began_still_masks_later() {
     assert!(!out.contains("ada@example.com"), "unmasked: {out}");
 }
 
+/// A guardrail that cannot judge (here it spins past its deadline) refuses
+/// the statement with class 53, which clients may retry, not the 42501 of a
+/// policy; the session goes on.
+#[tokio::test]
+async fn a_guardrail_that_cannot_judge_refuses_with_a_retryable_code() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(
+        &pg,
+        &Spec {
+            plugins: &["hostile"],
+            toml: "[plugins.config.hostile]\nmode = \"loop\"\n",
+        },
+    );
+    let client = plaintext_client(&gw).await;
+    let err = client
+        .simple_query("select 'attack'")
+        .await
+        .expect_err("the guardrail could not judge it");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "53000", "{db:?}");
+    assert!(db.message().contains("failing closed"), "{db:?}");
+    let rows = client.query("select 1::int4", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
+}
+
 /// mask-email's entry in `GET /api/v1/plugins`.
 fn mask_email_status(gw: &Gateway) -> Option<serde_json::Value> {
     let body = gw.admin_get("/api/v1/plugins")?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::plugins::bindings::types::{
     Request, SqlPhase, SqlRequest, SqlStatement, StatementFlags,
 };
-use crate::plugins::{Chain, Decision};
+use crate::plugins::{Chain, Decision, RefusalCause};
 
 use super::errors::{Severity, error_response, error_response_at, sqlstate};
 use super::frame::Frame;
@@ -158,6 +158,13 @@ pub(super) async fn startup_setting(ctx: &RelayContext, text: &str) -> Result<()
 /// The ErrorResponse for a deny or require-approval (never an allow),
 /// recorded.
 fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) -> Frame {
+    // A guardrail that could not judge (a deadline passed under load, a
+    // trap, a plugin not loaded) is not a policy: clients retry on class
+    // 53, never on 42501.
+    let code = match &decision {
+        Decision::Deny(r) if r.cause != RefusalCause::Policy => sqlstate::INSUFFICIENT_RESOURCES,
+        _ => sqlstate::INSUFFICIENT_PRIVILEGE,
+    };
     let message = match decision {
         Decision::Deny(r) => {
             ctx.audit.denied(text, phase, &r);
@@ -172,7 +179,7 @@ fn refusal(ctx: &RelayContext, text: &str, phase: SqlPhase, decision: Decision) 
             )
         }
     };
-    error_response(Severity::Error, sqlstate::INSUFFICIENT_PRIVILEGE, &message)
+    error_response(Severity::Error, code, &message)
 }
 
 /// The statements of `text`, or the recorded refusal of a text the parser

@@ -16,6 +16,7 @@ pub mod sqlstate {
     pub const SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: &str = "08001";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const INSUFFICIENT_RESOURCES: &str = "53000";
     pub const SYNTAX_ERROR: &str = "42601";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
