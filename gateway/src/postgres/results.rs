@@ -10,8 +10,12 @@ use super::relay::{RelayContext, RelayError};
 use super::rows::{self, Cell};
 use super::selections::Selections;
 
-/// Rows handed to the maskers per call.
+/// Rows handed to the maskers per call …
 pub(super) const MASK_BATCH: usize = 256;
+/// … and bytes of them: each call must finish within the plugin deadline,
+/// on a busy machine too, whether the rows are many small ones or fewer
+/// wide ones (a row is never split).
+pub(super) const MASK_BATCH_BYTES: usize = 256 * 1024;
 
 /// The result set being streamed, as far as masking is concerned.
 pub(super) enum Results {
@@ -34,6 +38,15 @@ pub(super) struct ResultSet {
     pub(super) pending: Vec<Vec<Cell>>,
     /// … and as they arrived, sent as they are unless a masker changed them.
     pub(super) frames: Vec<Frame>,
+    /// The size of those rows as they arrived.
+    pub(super) pending_bytes: usize,
+}
+
+impl ResultSet {
+    /// Whether the rows waiting make a batch for the maskers.
+    pub(super) fn batch_full(&self) -> bool {
+        self.pending.len() >= MASK_BATCH || self.pending_bytes >= MASK_BATCH_BYTES
+    }
 }
 
 impl ResultSet {
@@ -44,6 +57,7 @@ impl ResultSet {
             selection: None,
             pending: Vec::new(),
             frames: Vec::new(),
+            pending_bytes: 0,
         }
     }
 }
@@ -91,6 +105,7 @@ pub(super) async fn flush_rows(
             "result rows were queued before the maskers chose their columns".into(),
         ));
     };
+    set.pending_bytes = 0;
     let mut batch = std::mem::take(&mut set.pending);
     let frames = std::mem::take(&mut set.frames);
     let report = set

@@ -14,9 +14,7 @@ use crate::postgres::frame::{self, BodyReader, Frame};
 use crate::postgres::messages;
 use crate::postgres::parity;
 use crate::postgres::pipeline::Described;
-use crate::postgres::results::{
-    MASK_BATCH, ResultSet, Results, flush_rows, masking_chain, select_columns,
-};
+use crate::postgres::results::{ResultSet, Results, flush_rows, masking_chain, select_columns};
 use crate::postgres::rows;
 use crate::postgres::selections::Selections;
 
@@ -177,8 +175,9 @@ pub(super) async fn server_to_client(
                             rows::to_masker(column, cell);
                         }
                         set.pending.push(cells);
+                        set.pending_bytes += f.body.len();
                         set.frames.push(f);
-                        if set.pending.len() >= MASK_BATCH
+                        if set.batch_full()
                             && let Err(e) = flush_rows(&ctx, &mut results, &mut out).await
                         {
                             return unmaskable(client, &e.to_string()).await;
