@@ -156,6 +156,15 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
             "{target}"
         );
     }
+    // The token as the connection's name: nothing reaches an upstream,
+    // and the refusal's record leaves it out (searched below).
+    let resp = client
+        .get(gw.https(&format!("/{token}/items")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
     // TRACE would come back with the injected credential in it. (Refused
     // before the token is looked at, its record still leaves the token
     // out: the log is searched for it below.)
@@ -201,11 +210,28 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
             "no refusal {w:?} in the audit log: {seen:?}"
         );
     }
-    // The records of the misplaced tokens do not keep them.
-    let log = gw.dir.path().join("state/audit/log");
-    for entry in std::fs::read_dir(&log).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        assert!(!text.contains(&token), "the token is in {:?}", entry.path());
+    // A header named with `_` is dropped before the checks and the
+    // upstream (README), but the recording keeps the request's headers.
+    let before = up.count();
+    let resp = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header("x_tok", token.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.count(), before + 1);
+    drop(client);
+
+    // The records of the misplaced tokens do not keep them: the audit log
+    // and the session recordings.
+    for dir in ["state/audit/log", "state/sessions"] {
+        let dir = gw.dir.path().join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            assert!(!text.contains(&token), "the token is in {:?}", entry.path());
+        }
     }
 }
 

@@ -148,6 +148,20 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
             override_parameter("query string"),
         ));
     }
+    // Content-Type is one value (RFC 9110, 8.3): two, or a list in one,
+    // and the guardrails may read the body as one type, the upstream as
+    // another.
+    let mut types = headers.get_all(hyper::header::CONTENT_TYPE).iter();
+    if types
+        .next()
+        .is_some_and(|t| super::masking::lists_types(t.as_bytes()))
+        || types.next().is_some()
+    {
+        return Err(Problem::bad_request(
+            "ambiguous_header",
+            "the request has more than one Content-Type",
+        ));
+    }
     // RFC 9112 (3.2): several Host lines are refused, as servers disagree
     // on which one a request is for.
     let mut hosts = headers.get_all(hyper::header::HOST).iter();
@@ -161,8 +175,18 @@ pub fn check_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(),
     // A Host that is no host[:port] (`a@evil:80/x`), or an authority with
     // userinfo: upstreams and the recording's URL would read another host
     // or path into it.
-    let bad_authority =
-        |a: &str| a.contains('@') || a.parse::<hyper::http::uri::Authority>().is_err();
+    let bad_authority = |a: &str| match a.parse::<hyper::http::uri::Authority>() {
+        Err(_) => true,
+        // The parser takes any text after the colon as the port.
+        Ok(parsed) => {
+            let port = &a[parsed.host().len()..];
+            a.contains('@')
+                || !(port.is_empty()
+                    || port
+                        .strip_prefix(':')
+                        .is_some_and(|p| p.parse::<u16>().is_ok()))
+        }
+    };
     if host.is_some_and(|h| !h.is_empty() && h.to_str().map_or(true, bad_authority))
         || uri.authority().is_some_and(|a| bad_authority(a.as_str()))
     {
@@ -470,13 +494,35 @@ mod tests {
             check_head(&Method::GET, &other, &host).unwrap_err().reason,
             "ambiguous_host"
         );
-        for value in ["a@evil:80/x", "evil/x", "a b", "evil:80:80"] {
+        for value in [
+            "a@evil:80/x",
+            "evil/x",
+            "a b",
+            "evil:80:80",
+            "gw:abc",
+            "gw:99999",
+            "gw:",
+        ] {
             let mut h = HeaderMap::new();
             h.append("host", value.parse().unwrap());
             assert_eq!(
                 check_head(&Method::GET, &fine, &h).unwrap_err().reason,
                 "bad_host",
                 "{value}"
+            );
+        }
+        for types in [
+            &["text/plain", "application/json"][..],
+            &["text/plain, application/json"],
+        ] {
+            let mut h = HeaderMap::new();
+            for t in types {
+                h.append("content-type", t.parse().unwrap());
+            }
+            assert_eq!(
+                check_head(&Method::POST, &fine, &h).unwrap_err().reason,
+                "ambiguous_header",
+                "{types:?}"
             );
         }
         let userinfo: Uri = "https://a@gw.example/r/x".parse().unwrap();

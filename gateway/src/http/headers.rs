@@ -43,11 +43,11 @@ static CLIENT_ADDRESS: [HeaderName; 3] = [
 /// `X-Forwarded-Prefix`, Werkzeug's `ProxyFix`) and some route or
 /// authorise by (`X-Original-URI` behind nginx's `auth_request`). The
 /// gateway is that proxy: the agent does not get to say.
-static ORIGINAL_REQUEST: [HeaderName; 3] = [
-    HeaderName::from_static("x-original-uri"),
-    HeaderName::from_static("x-envoy-original-path"),
-    HeaderName::from_static("x-scheme"),
-];
+static ORIGINAL_REQUEST: [HeaderName; 1] = [HeaderName::from_static("x-scheme")];
+/// Prefixes of the same: `X-Original-URI`/`-Host`/`-Forwarded-For`, and
+/// Envoy's own (`X-Envoy-Original-Path`, `X-Envoy-External-Address`), which
+/// a mesh behind the gateway trusts.
+const ORIGINAL_REQUEST_PREFIXES: [&str; 3] = ["x-forwarded-", "x-original-", "x-envoy-"];
 
 /// What never goes upstream besides the hop-by-hop headers: the agent's
 /// credential, its `Host` (the upstream's is set), `Expect` (the body is
@@ -61,7 +61,9 @@ fn not_forwarded(name: &HeaderName) -> bool {
         header::FORWARDED,
     ]
     .contains(name)
-        || name.as_str().starts_with("x-forwarded-")
+        || ORIGINAL_REQUEST_PREFIXES
+            .iter()
+            .any(|p| name.as_str().starts_with(p))
         || CLIENT_ADDRESS.contains(name)
         || ORIGINAL_REQUEST.contains(name)
 }
@@ -447,6 +449,8 @@ mod tests {
             ("x-forwarded-prefix", "/admin"),
             ("x-forwarded-port", "1"),
             ("x-original-uri", "/admin/x"),
+            ("x-original-host", "admin.internal"),
+            ("x-envoy-external-address", "1.2.3.4"),
             ("cookie", "a=1"),
             ("cookie", "b=2"),
         ]);
@@ -471,6 +475,8 @@ mod tests {
             "x-forwarded-prefix",
             "x-forwarded-port",
             "x-original-uri",
+            "x-original-host",
+            "x-envoy-external-address",
         ] {
             assert!(!h.contains_key(gone), "{gone} still there");
         }

@@ -56,7 +56,7 @@ fn media_type(headers: &HeaderMap) -> String {
 
 /// Whether a Content-Type value is a list (a comma outside quotes), which
 /// HTTP reads as that many header lines (RFC 9110, 5.3).
-fn lists_types(value: &[u8]) -> bool {
+pub(super) fn lists_types(value: &[u8]) -> bool {
     let mut quoted = false;
     let mut escaped = false;
     for &b in value {
@@ -225,7 +225,8 @@ fn unreadable(content_type: &str, body: &[u8]) -> Option<String> {
         }
         Ok(_) => {}
     }
-    if super::headers::media_type(content_type).starts_with("multipart/")
+    let media_type = super::headers::media_type(content_type);
+    if (media_type.starts_with("multipart/") || media_type.starts_with("message/"))
         && let Some(why) = unreadable_parts(body)
     {
         return Some(why);
@@ -514,6 +515,8 @@ mod tests {
                 "{headers} (CR)"
             );
         }
+        let rfc822 = "Content-Transfer-Encoding: base64\r\n\r\nYW5uQGV4YW1wbGUuY29t\r\n";
+        assert!(unreadable("message/rfc822", rfc822.as_bytes()).is_some());
         let plain =
             part("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit");
         assert_eq!(unreadable(mixed, plain.as_bytes()), None);

@@ -106,12 +106,16 @@ pub async fn handle(
     // request, its records do not keep the agent's token where it should
     // not have been.
     let authorization = req.headers().get(hyper::header::AUTHORIZATION).cloned();
-    let resp = match exchange(gw, client, req, &mut rec).await {
+    let result = exchange(gw, client, req, &mut rec).await;
+    // A forwarded request can still have carried it in what the gateway
+    // dropped before its checks (a header named with `_`), which the
+    // recording keeps.
+    if let Some(token) = authorization.as_ref().and_then(super::auth::bearer_value) {
+        rec.without_token(token);
+    }
+    let resp = match result {
         Ok(resp) => resp,
         Err(problem) => {
-            if let Some(token) = authorization.as_ref().and_then(super::auth::bearer_value) {
-                rec.without_token(token);
-            }
             rec.outcome = problem.outcome;
             let layer = ["token_reason", "access_reason"]
                 .iter()

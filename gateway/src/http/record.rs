@@ -219,6 +219,8 @@ impl ExchangeRecord {
         clean(&mut self.url);
         self.query.iter_mut().for_each(clean);
         self.path.iter_mut().for_each(clean);
+        self.asked.iter_mut().for_each(clean);
+        self.connection.iter_mut().for_each(clean);
         for (_, value) in &mut self.request_headers {
             clean(value);
         }

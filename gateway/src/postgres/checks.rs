@@ -213,7 +213,9 @@ async fn analysed(
         // would have said (its message, code and position), so that tools
         // draw their caret and match their messages as usual; the detail
         // says who refused.
-        let code = if e.message.contains("stack depth limit exceeded") {
+        let code = if e.message.contains("stack depth limit exceeded")
+            || e.message.contains("nested too deeply")
+        {
             sqlstate::STATEMENT_TOO_COMPLEX
         } else {
             sqlstate::SYNTAX_ERROR

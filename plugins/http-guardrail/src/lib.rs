@@ -273,7 +273,13 @@ fn parse_body(http: &HttpRequest) -> Option<Doc> {
     {
         return None;
     }
-    Doc::parse(&http.body)
+    // As the gateway's own checks do (and Express's body-parser): a UTF-8
+    // byte-order mark is not part of the document.
+    Doc::parse(
+        http.body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&http.body),
+    )
 }
 
 fn in_scope(session: &Session, groups: &[String], connections: &[String]) -> bool {

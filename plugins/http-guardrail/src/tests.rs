@@ -114,6 +114,10 @@ fn unknown_conditions_never_earn_an_allow() {
                   {"name": "no-body", "path": "/strict", "body": [{"pointer": "/n", "present": false}], "action": "deny"}]
     }));
     assert!(check(&deny_negative, &[], testing::http("GET", "/x")).is_allow());
+    let bom = testing::http("POST", "/x").body("\u{feff}{\"n\": 1}");
+    assert!(check(&deny_negative, &[], bom).is_allow());
+    let bom = testing::http("POST", "/x").body("\u{feff}{\"n\": -1}");
+    assert!(!check(&deny_negative, &[], bom).is_allow());
     let form =
         testing::http("GET", "/x").header("Content-Type", "application/x-www-form-urlencoded");
     assert!(check(&deny_negative, &[], form).is_allow());

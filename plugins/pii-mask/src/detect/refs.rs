@@ -123,41 +123,40 @@ fn html5_char(value: u32) -> char {
     }
 }
 
-/// Markup at `i` a reader does not see, and its length: CDATA brackets and
-/// closed comments. `unclosed`: the offset from which the text is known to
-/// hold no comment end, so that a text of many `<!--` is searched once,
-/// not once per opening.
-fn markup(text: &[u8], i: usize, unclosed: &mut usize) -> Option<usize> {
+/// Markup at `i` a reader does not see, and its length: CDATA brackets,
+/// comment delimiters, and comments holding nothing but whitespace
+/// (`<!---->`, `<!-- -->`), which split what a browser shows as one word.
+/// Any other comment loses only its delimiters: what it holds is text too,
+/// which an agent reading the raw body sees.
+fn markup(text: &[u8], i: usize) -> Option<usize> {
     let rest = text.get(i..)?;
     if rest.starts_with(b"<![CDATA[") {
         return Some(9);
     }
-    if rest.starts_with(b"]]>") {
+    if rest.starts_with(b"]]>") || rest.starts_with(b"-->") {
         return Some(3);
     }
-    if let Some(body) = rest.strip_prefix(b"<!--") {
-        // `<!-->` and `<!--->` are (empty) comments in HTML5.
-        if body.starts_with(b">") {
-            return Some(5);
-        }
-        if body.starts_with(b"->") {
-            return Some(6);
-        }
-        if i + 4 >= *unclosed {
-            return None;
-        }
-        // HTML5 ends a comment at `-->`, and at `--!>` too.
-        let end = body.windows(3).enumerate().find_map(|(p, w)| {
-            (w == b"-->")
-                .then_some(p + 3)
-                .or_else(|| (w == b"--!" && body.get(p + 3) == Some(&b'>')).then_some(p + 4))
-        });
-        if end.is_none() {
-            *unclosed = i + 4;
-        }
-        return end.map(|len| 4 + len);
+    // HTML5 ends a comment at `--!>` too.
+    if rest.starts_with(b"--!>") {
+        return Some(4);
     }
-    None
+    let body = rest.strip_prefix(b"<!--")?;
+    // `<!-->` and `<!--->` are (empty) comments in HTML5.
+    if body.starts_with(b">") {
+        return Some(5);
+    }
+    if body.starts_with(b"->") {
+        return Some(6);
+    }
+    let blank = body.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let after = &body[blank..];
+    if after.starts_with(b"-->") {
+        Some(4 + blank + 3)
+    } else if after.starts_with(b"--!>") {
+        Some(4 + blank + 4)
+    } else {
+        Some(4)
+    }
 }
 
 /// One decoded reference or dropped piece of markup: `orig_len` bytes at
@@ -186,15 +185,14 @@ impl Decoded {
         let mut copied = 0;
         let mut i = 0;
         let mut buf = [0u8; 4];
-        let mut unclosed = usize::MAX;
         while let Some(p) = text[i..]
             .iter()
-            .position(|b| matches!(b, b'&' | b'<' | b']'))
+            .position(|b| matches!(b, b'&' | b'<' | b']' | b'-'))
         {
             i += p;
             let (decoded, len): (&[u8], usize) = if let Some((c, len)) = reference(text, i) {
                 (c.encode_utf8(&mut buf).as_bytes(), len)
-            } else if let Some(len) = markup(text, i, &mut unclosed) {
+            } else if let Some(len) = markup(text, i) {
                 (&[], len)
             } else {
                 i += 1;

@@ -254,11 +254,35 @@ fn character_references_are_decoded_before_scanning() {
     ] {
         assert_eq!(body(&m, "text/html", text).0, text, "{text}");
     }
-    // Many unclosed comments: the end is looked for once, not per opening
-    // (200,000 openings, searched each, would take minutes here).
+    // Many unclosed comments: each opening is read once.
     let openings = format!("{}ann@example.com", "<!--".repeat(200_000));
     let (masked, _) = body(&m, "text/html", &openings);
     assert!(masked.ends_with("[EMAIL]"));
+    // What a comment holds is text the agent reads in the raw body.
+    for (content_type, text, want) in [
+        (
+            "text/html",
+            "<p>x</p><!-- ann@example.com -->",
+            "<p>x</p><!-- [EMAIL] -->",
+        ),
+        (
+            "text/plain",
+            "note <!--ann@example.com--> end",
+            "note <!--[EMAIL]--> end",
+        ),
+        (
+            "text/html",
+            "<!-- 4242 4242 4242 4242 --!>",
+            "<!-- [CARD] --!>",
+        ),
+        (
+            "application/json",
+            r#"{"e":"<!-- ann@example.com -->"}"#,
+            r#"{"e":"<!-- [EMAIL] -->"}"#,
+        ),
+    ] {
+        assert_eq!(body(&m, content_type, text).0, want, "{text}");
+    }
     // JSON strings and form values are decoded too.
     let (masked, _) = body(
         &m,
