@@ -145,18 +145,20 @@ impl<'a> TokenSearch<'a> {
 /// `text` without the agent's token, for the record of a refused request:
 /// the token replaced where it is written out, the whole value where it
 /// is (also) escaped.
-pub fn without_token(token: &str, text: &str) -> String {
+/// `None`: `text` holds no token (the common case, on every exchange:
+/// nothing is copied).
+pub fn without_token(token: &str, text: &str) -> Option<String> {
     let search = TokenSearch::new(token);
     // As in `only_in_authorization`: a short string is anywhere by chance.
     if token.len() < 16 || !search.holds(text.as_bytes()) {
-        return text.to_string();
+        return None;
     }
     let replaced = text.replace(token, "[agent token]");
-    if search.holds(replaced.as_bytes()) {
+    Some(if search.holds(replaced.as_bytes()) {
         "[holds the agent token]".to_string()
     } else {
         replaced
-    }
+    })
 }
 
 /// The token of an `Authorization: Bearer` value, if it is one.
@@ -266,13 +268,16 @@ mod tests {
             assert_eq!(problem.reason, "token_misplaced");
         }
         assert_eq!(
-            without_token(token, &format!("a={token}&b=1")),
-            "a=[agent token]&b=1"
+            without_token(token, &format!("a={token}&b=1")).as_deref(),
+            Some("a=[agent token]&b=1")
         );
         for both in [format!("a={token}&b={escaped}"), format!("b={escaped}")] {
-            assert_eq!(without_token(token, &both), "[holds the agent token]");
+            assert_eq!(
+                without_token(token, &both).as_deref(),
+                Some("[holds the agent token]")
+            );
         }
-        assert_eq!(without_token(token, "a=1"), "a=1");
+        assert_eq!(without_token(token, "a=1"), None);
         for value in [format!("session={token}"), format!("session={escaped}")] {
             h.insert("cookie", HeaderValue::from_str(&value).unwrap());
             let problem = only_in_authorization(token, &h, "/items", None).unwrap_err();

@@ -214,7 +214,11 @@ impl ExchangeRecord {
     /// Everything recorded of the request's head, the agent's token taken
     /// out (see [`super::auth::without_token`]).
     pub fn without_token(&mut self, token: &str) {
-        let clean = |text: &mut String| *text = super::auth::without_token(token, text);
+        let clean = |text: &mut String| {
+            if let Some(clean) = super::auth::without_token(token, text) {
+                *text = clean;
+            }
+        };
         clean(&mut self.raw_path);
         clean(&mut self.url);
         self.query.iter_mut().for_each(clean);
