@@ -175,8 +175,12 @@ async fn a_plugin_waiting_in_the_host_is_cut_off_at_its_deadline() {
             panic!("{name}: expected a refusal, got {decision:?}");
         };
         assert_eq!(refusal.cause, RefusalCause::PluginFailure, "{name}");
+        // The silent server's request is given what is left of the call's
+        // deadline: on a busy machine its read timeout can fire first, and
+        // the plugin fails with it, inside the deadline all the same.
         assert!(
-            refusal.reason.contains("exceeded its 200 ms deadline"),
+            refusal.reason.contains("exceeded its 200 ms deadline")
+                || (name == "silent-server" && refusal.reason.contains("ConnectionReadTimeout")),
             "{name}: {}",
             refusal.reason
         );
