@@ -113,6 +113,26 @@ impl Drop for Gateway {
 }
 
 /// A minimal HTTP/1.1 GET: status code and body.
+/// `sluice serve` with `config`, once its admin listener on `port` says ready.
+fn serve(config: &std::path::Path, port: u16) -> Gateway {
+    let gateway = Gateway(
+        sluice()
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || get(port, "/readyz")
+            .is_some_and(|(s, _)| s == 200)),
+        "gateway not ready"
+    );
+    gateway
+}
+
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -162,21 +182,7 @@ fn serve_hot_reloads_and_reports_through_the_admin_api() {
              [plugins.config.deny-word]\nwords = [\"drop\"]\n"
         ),
     );
-    let _gateway = Gateway(
-        sluice()
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_until(Duration::from_secs(20), || get(port, "/readyz")
-            .is_some_and(|(s, _)| s == 200)),
-        "gateway not ready"
-    );
+    let _gateway = serve(&config, port);
     assert_eq!(get(port, "/healthz").unwrap().0, 200);
 
     // The embedded dev issuer publishes its keys at its `iss`, the admin listener.
@@ -475,21 +481,7 @@ fn admin_api_status_codes() {
     std::fs::create_dir_all(&sessions).unwrap();
     write_recording(&sessions, PG_SESSION, "postgres");
     write_recording(&sessions, HTTP_SESSION, "http");
-    let _gateway = Gateway(
-        sluice()
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_until(Duration::from_secs(20), || get(port, "/readyz")
-            .is_some_and(|(s, _)| s == 200)),
-        "gateway not ready"
-    );
+    let _gateway = serve(&config, port);
     let json = |body: &str| -> serde_json::Value { serde_json::from_str(body).unwrap() };
 
     // HAR of an HTTP session; of a PostgreSQL one, a conflict, not an empty HAR.

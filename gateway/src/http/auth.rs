@@ -34,6 +34,11 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
             "more than one Authorization header",
         ));
     }
+    bearer_value(value)
+}
+
+/// The token of one `Authorization: Bearer` value.
+pub fn bearer_value(value: &hyper::header::HeaderValue) -> Result<&str, Problem> {
     let text = value.to_str().map_err(|_| {
         Problem::unauthorized("token_malformed", "the Authorization header is not ASCII")
     })?;
@@ -159,14 +164,6 @@ pub fn without_token(token: &str, text: &str) -> Option<String> {
     } else {
         replaced
     })
-}
-
-/// The token of an `Authorization: Bearer` value, if it is one.
-pub fn bearer_value(value: &hyper::header::HeaderValue) -> Option<&str> {
-    let text = value.to_str().ok()?.trim();
-    let (scheme, token) = text.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// `%XX` escapes decoded; anything else (a `%` without two hex digits

@@ -110,7 +110,10 @@ pub async fn handle(
     // A forwarded request can still have carried it in what the gateway
     // dropped before its checks (a header named with `_`), which the
     // recording keeps.
-    if let Some(token) = authorization.as_ref().and_then(super::auth::bearer_value) {
+    if let Some(token) = authorization
+        .as_ref()
+        .and_then(|v| super::auth::bearer_value(v).ok())
+    {
         rec.without_token(token);
     }
     let resp = match result {

@@ -150,10 +150,7 @@ async fn direct_tls(
             "a direct TLS connection, but this listener has no TLS",
         )));
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-    let stream = acceptor.accept(io).await.map_err(HandshakeError::Tls)?;
-    let named = stream.get_ref().1.alpn_protocol() == Some(ALPN_POSTGRESQL);
-    let mut io: Pin<Box<dyn ServerIo>> = Box::pin(stream);
+    let (mut io, named) = tls_accept(io, config).await?;
     if !named {
         return Err(refuse(
             &mut *io,
@@ -164,6 +161,17 @@ async fn direct_tls(
         .await);
     }
     Ok(io)
+}
+
+/// TLS on `io`; whether the client named `postgresql` with ALPN.
+async fn tls_accept(
+    io: Pin<Box<dyn ServerIo>>,
+    config: &Arc<rustls::ServerConfig>,
+) -> Result<(Pin<Box<dyn ServerIo>>, bool), HandshakeError> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+    let stream = acceptor.accept(io).await.map_err(HandshakeError::Tls)?;
+    let named = stream.get_ref().1.alpn_protocol() == Some(ALPN_POSTGRESQL);
+    Ok((Box::pin(stream), named))
 }
 
 /// Runs the handshake on a new client connection.
@@ -198,9 +206,8 @@ pub async fn accept(
                     Some(config) => {
                         io.write_all(b"S").await.map_err(FrameError::Io)?;
                         io.flush().await.map_err(FrameError::Io)?;
-                        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-                        let stream = acceptor.accept(io).await.map_err(HandshakeError::Tls)?;
-                        io = Box::pin(stream);
+                        // Without ALPN, or with it: as PostgreSQL 17 does.
+                        io = tls_accept(io, config).await?.0;
                         tls = true;
                     }
                     None => {
