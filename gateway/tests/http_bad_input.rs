@@ -226,6 +226,125 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
     }
 }
 
+/// The token search also reads IIS's `%uXXXX` escapes, in any mix with
+/// `%XX`, and HTTP/2's `:authority`, which is no header (HTTP/1.1's `Host`
+/// is searched as one): neither reaches the upstream or the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_escaped_for_iis_or_in_the_authority_are_refused_and_not_recorded() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let client = gw.client();
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let url = gw.https("/api/items");
+
+    let wide: String = token.bytes().map(|b| format!("%u{b:04X}")).collect();
+    let mixed: String = token
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| match i % 3 {
+            0 => format!("%u{b:04x}"),
+            1 => format!("%{b:02X}"),
+            _ => (b as char).to_string(),
+        })
+        .collect();
+    for escaped in [&wide, &mixed] {
+        for query in [
+            format!("access_token={escaped}"),
+            format!("access_token={}", escaped.replace('%', "%25")),
+        ] {
+            let resp = client
+                .get(format!("{url}?{query}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            let (status, v) = problem(resp).await;
+            assert_eq!(
+                (status, v["reason"].as_str()),
+                (400, Some("token_misplaced")),
+                "{query}"
+            );
+        }
+    }
+    // In the path, `%u` is no escape the gateway forwards: the path is
+    // refused before the token is looked at, and its record is searched.
+    let resp = client
+        .get(format!("{url}/{wide}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = problem(resp).await;
+    assert_eq!((status, v["reason"].as_str()), (400, Some("bad_path")));
+
+    // curl sends its `Host` as HTTP/2's `:authority`, as written. (An
+    // escaped token cannot be one: `%` is no character of a host.)
+    let auth = format!("Authorization: Bearer {token}");
+    let host = format!("Host: {token}");
+    let out = gw.curl(&["--http2", "-H", &auth, "-H", &host, &url]);
+    assert_eq!(out.version, "2", "{}", out.stderr);
+    assert_eq!(out.status, 400, "{}", out.body);
+    let v: Value = serde_json::from_str(&out.body).unwrap();
+    assert_eq!(v["reason"], "token_misplaced", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("authority"), "{v}");
+    // Over HTTP/1.1 it is the Host header.
+    let out = gw.curl(&["--http1.1", "-H", &auth, "-H", &host, &url]);
+    assert_eq!(out.status, 400, "{}", out.body);
+    let v: Value = serde_json::from_str(&out.body).unwrap();
+    assert_eq!(v["reason"], "token_misplaced", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("host header"), "{v}");
+    assert_eq!(up.count(), 0, "nothing refused reached the upstream");
+
+    // The bad path's refusal is in the audit log, its path without the
+    // token; no spelling of the token is anywhere in it.
+    let mut paths = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        paths = audit_refusal_paths(&gw, "bad_path");
+        if !paths.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(paths, ["[holds the agent token]"]);
+    drop(client);
+    for dir in ["state/audit/log", "state/sessions"] {
+        for entry in std::fs::read_dir(gw.dir.path().join(dir))
+            .unwrap()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            for spelling in [&token, &wide, &mixed] {
+                assert!(
+                    !text.contains(spelling.as_str()),
+                    "the token is in {:?}",
+                    entry.path()
+                );
+            }
+        }
+    }
+}
+
+/// The recorded path of each refusal for `reason` in the audit log.
+fn audit_refusal_paths(gw: &Gateway, reason: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(gw.dir.path().join("state/audit/log")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if v["kind"] == "connection.refused" && v["detail"]["reason"] == reason {
+                out.push(v["detail"]["path"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    out
+}
+
 /// (reason, connection) of every refusal in the gateway's audit log.
 fn audit_refusals(gw: &Gateway) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -630,8 +749,9 @@ async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
 
     // A head trickled byte by byte is cut off at the header deadline (1.5 s
-    // in these tests), as is a connection that never says anything and a
-    // body that never arrives.
+    // in these tests; it is answered 408, see
+    // `a_request_head_that_stalls_is_answered_408`), as is a connection that
+    // never says anything and a body that never arrives.
     let started = Instant::now();
     let mut slow = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
     slow.write_all(b"GET /api/x HTTP/1.1\r\nHost: a\r\n")
@@ -676,6 +796,81 @@ async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
     let _ = stalled.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     assert_eq!(up.count(), 2);
+}
+
+/// A request head begun and not finished within `header_timeout_ms` is
+/// answered 408 with a problem document, on a new connection or a kept-alive
+/// one, over TLS too; hyper itself would close without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_stalls_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let full = format!("GET /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let partial = "GET /api/x HTTP/1.1\r\nHost: a\r\n";
+
+    let check = |answer: &[u8], earlier: &str| {
+        let answer = String::from_utf8_lossy(answer);
+        assert!(answer.starts_with(earlier), "{answer}");
+        let (_, timed_out) = answer
+            .split_once("HTTP/1.1 408 Request Timeout\r\n")
+            .unwrap_or_else(|| panic!("no 408: {answer}"));
+        let (head, body) = timed_out.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        assert!(head.contains("connection: close"), "{head}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["status"], 408, "{v}");
+        assert_eq!(v["reason"], "header_timeout", "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("1500 ms"), "{v}");
+    };
+
+    for earlier in ["", full.as_str()] {
+        let mut tcp = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        tcp.write_all(earlier.as_bytes()).unwrap();
+        tcp.write_all(partial.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer);
+        check(
+            &answer,
+            if earlier.is_empty() {
+                "HTTP/1.1 408"
+            } else {
+                "HTTP/1.1 200"
+            },
+        );
+    }
+
+    let pem = std::fs::read(gw.cert()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(partial.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // A close without TLS's close_notify would be an error after the
+    // answer: what arrived is what counts.
+    let _ = tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut answer)).await;
+    check(&answer, "HTTP/1.1 408");
+    assert_eq!(up.count(), 1);
 }
 
 /// A client that sends its whole body before it reads the answer (Python's

@@ -571,7 +571,7 @@ async fn mcp_tool_calls_are_judged_per_tool() {
     for (method, body, code, rule) in [
         (
             "POST",
-            r#"{"jsonrpc":"2.0","id":8,"Method":"tool\u017f/Call","Params":{"Name":"delete_repo"}}"#,
+            r#"{"jsonrpc":"2.0","id":8,"Method":"tools/call","Params":{"Name":"delete_repo"}}"#,
             -32010,
             "no-destructive-tools",
         ),
@@ -615,4 +615,105 @@ async fn mcp_tool_calls_are_judged_per_tool() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], -32700);
     assert_eq!(up.count(), 2);
+}
+
+/// A method a server may read as MCP's although it is not spelled so
+/// (trimmed, or compared without regard to case) is refused rather than
+/// forwarded: the guardrails would have judged it under another name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_methods_spelled_almost_as_mcp_spells_them_are_refused() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    let call = |id: usize, method: &str, tool: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{"name":"{tool}"}}}}"#)
+    };
+
+    // As JSON escapes: `\u0000` reaches the parser as a NUL.
+    let near = [
+        "tools/call ",
+        " tools/call",
+        "\\ttools/call\\r\\n",
+        "tools/call\\u0000",
+        "\\ufefftools/call",
+        "Tools/Call",
+        "tool\\u017f/call",
+        "tools/list ",
+    ];
+    for (id, method) in near.iter().enumerate() {
+        // Both tools: a denied one would be refused anyway, an allowed one
+        // only for its spelling.
+        for tool in ["search_code", "delete_repo"] {
+            let resp = send_json(
+                &gw,
+                &client,
+                &token,
+                "POST",
+                "/tools/mcp",
+                &call(id, method, tool),
+            )
+            .await;
+            assert_eq!(resp.status(), 400, "{method}");
+            assert_eq!(resp.headers()["content-type"], "application/json");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["jsonrpc"], "2.0", "{v}");
+            assert_eq!(v["id"], id, "{method}: {v}");
+            assert_eq!(v["error"]["code"], -32600, "{method}: {v}");
+            assert_eq!(v["error"]["data"]["reason"], "invalid_mcp", "{v}");
+            let message = v["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("send the method exactly as MCP spells it"),
+                "{v}"
+            );
+        }
+    }
+    // In a batch, one near miss refuses the batch, which is answered as a
+    // whole (`"id": null`), as any message the gateway cannot judge.
+    let batch = format!(
+        "[{},{}]",
+        call(20, "tools/call", "search_code"),
+        call(21, "tools/call ", "search_code")
+    );
+    let resp = send_json(&gw, &client, &token, "POST", "/tools/mcp", &batch).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["id"], Value::Null, "{v}");
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    // A name no MCP server shares with MCP's still may not hide whitespace.
+    let resp = send_json(
+        &gw,
+        &client,
+        &token,
+        "POST",
+        "/tools/mcp",
+        &call(22, "custom/run\\u0000", "x"),
+    )
+    .await;
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("control characters"),
+        "{v}"
+    );
+    assert_eq!(up.count(), 0, "no near miss reached the server");
+
+    // Spelled exactly, the allowed call goes through.
+    let resp = send_json(
+        &gw,
+        &client,
+        &token,
+        "POST",
+        "/tools/mcp",
+        &call(23, "tools/call", "search_code"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["id"], 23, "{v}");
+    assert!(v.get("error").is_none(), "{v}");
+    assert_eq!(up.count(), 1);
 }

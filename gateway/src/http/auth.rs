@@ -62,15 +62,20 @@ pub fn bearer_value(value: &hyper::header::HeaderValue) -> Result<&str, Problem>
 
 /// Refuses a request whose head carries the agent's token outside its
 /// `Authorization` header (a cookie, an API-key header, the path, the query
-/// string): those go upstream and into the recording, and the token is a
-/// credential of the agent's that no upstream may see. Bodies are the
-/// agent's data and are not searched. `path` is the normalised path the
-/// upstream gets (escapes of unreserved characters decoded); the query and
-/// header values are searched as sent and percent-decoded, as upstreams
-/// read them (`?t=%65yJ…` is the token to a framework).
+/// string, the request's authority): those go upstream and into the
+/// recording, and the token is a credential of the agent's that no upstream
+/// may see. Bodies are the agent's data and are not searched. `path` is the
+/// normalised path the upstream gets (escapes of unreserved characters
+/// decoded); the query, the authority and header values are searched as
+/// sent and percent-decoded, as upstreams read them (`?t=%65yJ…` is the
+/// token to a framework). `authority` is the request URI's: HTTP/2's
+/// `:authority`, which is no header (HTTP/1.1's `Host` is), or an absolute
+/// request target's; it goes upstream in `X-Forwarded-Host` and
+/// `Forwarded`.
 pub fn only_in_authorization(
     token: &str,
     headers: &HeaderMap,
+    authority: Option<&str>,
     path: &str,
     query: Option<&str>,
 ) -> Result<(), Problem> {
@@ -86,6 +91,11 @@ pub fn only_in_authorization(
         .filter(|(name, _)| *name != AUTHORIZATION)
         .find(|(_, value)| holds(value.as_bytes()))
         .map(|(name, _)| format!("the {name} header"))
+        .or_else(|| {
+            authority
+                .is_some_and(|a| holds(a.as_bytes()))
+                .then(|| "the request's authority (`:authority` or the request target)".to_string())
+        })
         .or_else(|| {
             (holds(path.as_bytes()) || query.is_some_and(|q| holds(q.as_bytes())))
                 .then(|| "the path or query string".to_string())
@@ -103,7 +113,8 @@ pub fn only_in_authorization(
 }
 
 /// Where the token is, as sent or percent-decoded (as upstreams read
-/// queries and cookies; some decode twice).
+/// queries and cookies; some decode twice, and IIS and ASP.NET also read
+/// `%uXXXX`).
 struct TokenSearch<'a> {
     token: &'a str,
     // Built only for a text long enough to hold the token, which most
@@ -166,22 +177,32 @@ pub fn without_token(token: &str, text: &str) -> Option<String> {
     })
 }
 
-/// `%XX` escapes decoded; anything else (a `%` without two hex digits
-/// too) kept as it is.
+/// `%XX` and `%uXXXX` escapes decoded (the latter as UTF-8, as IIS and
+/// ASP.NET decode them; a `%u` escape of a lone surrogate is kept, as no
+/// token holds one); anything else (a `%` without two hex digits too) kept
+/// as it is.
 fn percent_decoded(text: &[u8]) -> Vec<u8> {
     use super::route::hex;
+    let hex_at = |i: usize| text.get(i).copied().and_then(hex);
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
-        if text[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                text.get(i + 1).copied().and_then(hex),
-                text.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-            continue;
+        if text[i] == b'%' {
+            if let (Some(hi), Some(lo)) = (hex_at(i + 1), hex_at(i + 2)) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+            if matches!(text.get(i + 1), Some(b'u' | b'U'))
+                && let Some(c) = (2..6)
+                    .try_fold(0u32, |n, k| Some(n << 4 | u32::from(hex_at(i + k)?)))
+                    .and_then(char::from_u32)
+            {
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                i += 6;
+                continue;
+            }
         }
         out.push(text[i]);
         i += 1;
@@ -249,7 +270,7 @@ mod tests {
             HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
         );
         h.insert("x-kept", HeaderValue::from_static("yes"));
-        assert!(only_in_authorization(token, &h, "/items", Some("a=1")).is_ok());
+        assert!(only_in_authorization(token, &h, None, "/items", Some("a=1")).is_ok());
         let escaped: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
         let twice = escaped.replace('%', "%25");
         for (path, query) in [
@@ -261,7 +282,8 @@ mod tests {
             ("/items".to_string(), Some(format!("access_token={twice}"))),
             (format!("/tokens/{token}"), None),
         ] {
-            let problem = only_in_authorization(token, &h, &path, query.as_deref()).unwrap_err();
+            let problem =
+                only_in_authorization(token, &h, None, &path, query.as_deref()).unwrap_err();
             assert_eq!(problem.reason, "token_misplaced");
         }
         assert_eq!(
@@ -275,15 +297,67 @@ mod tests {
             );
         }
         assert_eq!(without_token(token, "a=1"), None);
+        assert!(
+            only_in_authorization(token, &h, Some("gateway.example:8443"), "/items", None).is_ok()
+        );
+        let problem = only_in_authorization(token, &h, Some(token), "/items", None).unwrap_err();
+        assert!(problem.detail.contains("authority"), "{}", problem.detail);
         for value in [format!("session={token}"), format!("session={escaped}")] {
             h.insert("cookie", HeaderValue::from_str(&value).unwrap());
-            let problem = only_in_authorization(token, &h, "/items", None).unwrap_err();
+            let problem = only_in_authorization(token, &h, None, "/items", None).unwrap_err();
             assert!(problem.detail.contains("cookie"), "{}", problem.detail);
         }
     }
 
     use super::*;
     use hyper::header::HeaderValue;
+
+    /// IIS and ASP.NET decode `%uXXXX` as well as `%XX`: a token spelled
+    /// with either, in any mix, once or escaped again, is the token.
+    #[test]
+    fn tokens_escaped_as_iis_reads_them_are_found() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        let mut h = HeaderMap::new();
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        let wide: String = token.bytes().map(|b| format!("%u{b:04x}")).collect();
+        let mixed: String = token
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| match i % 3 {
+                0 => format!("%u{b:04X}"),
+                1 => format!("%{b:02x}"),
+                _ => (b as char).to_string(),
+            })
+            .collect();
+        let upper_u = wide.replace("%u", "%U");
+        let twice = mixed.replace('%', "%25");
+        for escaped in [&wide, &mixed, &upper_u, &twice] {
+            assert!(!escaped.contains(token));
+            let query = format!("access_token={escaped}&b=1");
+            let problem =
+                only_in_authorization(token, &h, None, "/items", Some(&query)).unwrap_err();
+            assert_eq!(problem.reason, "token_misplaced", "{escaped}");
+            let problem =
+                only_in_authorization(token, &h, Some(escaped), "/items", None).unwrap_err();
+            assert_eq!(problem.reason, "token_misplaced", "{escaped}");
+            assert_eq!(
+                without_token(token, &format!("/items/{escaped}")).as_deref(),
+                Some("[holds the agent token]"),
+                "{escaped}"
+            );
+        }
+        // Escapes that decode to nothing, or to another text, are not it.
+        let near: String = wide.replacen("%u0065", "%u0066", 1);
+        assert!(only_in_authorization(token, &h, None, "/items", Some(&near)).is_ok());
+        assert_eq!(without_token(token, &format!("a={near}")), None);
+        assert_eq!(
+            percent_decoded(b"%u0065%uD800%u12%uzzzz%u00e9%41"),
+            "e%uD800%u12%uzzzz\u{e9}A".as_bytes()
+        );
+    }
 
     fn with(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

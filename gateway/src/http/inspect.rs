@@ -223,7 +223,12 @@ async fn check_mcp(
         Ok(p) => p,
         Err(e) => {
             rec.outcome = Outcome::Refused;
-            let err = mcp::error_object(None, e.code, &e.message, json!({"reason": "invalid_mcp"}));
+            let err = mcp::error_object(
+                e.id.as_ref(),
+                e.code,
+                &e.message,
+                json!({"reason": "invalid_mcp"}),
+            );
             return Some(rpc_answer(StatusCode::BAD_REQUEST, err));
         }
     };

@@ -1,19 +1,24 @@
 //! The agent-facing HTTP listener: TLS (HTTP/2 or HTTP/1.1 by ALPN), plain
 //! HTTP from loopback when allowed, and the bounds that keep slow or idle
 //! clients from holding the gateway: a deadline for the TLS handshake and
-//! each request head, a size limit on heads, a cap on open connections, and
-//! an idle timeout that also covers HTTP/2.
+//! each request head (a head begun and not finished in time is answered
+//! 408), a size limit on heads, a cap on open connections, and an idle
+//! timeout that also covers HTTP/2.
 
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use hyper::StatusCode;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -119,20 +124,20 @@ impl HttpListener {
         if first[0] == TLS_HANDSHAKE {
             let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
             match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => self.serve_http(TokioIo::new(stream), peer, true).await,
+                Ok(Ok(stream)) => self.serve_http(stream, peer, true).await,
                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         } else if self.settings.allow_plaintext_loopback && peer.ip().is_loopback() {
-            self.serve_http(TokioIo::new(tcp), peer, false).await;
+            self.serve_http(tcp, peer, false).await;
         } else {
             refuse_plaintext(tcp).await;
         }
     }
 
-    async fn serve_http<I>(&self, io: I, peer: SocketAddr, tls: bool)
+    async fn serve_http<S>(&self, stream: S, peer: SocketAddr, tls: bool)
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let session_id: Arc<str> = new_id().into();
         let trail = Arc::new(ClientTrail::new(
@@ -160,25 +165,16 @@ impl HttpListener {
             let guard = tracker.begin();
             async move { Ok::<_, Infallible>(proxy::handle(&gateway, &client, req, guard).await) }
         });
-        let conn = self.builder.serve_connection(io, service);
-        tokio::pin!(conn);
+        let (io, reclaim) = Reclaimable::new(stream);
+        // Boxed so that it can be dropped, giving the stream back, before
+        // a 408 is written on it.
+        let mut conn = Box::pin(self.builder.serve_connection(TokioIo::new(io), service));
         let idle_limit = Duration::from_secs(self.settings.idle_timeout_secs);
         let mut tick = tokio::time::interval(idle_limit.min(Duration::from_secs(1)));
         let mut closing = false;
-        loop {
+        let result = loop {
             tokio::select! {
-                result = conn.as_mut() => {
-                    let ending = match result {
-                        Ok(()) if closing => "idle_timeout",
-                        Ok(()) => "closed",
-                        Err(e) => {
-                            tracing::debug!(%peer, "http connection ended: {e}");
-                            "connection_error"
-                        }
-                    };
-                    trail.end(ending);
-                    return;
-                }
+                result = conn.as_mut() => break result,
                 _ = tick.tick(), if !closing => {
                     if activity.idle_for().is_some_and(|idle| idle >= idle_limit) {
                         conn.as_mut().graceful_shutdown();
@@ -186,6 +182,165 @@ impl HttpListener {
                     }
                 }
             }
+        };
+        drop(conn);
+        let ending = match result {
+            Ok(()) if closing => "idle_timeout",
+            Ok(()) => "closed",
+            Err(e) if is_head_timeout(&*e) => {
+                tracing::debug!(%peer, "http request head timed out");
+                match reclaim.take() {
+                    Some(stream) => {
+                        answer_head_timeout(stream, self.settings.header_timeout_ms).await
+                    }
+                    None => tracing::debug!(%peer, "response bytes still unsent: no 408"),
+                }
+                "header_timeout"
+            }
+            Err(e) => {
+                tracing::debug!(%peer, "http connection ended: {e}");
+                "connection_error"
+            }
+        };
+        trail.end(ending);
+    }
+}
+
+/// Whether hyper gave up on a connection because a request head it had
+/// begun to read did not arrive in time. hyper 1.x answers the head errors
+/// it knows (400, 414, 431) itself but closes this one without a word
+/// (`Server::on_error` has no status for it), and offers no hook to answer
+/// it: the listener does, on the stream it takes back. Its `HeaderTimeout`
+/// is the one error `is_timeout` reports with no cause; HTTP/2's keep-alive
+/// timeout carries one. (A head not begun, on a new or an idle keep-alive
+/// connection, ends the connection without an error: there is nothing to
+/// answer.)
+fn is_head_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<hyper::Error>()
+        .is_some_and(|e| e.is_timeout() && std::error::Error::source(e).is_none())
+}
+
+/// The 408 for a head that did not arrive in time, bounded by the same
+/// deadline: a client that does not read does not hold the slot.
+async fn answer_head_timeout<S: AsyncWrite + Unpin>(stream: S, header_timeout_ms: u64) {
+    let problem = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "header_timeout",
+        format!(
+            "the request line and headers did not arrive within {header_timeout_ms} ms \
+             (http.header_timeout_ms)"
+        ),
+    );
+    let deadline = Duration::from_millis(header_timeout_ms);
+    let _ = tokio::time::timeout(deadline, answer_and_close(stream, &problem)).await;
+}
+
+/// The client's stream, shared with hyper so that the listener can take it
+/// back after hyper has given up on the connection. It also tells whether
+/// all hyper wrote reached the client (flushed): a 408 is written only
+/// then, never into the middle of a response.
+struct Reclaimable<S>(Arc<Mutex<Shared<S>>>);
+
+struct Shared<S> {
+    stream: Option<S>,
+    unflushed: bool,
+}
+
+/// The listener's handle on a [`Reclaimable`] stream.
+struct Reclaim<S>(Arc<Mutex<Shared<S>>>);
+
+impl<S> Reclaimable<S> {
+    fn new(stream: S) -> (Self, Reclaim<S>) {
+        let shared = Arc::new(Mutex::new(Shared {
+            stream: Some(stream),
+            unflushed: false,
+        }));
+        (Self(shared.clone()), Reclaim(shared))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared<S>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<S> Reclaim<S> {
+    /// The stream, if everything written to it was flushed.
+    fn take(self) -> Option<S> {
+        let mut shared = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.unflushed {
+            return None;
+        }
+        shared.stream.take()
+    }
+}
+
+fn taken<T>() -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Reclaimable<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.lock().stream.as_mut() {
+            Some(s) => Pin::new(s).poll_read(cx, buf),
+            None => taken(),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Reclaimable<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut shared = self.lock();
+        shared.unflushed = true;
+        match shared.stream.as_mut() {
+            Some(s) => Pin::new(s).poll_write(cx, buf),
+            None => taken(),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut shared = self.lock();
+        shared.unflushed = true;
+        match shared.stream.as_mut() {
+            Some(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            None => taken(),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.lock()
+            .stream
+            .as_ref()
+            .is_some_and(AsyncWrite::is_write_vectored)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut shared = self.lock();
+        let Some(s) = shared.stream.as_mut() else {
+            return taken();
+        };
+        let flushed = Pin::new(s).poll_flush(cx);
+        if matches!(flushed, Poll::Ready(Ok(()))) {
+            shared.unflushed = false;
+        }
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.lock().stream.as_mut() {
+            Some(s) => Pin::new(s).poll_shutdown(cx),
+            None => taken(),
         }
     }
 }
@@ -201,20 +356,27 @@ pub fn hard_head_limit(max_header_bytes: usize) -> usize {
 
 /// A plain-HTTP request on the TLS port from a client not allowed to send
 /// one: answered once, without reading it, then closed.
-async fn refuse_plaintext(mut tcp: TcpStream) {
-    let body = Problem::bad_request(
+async fn refuse_plaintext(tcp: TcpStream) {
+    let problem = Problem::bad_request(
         "tls_required",
         "this listener speaks HTTPS: the agent token must travel over TLS",
-    )
-    .to_json()
-    .to_string();
+    );
+    answer_and_close(tcp, &problem).await;
+}
+
+/// `problem` as the one HTTP/1.1 response on a connection that no HTTP
+/// parser owns (any more), then the end of the connection.
+async fn answer_and_close<S: AsyncWrite + Unpin>(mut stream: S, problem: &Problem) {
+    let body = problem.to_json().to_string();
     let head = format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        problem.status.as_u16(),
+        problem.title(),
         body.len()
     );
-    let _ = tcp.write_all(head.as_bytes()).await;
-    let _ = tcp.write_all(body.as_bytes()).await;
-    let _ = tcp.shutdown().await;
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Requests in flight on one connection, and when the last one finished.
@@ -280,4 +442,33 @@ fn new_id() -> String {
         b[8..].copy_from_slice(&t.to_be_bytes());
     }
     b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// The 408 goes only where hyper left nothing half sent.
+    #[tokio::test]
+    async fn the_stream_comes_back_only_when_everything_was_flushed() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let (mut io, reclaim) = Reclaimable::new(ours);
+        io.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        drop(io);
+        assert!(reclaim.take().is_none(), "written, not flushed");
+
+        let (ours, _theirs2) = tokio::io::duplex(1024);
+        let (mut io, reclaim) = Reclaimable::new(ours);
+        io.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        io.flush().await.unwrap();
+        let mut stream = reclaim.take().expect("flushed");
+        stream.write_all(b"more").await.unwrap();
+        // hyper, had it kept its end, finds the stream gone.
+        assert_eq!(
+            io.write(b"x").await.unwrap_err().kind(),
+            io::ErrorKind::NotConnected
+        );
+    }
 }

@@ -3,9 +3,10 @@
 //! notifications reach the guardrails with their method, and a `tools/call`
 //! with the tool's name and arguments.
 //!
-//! Fail closed: on an MCP connection a POST whose body is not JSON-RPC, or a
-//! `tools/call` without a tool name, is refused here rather than forwarded
-//! for the server to interpret in a way the guardrails never saw.
+//! Fail closed: on an MCP connection a POST whose body is not JSON-RPC, a
+//! `tools/call` without a tool name, or a method spelled almost as one of
+//! MCP's (`"tools/call "`, `"Tools/Call"`) is refused here rather than
+//! forwarded for the server to interpret in a way the guardrails never saw.
 
 use std::collections::HashMap;
 
@@ -34,6 +35,10 @@ pub struct Parsed {
 pub struct RpcError {
     pub code: i64,
     pub message: String,
+    /// The id of the one request it answers; `None` when the body is a
+    /// batch or the id could not be read (JSON-RPC answers those with
+    /// `"id": null`).
+    pub id: Option<Value>,
 }
 
 pub const PARSE_ERROR: i64 = -32700;
@@ -50,11 +55,35 @@ pub const MAX_BATCH: usize = 64;
 
 const TOOLS_CALL: &str = "tools/call";
 
+/// The methods an MCP client sends (the specification's requests and
+/// notifications): plugins rule on them by name, so a spelling that only
+/// some servers read as one of them is refused (see [`near_miss`]).
+const METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    TOOLS_CALL,
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+
 pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
     // Which of two `method` or `name` keys counts is up to each parser.
     let names_override = super::json_keys::check_json(body).map_err(|why| RpcError {
         code: INVALID_REQUEST,
         message: format!("ambiguous JSON: {why}"),
+        id: None,
     })?;
     if names_override {
         // Rails and Laravel read `_method` in a JSON body as the request's
@@ -65,17 +94,20 @@ pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
                 "the message carries `{}`, which some servers read as the HTTP method",
                 super::ambiguity::OVERRIDE_PARAMETER
             ),
+            id: None,
         });
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| RpcError {
         code: PARSE_ERROR,
         message: format!("the body is not JSON: {e}"),
+        id: None,
     })?;
     let (items, batch) = match value {
         Value::Array(items) if items.is_empty() => {
             return Err(RpcError {
                 code: INVALID_REQUEST,
                 message: "empty batch".into(),
+                id: None,
             });
         }
         Value::Array(items) if items.len() > MAX_BATCH => {
@@ -85,16 +117,20 @@ pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
                     "a batch of {} messages; the gateway judges at most {MAX_BATCH} at once",
                     items.len()
                 ),
+                id: None,
             });
         }
         Value::Array(items) => (items, true),
         other => (vec![other], false),
     };
     let mut texts = params_as_sent(body, batch).into_iter();
+    // One message the gateway cannot judge refuses the whole batch, which
+    // is answered as one: its error names no single request's id.
     let messages = items
         .into_iter()
         .map(|item| message(item, texts.next().unwrap_or_default()))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(|e| if batch { RpcError { id: None, ..e } } else { e })?;
     Ok(Parsed { messages, batch })
 }
 
@@ -162,15 +198,16 @@ struct Sent {
 }
 
 fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
-    let invalid = |m: &str| RpcError {
+    let invalid = |m: &str, id: Option<&Value>| RpcError {
         code: INVALID_REQUEST,
         message: m.to_string(),
+        id: id.cloned(),
     };
     let Value::Object(mut obj) = v else {
-        return Err(invalid("a JSON-RPC message must be an object"));
+        return Err(invalid("a JSON-RPC message must be an object", None));
     };
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(invalid("not a JSON-RPC 2.0 message"));
+        return Err(invalid("not a JSON-RPC 2.0 message", None));
     }
     let id = take_folded(&mut obj, "id");
     let answers = folded_value(&obj, "result").is_some() || folded_value(&obj, "error").is_some();
@@ -178,32 +215,30 @@ fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
         None if answers => {
             return Ok(Message { id, request: None });
         }
-        None => return Err(invalid("a JSON-RPC request needs a method")),
+        None => return Err(invalid("a JSON-RPC request needs a method", id.as_ref())),
         // Which half a server believes decides whether it runs the call.
         Some(_) if answers => {
             return Err(invalid(
                 "a message with a method is a request, and cannot carry a result or an error",
+                id.as_ref(),
             ));
         }
         Some(Value::String(m)) => m,
-        Some(_) => return Err(invalid("the method must be a string")),
+        Some(_) => return Err(invalid("the method must be a string", id.as_ref())),
     };
+    if let Some(why) = near_miss(&method) {
+        return Err(invalid(&why, id.as_ref()));
+    }
     let params = take_folded(&mut obj, "params").unwrap_or(Value::Null);
-    // A server that matches methods without regard to case (Go's
-    // `strings.EqualFold`) runs it; plugins get the method's own name.
-    let method = if super::json_keys::fold(&method) == TOOLS_CALL {
-        TOOLS_CALL.to_string()
-    } else {
-        method
-    };
     let (tool, arguments_json) = if method == TOOLS_CALL {
         let params_obj = params.as_object();
         let name = params_obj
             .and_then(|p| folded_value(p, "name"))
             .and_then(Value::as_str)
-            .ok_or(RpcError {
+            .ok_or_else(|| RpcError {
                 code: INVALID_PARAMS,
                 message: "tools/call needs params.name, a string".into(),
+                id: id.clone(),
             })?;
         (
             Some(name.to_string()),
@@ -223,6 +258,44 @@ fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
             params_json: sent.params.unwrap_or_else(|| params.to_string()),
         }),
     })
+}
+
+/// Why `method` is refused, if it is a near miss: plugins judge a
+/// `tools/call` by its exact name, while a server that trims the name
+/// (`"tools/call "`, `"tools/call\u0000"`) or compares it without regard
+/// to case (Go's `strings.EqualFold`: `"Tools/Call"`, `"Tool\u017f/Call"`)
+/// runs it as one. No client of the specification spells a method so, so
+/// such a message is refused rather than judged under a name the server
+/// may not use. Whitespace or control characters refuse any method, MCP's
+/// or not: a plugin could rule on any name.
+fn near_miss(method: &str) -> Option<String> {
+    let trimmed = method.trim_matches(strippable);
+    let folded = super::json_keys::fold(trimmed);
+    // Every name in `METHODS` is ASCII, and `fold` maps to lower case.
+    if let Some(known) = METHODS.iter().find(|m| m.eq_ignore_ascii_case(&folded)) {
+        return (method != *known).then(|| {
+            format!(
+                "the method {method:?} is not {known:?}, but servers that trim method names or \
+                 ignore their case run it as {known:?}; send the method exactly as MCP spells it"
+            )
+        });
+    }
+    (trimmed.len() != method.len() || method.chars().any(char::is_control)).then(|| {
+        format!(
+            "the method {method:?} holds whitespace or control characters, which servers may \
+             strip before they read it"
+        )
+    })
+}
+
+/// What servers strip from the ends of a name: whitespace (Unicode's,
+/// as Go's `strings.TrimSpace` and Python's `strip`), control characters
+/// (`\0` ends a C string), and the invisible characters JavaScript's
+/// `trim` also removes or that vanish in a normalising server.
+fn strippable(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 /// A JSON-RPC error response for `id` (`null` when unknown).
@@ -271,7 +344,7 @@ mod tests {
     /// CVE-2026-27896).
     #[test]
     fn member_names_are_read_as_go_servers_read_them() {
-        let body = br#"{"jsonrpc":"2.0","ID":1,"Method":"Tool\u017f/Call","Params":{"Name":"deploy","argument\u017f":{"env":"prod"}}}"#;
+        let body = br#"{"jsonrpc":"2.0","ID":1,"Method":"tools/call","Params":{"Name":"deploy","argument\u017f":{"env":"prod"}}}"#;
         let p = parse(body).unwrap();
         let r = p.messages[0].request.as_ref().unwrap();
         assert_eq!(r.method, "tools/call");
@@ -288,6 +361,67 @@ mod tests {
                 INVALID_REQUEST,
                 "{body}"
             );
+        }
+    }
+
+    /// A server that trims the method or ignores its case runs these as
+    /// the method plugins would have judged under its own name.
+    #[test]
+    fn near_misses_of_mcp_methods_are_refused() {
+        let call = |method: &str, id: Value| {
+            json!({"jsonrpc": "2.0", "id": id, "method": method,
+                   "params": {"name": "delete_repo"}})
+            .to_string()
+        };
+        for method in [
+            "tools/call ",
+            " tools/call",
+            "\ttools/call\r\n",
+            "tools/call\u{0}",
+            "\u{feff}tools/call",
+            "tools/call\u{200b}",
+            "tools/call\u{a0}",
+            "Tools/Call",
+            "TOOLS/CALL",
+            "tool\u{17f}/call",
+            " Tools/List ",
+            "logging/setlevel",
+            "notifications/Initialized",
+        ] {
+            let e = parse(call(method, json!(7)).as_bytes()).unwrap_err();
+            assert_eq!(e.code, INVALID_REQUEST, "{method:?}");
+            assert_eq!(e.id, Some(json!(7)), "{method:?}");
+            assert!(e.message.contains(&format!("{method:?}")), "{}", e.message);
+            assert!(e.message.contains("MCP spells it"), "{}", e.message);
+        }
+        // Not MCP's, but a plugin may rule on any name, and a server that
+        // trims it reads another one.
+        for method in ["custom/run ", "custom/\u{0}run", "\u{7f}custom/run"] {
+            let e = parse(call(method, json!("a")).as_bytes()).unwrap_err();
+            assert_eq!(e.code, INVALID_REQUEST, "{method:?}");
+            assert!(e.message.contains("control characters"), "{}", e.message);
+        }
+        // A notification has no id to answer; in a batch the whole batch is
+        // refused, as for any message the gateway cannot judge.
+        let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized "}"#;
+        assert_eq!(parse(note.as_bytes()).unwrap_err().id, None);
+        let batch = format!(
+            "[{},{}]",
+            call("tools/list", json!(1)),
+            call("tools/call ", json!(2))
+        );
+        let e = parse(batch.as_bytes()).unwrap_err();
+        assert_eq!((e.code, e.id), (INVALID_REQUEST, None));
+        // Exact spellings, and names no server takes for MCP's, pass.
+        for method in [
+            "tools/call",
+            "logging/setLevel",
+            "Custom/Run",
+            "tools/call/x",
+            "tools/calls",
+        ] {
+            let p = parse(call(method, json!(1)).as_bytes()).unwrap();
+            assert_eq!(p.messages[0].request.as_ref().unwrap().method, method);
         }
     }
 

@@ -187,7 +187,13 @@ async fn exchange(
     // the same rule as who may use them.
     let token = super::auth::bearer(req.headers())?;
     // The refusal's records have the token taken out (see `handle`).
-    super::auth::only_in_authorization(token, req.headers(), &route.path, req.uri().query())?;
+    super::auth::only_in_authorization(
+        token,
+        req.headers(),
+        req.uri().authority().map(|a| a.as_str()),
+        &route.path,
+        req.uri().query(),
+    )?;
     let identity = client.tokens.identity(&gw.verifier, token).await?;
     req.body_mut().authenticated();
     rec.subject = Some(identity.subject.clone());
