@@ -254,6 +254,18 @@ async fn binary_results_are_masked() {
         .unwrap();
     assert_eq!(rows[0].get::<_, String>(0), "mail x***@example.com");
 
+    // jsonb keeps a numeric's scale: a card number written as a decimal
+    // (as Python writes floats) is a card number all the same.
+    let rows = client
+        .query(
+            r#"select '{"d":4242424242424242.0}'::jsonb, '[4242424242424242.00]'::jsonb"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, Value>(0), json!({"d": "************4242"}));
+    assert_eq!(rows[0].get::<_, Value>(1), json!(["************4242"]));
+
     // A cast to bytea is the same text in hex (text results) or as raw
     // bytes (binary results): found there, the value becomes NULL.
     let rows = client

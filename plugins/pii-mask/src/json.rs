@@ -5,9 +5,11 @@
 //! place: every string (values and object keys) is decoded, scanned, and if
 //! something is found re-encoded with the masked text. Everything else is
 //! copied byte for byte, so numbers keep their exact spelling and keys their
-//! order. Integers of 13–19 digits that are valid card numbers are masked
-//! too (as a JSON string, or `null`). A value that is not valid JSON is
-//! masked as plain text instead: it might still hold personal data.
+//! order. Numbers that are valid card numbers are masked too (as a JSON
+//! string, or `null`), however written: `4242424242424242`, `-4242…`,
+//! `4242424242424242.0` (how Python writes a float), `4.242424242424242e15`.
+//! A value that is not valid JSON is masked as plain text instead: it might
+//! still hold personal data.
 //!
 //! The `null` strategy writes `null` in place of a string, except in an
 //! object key and in a document that is one array of strings and nothing
@@ -69,11 +71,18 @@ pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome 
                     .take_while(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
                     .count();
                 let number = &text[i..i + n];
-                if engine.entities & Entity::Card.bit() != 0 && card_digits(number) {
+                let mut digits = [0u8; 19];
+                if engine.entities & Entity::Card.bit() != 0
+                    && let Some(digits) = integer_digits(number, &mut digits)
+                    && card_digits(digits)
+                {
                     masked.clear();
                     let strategy = engine.masking.strategy(Entity::Card);
+                    // Written from the digits, so that every spelling of a
+                    // number gets the partial form and pseudonym of its
+                    // plain integer.
                     let outcome =
-                        engine.whole(Entity::Card.id(), strategy, number, true, &mut masked);
+                        engine.whole(Entity::Card.id(), strategy, digits, true, &mut masked);
                     out.extend_from_slice(&text[copied..i]);
                     match outcome {
                         Outcome::Null => out.extend_from_slice(b"null"),
@@ -93,6 +102,61 @@ pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome 
     }
     out.extend_from_slice(&text[copied..]);
     Outcome::Replaced
+}
+
+/// The digits of the integer the JSON number `number` stands for, its sign
+/// dropped (`-42`, `42.00`, `4.2e1` and `420E-1` are all `42`), if it is an
+/// integer of at most 19 digits (the longest card number).
+fn integer_digits<'b>(number: &[u8], buf: &'b mut [u8; 19]) -> Option<&'b [u8]> {
+    let unsigned = number.strip_prefix(b"-").unwrap_or(number);
+    let digits = |t: &[u8]| t.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (int, rest) = unsigned.split_at(digits(unsigned));
+    let (frac, rest) = match rest.strip_prefix(b".") {
+        Some(r) => r.split_at(digits(r)),
+        None => (&[][..], rest),
+    };
+    let exponent: i64 = match rest {
+        [] => 0,
+        [b'e' | b'E', exp @ ..] => {
+            let (negative, exp) = match exp {
+                [b'-', e @ ..] => (true, e),
+                [b'+', e @ ..] => (false, e),
+                e => (false, e),
+            };
+            if exp.is_empty() || digits(exp) != exp.len() {
+                return None;
+            }
+            // Saturates far beyond any exponent that could give 19 digits.
+            let e = exp
+                .iter()
+                .fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')).min(1_000));
+            if negative { -e } else { e }
+        }
+        _ => return None,
+    };
+    // The significant digits: leading zeros say nothing, trailing zeros
+    // are the integer's own or a fraction of zeros.
+    let all = || int.iter().chain(frac);
+    let lead = all().take_while(|b| **b == b'0').count();
+    let total = int.len() + frac.len();
+    if lead == total {
+        return None;
+    }
+    let trail = all().rev().take_while(|b| **b == b'0').count();
+    let significant = total - lead - trail;
+    // How many digits the integer has: those before the point, moved by
+    // the exponent, less the leading zeros.
+    let len = i64::try_from(int.len()).ok()? + exponent - i64::try_from(lead).ok()?;
+    let len = usize::try_from(len).ok().filter(|l| *l <= buf.len())?;
+    if len < significant {
+        // A nonzero digit after the point.
+        return None;
+    }
+    for (slot, d) in buf.iter_mut().zip(all().skip(lead).take(significant)) {
+        *slot = *d;
+    }
+    buf[significant..len].fill(b'0');
+    Some(&buf[..len])
 }
 
 /// One JSON value or a whitespace-separated sequence of them (NDJSON).

@@ -63,15 +63,19 @@ fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) 
     match entity {
         Some(Entity::Email) => {
             // `%40`, `&#64;` and `@` are the same `@`, `&#46;` and `.` the
-            // same `.`: one pseudonym.
+            // same `.`, and a soft hyphen is nothing: one pseudonym.
             let mut i = 0;
             while i < value.len() {
                 if let Some(width) = email::encoded_at(value, i) {
                     feed(b"@");
                     i += width;
                 } else if let Some((c, width)) = refs::reference(value, i) {
-                    let mut buf = [0u8; 4];
-                    feed(c.to_ascii_lowercase().encode_utf8(&mut buf).as_bytes());
+                    if !refs::invisible(c) {
+                        let mut buf = [0u8; 4];
+                        feed(c.to_ascii_lowercase().encode_utf8(&mut buf).as_bytes());
+                    }
+                    i += width;
+                } else if let Some(width) = refs::invisible_at(value, i) {
                     i += width;
                 } else {
                     feed(&[value[i].to_ascii_lowercase()]);
@@ -329,6 +333,9 @@ impl<'a> Engine<'a> {
                 f.shown,
                 out,
             );
+            if decoded {
+                self.refs.unbalanced(text, start, end, out);
+            }
             copied = end.max(start);
         }
         out.extend_from_slice(&text[copied..]);

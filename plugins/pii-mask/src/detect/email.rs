@@ -1,8 +1,10 @@
 //! Email addresses: `local@domain.tld`, the local part `[A-Za-z0-9._%+-]`
-//! (no leading dot, at most 64 bytes), the domain two or more labels of
-//! `[A-Za-z0-9-]` that do not start or end with `-`, ending in an
-//! alphabetic top-level label of two or more letters; labels may hold
-//! letters outside ASCII (internationalised domains, `ada@exämple.com`).
+//! (no leading dot, at most 64 bytes) with apostrophes inside names
+//! (`o'neil`), or a quoted string (`"ann smith"@example.com`); the domain
+//! two or more labels of `[A-Za-z0-9-]` that do not start or end with `-`,
+//! ending in an alphabetic top-level label of two or more letters or a
+//! punycode one (`xn--p1ai`); labels may hold letters outside ASCII
+//! (internationalised domains, `ada@exämple.com`).
 //! The `@` may be encoded as text that leaves a server encoded: `%40`
 //! (URLs and form values: `/users?email=ann%40example.com`) or an HTML
 //! character reference (`&#64;`, `&#x0040`, `&commat;`); values are scanned
@@ -24,12 +26,20 @@ pub fn encoded_at(text: &[u8], at: usize) -> Option<usize> {
 /// The address whose `@` (`width` bytes: 1, or an encoded form) is at
 /// `at`, not reaching back before `floor`.
 pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usize, usize)> {
-    let mut start = at;
-    while start > floor && is_local(text[start - 1]) {
-        start -= 1;
-    }
-    while start < at && text[start] == b'.' {
-        start += 1;
+    let mut start = quoted_local(text, at, floor).unwrap_or(at);
+    if start == at {
+        loop {
+            while start > floor && is_local(text[start - 1]) {
+                start -= 1;
+            }
+            match apostrophes(text, start, floor) {
+                0 => break,
+                n => start -= n,
+            }
+        }
+        while start < at && text[start] == b'.' {
+            start += 1;
+        }
     }
     if start == at || at - start > 64 {
         return None;
@@ -44,6 +54,62 @@ pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usi
         end -= 1;
     }
     valid_domain(&text[domain..end]).then_some((start, end))
+}
+
+/// The start of a quoted local part (`"ann smith"@`) ending just before
+/// `at`: printable ASCII, spaces and non-ASCII bytes between the quotes,
+/// `\` escaping the next byte.
+fn quoted_local(text: &[u8], at: usize, floor: usize) -> Option<usize> {
+    if at < floor + 3 || text[at - 1] != b'"' {
+        return None;
+    }
+    let first = at.saturating_sub(64).max(floor);
+    // A quote after an odd number of backslashes is escaped.
+    let unescaped = |i: usize| {
+        text[first..i]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count()
+            % 2
+            == 0
+    };
+    if !unescaped(at - 1) {
+        return None;
+    }
+    let open = (first..at - 1)
+        .rev()
+        .find(|&i| text[i] == b'"' && unescaped(i))?;
+    let inside = &text[open + 1..at - 1];
+    let printable = |b: &u8| *b == b'\t' || (0x20..0x7f).contains(b) || *b >= 0x80;
+    (!inside.is_empty() && inside.iter().all(printable)).then_some(open)
+}
+
+/// How many bytes of apostrophes before `start` belong to the local part
+/// that starts there: one (`o'neil`) or two, as SQL escapes one
+/// (`'o''neil@example.com'`), between a letter or digit and a letter. A
+/// quote that opens a string (`'ann@example.com'`, `x='ann@…'`) has no
+/// letter or digit before it and stays out.
+fn apostrophes(text: &[u8], start: usize, floor: usize) -> usize {
+    let next_is_letter = text
+        .get(start)
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b >= 0x80);
+    if !next_is_letter {
+        return 0;
+    }
+    let quotes = text[floor..start]
+        .iter()
+        .rev()
+        .take_while(|b| **b == b'\'')
+        .take(3)
+        .count();
+    let before = start - quotes;
+    let named = before > floor && text[before - 1].is_ascii_alphanumeric();
+    if (1..=2).contains(&quotes) && named {
+        quotes
+    } else {
+        0
+    }
 }
 
 fn is_local(b: u8) -> bool {
@@ -71,5 +137,11 @@ fn valid_domain(domain: &[u8]) -> bool {
         labels += 1;
         last = label;
     }
-    labels >= 2 && last.len() >= 2 && last.iter().all(|b| b.is_ascii_alphabetic() || *b >= 0x80)
+    let alphabetic = last.len() >= 2 && last.iter().all(|b| b.is_ascii_alphabetic() || *b >= 0x80);
+    // An internationalised top-level domain in its ASCII form (`.xn--p1ai`
+    // is `.рф`); the label rules above already hold for it.
+    let punycode = last.len() > 4
+        && last[..4].eq_ignore_ascii_case(b"xn--")
+        && last.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+    labels >= 2 && (alphabetic || punycode)
 }

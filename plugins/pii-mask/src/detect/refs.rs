@@ -7,16 +7,20 @@
 //! `&#X` and hexadecimal digits, any number of leading zeros, the `;`
 //! optional; 0, surrogates and values past U+10FFFF are U+FFFD and 0x80–0x9F
 //! the Windows-1252 characters. Named references are the few that stand for
-//! characters the detectors read (`&commat;`, `&period;`, `&lowbar;`, …),
-//! with their `;`, in any case (masking errs towards masking). XML markup
-//! that a reader does not see inside a value is dropped: `<![CDATA[` and
-//! `]]>` (the content stays) and closed comments `<!-- … -->`.
+//! characters the detectors read (`&commat;`, `&period;`, `&lowbar;`, …)
+//! or that hide them (`&shy;`, `&zwj;`), with their `;`, in any case
+//! (masking errs towards masking). XML markup that a reader does not see
+//! inside a value is dropped: `<![CDATA[` and `]]>` (the content stays) and
+//! closed comments `<!-- … -->`. So are characters nobody sees, raw or as
+//! references: the soft hyphen (U+00AD, `&shy;`, `&#173;`) and the
+//! zero-width ones (U+200B–U+200D, U+2060, U+FEFF), with which
+//! `ann&shy;@example.com` reads as `ann@example.com`.
 //!
 //! [`Decoded`] holds a value with all of these decoded, and maps spans of
 //! the decoded text back to the bytes they came from.
 
-/// Named references decoded, each with its `;`.
-const NAMED: [(&[u8], char); 18] = [
+/// Named references decoded, each with its `;` (`&shy` also without).
+const NAMED: [(&[u8], char); 28] = [
     (b"commat;", '@'),
     (b"period;", '.'),
     (b"lowbar;", '_'),
@@ -35,6 +39,17 @@ const NAMED: [(&[u8], char); 18] = [
     (b"quot;", '"'),
     (b"apos;", '\''),
     (b"nbsp;", '\u{a0}'),
+    (b"shy;", '\u{ad}'),
+    // HTML5 reads `&shy` without its `;` too, as it does every Latin-1 name.
+    (b"shy", '\u{ad}'),
+    (b"ZeroWidthSpace;", '\u{200b}'),
+    (b"NegativeVeryThinSpace;", '\u{200b}'),
+    (b"NegativeThinSpace;", '\u{200b}'),
+    (b"NegativeMediumSpace;", '\u{200b}'),
+    (b"NegativeThickSpace;", '\u{200b}'),
+    (b"zwnj;", '\u{200c}'),
+    (b"zwj;", '\u{200d}'),
+    (b"NoBreak;", '\u{2060}'),
 ];
 
 /// What HTML5 makes of the numeric references 0x80–0x9F (Windows-1252);
@@ -159,6 +174,40 @@ fn markup(text: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// Characters that take no room on screen: read as nothing, they would
+/// otherwise split a value a reader sees whole.
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}'
+    )
+}
+
+/// The length of the UTF-8 encoding of an [`invisible`] character at `i`.
+pub fn invisible_at(text: &[u8], i: usize) -> Option<usize> {
+    match text.get(i..)? {
+        [0xc2, 0xad, ..] => Some(2),
+        [0xe2, 0x80, 0x8b..=0x8d, ..] | [0xe2, 0x81, 0xa0, ..] | [0xef, 0xbb, 0xbf, ..] => Some(3),
+        _ => None,
+    }
+}
+
+/// Markup that opens or closes a CDATA section or a comment, and whether
+/// it opens: what must stay balanced when a match that spans it is
+/// replaced.
+fn boundary(markup: &[u8]) -> Option<(u8, bool)> {
+    const CDATA: u8 = 0;
+    const COMMENT: u8 = 1;
+    match markup {
+        b"<![CDATA[" => Some((CDATA, true)),
+        b"]]>" => Some((CDATA, false)),
+        b"<!--" => Some((COMMENT, true)),
+        b"-->" | b"--!>" => Some((COMMENT, false)),
+        // Whole blank comments and invisible characters.
+        _ => None,
+    }
+}
+
 /// One decoded reference or dropped piece of markup: `orig_len` bytes at
 /// `orig` became `len` bytes at `at` of the decoded text.
 #[derive(Clone, Copy, Debug)]
@@ -185,14 +234,19 @@ impl Decoded {
         let mut copied = 0;
         let mut i = 0;
         let mut buf = [0u8; 4];
+        // 0xc2, 0xe2 and 0xef lead the invisible characters.
         while let Some(p) = text[i..]
             .iter()
-            .position(|b| matches!(b, b'&' | b'<' | b']' | b'-'))
+            .position(|b| matches!(b, b'&' | b'<' | b']' | b'-' | 0xc2 | 0xe2 | 0xef))
         {
             i += p;
             let (decoded, len): (&[u8], usize) = if let Some((c, len)) = reference(text, i) {
-                (c.encode_utf8(&mut buf).as_bytes(), len)
-            } else if let Some(len) = markup(text, i) {
+                if invisible(c) {
+                    (&[], len)
+                } else {
+                    (c.encode_utf8(&mut buf).as_bytes(), len)
+                }
+            } else if let Some(len) = markup(text, i).or_else(|| invisible_at(text, i)) {
                 (&[], len)
             } else {
                 i += 1;
@@ -240,5 +294,37 @@ impl Decoded {
             _ => self.start_of(last) + 1,
         };
         (self.start_of(start), end)
+    }
+
+    /// Appends the CDATA and comment delimiters among the original bytes
+    /// `start..end` of `text` (the value [`Decoded::decode`] was given) that
+    /// the span does not close or open itself, in order: a replacement of
+    /// `ann<![CDATA[@example.com` followed by them leaves the document's
+    /// sections balanced (`[EMAIL]<![CDATA[`), while a section wholly inside
+    /// the span goes with it.
+    pub fn unbalanced(&self, text: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
+        let first = self.units.partition_point(|u| u.orig < start);
+        let mut open: Vec<(u8, bool, &[u8])> = Vec::new();
+        for u in self.units[first..]
+            .iter()
+            .take_while(|u| u.orig + u.orig_len <= end)
+            .filter(|u| u.len == 0)
+        {
+            let markup = &text[u.orig..u.orig + u.orig_len];
+            let Some((kind, opens)) = boundary(markup) else {
+                continue;
+            };
+            // A section opened and closed within the span, or closed and
+            // reopened (the span starts in one and ends in the next).
+            match open.last() {
+                Some(&(k, o, _)) if k == kind && o != opens => {
+                    open.pop();
+                }
+                _ => open.push((kind, opens, markup)),
+            }
+        }
+        for (_, _, markup) in open {
+            out.extend_from_slice(markup);
+        }
     }
 }

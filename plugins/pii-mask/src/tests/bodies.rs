@@ -29,7 +29,10 @@ fn json_bodies_stay_valid_with_nested_values_masked() {
     assert_eq!(value["note"], "escaped @ sign: [EMAIL] \"quoted\" \\ tab\t");
     assert_eq!(value["[EMAIL]"], "a key");
     assert_eq!(value["card"], "************4242");
-    assert!(value["amount"].is_number(), "a negative number is no card");
+    assert_eq!(
+        value["amount"], "************4242",
+        "the sign hides nothing"
+    );
     // Untouched parts are byte for byte the same.
     assert!(
         masked.contains(r#""price": 12.50, "big": 12345678901234567890"#),
@@ -41,8 +44,79 @@ fn json_bodies_stay_valid_with_nested_values_masked() {
         vec![
             Detection::new("email", 3),
             Detection::new("phone", 2),
-            Detection::new("card", 1),
+            Detection::new("card", 2),
         ]
+    );
+}
+
+/// A card number is a card number however a serialiser spells the JSON
+/// number: Python writes floats as `….0`, others use exponents.
+#[test]
+fn card_numbers_in_every_json_number_form() {
+    let m = masker(json!({}));
+    let doc = r#"{"card":4242424242424242,"c2":4.242424242424242e15,"c3":-4242424242424242,"c4":4242424242424242.0}"#;
+    let (masked, detections) = body(&m, "application/json", doc);
+    assert_eq!(
+        masked,
+        r#"{"card":"[CARD]","c2":"[CARD]","c3":"[CARD]","c4":"[CARD]"}"#
+    );
+    assert_eq!(detections, vec![Detection::new("card", 4)]);
+    for number in [
+        "4242424242424242.00",
+        "-4242424242424242.000000000000000000000000",
+        "4.242424242424242E+15",
+        "42424242424242420e-1",
+        "0.4242424242424242e16",
+        "-0.04242424242424242E17",
+        "424242424242424.2e1",
+        "4222222222222",
+        "4222222222222.0",
+        "378282246310005.0",
+    ] {
+        let doc = format!("[1, {number}, 2.5]");
+        assert_eq!(
+            body(&m, "application/json", &doc).0,
+            r#"[1, "[CARD]", 2.5]"#,
+            "{number}"
+        );
+    }
+    // Not integers, not cards, or far too long: byte for byte as they were.
+    let clean = "[4242424242424242.5, 4.242424242424242e14, 4242424242424241.0, \
+                 424242424242424.25e1, 4.242424242424242e-15, 42424242424242420e-2, \
+                 1e300, -1E-300, 0.0, -0, 12.50, 1e19, \
+                 4242424242424242e10, 42424242424242424242.0]";
+    assert!(parse(clean).is_array(), "scanned as JSON, not as text");
+    assert_eq!(body(&m, "application/json", clean).0, clean);
+
+    // Each spelling is masked as its plain integer would be.
+    let partial = masker(json!({ "entities": { "card": "partial" } }));
+    let (masked, _) = body(
+        &partial,
+        "application/json",
+        "[-4242424242424242, 4242424242424242.0, 4.242424242424242e15]",
+    );
+    assert_eq!(
+        parse(&masked),
+        json!(["************4242", "************4242", "************4242"])
+    );
+    let hashed = masker(json!({ "strategy": "hash", "hash_key": super::KEY }));
+    let (masked, _) = body(
+        &hashed,
+        "application/json",
+        "[4242424242424242, 4242424242424242.0, 4.242424242424242e15, -4242424242424242]",
+    );
+    let pseudonyms: Vec<String> = serde_json::from_str(&masked).unwrap();
+    assert!(pseudonyms[0].starts_with("card_"), "{masked}");
+    assert!(pseudonyms.iter().all(|p| *p == pseudonyms[0]), "{masked}");
+    let nulled = masker(json!({ "strategy": "null" }));
+    assert_eq!(
+        body(
+            &nulled,
+            "application/json",
+            r#"{"c": 4.242424242424242e15}"#
+        )
+        .0,
+        r#"{"c": null}"#
     );
 }
 
@@ -216,6 +290,23 @@ fn character_references_are_decoded_before_scanning() {
         "ann@<!-- -->example.com",
         "ann<!---->@example<![CDATA[.]]>com",
         "ann@<!-- --!>example.com",
+        // Invisible characters, raw or as references.
+        "ann&shy;@example.com",
+        "ann&SHY;@example.com",
+        "ann&shy@example.com",
+        "ann&#173;@example.com",
+        "ann&#xAD;@example.com",
+        "ann\u{ad}@example.com",
+        "a\u{200b}nn@exa\u{200c}mple\u{200d}.com",
+        "an\u{feff}n@example\u{2060}.com",
+        "ann&zwnj;@example&ZeroWidthSpace;.com",
+        "ann@exam&zwj;ple&#x200B;.com",
+        // Apostrophes and quoted local parts, also as references.
+        "o'neil@example.com",
+        "o&#39;neil@example.com",
+        "o&apos;neil@example.com",
+        "\"ann smith\"@example.com",
+        "&quot;ann smith&quot;@example.com",
     ] {
         for content_type in ["text/html", "application/xml", "text/plain"] {
             let (masked, d) = body(&m, content_type, &format!("<p>mail {text} now</p>"));
@@ -290,4 +381,96 @@ fn character_references_are_decoded_before_scanning() {
         r#"{"html": "<i>ann&#64example&#46;com</i>"}"#,
     );
     assert_eq!(masked, r#"{"html": "<i>[EMAIL]</i>"}"#);
+}
+
+/// `text` opens and closes its CDATA sections and comments in turn and
+/// ends outside them.
+#[track_caller]
+fn assert_balanced(text: &str) {
+    let mut rest = text;
+    let mut inside: Option<&str> = None;
+    loop {
+        let next = match inside {
+            Some(close) => rest.find(close).map(|p| (p, close.len(), None)),
+            None => [("<![CDATA[", "]]>"), ("<!--", "-->")]
+                .iter()
+                .filter_map(|(open, close)| rest.find(open).map(|p| (p, open.len(), Some(*close))))
+                .min_by_key(|(p, _, _)| *p),
+        };
+        let Some((p, len, closer)) = next else {
+            assert!(inside.is_none(), "unclosed section in {text}");
+            assert!(!rest.contains("]]>"), "stray ]]> in {text}");
+            return;
+        };
+        assert!(
+            inside.is_some() || !rest[..p].contains("]]>"),
+            "stray ]]> in {text}"
+        );
+        inside = closer;
+        rest = &rest[p + len..];
+    }
+}
+
+/// An address split by CDATA or comment delimiters is masked whole, and
+/// the delimiters it does not open and close itself are kept, so the
+/// document stays well-formed.
+#[test]
+fn masks_across_cdata_and_comments_keep_markup_balanced() {
+    let m = masker(json!({}));
+    for (text, want) in [
+        (
+            "<b><![CDATA[bob@]]>example.org</b>",
+            "<b><![CDATA[[EMAIL]]]></b>",
+        ),
+        (
+            "<a>ann<![CDATA[@example.com]]></a>",
+            "<a>[EMAIL]<![CDATA[]]></a>",
+        ),
+        (
+            "<a><![CDATA[ann@]]>x<![CDATA[example.com]]></a>",
+            "<a><![CDATA[[EMAIL]]]></a>",
+        ),
+        (
+            "<a><![CDATA[ann@ex]]>ample<![CDATA[.com and more]]></a>",
+            "<a><![CDATA[[EMAIL] and more]]></a>",
+        ),
+        ("<a>ann@<![CDATA[ex]]>ample.com</a>", "<a>[EMAIL]</a>"),
+        (
+            "<a><![CDATA[ann@example.com]]></a>",
+            "<a><![CDATA[[EMAIL]]]></a>",
+        ),
+        ("<p>ann<!--@example.com--></p>", "<p>[EMAIL]<!----></p>"),
+        ("<p><!--ann@-->example.com</p>", "<p><!--[EMAIL]--></p>"),
+        (
+            "<a>o'neil<![CDATA[@exa]]>mple.com, bob@<![CDATA[example.org]]></a>",
+            "<a>[EMAIL], [EMAIL]<![CDATA[]]></a>",
+        ),
+    ] {
+        for content_type in ["application/xml", "text/html"] {
+            let (masked, d) = body(&m, content_type, text);
+            assert_eq!(masked, want, "{content_type}: {text}");
+            assert!(!d.is_empty(), "{text}");
+            assert_balanced(&masked);
+            for part in ["ann", "bob", "neil", "example", "ample.", ".com", ".org"] {
+                assert!(!masked.contains(part), "{part} left in {masked}");
+            }
+        }
+    }
+    // Partial and hash forms too; a JSON string holding XML stays JSON.
+    let partial = masker(json!({ "entities": { "email": "partial" } }));
+    assert_eq!(
+        body(
+            &partial,
+            "application/xml",
+            "<b><![CDATA[bob@]]>example.org</b>"
+        )
+        .0,
+        "<b><![CDATA[b***@example.org]]></b>"
+    );
+    let (masked, _) = body(
+        &m,
+        "application/json",
+        r#"{"xml": "<a>ann<![CDATA[@example.com]]></a>"}"#,
+    );
+    assert_eq!(parse(&masked), json!({"xml": "<a>[EMAIL]<![CDATA[]]></a>"}));
 }

@@ -37,6 +37,118 @@ fn emails_inside_longer_text() {
 }
 
 #[test]
+fn punycode_domains_are_email_domains() {
+    for (text, email) in [
+        ("ann@example.xn--p1ai", "ann@example.xn--p1ai"),
+        (
+            "mail ann@xn--e1afmkfd.xn--p1ai.",
+            "ann@xn--e1afmkfd.xn--p1ai",
+        ),
+        ("ann@XN--E1AFMKFD.XN--P1AI", "ann@XN--E1AFMKFD.XN--P1AI"),
+        ("ann@xn--bcher-kva.example", "ann@xn--bcher-kva.example"),
+        (
+            "<ann@mail.xn--80ak6aa92e.com>",
+            "ann@mail.xn--80ak6aa92e.com",
+        ),
+        (
+            "ann@example.xn--vermgensberater-ctb",
+            "ann@example.xn--vermgensberater-ctb",
+        ),
+    ] {
+        assert_finds(Email, text, email);
+    }
+    for text in ["ann@xn--p1ai", "ann@example.xn--", "ann@xn--.com"] {
+        assert!(
+            !found(text).iter().any(|(_, v)| v.contains("xn--")),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+}
+
+/// RFC 5322 lets a local part hold apostrophes and be a quoted string; a
+/// quote that delimits a string around an address is not part of it.
+#[test]
+fn apostrophes_and_quoted_local_parts() {
+    for (text, email) in [
+        ("o'neil@example.com", "o'neil@example.com"),
+        (
+            "mail d'artagnan.o'neil@example.com now",
+            "d'artagnan.o'neil@example.com",
+        ),
+        ("don't@example.com", "don't@example.com"),
+        ("x'1y@example.com", "1y@example.com"),
+        // Quotes around a string, in SQL and elsewhere.
+        ("'ann@example.com'", "ann@example.com"),
+        ("where email='ann@example.com'", "ann@example.com"),
+        ("values ('ann@example.com', 'x')", "ann@example.com"),
+        ("it's 'ann@example.com'", "ann@example.com"),
+        ("`ann@example.com`", "ann@example.com"),
+        // An apostrophe escaped the SQL way.
+        ("'o''neil@example.com'", "o''neil@example.com"),
+        ("O'Neil@example.com", "O'Neil@example.com"),
+        // Quoted local parts.
+        ("\"ann smith\"@example.com", "\"ann smith\"@example.com"),
+        (
+            "to: \"ann smith\"@example.com.",
+            "\"ann smith\"@example.com",
+        ),
+        (
+            r#"to "x" and "ann \"the\" smith"@example.com"#,
+            r#""ann \"the\" smith"@example.com"#,
+        ),
+        ("\"a@b\"@example.com", "\"a@b\"@example.com"),
+        ("\"ann@example.com\"", "ann@example.com"),
+    ] {
+        assert_finds(Email, text, email);
+    }
+    for text in [
+        "\"\"@example.com",
+        "\"ann smith\" @example.com",
+        r#"ann\"@example.com"#,
+        "\"ann\nsmith\"@example.com",
+    ] {
+        assert_clean(text);
+    }
+}
+
+/// Soft hyphens and zero-width characters show nothing, so they hide
+/// nothing: the whole span, with them, is the match.
+#[test]
+fn invisible_characters_do_not_split_values() {
+    for (text, email) in [
+        ("mail ann\u{ad}@example.com now", "ann\u{ad}@example.com"),
+        (
+            "a\u{200b}nn@exam\u{200c}ple.com",
+            "a\u{200b}nn@exam\u{200c}ple.com",
+        ),
+        ("ann@example\u{200d}.com", "ann@example\u{200d}.com"),
+        ("ann\u{2060}@example.com", "ann\u{2060}@example.com"),
+        ("\u{feff}ann@exa\u{feff}mple.com", "ann@exa\u{feff}mple.com"),
+        ("<b>ann&shy;@example.com</b>", "ann&shy;@example.com"),
+        (
+            "ann&#173;@example&#x200b;.com",
+            "ann&#173;@example&#x200b;.com",
+        ),
+        (
+            "ann&zwj;&zwnj;@example&NoBreak;.com",
+            "ann&zwj;&zwnj;@example&NoBreak;.com",
+        ),
+    ] {
+        assert_finds(Email, text, email);
+    }
+    assert_finds(
+        Card,
+        "4242 42\u{ad}42 4242 4242",
+        "4242 42\u{ad}42 4242 4242",
+    );
+    assert_finds(Phone, "+1 415\u{200b} 555 2671", "+1 415\u{200b} 555 2671");
+    // A space, even one that does not break, is still a space.
+    assert_clean("4242 4242\u{a0}4242 4242");
+    assert_clean("4242 4242&nbsp;4242 4242");
+}
+
+#[test]
 fn not_emails() {
     for text in [
         "@example.com only",

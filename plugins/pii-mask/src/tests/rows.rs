@@ -84,6 +84,40 @@ fn text_varchar_and_json_cells_are_scanned_others_not() {
     );
 }
 
+/// What `select '{"d":4242424242424242.0}'::jsonb` returns: PostgreSQL
+/// keeps a numeric's scale, so the card is spelled as a decimal.
+#[test]
+fn card_numbers_in_json_cells_in_any_number_form() {
+    let m = masker(json!({}));
+    let columns = [col("doc", None, 3802, "jsonb"), col("j", None, 114, "json")];
+    let (rows, detections) = run(
+        &m,
+        &[],
+        &columns,
+        &[
+            &[
+                Some(r#"{"d": 4242424242424242.0}"#),
+                Some("[4242424242424242.00]"),
+            ],
+            &[
+                Some(r#"{"n": -4242424242424242, "e": 4.242424242424242e15}"#),
+                Some(r#"{"price": 12.50, "id": 4242424242424241.0}"#),
+            ],
+        ],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![s(r#"{"d": "[CARD]"}"#), s(r#"["[CARD]"]"#)],
+            vec![
+                s(r#"{"n": "[CARD]", "e": "[CARD]"}"#),
+                s(r#"{"price": 12.50, "id": 4242424242424241.0}"#),
+            ],
+        ]
+    );
+    assert_eq!(detections, vec![Detection::new("card", 4)]);
+}
+
 #[test]
 fn nothing_found_means_no_edits() {
     let m = masker(json!({}));
@@ -184,6 +218,29 @@ fn column_rules_by_name_pattern_and_table() {
             Detection::new("salary", 1),
         ]
     );
+}
+
+/// A column rule's pseudonym, like a found value's, ignores characters
+/// nobody sees.
+#[test]
+fn hash_rules_ignore_invisible_characters() {
+    let m = masker(json!({
+        "hash_key": KEY,
+        "columns": [{ "match": "email", "strategy": "hash", "entity": "email" }],
+    }));
+    let (rows, _) = run(
+        &m,
+        &[],
+        &[text("email")],
+        &[
+            &[Some("ann@example.com")],
+            &[Some("ann\u{ad}@exam\u{200b}ple.com")],
+            &[Some("ann&shy;@example&#x200B;.com")],
+        ],
+    );
+    assert!(rows[0][0].as_deref().unwrap().starts_with("email_"));
+    assert_eq!(rows[1], rows[0]);
+    assert_eq!(rows[2], rows[0]);
 }
 
 /// Without the source table (expressions, or a gateway that did not resolve

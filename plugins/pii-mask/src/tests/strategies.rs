@@ -63,6 +63,7 @@ fn hash_is_a_stable_keyed_pseudonym() {
     assert_eq!(mask_text(hashed.clone(), "ANN@Example.com"), a);
     assert_eq!(mask_text(hashed.clone(), "ann%40example.com"), a);
     assert_eq!(mask_text(hashed.clone(), "ann&#64;example.com"), a);
+    assert_eq!(mask_text(hashed.clone(), "ann&shy;@exam\u{200b}ple.com"), a);
     assert_ne!(mask_text(hashed.clone(), "bob@example.com"), a);
     assert_eq!(
         mask_text(hashed.clone(), "4242 4242 4242 4242"),
