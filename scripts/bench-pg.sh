@@ -2,8 +2,9 @@
 # `just bench-pg`: pgbench select-only (-S) in simple and prepared mode at 1
 # and 8 clients against the same PostgreSQL three ways, in one run: direct,
 # through PgBouncer (session pooling), and through Sluice with one guardrail
-# (deny-word) and one masker (mask-email). Prints TPS and the ratios
-# Sluice/direct and Sluice/PgBouncer, and the CPU time PgBouncer and Sluice
+# (sql-guardrail, denying DROP and TRUNCATE) and one masker (mask-email).
+# Prints TPS and the ratios Sluice/direct and Sluice/PgBouncer, and the CPU
+# time PgBouncer and Sluice
 # each spent per transaction (their ratio is the steadier measure here).
 # The same run measures a second gateway with no plugins and no session
 # recordings ("relay" columns; the audit log stays on), which splits
@@ -18,7 +19,8 @@
 #
 # For A/B breakdowns: SLUICE_EXTRA_TOML appends to the gateway's config
 # (e.g. "[recording]\nenabled = false"), BENCH_PLUGINS replaces the
-# connection's plugin list ('' for none), BENCH_STATE_DIR moves the state
+# connection's plugin list ('' for none; '"deny-word", "mask-email"' for a
+# guardrail that also judges every execution's bound values), BENCH_STATE_DIR moves the state
 # directory (e.g. to /dev/shm, to separate file-system cost), BENCH_WORKERS
 # sets `[gateway] session_workers` (default: one per core), and
 # SLUICE_BIN / PLUGINS_DIR run a build kept aside instead of this checkout.
@@ -99,13 +101,13 @@ echo "\"bench\" \"$password\"" > "$work/userlist.txt"
 pids+=($!)
 
 # BENCH_PLUGINS replaces the plugin list (e.g. '' for none, to measure the relay alone).
-bench_plugins=${BENCH_PLUGINS-'"deny-word", "mask-email"'}
+bench_plugins=${BENCH_PLUGINS-'"sql-guardrail", "mask-email"'}
 # start_sluice NAME PORT ADMIN_PORT PLUGINS EXTRA_TOML: a gateway in
 # $work/NAME; its pid is appended to pids.
 start_sluice() {
   local dir="$work/$1"
   mkdir -p "$dir/plugins"
-  cp "$plugins_dir/deny-word.wasm" "$plugins_dir/mask-email.wasm" "$dir/plugins/"
+  cp "$plugins_dir/deny-word.wasm" "$plugins_dir/sql-guardrail.wasm" "$plugins_dir/mask-email.wasm" "$dir/plugins/"
   cat >"$dir/sluice.toml" <<TOML
 [gateway]
 state_dir = "${BENCH_STATE_DIR:-state}/$1"
@@ -120,6 +122,8 @@ dir = "plugins"
 ${SLUICE_WRAPPER:+max_instances = 4  # valgrind cannot map the default instance pool}
 [plugins.config.deny-word]
 words = ["drop", "truncate"]
+[plugins.config.sql-guardrail.default]
+deny_commands = ["DROP", "TRUNCATE"]
 [[connections]]
 name = "bench"
 kind = "postgres"

@@ -53,7 +53,7 @@ fn plugin_check_reports_world_and_config() {
         .args(["plugin", "check"])
         .arg(component("deny-word")));
     assert!(ok, "stdout: {out}\nstderr: {err}");
-    assert!(out.contains("world:   guardrail"), "{out}");
+    assert!(out.contains("world:   selective-guardrail"), "{out}");
     assert!(out.contains(r#"{"words":["drop"]}"#), "{out}");
 }
 

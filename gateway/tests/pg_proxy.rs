@@ -1254,9 +1254,10 @@ async fn logins_that_never_finish_are_closed() {
 }
 
 /// A statement that is not UTF-8 is refused as PostgreSQL refuses it
-/// (22021) and the session goes on, through both protocols; a message the
-/// gateway cannot read at all ends the session with FATAL 08P01, not a
-/// silent close.
+/// (22021) and the session goes on, through both protocols, and so is a
+/// message whose body is malformed (08P01, see `pg_protocol_errors.rs`); a
+/// message whose length the gateway cannot follow ends the session with
+/// FATAL 08P01, not a silent close.
 #[tokio::test]
 async fn unreadable_messages_are_answered_in_the_protocol() {
     let pg = TestPostgres::start();
@@ -1284,6 +1285,13 @@ async fn unreadable_messages_are_answered_in_the_protocol() {
 
     // A Query without its terminating NUL.
     s.send(&message(b'Q', b"select 1")).await;
+    let r = s.until_ready().await;
+    assert_eq!(r.code(), Some("08P01"), "{r:?}");
+    let r = s.query("select 'still here'").await;
+    assert_eq!(r.rows, vec![vec![Some("still here".to_string())]], "{r:?}");
+
+    // A length shorter than itself.
+    s.send(&[b'Q', 0, 0, 0, 2]).await;
     let errors = s.until_closed().await;
     assert_eq!(
         errors,

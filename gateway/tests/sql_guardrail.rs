@@ -302,7 +302,10 @@ fn the_example_config_is_valid_for_the_gateway_and_the_plugin() {
         "check",
         component("sql-guardrail").to_str().unwrap(),
     ]);
-    assert!(checked.contains("world:   guardrail"), "{checked}");
+    assert!(
+        checked.contains("world:   selective-guardrail"),
+        "{checked}"
+    );
     assert!(
         checked.contains("billing-delete"),
         "the example's config reached the plugin: {checked}"

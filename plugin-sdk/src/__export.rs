@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde::de::DeserializeOwned;
 
 use crate::types::{
-    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Row, Session, Verdict,
+    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Row, Session, SqlPhase, Verdict,
 };
 use crate::{AuditSink, Guardrail, Masker};
 
@@ -45,6 +45,25 @@ pub fn check<T: Guardrail>(
     request: &Request,
 ) -> Result<Verdict, String> {
     get(slot)?.check(session, request)
+}
+
+/// Every SQL phase, in the contract's order.
+const PHASES: [SqlPhase; 4] = [
+    SqlPhase::SimpleQuery,
+    SqlPhase::Parse,
+    SqlPhase::Bind,
+    SqlPhase::FunctionCall,
+];
+
+pub fn select_phases<T: Guardrail>(
+    slot: &OnceLock<T>,
+    session: &Session,
+) -> Result<Vec<SqlPhase>, String> {
+    let plugin = get(slot)?;
+    Ok(PHASES
+        .into_iter()
+        .filter(|&p| plugin.judges_phase(session, p))
+        .collect())
 }
 
 pub fn mask_rows<T: Masker>(
@@ -95,7 +114,7 @@ pub fn deliver<T: AuditSink>(slot: &OnceLock<T>, events: &[AuditEvent]) -> Resul
 // type errors show up in `cargo test` too.
 
 /// Exports a [`Guardrail`](crate::Guardrail) implementation as the
-/// component's `guardrail` world. Use once per crate: `export_guardrail!(MyType);`
+/// component's `selective-guardrail` world. Use once per crate: `export_guardrail!(MyType);`
 #[macro_export]
 macro_rules! export_guardrail {
     ($plugin:ty) => {
@@ -114,6 +133,15 @@ macro_rules! export_guardrail {
                         &config_json,
                         <$plugin as $crate::Guardrail>::new,
                     )
+                }
+
+                fn select_phases(
+                    session: $crate::types::Session,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::types::SqlPhase>,
+                    ::std::string::String,
+                > {
+                    $crate::__export::select_phases(&PLUGIN, &session)
                 }
 
                 fn check(

@@ -1,7 +1,7 @@
 //! Write Sluice gateway plugins in Rust.
 //!
 //! A plugin is a WebAssembly component for one of the worlds of the
-//! `sluice:plugin@0.1.1` contract (`wit/plugin.wit`): a **guardrail** decides
+//! `sluice:plugin@0.1.2` contract (`wit/plugin.wit`): a **guardrail** decides
 //! whether a request may proceed, a **masker** rewrites results before the
 //! agent sees them, an **audit sink** receives audit events. Implement the
 //! matching trait ([`Guardrail`], [`Masker`], [`AuditSink`]) on your type,
@@ -74,9 +74,12 @@
 // such as `column` in a guardrail, which hosts ignore.)
 #[doc(hidden)]
 pub mod guardrail_world {
+    // The generated export glue of `select-phases` takes the lowered
+    // session record as flat arguments.
+    #![allow(clippy::too_many_arguments)]
     wit_bindgen::generate!({
         path: "wit",
-        world: "guardrail",
+        world: "selective-guardrail",
         additional_derives: [PartialEq, Eq],
         pub_export_macro: true,
         disable_custom_section_link_helpers: true,
@@ -90,8 +93,8 @@ pub mod masker_world {
         path: "wit",
         world: "column-masker",
         with: {
-            "sluice:plugin/types@0.1.1": crate::guardrail_world::sluice::plugin::types,
-            "sluice:plugin/host@0.1.1": crate::guardrail_world::sluice::plugin::host,
+            "sluice:plugin/types@0.1.2": crate::guardrail_world::sluice::plugin::types,
+            "sluice:plugin/host@0.1.2": crate::guardrail_world::sluice::plugin::host,
         },
         pub_export_macro: true,
         disable_custom_section_link_helpers: true,
@@ -105,8 +108,8 @@ pub mod audit_sink_world {
         path: "wit",
         world: "audit-sink",
         with: {
-            "sluice:plugin/types@0.1.1": crate::guardrail_world::sluice::plugin::types,
-            "sluice:plugin/host@0.1.1": crate::guardrail_world::sluice::plugin::host,
+            "sluice:plugin/types@0.1.2": crate::guardrail_world::sluice::plugin::types,
+            "sluice:plugin/host@0.1.2": crate::guardrail_world::sluice::plugin::host,
         },
         pub_export_macro: true,
         disable_custom_section_link_helpers: true,

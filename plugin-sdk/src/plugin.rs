@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::types::{
-    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Row, Session, Verdict,
+    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Row, Session, SqlPhase, Verdict,
 };
 
 // Every trait is `Send + Sync + 'static` because the export glue keeps the one
@@ -24,6 +24,18 @@ pub trait Guardrail: Sized + Send + Sync + 'static {
     /// `Err` means "could not decide": the gateway then denies the request and
     /// names the plugin. Use [`Verdict::deny`] for a decision to refuse.
     fn check(&self, session: &Session, request: &Request) -> Result<Verdict, String>;
+
+    /// Whether this guardrail judges SQL requests of `phase` in `session`,
+    /// asked once per session: the gateway does not call [`check`](Self::check)
+    /// for the phases answered `false` (HTTP requests are always checked).
+    /// Defaults to every phase. A guardrail that judges statements and not
+    /// the values bound to them answers `false` for [`SqlPhase::Bind`]: it
+    /// has seen the statement when it was prepared, and then costs nothing
+    /// per execution.
+    fn judges_phase(&self, session: &Session, phase: SqlPhase) -> bool {
+        let _ = (session, phase);
+        true
+    }
 }
 
 /// Rewrites result rows and HTTP bodies before the agent sees them. Export

@@ -1,8 +1,8 @@
 //! The chain runner and plugin configuration: verdict combination, masking,
 //! audit delivery through a granted directory, and `init` receiving config.
 
-use sluice::plugins::bindings::types::{AuditEvent, Column};
-use sluice::plugins::{Decision, PluginError, RefusalCause};
+use sluice::plugins::bindings::types::{AuditEvent, Column, Request, SqlPhase, StatementKind};
+use sluice::plugins::{Decision, PhaseSelections, PluginError, RefusalCause};
 use sluice_tests::{PluginDir, session, sql, text_column};
 
 const DENY_WORD: &str = "[plugins.config.deny-word]\nwords = [\"secret\", \"drop\"]\n";
@@ -212,6 +212,91 @@ async fn column_maskers_see_only_results_with_their_columns() {
     );
     // Nothing of the refused batch is handed back as masked.
     assert_eq!(rows[0], vec![cell("a"), cell("b")]);
+}
+
+/// A selective guardrail is asked once per session and generation which
+/// SQL phases it judges and is not called for the others; a plain
+/// guardrail (built against 0.1.1, before `selective-guardrail`) judges
+/// every phase, and so do SDK guardrails that do not narrow it.
+#[tokio::test]
+async fn selective_guardrails_skip_the_phases_they_do_not_judge() {
+    let dir = PluginDir::new();
+    dir.install("sql-guardrail", "sql-guardrail");
+    dir.install("deny-word", "deny-word");
+    dir.install_bytes(
+        "old-deny-word",
+        include_bytes!("../fixtures/deny-word-0.1.1.wasm"),
+    );
+    let host = dir
+        .host(&format!(
+            "{DENY_WORD}[plugins.config.old-deny-word]\nwords = [\"drop\"]\n\
+             [plugins.config.sql-guardrail.default]\ndeny_commands = [\"DROP\"]\n"
+        ))
+        .await;
+    let who = session("agent-1", &[]);
+    let selections = PhaseSelections::default();
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let drop_at = |phase| {
+        let mut request = sql_drop();
+        if let Request::Sql(s) = &mut request {
+            s.phase = phase;
+        }
+        request
+    };
+
+    let statements = host.chain(&names(&["sql-guardrail"])).unwrap();
+    assert!(
+        statements
+            .judges_phase(&who, SqlPhase::Parse, &selections)
+            .await
+    );
+    assert!(
+        !statements
+            .judges_phase(&who, SqlPhase::Bind, &selections)
+            .await
+    );
+    let parse = statements
+        .check_sql(
+            &who,
+            &drop_at(SqlPhase::Parse),
+            SqlPhase::Parse,
+            &selections,
+        )
+        .await;
+    assert!(matches!(parse, Decision::Deny(_)), "{parse:?}");
+    // Not asked about a bind: the statement was judged when it was prepared.
+    let bind = statements
+        .check_sql(&who, &drop_at(SqlPhase::Bind), SqlPhase::Bind, &selections)
+        .await;
+    assert!(matches!(bind, Decision::Allow), "{bind:?}");
+    // Asked anyway, it judges a bind as it judged the parse.
+    let asked = statements.check(&who, &drop_at(SqlPhase::Bind)).await;
+    assert!(matches!(asked, Decision::Deny(_)), "{asked:?}");
+
+    for plugin in ["deny-word", "old-deny-word"] {
+        let chain = host.chain(&names(&[plugin])).unwrap();
+        assert!(
+            chain.judges_phase(&who, SqlPhase::Bind, &selections).await,
+            "{plugin}"
+        );
+        let bind = chain
+            .check_sql(&who, &drop_at(SqlPhase::Bind), SqlPhase::Bind, &selections)
+            .await;
+        assert!(matches!(bind, Decision::Deny(_)), "{plugin}: {bind:?}");
+    }
+    let both = host.chain(&names(&["sql-guardrail", "deny-word"])).unwrap();
+    assert!(both.judges_phase(&who, SqlPhase::Bind, &selections).await);
+}
+
+fn sql_drop() -> Request {
+    let mut request = sql("drop table customers");
+    if let Request::Sql(s) = &mut request {
+        let st = &mut s.statements[0];
+        st.node = "DropStmt".into();
+        st.kind = StatementKind::Ddl;
+        st.command_tag = "DROP TABLE".into();
+    }
+    request
 }
 
 fn event(n: u64) -> AuditEvent {

@@ -14,6 +14,18 @@ pub mod guardrail {
     });
 }
 
+pub mod selective_guardrail {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "selective-guardrail",
+        exports: { default: async },
+        with: {
+            "sluice:plugin/types": super::guardrail::sluice::plugin::types,
+            "sluice:plugin/host": super::guardrail::sluice::plugin::host,
+        },
+    });
+}
+
 pub mod masker {
     wasmtime::component::bindgen!({
         path: "../wit",

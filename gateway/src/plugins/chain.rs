@@ -5,7 +5,9 @@
 //!    naming the missing one (a chain never runs with a part silently gone);
 //! 2. guardrails run in configured order; the first deny wins and stops the
 //!    chain; a require-approval is remembered and the rest still run, so a
-//!    later deny beats it;
+//!    later deny beats it; a selective guardrail is asked once per session
+//!    which SQL phases it judges and is skipped for the others (an error
+//!    there means every phase);
 //! 3. a guardrail that fails (trap, deadline, memory, error) denies: guardrails
 //!    and maskers fail closed;
 //! 4. maskers run in configured order, each on the previous one's output; a
@@ -21,7 +23,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use super::bindings::types::{Column, Detection, HttpBody, Request, Session, Verdict};
+use super::bindings::types::{Column, Detection, HttpBody, Request, Session, SqlPhase, Verdict};
 use super::error::{
     CallFailure, MAX_APPROVER_GROUPS, MAX_REASON_BYTES, MAX_RULE_BYTES, guest_text,
 };
@@ -122,12 +124,50 @@ impl Selection {
             .all(|c| c.as_ref().is_some_and(Vec::is_empty))
     }
 
+    /// Whether some masker may change column `column`.
+    pub fn selects(&self, column: u32) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.as_ref().is_none_or(|c| c.binary_search(&column).is_ok()))
+    }
+
     /// Whether it was made by the same plugin generations as `chain` has.
     pub fn made_by(&self, chain: &Chain) -> bool {
         let now = chain
             .of_kind(PluginKind::Masker)
             .map(|p| (p.name(), p.generation()));
         self.maskers.iter().map(|(n, g)| (&**n, *g)).eq(now)
+    }
+}
+
+/// Which SQL phases each selective guardrail judges in one session: asked
+/// once per plugin generation, so that a reloaded plugin is asked again.
+/// `None`: every phase.
+#[derive(Default)]
+pub struct PhaseSelections {
+    known: Mutex<Vec<PhaseSelection>>,
+}
+
+/// A plugin's name and generation, and the phases it said it judges.
+type PhaseSelection = (Arc<str>, u64, Option<Vec<SqlPhase>>);
+
+impl PhaseSelections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PhaseSelection>> {
+        // Entries are replaced whole: a poisoned lock holds no half-update.
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, plugin: &Plugin) -> Option<Option<Vec<SqlPhase>>> {
+        self.lock()
+            .iter()
+            .find(|(n, g, _)| **n == *plugin.name() && *g == plugin.generation())
+            .map(|(_, _, p)| p.clone())
+    }
+
+    fn put(&self, plugin: &Plugin, phases: Option<Vec<SqlPhase>>) {
+        let mut known = self.lock();
+        known.retain(|(n, _, _)| **n != *plugin.name());
+        known.push((plugin.name_arc(), plugin.generation(), phases));
     }
 }
 
@@ -166,6 +206,16 @@ impl Chain {
 
     fn of_kind(&self, kind: PluginKind) -> impl Iterator<Item = &Arc<Plugin>> {
         self.plugins.iter().filter(move |p| p.kind() == kind)
+    }
+
+    /// Changes whenever a guardrail of the chain is reloaded: the newest of
+    /// their generations, which are numbered across all plugins, so a new
+    /// one is above every other. 0 without guardrails.
+    pub fn guardrail_epoch(&self) -> u64 {
+        self.of_kind(PluginKind::Guardrail)
+            .map(|p| p.generation())
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn has_guardrails(&self) -> bool {
@@ -224,9 +274,81 @@ impl Chain {
         self.of_kind(PluginKind::AuditSink)
     }
 
+    /// Whether `plugin` judges SQL requests of `phase` in this session,
+    /// asking a selective guardrail the first time. A failure to answer
+    /// means every phase: the checks themselves still decide.
+    async fn judges(
+        plugin: &Plugin,
+        session: &Session,
+        phase: SqlPhase,
+        selections: &PhaseSelections,
+    ) -> bool {
+        if !plugin.selects_phases() {
+            return true;
+        }
+        let phases = match selections.get(plugin) {
+            Some(known) => known,
+            None => {
+                let asked = plugin.select_phases(session).await.unwrap_or_else(|f| {
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        "select-phases failed, judging every phase: {f}"
+                    );
+                    None
+                });
+                selections.put(plugin, asked.clone());
+                asked
+            }
+        };
+        phases.is_none_or(|p| p.contains(&phase))
+    }
+
+    /// Whether any guardrail of the chain judges SQL requests of `phase` in
+    /// this session: when none does, the request need not be built.
+    pub async fn judges_phase(
+        &self,
+        session: &Session,
+        phase: SqlPhase,
+        selections: &PhaseSelections,
+    ) -> bool {
+        for plugin in self.of_kind(PluginKind::Guardrail) {
+            if Self::judges(plugin, session, phase, selections).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// [`Chain::check`] for a SQL request of `phase`, skipping the
+    /// guardrails that do not judge that phase in this session.
+    pub async fn check_sql(
+        &self,
+        session: &Session,
+        request: &Request,
+        phase: SqlPhase,
+        selections: &PhaseSelections,
+    ) -> Decision {
+        self.check_some(session, request, Some((phase, selections)))
+            .await
+    }
+
     pub async fn check(&self, session: &Session, request: &Request) -> Decision {
+        self.check_some(session, request, None).await
+    }
+
+    async fn check_some(
+        &self,
+        session: &Session,
+        request: &Request,
+        sql: Option<(SqlPhase, &PhaseSelections)>,
+    ) -> Decision {
         let mut approval: Option<ApprovalNeeded> = None;
         for plugin in self.of_kind(PluginKind::Guardrail) {
+            if let Some((phase, selections)) = sql
+                && !Self::judges(plugin, session, phase, selections).await
+            {
+                continue;
+            }
             match plugin.check(session, request).await {
                 Ok(Verdict::Allow) => {}
                 Ok(Verdict::Deny(d)) => {

@@ -15,7 +15,8 @@ mod state;
 
 pub(crate) use chain::MAX_ENTITY_LABELS;
 pub use chain::{
-    ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause, Selection, TextsError,
+    ApprovalNeeded, Chain, Decision, MaskReport, PhaseSelections, Refusal, RefusalCause, Selection,
+    TextsError,
 };
 pub use error::{CallFailure, PluginError};
 pub use outbound::{BadDestination, GRANTS_ENV, HttpDestination, HttpRequestDenied};

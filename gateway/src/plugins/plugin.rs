@@ -19,8 +19,9 @@ use super::bindings::audit_sink::{AuditSink, AuditSinkPre};
 use super::bindings::column_masker::{ColumnMasker, ColumnMaskerPre};
 use super::bindings::guardrail::{Guardrail, GuardrailPre};
 use super::bindings::masker::{Masker, MaskerPre};
+use super::bindings::selective_guardrail::{SelectiveGuardrail, SelectiveGuardrailPre};
 use super::bindings::types::{
-    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Session, Verdict,
+    AuditEvent, Column, HttpBody, MaskedBody, MaskedRows, Request, Session, SqlPhase, Verdict,
 };
 use super::error::{CallFailure, MAX_REASON_BYTES, PluginError, guest_text};
 use super::outbound::{HttpDestination, OutboundHttp};
@@ -55,6 +56,7 @@ impl std::fmt::Display for PluginKind {
 
 enum Pre {
     Guardrail(GuardrailPre<HostState>),
+    SelectiveGuardrail(SelectiveGuardrailPre<HostState>),
     Masker(MaskerPre<HostState>),
     ColumnMasker(ColumnMaskerPre<HostState>),
     AuditSink(AuditSinkPre<HostState>),
@@ -62,6 +64,7 @@ enum Pre {
 
 enum Bound {
     Guardrail(Guardrail),
+    SelectiveGuardrail(SelectiveGuardrail),
     Masker(Masker),
     ColumnMasker(ColumnMasker),
     AuditSink(AuditSink),
@@ -127,6 +130,8 @@ pub struct Inspection {
     pub kind: PluginKind,
     /// A masker of the `column-masker` world.
     pub selects_columns: bool,
+    /// A guardrail of the `selective-guardrail` world.
+    pub selects_phases: bool,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
 }
@@ -157,8 +162,9 @@ pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<(Component, Inspection), Pl
         PluginKind::AuditSink
     } else {
         return Err(PluginError::NoWorld(format!(
-            "it exports [{}]; a guardrail exports init and check, a masker init, mask-rows and \
-             mask-body (and select-columns for a column masker), an audit sink init and deliver",
+            "it exports [{}]; a guardrail exports init and check (and select-phases for a \
+             selective guardrail), a masker init, mask-rows and mask-body (and select-columns \
+             for a column masker), an audit sink init and deliver",
             exports.join(", ")
         )));
     };
@@ -167,6 +173,7 @@ pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<(Component, Inspection), Pl
         Inspection {
             kind,
             selects_columns: kind == PluginKind::Masker && has("select-columns"),
+            selects_phases: kind == PluginKind::Guardrail && has("select-phases"),
             exports,
             imports,
         },
@@ -212,6 +219,9 @@ impl Plugin {
             ))
         };
         let pre = match inspection.kind {
+            PluginKind::Guardrail if inspection.selects_phases => {
+                Pre::SelectiveGuardrail(SelectiveGuardrailPre::new(instance_pre).map_err(no_world)?)
+            }
             PluginKind::Guardrail => {
                 Pre::Guardrail(GuardrailPre::new(instance_pre).map_err(no_world)?)
             }
@@ -256,10 +266,15 @@ impl Plugin {
     pub fn selects_columns(&self) -> bool {
         matches!(self.pre, Pre::ColumnMasker(_))
     }
+    /// A guardrail that says which SQL phases it judges (`select-phases`).
+    pub fn selects_phases(&self) -> bool {
+        matches!(self.pre, Pre::SelectiveGuardrail(_))
+    }
     /// The WIT world the component targets.
     pub fn world(&self) -> &'static str {
         match self.pre {
             Pre::ColumnMasker(_) => "column-masker",
+            Pre::SelectiveGuardrail(_) => "selective-guardrail",
             _ => self.kind.as_str(),
         }
     }
@@ -325,6 +340,10 @@ impl Plugin {
         };
         let bound = match &self.pre {
             Pre::Guardrail(p) => p.instantiate_async(&mut store).await.map(Bound::Guardrail),
+            Pre::SelectiveGuardrail(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Bound::SelectiveGuardrail),
             Pre::Masker(p) => p.instantiate_async(&mut store).await.map(Bound::Masker),
             Pre::ColumnMasker(p) => p
                 .instantiate_async(&mut store)
@@ -344,6 +363,7 @@ impl Plugin {
         let result = within(self.limits.init_deadline, &paused, async {
             match &bound {
                 Bound::Guardrail(b) => b.call_init(&mut store, config).await,
+                Bound::SelectiveGuardrail(b) => b.call_init(&mut store, config).await,
                 Bound::Masker(b) => b.call_init(&mut store, config).await,
                 Bound::ColumnMasker(b) => b.call_init(&mut store, config).await,
                 Bound::AuditSink(b) => b.call_init(&mut store, config).await,
@@ -480,6 +500,30 @@ impl Plugin {
         }
         self.run(async |bound, store| match bound {
             Bound::Guardrail(g) => g.call_check(store, session, request).await,
+            Bound::SelectiveGuardrail(g) => g.call_check(store, session, request).await,
+            _ => Ok(Err("instance of the wrong world".into())),
+        })
+        .await
+    }
+
+    /// The SQL phases a selective guardrail judges in `session`; `None`
+    /// (every phase) for a guardrail of the plain `guardrail` world, which
+    /// is not called for it.
+    pub async fn select_phases(
+        &self,
+        session: &Session,
+    ) -> Result<Option<Vec<SqlPhase>>, CallFailure> {
+        if self.kind != PluginKind::Guardrail {
+            return Err(self.wrong_kind(PluginKind::Guardrail));
+        }
+        if !self.selects_phases() {
+            return Ok(None);
+        }
+        self.run(async |bound, store| match bound {
+            Bound::SelectiveGuardrail(g) => g
+                .call_select_phases(store, session)
+                .await
+                .map(|r| r.map(Some)),
             _ => Ok(Err("instance of the wrong world".into())),
         })
         .await

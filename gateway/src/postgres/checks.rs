@@ -1,5 +1,6 @@
 //! What the guardrails (and the gateway's own rules) say about a message
-//! before the relay forwards it: a simple Query, a Parse, a Bind.
+//! before the relay forwards it: a simple Query, a Parse, a Bind; and how
+//! the gateway refuses a message it cannot read.
 
 use std::sync::Arc;
 
@@ -9,16 +10,18 @@ use crate::plugins::bindings::types::{
 use crate::plugins::{Chain, Decision, RefusalCause};
 
 use super::errors::{Severity, error_response, error_response_at, sqlstate};
-use super::frame::Frame;
+use super::frame::{Frame, FrameError};
 use super::parity;
 use super::recorded::Bind;
-use super::relay::RelayContext;
-use super::statements::Prepared;
+use super::relay::{RelayContext, RelayError};
+use super::statements::{MAX_NAMED, Prepared};
 
 /// A statement the checks let through: its analysis and its audit record.
 pub(super) struct Allowed {
     pub statements: Arc<[SqlStatement]>,
     pub record: Option<u64>,
+    /// The guardrail generations that allowed it.
+    pub epoch: u64,
 }
 
 /// A statement text as the server would read it (sessions are UTF-8), or
@@ -50,6 +53,59 @@ pub(super) fn fence_refusal(why: &str) -> Frame {
     )
 }
 
+/// The error PostgreSQL gives for a message whose length is right but whose
+/// body does not hold its fields (a string without its NUL, a count or a
+/// length past the end, bytes after the last field, a name that is not
+/// UTF-8), recorded. The server keeps the session after it, and so does the
+/// gateway: the relay refuses the message like a statement (it is never
+/// forwarded). Any other error ends the session.
+pub(super) fn malformed(
+    ctx: &RelayContext,
+    phase: SqlPhase,
+    e: FrameError,
+) -> Result<Frame, RelayError> {
+    let (code, message) = match &e {
+        FrameError::Unterminated { .. } => {
+            (sqlstate::PROTOCOL_VIOLATION, "invalid string in message")
+        }
+        FrameError::Truncated { .. } => (
+            sqlstate::PROTOCOL_VIOLATION,
+            "insufficient data left in message",
+        ),
+        FrameError::TrailingData { .. } | FrameError::Malformed { .. } => {
+            (sqlstate::PROTOCOL_VIOLATION, "invalid message format")
+        }
+        FrameError::NotUtf8 { .. } => (
+            sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+            "invalid byte sequence for encoding \"UTF8\"",
+        ),
+        _ => return Err(RelayError::Client(e)),
+    };
+    ctx.audit
+        .refused("", phase, "malformed-message", &format!("{message}: {e}"));
+    let detail = format!("{e}; the gateway refused the message, the session goes on");
+    Ok(error_response_at(
+        Severity::Error,
+        code,
+        message,
+        Some(&detail),
+        None,
+    ))
+}
+
+/// The refusal, recorded, of a statement that would prepare one named
+/// statement more than the gateway keeps track of.
+pub(super) fn statement_limit(ctx: &RelayContext, text: &str, phase: SqlPhase) -> Frame {
+    let why = format!(
+        "statement refused: the session would hold more than {MAX_NAMED} named prepared \
+         statements, the most the gateway keeps track of; close those no longer needed (a \
+         Close message, or DEALLOCATE) before preparing more, or use the unnamed statement"
+    );
+    ctx.audit
+        .refused(text, phase, "too-many-prepared-statements", &why);
+    error_response(Severity::Error, sqlstate::PROGRAM_LIMIT_EXCEEDED, &why)
+}
+
 /// What allows the statement forwarded, or the ErrorResponse refusing it.
 pub(super) async fn check(
     ctx: &RelayContext,
@@ -58,15 +114,40 @@ pub(super) async fn check(
     name: Option<String>,
     unseen: &mut bool,
 ) -> Result<Allowed, Frame> {
-    let refuse = |code: &str, message: String| Err(error_response(Severity::Error, code, &message));
+    let statements = analyse(ctx, text, phase, unseen).await?;
+    judge(ctx, text, phase, name, statements).await
+}
+
+/// The statements of `text`, unless the gateway's own rules refuse them
+/// (the first half of [`check`]).
+pub(super) async fn analyse(
+    ctx: &RelayContext,
+    text: &str,
+    phase: SqlPhase,
+    unseen: &mut bool,
+) -> Result<Arc<[SqlStatement]>, Frame> {
     let statements = analysed(ctx, text, phase).await?;
     *unseen = statements.iter().any(parity::runs_unseen_code);
     if let Some(why) = statements.iter().find_map(parity::statement_refusal) {
-        return refuse(
+        return Err(error_response(
+            Severity::Error,
             sqlstate::INSUFFICIENT_PRIVILEGE,
-            format!("statement refused: {why}"),
-        );
+            &format!("statement refused: {why}"),
+        ));
     }
+    Ok(statements)
+}
+
+/// What the guardrails say about analysed statements, recorded (the second
+/// half of [`check`]).
+pub(super) async fn judge(
+    ctx: &RelayContext,
+    text: &str,
+    phase: SqlPhase,
+    name: Option<String>,
+    statements: Arc<[SqlStatement]>,
+) -> Result<Allowed, Frame> {
+    let refuse = |code: &str, message: String| Err(error_response(Severity::Error, code, &message));
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) => c,
         Err(r) => {
@@ -85,7 +166,11 @@ pub(super) async fn check(
     }
     if statements.is_empty() {
         let record = ctx.audit.allowed(text, phase, name.as_deref(), &[]).await?;
-        return Ok(Allowed { statements, record });
+        return Ok(Allowed {
+            statements,
+            record,
+            epoch: chain.guardrail_epoch(),
+        });
     }
     let asked = Asked {
         text,
@@ -94,12 +179,16 @@ pub(super) async fn check(
         parameters: Vec::new(),
         name: name.clone(),
     };
-    guardrails(ctx, &chain, asked).await?;
+    guardrails(ctx, &chain, asked, false).await?;
     let record = ctx
         .audit
         .allowed(text, phase, name.as_deref(), &statements)
         .await?;
-    Ok(Allowed { statements, record })
+    Ok(Allowed {
+        statements,
+        record,
+        epoch: chain.guardrail_epoch(),
+    })
 }
 
 /// A request for the guardrails.
@@ -112,7 +201,14 @@ struct Asked<'a> {
 }
 
 /// The guardrails' verdict: `Ok` for an allow, else the recorded refusal.
-async fn guardrails(ctx: &RelayContext, chain: &Chain, asked: Asked<'_>) -> Result<(), Frame> {
+/// `every`: asks every guardrail, also those that said they do not judge
+/// the phase.
+async fn guardrails(
+    ctx: &RelayContext,
+    chain: &Chain,
+    asked: Asked<'_>,
+    every: bool,
+) -> Result<(), Frame> {
     let request = Request::Sql(SqlRequest {
         text: asked.text.to_string(),
         phase: asked.phase,
@@ -120,7 +216,14 @@ async fn guardrails(ctx: &RelayContext, chain: &Chain, asked: Asked<'_>) -> Resu
         parameters: asked.parameters,
         statement_name: asked.name,
     });
-    match chain.check(&ctx.session, &request).await {
+    let decision = if every {
+        chain.check(&ctx.session, &request).await
+    } else {
+        chain
+            .check_sql(&ctx.session, &request, asked.phase, &ctx.phases)
+            .await
+    };
+    match decision {
         Decision::Allow => Ok(()),
         refused => Err(refusal(ctx, asked.text, asked.phase, refused)),
     }
@@ -152,7 +255,7 @@ pub(super) async fn startup_setting(ctx: &RelayContext, text: &str) -> Result<()
         parameters: Vec::new(),
         name: None,
     };
-    guardrails(ctx, &chain, asked).await
+    guardrails(ctx, &chain, asked, false).await
 }
 
 /// The ErrorResponse for a deny or require-approval (never an allow),
@@ -238,7 +341,8 @@ async fn analysed(
 /// refused as the server refuses one it lacks (26000). `statement`
 /// is the one the server will bind, as [`super::statements`] tracks it. A
 /// Bind without parameters brings nothing the Parse check did not see, and
-/// a connection without guardrails has nobody to ask: both are forwarded
+/// a connection without guardrails, or whose guardrails all say they do not
+/// judge binds (`select-phases`), has nobody to ask: all are forwarded
 /// without looking anything up. `None` forwards it; an allowed Bind is not
 /// an audit record of its own (the Execute's write-ahead record covers it).
 pub(super) async fn check_bind(
@@ -255,6 +359,20 @@ pub(super) async fn check_bind(
         Ok(_) => return None,
         Err(r) => return Some(refusal(ctx, text, SqlPhase::Bind, Decision::Deny(r))),
     };
+    // Guardrails that judge statements, not values, have seen this one
+    // when it was prepared, unless one of them has been reloaded since (or
+    // it was prepared with SQL `PREPARE`): then every guardrail judges it
+    // once more, as the policy now stands.
+    let epoch = chain.guardrail_epoch();
+    let rejudge = statement.is_some_and(|s| s.judged_under() != epoch);
+    if statement.is_some()
+        && !rejudge
+        && !chain
+            .judges_phase(&ctx.session, SqlPhase::Bind, &ctx.phases)
+            .await
+    {
+        return None;
+    }
     // The gateway follows every way a client prepares and deallocates, so
     // a statement it does not know is one the server does not know either
     // (a client re-preparing after DEALLOCATE ALL counts on 26000), unless
@@ -281,5 +399,9 @@ pub(super) async fn check_bind(
         parameters: bind.guardrail_parameters(&statement.types),
         name: Some(bind.statement.to_string()),
     };
-    guardrails(ctx, &chain, asked).await.err()
+    let refused = guardrails(ctx, &chain, asked, rejudge).await.err();
+    if refused.is_none() && rejudge {
+        statement.judged_by(epoch);
+    }
+    refused
 }

@@ -20,6 +20,15 @@ pub enum FrameError {
     TooLarge { len: usize, max: usize },
     #[error("malformed {what}")]
     Malformed { what: &'static str },
+    /// A string field without its terminating NUL.
+    #[error("malformed {what}: a string is not terminated")]
+    Unterminated { what: &'static str },
+    /// A field (a count, a length, a value) that runs past the body.
+    #[error("malformed {what}: a field runs past the end of the message")]
+    Truncated { what: &'static str },
+    /// Bytes after the last field.
+    #[error("malformed {what}: data after its last field")]
+    TrailingData { what: &'static str },
     /// A string field that is not UTF-8, the only encoding sessions use.
     #[error("invalid byte sequence for encoding \"UTF8\" in {what}")]
     NotUtf8 { what: &'static str },
@@ -145,12 +154,23 @@ impl<'a> BodyReader<'a> {
         Self { buf, what }
     }
 
-    fn malformed(&self) -> FrameError {
-        FrameError::Malformed { what: self.what }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Ok when every field has been read, as PostgreSQL requires of the
+    /// messages it reads.
+    pub fn end(&self) -> Result<(), FrameError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(FrameError::TrailingData { what: self.what })
+        }
     }
 
     pub fn cstr(&mut self) -> Result<&'a str, FrameError> {
@@ -165,7 +185,7 @@ impl<'a> BodyReader<'a> {
             .buf
             .iter()
             .position(|&b| b == 0)
-            .ok_or_else(|| self.malformed())?;
+            .ok_or(FrameError::Unterminated { what: self.what })?;
         let bytes = &self.buf[..end];
         self.buf = &self.buf[end + 1..];
         Ok(bytes)
@@ -173,6 +193,12 @@ impl<'a> BodyReader<'a> {
 
     pub fn u8(&mut self) -> Result<u8, FrameError> {
         Ok(self.take(1)?[0])
+    }
+
+    /// A count: PostgreSQL reads them unsigned (up to 65535 parameters).
+    pub fn u16(&mut self) -> Result<u16, FrameError> {
+        let bytes = self.take(2)?;
+        Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
     }
 
     pub fn i16(&mut self) -> Result<i16, FrameError> {
@@ -187,7 +213,7 @@ impl<'a> BodyReader<'a> {
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
         if self.buf.len() < n {
-            return Err(self.malformed());
+            return Err(FrameError::Truncated { what: self.what });
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;

@@ -213,6 +213,7 @@ impl PgListener {
                 .settings
                 .end_at_token_expiry
                 .map(|leeway| agent.identity.expires_at + leeway),
+            phases: Default::default(),
         };
         let settings::Startup { settings, params } =
             match settings::startup(&ctx, &agent.startup.params).await {

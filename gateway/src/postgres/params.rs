@@ -11,9 +11,11 @@
 use super::frame::{BodyReader, FrameError};
 
 /// A count and that many type OIDs: the end of a Parse (the declared
-/// parameter types) and a whole ParameterDescription.
+/// parameter types) and a whole ParameterDescription. The count is unsigned,
+/// as the server reads it: read signed, a count the server takes for 65535
+/// would hide the types (and the Bind values) that follow from the checks.
 pub fn oid_list(r: &mut BodyReader<'_>) -> Result<Vec<u32>, FrameError> {
-    let n = r.i16()?;
+    let n = r.u16()?;
     (0..n).map(|_| r.i32().map(|oid| oid as u32)).collect()
 }
 

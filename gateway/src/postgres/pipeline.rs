@@ -32,7 +32,7 @@ use crate::plugins::bindings::types::SqlStatement;
 
 use super::frame::BodyReader;
 use super::params::oid_list;
-use super::statements::{Lookup, Prepared, Statements};
+use super::statements::{Effect, Lookup, Prepared, Room, Statements};
 
 /// A Describe awaiting its answer. `injected`: the gateway's own, whose
 /// answer is not for the client.
@@ -116,6 +116,12 @@ impl Pipeline {
     /// The statement `name` as the server will have it for the next message.
     pub fn statement(&self, name: &str) -> Lookup {
         self.statements.lookup(name, self.sent)
+    }
+
+    /// Whether the next message may make these changes to the statement
+    /// names (see [`Statements::room`]).
+    pub fn room(&self, effects: &[Effect<'_>]) -> Room {
+        self.statements.room(effects, self.sent)
     }
 
     /// A Describe is forwarded.

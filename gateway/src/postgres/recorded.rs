@@ -17,24 +17,28 @@ pub struct Bind<'a> {
 }
 
 impl<'a> Bind<'a> {
+    /// The Bind as the server reads it (unsigned counts, -1 alone for NULL,
+    /// nothing after the last field), or why the server would refuse it:
+    /// what the guardrails see must be what the server binds.
     pub fn parse(body: &'a [u8]) -> Result<Self, FrameError> {
         let mut r = BodyReader::new(body, "Bind");
         let portal = r.cstr()?;
         let statement = r.cstr()?;
-        let n = r.i16()?;
+        let n = r.u16()?;
         let param_formats = (0..n).map(|_| r.i16()).collect::<Result<_, _>>()?;
-        let n = r.i16()?;
-        let mut params = Vec::with_capacity(n.max(0) as usize);
+        let n = r.u16()?;
+        let mut params = Vec::with_capacity(usize::from(n).min(r.remaining() / 4));
         for _ in 0..n {
             let len = r.i32()?;
-            params.push(if len < 0 {
-                None
-            } else {
-                Some(r.take(len as usize)?)
+            params.push(match usize::try_from(len) {
+                Ok(len) => Some(r.take(len)?),
+                Err(_) if len == -1 => None,
+                Err(_) => return Err(FrameError::Truncated { what: "Bind" }),
             });
         }
-        let n = r.i16()?;
+        let n = r.u16()?;
         let result_formats = (0..n).map(|_| r.i16()).collect::<Result<_, _>>()?;
+        r.end()?;
         Ok(Self {
             portal,
             statement,
@@ -165,5 +169,50 @@ fn shown(bytes: &[u8]) -> String {
             s.to_string()
         }
         _ => format!("\\x{}", crate::audit::event::hex(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Bind of statement `s` with these parameter format codes, raw
+    /// parameter count and values, and `tail` after them.
+    fn bind(formats: &[i16], count: u16, values: &[i32], tail: &[u8]) -> Vec<u8> {
+        let mut b = b"\0s\0".to_vec();
+        b.extend_from_slice(&(formats.len() as u16).to_be_bytes());
+        for f in formats {
+            b.extend_from_slice(&f.to_be_bytes());
+        }
+        b.extend_from_slice(&count.to_be_bytes());
+        for len in values {
+            b.extend_from_slice(&len.to_be_bytes());
+            if *len > 0 {
+                b.extend(std::iter::repeat_n(b'x', *len as usize));
+            }
+        }
+        b.extend_from_slice(tail);
+        b
+    }
+
+    #[test]
+    fn binds_are_read_as_the_server_reads_them() {
+        let ok = bind(&[0], 2, &[3, -1], &[0, 0]);
+        let parsed = Bind::parse(&ok).unwrap();
+        assert_eq!(parsed.params, [Some(&b"xxx"[..]), None]);
+
+        let malformed = |body: &[u8]| Bind::parse(body).err().map(|e| e.to_string());
+        // A value past the end, a length below -1, bytes after the result
+        // formats.
+        let mut short = bind(&[], 1, &[], &[]);
+        short.extend_from_slice(&5i32.to_be_bytes());
+        short.extend_from_slice(b"ab");
+        assert!(malformed(&short).is_some_and(|e| e.contains("past the end")));
+        assert!(malformed(&bind(&[], 1, &[-2], &[0, 0])).is_some());
+        assert!(malformed(&bind(&[], 0, &[], &[0, 0, 9])).is_some_and(|e| e.contains("after")));
+        // A count of 65535 is not -1: the server reads that many values.
+        let mut huge = b"\0s\0\0\0".to_vec();
+        huge.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+        assert!(malformed(&huge).is_some());
     }
 }

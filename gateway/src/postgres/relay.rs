@@ -8,7 +8,13 @@
 //! if the client's statement had failed (a transaction block is aborted, an
 //! extended-protocol batch discards until Sync, ReadyForQuery reports the
 //! true state), so client and server never disagree about transaction
-//! state. Nothing else is forwarded in its place.
+//! state. Nothing else is forwarded in its place. The same goes for a
+//! message whose length is right but whose body is malformed, which the
+//! server would refuse with an ERROR and go on (08P01, or 22021 for a name
+//! that is not UTF-8; see [`super::checks::malformed`]), and for a Parse or
+//! `PREPARE` past the named statements the gateway keeps track of (54000,
+//! see [`super::statements`]). Only a bad length, after which messages
+//! cannot be told apart, ends the session.
 //!
 //! Server to client: the marked error is swapped for the refusal; result
 //! rows go through the maskers in batches when the connection has any, read
@@ -29,8 +35,8 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 
 use tokio::sync::watch;
 
-use crate::plugins::PluginHost;
 use crate::plugins::bindings::types::Session;
+use crate::plugins::{PhaseSelections, PluginHost};
 use crate::sql::Analyzer;
 
 use super::audit_trail::Trail;
@@ -66,6 +72,8 @@ pub struct RelayContext {
     pub catalog: Option<Arc<Catalog>>,
     /// When the session ends because its token expires.
     pub expires_at: Option<std::time::SystemTime>,
+    /// The SQL phases the session's selective guardrails judge.
+    pub phases: PhaseSelections,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,16 +210,21 @@ pub async fn run(client: Io, server: Io, ctx: RelayContext) -> Result<Ending, Re
     ended
 }
 
-/// What a client that sent a message the gateway cannot read is told before
-/// the session ends (as PostgreSQL does: its framing is lost, or the message
-/// cannot be checked). `None`: the client is gone.
+/// What a client whose messages the gateway can no longer delimit (a bad
+/// length) is told before the session ends, as PostgreSQL does: its framing
+/// is lost. A message whose length is right but whose body is malformed is
+/// refused instead and the session goes on (see [`super::checks::malformed`]).
+/// `None`: the client is gone.
 fn client_fault(e: &FrameError) -> Option<(&'static str, String)> {
     let code = match e {
         FrameError::Closed | FrameError::Io(_) => return None,
         FrameError::NotUtf8 { .. } => sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
-        FrameError::BadLength(_) | FrameError::TooLarge { .. } | FrameError::Malformed { .. } => {
-            sqlstate::PROTOCOL_VIOLATION
-        }
+        FrameError::BadLength(_)
+        | FrameError::TooLarge { .. }
+        | FrameError::Malformed { .. }
+        | FrameError::Unterminated { .. }
+        | FrameError::Truncated { .. }
+        | FrameError::TrailingData { .. } => sqlstate::PROTOCOL_VIOLATION,
     };
     Some((
         code,

@@ -18,19 +18,22 @@
 //! change from an earlier batch, and says to wait until that batch is
 //! answered ([`Lookup::AfterBatch`]).
 //!
+//! The gateway keeps at most [`MAX_NAMED`] named statements per session: a
+//! message that would prepare one more is refused ([`Statements::room`]),
+//! so that the server never holds a statement the gateway does not know.
+//!
 //! Out of sight: statements that server-side code (a function, a DO block)
 //! prepares or deallocates through SPI.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::plugins::bindings::types::SqlStatement;
 
-/// Statements remembered per session; beyond, a new one is unknown to the
-/// gateway (its Binds reach the guardrails without a text, its executions
-/// are recorded with an unknown text).
-const MAX_KNOWN: usize = 10_000;
+mod limit;
+
+pub use limit::{MAX_NAMED, Room};
 
 /// A prepared statement.
 pub struct Prepared {
@@ -45,6 +48,10 @@ pub struct Prepared {
     /// Whether the execution that record covers has happened (SQL `PREPARE`
     /// records the preparation only: its executions get records of their own).
     executed: AtomicBool,
+    /// The guardrail generations that last allowed it (see
+    /// [`crate::plugins::Chain::guardrail_epoch`]); 0 when unknown. Binds
+    /// skip the guardrails that do not judge binds only under these.
+    judged_under: AtomicU64,
 }
 
 impl Prepared {
@@ -61,7 +68,35 @@ impl Prepared {
             types,
             record,
             executed: AtomicBool::new(executed),
+            judged_under: AtomicU64::new(0),
         })
+    }
+
+    /// A statement of a Parse the guardrails of `epoch` allowed.
+    pub fn judged(
+        text: &str,
+        statements: Arc<[SqlStatement]>,
+        types: Vec<u32>,
+        record: Option<u64>,
+        epoch: u64,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            text: text.into(),
+            statements,
+            types,
+            record,
+            executed: AtomicBool::new(false),
+            judged_under: AtomicU64::new(epoch),
+        })
+    }
+
+    pub fn judged_under(&self) -> u64 {
+        self.judged_under.load(Ordering::Relaxed)
+    }
+
+    /// Every guardrail of `epoch` allowed it again.
+    pub fn judged_by(&self, epoch: u64) {
+        self.judged_under.store(epoch, Ordering::Relaxed);
     }
 
     /// Whether the execution its record covers is still to come.
@@ -81,6 +116,7 @@ impl Prepared {
             types,
             record: self.record,
             executed: AtomicBool::new(!self.fresh()),
+            judged_under: AtomicU64::new(self.judged_under()),
         })
     }
 }
@@ -93,7 +129,25 @@ enum Change {
     Nothing,
 }
 
+/// What a message does to the statement names, should it run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect<'a> {
+    Define(&'a str),
+    Drop(&'a str),
+    /// DEALLOCATE ALL, DISCARD ALL: every named statement.
+    DropAll,
+}
+
 impl Change {
+    fn effect(&self) -> Option<Effect<'_>> {
+        Some(match self {
+            Change::Define(n, _) => Effect::Define(n),
+            Change::Drop(n) => Effect::Drop(n),
+            Change::DropAll => Effect::DropAll,
+            Change::Nothing => return None,
+        })
+    }
+
     fn touches(&self, name: &str) -> bool {
         match self {
             Change::Define(n, _) | Change::Drop(n) => n == name,
@@ -176,7 +230,12 @@ impl Statements {
 
     /// Whether statements with these summaries change the namespace.
     pub fn changes_namespace(statements: &[SqlStatement]) -> bool {
-        statements.iter().any(|st| change_of(st, None).is_some())
+        statements.iter().any(|st| effect_of(st).is_some())
+    }
+
+    /// What statements with these summaries do to the namespace, in order.
+    pub fn effects(statements: &[SqlStatement]) -> Vec<Effect<'_>> {
+        statements.iter().filter_map(effect_of).collect()
     }
 
     /// The statement `name` as the server will have it for a message sent
@@ -280,8 +339,10 @@ impl Statements {
             return false;
         };
         match p.change {
+            // Past the limit only through what the gateway did not see
+            // coming (server-side code): that statement stays unknown.
             Change::Define(name, s) => {
-                if self.known.len() < MAX_KNOWN || self.known.contains_key(&name) {
+                if name.is_empty() || self.named() < MAX_NAMED || self.known.contains_key(&name) {
                     self.known.insert(name, s);
                 }
             }
@@ -295,20 +356,29 @@ impl Statements {
     }
 }
 
+/// What a SQL statement does to the namespace, if anything.
+fn effect_of(st: &SqlStatement) -> Option<Effect<'_>> {
+    Some(match (st.node.as_str(), &st.prepared_name) {
+        ("PrepareStmt", Some(name)) => Effect::Define(name),
+        ("DeallocateStmt", Some(name)) => Effect::Drop(name),
+        ("DeallocateStmt", None) => Effect::DropAll,
+        ("DiscardStmt", _) if st.command_tag == "DISCARD ALL" => Effect::DropAll,
+        _ => return None,
+    })
+}
+
 /// The change a SQL statement makes to the namespace, if any.
 fn change_of(st: &SqlStatement, record: Option<u64>) -> Option<Change> {
-    Some(match (st.node.as_str(), &st.prepared_name) {
-        ("PrepareStmt", Some(name)) => {
+    Some(match effect_of(st)? {
+        Effect::Define(name) => {
             let analysis: Arc<[SqlStatement]> = Arc::from(vec![st.clone()]);
             Change::Define(
-                name.clone(),
+                name.to_string(),
                 Prepared::new(&st.text, analysis, Vec::new(), record, true),
             )
         }
-        ("DeallocateStmt", Some(name)) => Change::Drop(name.clone()),
-        ("DeallocateStmt", None) => Change::DropAll,
-        ("DiscardStmt", _) if st.command_tag == "DISCARD ALL" => Change::DropAll,
-        _ => return None,
+        Effect::Drop(name) => Change::Drop(name.to_string()),
+        Effect::DropAll => Change::DropAll,
     })
 }
 

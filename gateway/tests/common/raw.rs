@@ -11,11 +11,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::gateway::Gateway;
 
 /// What a raw-protocol exchange returned up to ReadyForQuery: data row
-/// values (text) and the SQLSTATE and message of the first error, if any.
+/// values (text), the SQLSTATE and message of the first error, if any, and
+/// the transaction status ReadyForQuery reported (`I`, `T` or `E`).
 #[derive(Debug, Default)]
 pub struct Replies {
     pub rows: Vec<Vec<Option<String>>>,
     pub error: Option<(String, String)>,
+    pub status: u8,
 }
 
 impl Replies {
@@ -82,7 +84,10 @@ impl RawSession {
         loop {
             let (tag, body) = self.next().await;
             match tag {
-                b'Z' => return replies,
+                b'Z' => {
+                    replies.status = body.first().copied().unwrap_or_default();
+                    return replies;
+                }
                 b'D' => {
                     let mut at = 2;
                     let mut values = Vec::new();

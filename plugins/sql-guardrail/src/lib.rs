@@ -21,7 +21,7 @@ mod config;
 mod pattern;
 mod rules;
 
-use sluice_plugin_sdk::types::{Denial, Request, Session, SqlRequest, Verdict};
+use sluice_plugin_sdk::types::{Denial, Request, Session, SqlPhase, SqlRequest, Verdict};
 use sluice_plugin_sdk::{Guardrail, export_guardrail, log, metrics};
 
 pub use config::Config;
@@ -59,6 +59,19 @@ impl Guardrail for SqlGuardrail {
             metrics::counter_add("refusals", 1, &[("outcome", outcome), ("rule", rule)]);
         }
         Ok(verdict)
+    }
+
+    /// A bind carries the summaries of the statement it executes, judged
+    /// when that statement was prepared: the verdict cannot change, except
+    /// where an approval rule applies, whose approver is shown each
+    /// execution with its values. Other binds are not asked about, so a
+    /// prepared statement costs one check however often it runs.
+    fn judges_phase(&self, session: &Session, phase: SqlPhase) -> bool {
+        phase != SqlPhase::Bind
+            || self
+                .policies_for(session)
+                .iter()
+                .any(|p| !p.approvals.is_empty())
     }
 }
 

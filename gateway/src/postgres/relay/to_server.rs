@@ -17,7 +17,7 @@ use crate::postgres::params;
 use crate::postgres::parity;
 use crate::postgres::pipeline::CopyIn;
 use crate::postgres::recorded::Bind;
-use crate::postgres::statements::{Lookup, Prepared, Statements};
+use crate::postgres::statements::{Effect, Lookup, Prepared, Room, Statements};
 
 /// What the client-to-server direction waits on the server's answers with.
 pub(super) struct Answers {
@@ -99,102 +99,130 @@ pub(super) async fn client_to_server(
         }
         let refused_before = markers.issued;
         let out = match f.tag {
-            b'Q' => {
-                let raw = BodyReader::new(&f.body, "Query")
-                    .cstr_bytes()
-                    .map_err(RelayError::Client)?;
-                let checked = match checks::sql_text(&ctx, raw, SqlPhase::SimpleQuery) {
-                    Err(refusal) => Err(refusal),
-                    Ok(text) => match fenced(&mut fence, &mut server, text).await? {
-                        Err(why) => Err(checks::fence_refusal(why)),
-                        Ok(()) => {
-                            checks::check(&ctx, text, SqlPhase::SimpleQuery, None, &mut unseen)
-                                .await
-                        }
-                    },
-                };
-                match checked {
-                    Ok(allowed) => {
-                        let mut s = lock(&shared);
-                        s.pipeline.running(&allowed.statements, allowed.record);
-                        let copies = copies_in(&allowed.statements);
-                        if copies > 0 {
-                            s.pipeline.copy_sent(copies);
-                            copying = Some(copies);
-                        }
-                        f
-                    }
-                    Err(refusal) => failing_query(&markers.issue(&shared, refusal)),
+            b'Q' => match query_text(&f.body) {
+                Err(e) => {
+                    let refusal = checks::malformed(&ctx, SqlPhase::SimpleQuery, e)?;
+                    failing_query(&markers.issue(&shared, refusal))
                 }
-            }
-            b'P' => {
-                let mut r = BodyReader::new(&f.body, "Parse");
-                let name = r.cstr().map_err(RelayError::Client)?.to_string();
-                let raw = r.cstr_bytes().map_err(RelayError::Client)?;
-                let declared = params::oid_list(&mut r).map_err(RelayError::Client)?;
-                let (text, checked) = match checks::sql_text(&ctx, raw, SqlPhase::Parse) {
-                    Err(refusal) => ("", Err(refusal)),
-                    Ok(text) => match fenced(&mut fence, &mut server, text).await? {
-                        Err(why) => (text, Err(checks::fence_refusal(why))),
-                        Ok(()) => {
-                            let checked = checks::check(
-                                &ctx,
-                                text,
-                                SqlPhase::Parse,
-                                Some(name.clone()),
-                                &mut unseen,
-                            )
-                            .await;
-                            (text, checked)
+                Ok(raw) => {
+                    let phase = SqlPhase::SimpleQuery;
+                    let checked = 'check: {
+                        let text = match checks::sql_text(&ctx, raw, phase) {
+                            Ok(text) => text,
+                            Err(refusal) => break 'check Err(refusal),
+                        };
+                        if let Err(why) = fenced(&mut fence, &mut server, text).await? {
+                            break 'check Err(checks::fence_refusal(why));
                         }
-                    },
-                };
-                match checked {
-                    Ok(allowed) => {
-                        let statement = Prepared::new(
+                        let statements = match checks::analyse(&ctx, text, phase, &mut unseen).await
+                        {
+                            Ok(statements) => statements,
+                            Err(refusal) => break 'check Err(refusal),
+                        };
+                        let effects = Statements::effects(&statements);
+                        if !room(&shared, &mut server, &mut answered, &effects).await? {
+                            break 'check Err(checks::statement_limit(&ctx, text, phase));
+                        }
+                        checks::judge(&ctx, text, phase, None, statements).await
+                    };
+                    match checked {
+                        Ok(allowed) => {
+                            let mut s = lock(&shared);
+                            s.pipeline.running(&allowed.statements, allowed.record);
+                            let copies = copies_in(&allowed.statements);
+                            if copies > 0 {
+                                s.pipeline.copy_sent(copies);
+                                copying = Some(copies);
+                            }
+                            f
+                        }
+                        Err(refusal) => failing_query(&markers.issue(&shared, refusal)),
+                    }
+                }
+            },
+            b'P' => match parse_fields(&f.body) {
+                Err(e) => {
+                    let m = markers.issue(&shared, checks::malformed(&ctx, SqlPhase::Parse, e)?);
+                    failing_parse(&m, &m)
+                }
+                Ok((name, raw, declared)) => {
+                    let phase = SqlPhase::Parse;
+                    let (text, checked) = 'check: {
+                        // In a batch the gateway refused, the server skips it:
+                        // it takes no room.
+                        let defines = [Effect::Define(name)];
+                        if !batch_refused
+                            && !room(&shared, &mut server, &mut answered, &defines).await?
+                        {
+                            let text = String::from_utf8_lossy(raw);
+                            break 'check ("", Err(checks::statement_limit(&ctx, &text, phase)));
+                        }
+                        let text = match checks::sql_text(&ctx, raw, phase) {
+                            Ok(text) => text,
+                            Err(refusal) => break 'check ("", Err(refusal)),
+                        };
+                        if let Err(why) = fenced(&mut fence, &mut server, text).await? {
+                            break 'check (text, Err(checks::fence_refusal(why)));
+                        }
+                        let name = Some(name.to_string());
+                        (
                             text,
-                            allowed.statements,
-                            declared,
-                            allowed.record,
-                            false,
-                        );
-                        lock(&shared).pipeline.parsing(name, statement);
-                        f
+                            checks::check(&ctx, text, phase, name, &mut unseen).await,
+                        )
+                    };
+                    match checked {
+                        Ok(allowed) => {
+                            let statement = Prepared::judged(
+                                text,
+                                allowed.statements,
+                                declared,
+                                allowed.record,
+                                allowed.epoch,
+                            );
+                            lock(&shared).pipeline.parsing(name.to_string(), statement);
+                            f
+                        }
+                        Err(refusal) => failing_parse(name, &markers.issue(&shared, refusal)),
                     }
-                    Err(refusal) => failing_parse(&name, &markers.issue(&shared, refusal)),
                 }
-            }
+            },
             // The server will skip it, as it skips the Execute after it:
             // no check, no second refusal for a message that never runs.
             b'B' if batch_refused => f,
             // Refused like an Execute; the server then discards the
             // portal's Describe and Execute until Sync.
-            b'B' => {
-                let bind = Bind::parse(&f.body).map_err(RelayError::Client)?;
-                let mut statement =
-                    resolve(&shared, &mut server, &mut answered, bind.statement).await?;
-                // Binary values of types the gateway was not told: the
-                // server says, rather than the guardrails seeing nothing.
-                if !batch_refused
-                    && statement
-                        .as_ref()
-                        .is_some_and(|s| bind.binary_of_unknown_type(&s.types))
-                {
-                    describe_statement(&shared, &mut server, &mut progress, bind.statement).await?;
-                    statement =
+            b'B' => match Bind::parse(&f.body) {
+                Err(e) => {
+                    let m = markers.issue(&shared, checks::malformed(&ctx, SqlPhase::Bind, e)?);
+                    failing_parse(&m, &m)
+                }
+                Ok(bind) => {
+                    let mut statement =
                         resolve(&shared, &mut server, &mut answered, bind.statement).await?;
-                }
-                match checks::check_bind(&ctx, &bind, statement.as_deref()).await {
-                    None => {
-                        ctx.audit.bind(&bind, statement);
-                        f
+                    // Binary values of types the gateway was not told: the
+                    // server says, rather than the guardrails seeing nothing.
+                    if !batch_refused
+                        && statement
+                            .as_ref()
+                            .is_some_and(|s| bind.binary_of_unknown_type(&s.types))
+                    {
+                        describe_statement(&shared, &mut server, &mut progress, bind.statement)
+                            .await?;
+                        statement =
+                            resolve(&shared, &mut server, &mut answered, bind.statement).await?;
                     }
-                    Some(refusal) => {
-                        let m = markers.issue(&shared, refusal);
-                        failing_parse(&m, &m)
+                    match checks::check_bind(&ctx, &bind, statement.as_deref()).await {
+                        None => {
+                            ctx.audit.bind(&bind, statement);
+                            f
+                        }
+                        Some(refusal) => {
+                            let m = markers.issue(&shared, refusal);
+                            failing_parse(&m, &m)
+                        }
                     }
                 }
-            }
+            },
             // A FunctionCall names its function by OID, out of the analyser's
             // sight: refused, like a statement a guardrail denies.
             b'F' => {
@@ -209,37 +237,53 @@ pub(super) async fn client_to_server(
             b'E' if batch_refused => f,
             // Write-ahead for executions the Parse record does not cover;
             // refused like a statement, by a Parse that fails with the marker.
-            b'E' => {
-                let portal = cstr(&f.body, "Execute").map_err(RelayError::Client)?;
-                let statement = ctx.audit.portal_statement(&portal);
-                match ctx.audit.execute(&portal, statement.as_deref()).await {
-                    None => {
-                        if let Some(s) = &statement {
-                            if Statements::changes_namespace(&s.statements) {
-                                lock(&shared).pipeline.running(&s.statements, s.record);
+            b'E' => match execute_portal(&f.body) {
+                Err(e) => {
+                    let m = markers.issue(&shared, checks::malformed(&ctx, SqlPhase::Bind, e)?);
+                    failing_parse(&m, &m)
+                }
+                Ok(portal) => {
+                    let statement = ctx.audit.portal_statement(portal);
+                    // A portal of SQL `PREPARE` defines a statement when it runs.
+                    let effects = statement
+                        .as_ref()
+                        .map(|s| Statements::effects(&s.statements))
+                        .unwrap_or_default();
+                    let refusal = if room(&shared, &mut server, &mut answered, &effects).await? {
+                        ctx.audit.execute(portal, statement.as_deref()).await
+                    } else {
+                        let text = statement.as_ref().map_or("", |s| &s.text);
+                        Some(checks::statement_limit(&ctx, text, SqlPhase::Bind))
+                    };
+                    match refusal {
+                        None => {
+                            if let Some(s) = &statement {
+                                if Statements::changes_namespace(&s.statements) {
+                                    lock(&shared).pipeline.running(&s.statements, s.record);
+                                }
+                                let copies = copies_in(&s.statements);
+                                if copies > 0 && !batch_refused {
+                                    lock(&shared).pipeline.copy_sent(copies);
+                                    copying = Some(copies);
+                                }
                             }
-                            let copies = copies_in(&s.statements);
-                            if copies > 0 && !batch_refused {
-                                lock(&shared).pipeline.copy_sent(copies);
-                                copying = Some(copies);
+                            // Rows are masked by their portal's description:
+                            // ask for it when the client did not.
+                            if described.as_deref() != Some(portal) && may_mask(&ctx) {
+                                lock(&shared).pipeline.describing_for_gateway();
+                                frame::write_frame(&mut server, &describe_portal(portal))
+                                    .await
+                                    .map_err(|e| RelayError::Server(e.into()))?;
                             }
+                            f
                         }
-                        // Rows are masked by their portal's description:
-                        // ask for it when the client did not.
-                        if described.as_deref() != Some(portal.as_str()) && may_mask(&ctx) {
-                            lock(&shared).pipeline.describing_for_gateway();
-                            frame::write_frame(&mut server, &describe_portal(&portal))
-                                .await
-                                .map_err(|e| RelayError::Server(e.into()))?;
+                        Some(refusal) => {
+                            let m = markers.issue(&shared, refusal);
+                            failing_parse(&m, &m)
                         }
-                        f
-                    }
-                    Some(refusal) => {
-                        let m = markers.issue(&shared, refusal);
-                        failing_parse(&m, &m)
                     }
                 }
-            }
+            },
             b'D' => {
                 lock(&shared).pipeline.describing(&f.body);
                 f
@@ -343,6 +387,33 @@ impl Markers {
         let batch = s.pipeline.batch();
         s.refusals.insert(m.clone(), (batch, refusal));
         m
+    }
+}
+
+/// Whether the session has room for the statements a message defines (see
+/// [`crate::postgres::statements::Statements::room`]). While that depends on
+/// an earlier batch, waits until the server has answered it (what was sent
+/// must reach the server first).
+async fn room(
+    shared: &Mutex<Shared>,
+    server: &mut BufWriter<WriteHalf<Io>>,
+    answered: &mut watch::Receiver<u64>,
+    effects: &[Effect<'_>],
+) -> Result<bool, RelayError> {
+    loop {
+        let room = lock(shared).pipeline.room(effects);
+        let batch = match room {
+            Room::Fits => return Ok(true),
+            Room::Full => return Ok(false),
+            Room::AfterBatch(batch) => batch,
+        };
+        server
+            .flush()
+            .await
+            .map_err(|e| RelayError::Server(e.into()))?;
+        if answered.wait_for(|n| *n > batch).await.is_err() {
+            return Err(RelayError::Ended("the server connection ended".into()));
+        }
     }
 }
 
@@ -477,6 +548,30 @@ fn failing_parse(name: &str, marker: &str) -> Frame {
     Frame::new(b'P', format!("{name}\0{marker}\0\0\0").into_bytes())
 }
 
-fn cstr(body: &[u8], what: &'static str) -> Result<String, FrameError> {
-    Ok(BodyReader::new(body, what).cstr()?.to_string())
+/// The text of a Query, as it arrived.
+fn query_text(body: &[u8]) -> Result<&[u8], FrameError> {
+    let mut r = BodyReader::new(body, "Query");
+    let text = r.cstr_bytes()?;
+    r.end()?;
+    Ok(text)
+}
+
+/// A Parse: the statement's name, its text as it arrived and the declared
+/// parameter types.
+fn parse_fields(body: &[u8]) -> Result<(&str, &[u8], Vec<u32>), FrameError> {
+    let mut r = BodyReader::new(body, "Parse");
+    let name = r.cstr()?;
+    let text = r.cstr_bytes()?;
+    let declared = params::oid_list(&mut r)?;
+    r.end()?;
+    Ok((name, text, declared))
+}
+
+/// The portal an Execute runs.
+fn execute_portal(body: &[u8]) -> Result<&str, FrameError> {
+    let mut r = BodyReader::new(body, "Execute");
+    let portal = r.cstr()?;
+    r.i32()?;
+    r.end()?;
+    Ok(portal)
 }

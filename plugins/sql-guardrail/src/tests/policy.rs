@@ -406,3 +406,26 @@ fn several_groups_must_all_allow() {
     let r = reason(&p, &["auditors", "writers"], write);
     assert!(r.ends_with("(policy: group auditors)"), "{r}");
 }
+
+/// Binds carry the prepared statement's own summaries: only a session under
+/// an approval rule, whose approver sees each execution's values, needs
+/// them judged.
+#[test]
+fn binds_are_judged_only_under_approval_rules() {
+    use sluice_plugin_sdk::Guardrail;
+    use sluice_plugin_sdk::types::SqlPhase;
+    let p = plugin(billing_approval());
+    let agents = testing::session("agent-1", &["agents"]);
+    let dba = testing::session("agent-2", &["dba"]);
+    assert!(p.judges_phase(&agents, SqlPhase::Bind));
+    assert!(!p.judges_phase(&dba, SqlPhase::Bind));
+    for phase in [
+        SqlPhase::SimpleQuery,
+        SqlPhase::Parse,
+        SqlPhase::FunctionCall,
+    ] {
+        assert!(p.judges_phase(&dba, phase));
+        assert!(p.judges_phase(&agents, phase));
+    }
+    assert!(!empty().judges_phase(&testing::session("a", &[]), SqlPhase::Bind));
+}
