@@ -34,6 +34,11 @@
 //!   most, and every name is dropped when a transaction that changed the
 //!   schema through the gateway ends; renames made elsewhere are seen within
 //!   the TTL. A dropped and recreated table has a new OID: a cache miss.
+//!
+//! The same connection classifies the types that are not built in (enums,
+//! composites, domains, extension types) for [`super::binary`], which must
+//! know what a binary value's form hides before maskers see it. A type it
+//! cannot look up is not classified, and its values are withheld.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +48,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::plugins::bindings::types::Column;
 
+use super::binary::{self, Kind};
 use super::frame::{self, BodyReader, Frame, FrameError};
 use super::rows;
 use super::upstream::{Upstream, UpstreamConfig, UpstreamError};
@@ -69,6 +75,18 @@ const LOOKUP_SQL: &str = "SELECT c.oid, n.nspname, c.relname, c.relkind, c.relis
      WHERE c.oid = ANY($1)";
 /// Result formats of [`LOOKUP_SQL`]: text, the two arrays binary.
 const RESULT_FORMATS: [i16; 7] = [0, 0, 0, 0, 0, 1, 1];
+/// What [`binary::classify`] needs of a type. A multirange's subtype is
+/// that of its range; `rngmultitypid` is read through `to_jsonb` since
+/// servers before 14 do not have the column.
+const TYPES_SQL: &str = "SELECT t.oid, t.typtype, t.typbasetype, l.lanname, p.prosrc, p.probin, \
+     (SELECT r.rngsubtype FROM pg_catalog.pg_range r \
+      WHERE r.rngtypid = t.oid \
+         OR (pg_catalog.to_jsonb(r) ->> 'rngmultitypid')::pg_catalog.oid = t.oid LIMIT 1) \
+     FROM pg_catalog.pg_type t \
+     LEFT JOIN pg_catalog.pg_proc p ON p.oid = t.typsend \
+     LEFT JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+     WHERE t.oid = ANY($1)";
+const TYPES_FORMATS: [i16; 7] = [0; 7];
 const OID_ARRAY: i32 = 1028;
 const STARTUP: [(&str, &str); 2] = [
     ("application_name", "sluice-catalog"),
@@ -91,6 +109,39 @@ pub enum CatalogError {
     Timeout(Duration),
 }
 
+/// Reads one DataRow of a lookup: the OID it is for and what it says.
+type RowReader<T> = fn(&[u8]) -> Result<(u32, T), CatalogError>;
+
+/// One kind of lookup: by OIDs, one row per OID found.
+struct Lookup<T> {
+    sql: &'static str,
+    formats: &'static [i16],
+    row: RowReader<T>,
+    /// Names of its counter (by outcome) and its timing histogram.
+    counter: &'static str,
+    histogram: &'static str,
+    /// What goes without when it fails.
+    without: &'static str,
+}
+
+const RELATIONS: Lookup<Arc<Relation>> = Lookup {
+    sql: LOOKUP_SQL,
+    formats: &RESULT_FORMATS,
+    row: relation,
+    counter: "sluice_pg_table_lookups_total",
+    histogram: "sluice_pg_table_lookup_seconds",
+    without: "table names unavailable, masking rules apply by column name",
+};
+
+const TYPES: Lookup<Kind> = Lookup {
+    sql: TYPES_SQL,
+    formats: &TYPES_FORMATS,
+    row: type_row,
+    counter: "sluice_pg_type_lookups_total",
+    histogram: "sluice_pg_type_lookup_seconds",
+    without: "types unavailable, masked binary values of types not built in are withheld",
+};
+
 /// The table names of one configured connection.
 pub struct Catalog {
     connection: String,
@@ -107,6 +158,7 @@ pub struct Catalog {
 #[derive(Default)]
 struct Cache {
     names: HashMap<u32, Cached>,
+    types: HashMap<u32, (Kind, Instant)>,
     /// Bumped by every invalidation: a lookup that started before one does
     /// not fill the cache with what it read.
     generation: u64,
@@ -165,10 +217,11 @@ impl Catalog {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets every name (the schema may have changed).
+    /// Forgets every name and type (the schema may have changed).
     pub fn invalidate(&self) {
         let mut cache = self.cache();
         cache.names.clear();
+        cache.types.clear();
         cache.generation += 1;
     }
 
@@ -202,33 +255,9 @@ impl Catalog {
             let quiet = cache.quiet_until.is_some_and(|t| now < t);
             (missing, cache.generation, quiet)
         };
-        if !missing.is_empty() {
-            if quiet {
-                self.count("skipped");
-            } else {
-                let started = Instant::now();
-                let found = match tokio::time::timeout(self.timeout, self.lookup(&missing)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(CatalogError::Timeout(self.timeout)),
-                };
-                metrics::histogram!("sluice_pg_table_lookup_seconds", "connection" => self.connection.clone())
-                    .record(started.elapsed().as_secs_f64());
-                match found {
-                    Ok(found) => {
-                        self.count("ok");
-                        self.remember(&found, generation);
-                        known.extend(found);
-                    }
-                    Err(e) => {
-                        self.count("failed");
-                        tracing::warn!(
-                            connection = %self.connection,
-                            "table names unavailable, masking rules apply by column name: {e}"
-                        );
-                        self.cache().quiet_until = Some(Instant::now() + self.retry_after);
-                    }
-                }
-            }
+        if let Some(found) = self.fetch(&RELATIONS, &missing, quiet).await {
+            self.remember(&found, generation);
+            known.extend(found);
         }
         for c in columns.iter_mut().filter(|c| c.table.is_none()) {
             let Some(relation) = known.get(&c.table_oid) else {
@@ -245,13 +274,86 @@ impl Catalog {
         }
     }
 
-    fn count(&self, outcome: &'static str) {
-        metrics::counter!(
-            "sluice_pg_table_lookups_total",
-            "connection" => self.connection.clone(),
-            "outcome" => outcome
-        )
-        .increment(1);
+    /// How the types among `oids` that are not built in are sent (see
+    /// [`super::binary`]); one the gateway could not look up in time (or
+    /// that does not exist for its connection yet) is missing.
+    pub async fn types(&self, oids: &[u32]) -> HashMap<u32, Kind> {
+        let now = Instant::now();
+        let mut known = HashMap::new();
+        let (missing, generation, quiet) = {
+            let cache = self.cache();
+            let mut missing = Vec::new();
+            for &oid in oids {
+                match cache.types.get(&oid) {
+                    Some(&(kind, at)) if now.duration_since(at) < self.ttl => {
+                        known.insert(oid, kind);
+                    }
+                    _ => missing.push(oid),
+                }
+            }
+            let quiet = cache.quiet_until.is_some_and(|t| now < t);
+            (missing, cache.generation, quiet)
+        };
+        if let Some(found) = self.fetch(&TYPES, &missing, quiet).await {
+            let mut cache = self.cache();
+            if cache.generation == generation {
+                cache.quiet_until = None;
+                if cache.types.len() + found.len() > MAX_CACHED {
+                    cache.types.clear();
+                }
+                let at = Instant::now();
+                cache
+                    .types
+                    .extend(found.iter().map(|(&oid, &kind)| (oid, (kind, at))));
+            }
+            drop(cache);
+            known.extend(found);
+        }
+        known
+    }
+
+    /// Runs a lookup for `missing`, within the timeout; `None` when there is
+    /// nothing to look up, or it is not tried (`quiet`) or fails.
+    async fn fetch<T>(
+        &self,
+        which: &Lookup<T>,
+        missing: &[u32],
+        quiet: bool,
+    ) -> Option<HashMap<u32, T>> {
+        if missing.is_empty() {
+            return None;
+        }
+        let count = |outcome: &'static str| {
+            metrics::counter!(
+                which.counter,
+                "connection" => self.connection.clone(),
+                "outcome" => outcome
+            )
+            .increment(1);
+        };
+        if quiet {
+            count("skipped");
+            return None;
+        }
+        let started = Instant::now();
+        let found = match tokio::time::timeout(self.timeout, self.lookup(which, missing)).await {
+            Ok(r) => r,
+            Err(_) => Err(CatalogError::Timeout(self.timeout)),
+        };
+        metrics::histogram!(which.histogram, "connection" => self.connection.clone())
+            .record(started.elapsed().as_secs_f64());
+        match found {
+            Ok(found) => {
+                count("ok");
+                Some(found)
+            }
+            Err(e) => {
+                count("failed");
+                tracing::warn!(connection = %self.connection, "{}: {e}", which.without);
+                self.cache().quiet_until = Some(Instant::now() + self.retry_after);
+                None
+            }
+        }
     }
 
     fn remember(&self, found: &HashMap<u32, Arc<Relation>>, generation: u64) {
@@ -274,13 +376,17 @@ impl Catalog {
         }
     }
 
-    /// Names of the relations among `oids` that exist. On the kept
+    /// The rows of `which` for the `oids` that exist. On the kept
     /// connection first; if that fails (the server may have closed it since),
     /// once more on a new one.
-    async fn lookup(&self, oids: &[u32]) -> Result<HashMap<u32, Arc<Relation>>, CatalogError> {
+    async fn lookup<T>(
+        &self,
+        which: &Lookup<T>,
+        oids: &[u32],
+    ) -> Result<HashMap<u32, T>, CatalogError> {
         let mut slot = self.conn.lock().await;
         if let Some(mut conn) = slot.take() {
-            match query(&mut conn, oids).await {
+            match query(&mut conn, which, oids).await {
                 Ok(found) => {
                     *slot = Some(conn);
                     return Ok(found);
@@ -291,7 +397,7 @@ impl Catalog {
             }
         }
         let mut conn = Upstream::connect(&self.upstream, &owned(&STARTUP)).await?;
-        let found = query(&mut conn, oids).await?;
+        let found = query(&mut conn, which, oids).await?;
         *slot = Some(conn);
         Ok(found)
     }
@@ -304,11 +410,12 @@ fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs [`LOOKUP_SQL`] with the extended protocol, text results.
-async fn query(
+/// Runs a lookup's query with the extended protocol.
+async fn query<T>(
     conn: &mut Upstream,
+    which: &Lookup<T>,
     oids: &[u32],
-) -> Result<HashMap<u32, Arc<Relation>>, CatalogError> {
+) -> Result<HashMap<u32, T>, CatalogError> {
     let array = format!(
         "{{{}}}",
         oids.iter()
@@ -318,7 +425,7 @@ async fn query(
     );
     let mut parse = BytesMut::new();
     parse.put_u8(0);
-    parse.put_slice(LOOKUP_SQL.as_bytes());
+    parse.put_slice(which.sql.as_bytes());
     parse.put_u8(0);
     parse.put_i16(1);
     parse.put_i32(OID_ARRAY);
@@ -329,8 +436,8 @@ async fn query(
     bind.put_i16(1);
     bind.put_i32(array.len() as i32);
     bind.put_slice(array.as_bytes());
-    bind.put_i16(RESULT_FORMATS.len() as i16);
-    for format in RESULT_FORMATS {
+    bind.put_i16(which.formats.len() as i16);
+    for &format in which.formats {
         bind.put_i16(format);
     }
     let frames = [
@@ -350,8 +457,8 @@ async fn query(
             .ok_or(FrameError::Closed)?;
         match f.tag {
             b'D' => {
-                let (oid, relation) = relation(&f.body)?;
-                found.insert(oid, Arc::new(relation));
+                let (oid, row) = (which.row)(&f.body)?;
+                found.insert(oid, row);
             }
             b'E' => {
                 let message = frame::error_field(&f.body, b'M');
@@ -371,7 +478,7 @@ async fn query(
 
 /// One row of [`LOOKUP_SQL`]: the OID, the name its columns get and their
 /// own names.
-fn relation(body: &[u8]) -> Result<(u32, Relation), CatalogError> {
+fn relation(body: &[u8]) -> Result<(u32, Arc<Relation>), CatalogError> {
     let cells = rows::parse_data_row(body)?;
     let cell = |i: usize| -> Result<&[u8], CatalogError> {
         cells
@@ -404,11 +511,44 @@ fn relation(body: &[u8]) -> Result<(u32, Relation), CatalogError> {
     columns.sort_by_key(|(n, _)| *n);
     Ok((
         oid,
-        Relation {
+        Arc::new(Relation {
             table: table_name(text(1)?, text(2)?, text(3)?, text(4)? == "t"),
             columns,
-        },
+        }),
     ))
+}
+
+/// One row of [`TYPES_SQL`], classified.
+fn type_row(body: &[u8]) -> Result<(u32, Kind), CatalogError> {
+    let cells = rows::parse_data_row(body)?;
+    if cells.len() != TYPES_FORMATS.len() {
+        return Err(CatalogError::Malformed("type row width"));
+    }
+    let text = |i: usize| -> Result<Option<&str>, CatalogError> {
+        cells[i]
+            .as_deref()
+            .map(std::str::from_utf8)
+            .transpose()
+            .map_err(|_| CatalogError::Malformed("type row is not UTF-8"))
+    };
+    let oid = |i: usize| -> Result<Option<u32>, CatalogError> {
+        text(i)?
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| CatalogError::Malformed("oid"))
+    };
+    let (Some(type_oid), Some(typtype)) = (oid(0)?, text(1)?) else {
+        return Err(CatalogError::Malformed("missing column"));
+    };
+    let kind = binary::classify(
+        typtype,
+        oid(2)?.unwrap_or(0),
+        text(3)?,
+        text(4)?,
+        text(5)?,
+        oid(6)?,
+    );
+    Ok((type_oid, kind))
 }
 
 /// The elements of a one-dimensional array in PostgreSQL's binary format

@@ -5,6 +5,7 @@
 //! hands both to the relay, which checks, records and masks what passes.
 
 pub mod audit_trail;
+pub mod binary;
 pub mod catalog;
 mod checks;
 pub mod errors;

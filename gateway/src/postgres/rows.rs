@@ -4,6 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::plugins::bindings::types::{Column, ValueFormat};
 
+use super::binary::{self, Shown};
 use super::frame::{BodyReader, FrameError};
 
 /// One cell: `None` is SQL NULL.
@@ -118,12 +119,20 @@ pub fn to_masker(column: &Column, cell: &mut Cell) {
     }
 }
 
-/// Turns a masker's replacement back into the column's wire format. A
+/// Turns a masker's replacement back into the column's wire format
+/// (`shown`: how its binary values were shown, see [`super::binary`]). A
 /// replacement for a binary value of a type that is not text cannot be
-/// re-encoded faithfully: it becomes NULL rather than leaking the original.
-pub fn from_masker(column: &Column, value: Cell) -> Cell {
+/// re-encoded faithfully, nor one for an address that is not an address:
+/// it becomes NULL rather than leaking the original.
+pub fn from_masker(column: &Column, shown: Shown, value: Cell) -> Cell {
     match (column.format, value) {
         (_, None) => None,
+        (_, Some(v)) if shown.rendered() => match shown {
+            Shown::Address(address) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|text| binary::address_binary(address, text)),
+            _ => None,
+        },
         (ValueFormat::Text, Some(v)) => Some(v),
         (ValueFormat::Binary, Some(mut v)) if column.type_oid == JSONB => {
             v.insert(0, 1);
