@@ -147,6 +147,26 @@ async fn tokens_access_and_routing_are_refused_with_reasons() {
             "{target} {header:?}"
         );
     }
+    // Split across cookies, which a server joining chunked cookies reads
+    // as one: in one `Cookie` line, or in several (HTTP/2's crumbs).
+    let (head, tail) = token.split_at(token.len() / 2);
+    for lines in [
+        vec![format!("a={head}; b={tail}")],
+        vec![format!("a={head}"), format!("b={tail}")],
+        vec![format!("b={tail}; theme=dark"), format!("a={head}")],
+    ] {
+        let mut req = client.get(&url).bearer_auth(&token);
+        for line in &lines {
+            req = req.header("cookie", line.as_str());
+        }
+        let (status, v) = problem(req.send().await.unwrap()).await;
+        assert_eq!(
+            (status, v["reason"].as_str()),
+            (400, Some("token_misplaced")),
+            "{lines:?}"
+        );
+        assert!(v["detail"].as_str().unwrap().contains("cookie"), "{v}");
+    }
     // The token as the connection's name: nothing reaches an upstream,
     // and the refusal's record leaves it out (searched below).
     let resp = client

@@ -75,11 +75,28 @@ upstream = "{url}"
 mcp = true
 allow_groups = ["agents"]
 plugins = ["http-guardrail", "mask-email"]
+
+[[connections]]
+name = "echo"
+kind = "http"
+upstream = "{url}"
+credential = "header"
+credential_header = "X-Api-Key"
+credential_env = "ECHO_KEY"
+allow_groups = ["agents"]
+plugins = ["mask-email"]
 "#,
         url = up.url()
     );
-    Gateway::start(&["http-guardrail", "mask-email"], &extra, &[])
+    Gateway::start(
+        &["http-guardrail", "mask-email"],
+        &extra,
+        &[("ECHO_KEY", ECHO_KEY)],
+    )
 }
+
+const ECHO_KEY: &str = "MCP_SECRET_KEY_ABC/x+y=";
+const MARKER: &str = "[sluice: upstream credential]";
 
 /// Sends `body` as JSON exactly as written: `.json()` would print it again
 /// from a parsed value, losing spellings the tests are about.
@@ -714,6 +731,221 @@ async fn mcp_methods_spelled_almost_as_mcp_spells_them_are_refused() {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["id"], 23, "{v}");
+    assert!(v.get("error").is_none(), "{v}");
+    assert_eq!(up.count(), 1);
+}
+
+/// On a connection with maskers, the masked body (read whole, decoded) and
+/// each masked event have the credential replaced: JSON stays JSON, an
+/// event stays an event, and the stream goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masked_responses_echoing_the_credential_have_it_replaced() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    for query in ["", "?style=php", "?style=unicode", "?gzip=1", "?chunked=1"] {
+        let path = format!("/echo/anything{query}");
+        let resp = client
+            .get(gw.https(&path))
+            .bearer_auth(&token)
+            .header("x-owner", "ann@example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let length: usize = resp.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        assert_eq!(length, text.len(), "{path}");
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+        assert_eq!(v["headers"]["x-api-key"], MARKER, "{path}: {text}");
+        assert!(!text.contains("MCP_SECRET"), "{path}: {text}");
+        assert!(!text.contains("ann@example.com"), "masked too: {text}");
+    }
+
+    let resp = client
+        .get(gw.https("/echo/echo-sse"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        format!("data: first\n\ndata: {{\"seen\":\"{MARKER}\"}}\n\ndata: last\n\n")
+    );
+}
+
+/// The agent's token in the request body would reach the upstream (and
+/// the guardrails): refused as it is in the head, as sent, JSON-escaped or
+/// form-encoded. A body streamed past the inspection limit is searched as
+/// it goes, and the upload aborted before the upstream has it whole. The
+/// records keep the body with the token replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_in_a_request_body_is_refused() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    let escaped: String = token
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    let percent: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
+
+    for (path, content_type, body) in [
+        (
+            "/api/echo",
+            "application/json",
+            format!(r#"{{"t":"{token}"}}"#),
+        ),
+        (
+            "/api/echo",
+            "application/json",
+            format!(r#"{{"t":"{escaped}"}}"#),
+        ),
+        (
+            "/api/echo",
+            "application/x-www-form-urlencoded",
+            format!("a=1&t={token}"),
+        ),
+        (
+            "/api/echo",
+            "application/x-www-form-urlencoded",
+            format!("a=1&t={percent}"),
+        ),
+        ("/api/echo", "text/plain", format!("token: {token}\n")),
+        (
+            "/tools/mcp",
+            "application/json",
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"search","arguments":{{"t":"{token}"}}}}}}"#
+            ),
+        ),
+    ] {
+        let resp = client
+            .post(gw.https(path))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["reason"], "token_misplaced", "{v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("request body"),
+            "{v}"
+        );
+    }
+    assert_eq!(up.count(), 0, "nothing reached the upstream");
+
+    // Past `max_request_body_bytes` with `stream_large_requests`: the token
+    // near the end is found as the body streams.
+    let mut big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    big.extend_from_slice(format!("&t={token}&end=1").as_bytes());
+    let resp = client
+        .post(gw.https("/streamed/upload"))
+        .bearer_auth(&token)
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reason"], "token_misplaced", "{v}");
+    for seen in up.seen.lock().unwrap().iter() {
+        assert!(
+            seen.body.len() < big.len(),
+            "the upstream got the whole body"
+        );
+        assert!(
+            !String::from_utf8_lossy(&seen.body).contains(&token),
+            "the upstream got the token"
+        );
+    }
+    drop(client);
+
+    let mut written = String::new();
+    for _ in 0..50 {
+        written = std::fs::read_dir(gw.dir.path().join("state/sessions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        if written.contains("[agent token]") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(written.contains("[agent token]"), "{written}");
+    for spelling in [&token, &escaped, &percent] {
+        assert!(
+            !written.contains(spelling.as_str()),
+            "the recording holds the token"
+        );
+    }
+}
+
+/// A tool name a server may trim, or read without what does not show, is
+/// refused as a method near miss is: the guardrail's `delete_*` would not
+/// match `" delete_repo"`, which the server runs as `delete_repo`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tool_names_with_hidden_characters_are_refused() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    let call = |id: usize, tool: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}"}}}}"#
+        )
+    };
+    // As JSON escapes.
+    let near = [
+        " delete_repo",
+        "delete_repo ",
+        "\\tdelete_repo",
+        "delete_repo\\u0000",
+        "\\u200bdelete_repo",
+        "delete\\u200d_repo",
+        "\\ufeffsearch_code",
+        "search_code\\u00a0",
+    ];
+    for (id, tool) in near.iter().enumerate() {
+        let resp = send_json(&gw, &client, &token, "POST", "/tools/mcp", &call(id, tool)).await;
+        assert_eq!(resp.status(), 400, "{tool}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["id"], id, "{tool}: {v}");
+        assert_eq!(v["error"]["code"], -32600, "{tool}: {v}");
+        assert_eq!(v["error"]["data"]["reason"], "invalid_mcp", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("exactly as the server lists it"),
+            "{v}"
+        );
+    }
+    assert_eq!(up.count(), 0, "no near miss reached the server");
+    let resp = send_json(
+        &gw,
+        &client,
+        &token,
+        "POST",
+        "/tools/mcp",
+        &call(9, "search_code"),
+    )
+    .await;
+    let v: Value = resp.json().await.unwrap();
     assert!(v.get("error").is_none(), "{v}");
     assert_eq!(up.count(), 1);
 }

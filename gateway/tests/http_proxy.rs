@@ -6,6 +6,7 @@
 mod common;
 
 use common::http::{Gateway, Upstream, sha256_hex};
+use serde_json::Value;
 
 /// Connections to `up` without plugins: `plain` injects a bearer token,
 /// `keyed` an API-key header read from a file, `basic` basic auth.
@@ -333,4 +334,362 @@ async fn redirects_into_the_upstream_point_back_through_the_gateway() {
     let last = up.last();
     assert_eq!(last.uri, "/base/moved/here?x=1");
     assert_eq!(last.headers["authorization"], "Bearer upstream-secret");
+}
+
+const ECHO_KEY: &str = "MCP_SECRET_KEY_ABC/x+y=";
+const ECHO_PASSWORD: &str = "correct-horse-battery";
+const MARKER: &str = "[sluice: upstream credential]";
+
+/// Connections without maskers whose credential an echoing upstream hands
+/// back: an API-key header, a bearer token, basic auth; recorded with
+/// bodies.
+fn start_echo(up: &Upstream) -> Gateway {
+    let extra = format!(
+        r#"
+[recording]
+http_body_bytes = 65536
+
+[[connections]]
+name = "keyed"
+kind = "http"
+upstream = "{url}"
+credential = "header"
+credential_header = "X-Api-Key"
+credential_env = "ECHO_KEY"
+allow_groups = ["agents"]
+
+[[connections]]
+name = "bearer"
+kind = "http"
+upstream = "{url}"
+credential = "bearer"
+credential_env = "ECHO_KEY"
+allow_groups = ["agents"]
+
+[[connections]]
+name = "basic"
+kind = "http"
+upstream = "{url}"
+credential = "basic"
+credential_user = "svc"
+credential_env = "ECHO_PASSWORD"
+allow_groups = ["agents"]
+"#,
+        url = up.url()
+    );
+    Gateway::start(
+        &[],
+        &extra,
+        &[("ECHO_KEY", ECHO_KEY), ("ECHO_PASSWORD", ECHO_PASSWORD)],
+    )
+}
+
+/// Every spelling of the credentials an echo could carry them in.
+fn credential_spellings() -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::new();
+    for secret in [ECHO_KEY, ECHO_PASSWORD] {
+        out.push(secret.to_string());
+        out.push(secret.replace('/', "\\/"));
+        out.push(
+            secret
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect(),
+        );
+        out.push(secret.bytes().map(|b| format!("%{b:02X}")).collect());
+        out.push(b64.encode(secret).trim_end_matches('=').to_string());
+    }
+    out.push(b64.encode(format!("svc:{ECHO_PASSWORD}")));
+    out
+}
+
+fn assert_no_credential(text: &str, what: &str) {
+    for spelling in credential_spellings() {
+        assert!(
+            !text.contains(&spelling),
+            "{what} holds {spelling:?}:\n{text}"
+        );
+    }
+}
+
+/// What the gateway wrote, once every recorded session has ended (the
+/// agents' connections closed): its audit log and session recordings.
+async fn written_when_ended(gw: &Gateway) -> String {
+    for _ in 0..150 {
+        let ended = std::fs::read_dir(gw.dir.path().join("state/sessions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .all(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("{\"type\":\"end\""))
+            });
+        if ended {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    written(gw)
+}
+
+/// What the gateway wrote: its audit log and session recordings.
+fn written(gw: &Gateway) -> String {
+    let mut all = String::new();
+    for dir in ["state/audit/log", "state/sessions"] {
+        let Ok(entries) = std::fs::read_dir(gw.dir.path().join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    all
+}
+
+/// An upstream that echoes its request (httpbin's `/anything`) would hand
+/// the agent the credential the gateway added. A small body is read whole
+/// and the credential replaced, in every spelling an echo uses (JSON
+/// escapes, percent-encoding, base64, basic auth's encoded pair and its
+/// password), compressed too; the JSON stays JSON and its length is fixed
+/// up. Response headers and the reason phrase are cleaned likewise, and
+/// nothing the gateway records holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_echoing_the_credential_never_hands_it_to_the_agent() {
+    let up = Upstream::start().await;
+    let gw = start_echo(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    for conn in ["keyed", "bearer", "basic"] {
+        for query in [
+            "",
+            "?style=php",
+            "?style=unicode",
+            "?style=percent",
+            "?style=base64",
+            "?gzip=1",
+        ] {
+            let what = format!("/{conn}/anything{query}");
+            let resp = client
+                .get(gw.https(&what))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{what}");
+            let h = resp.headers().clone();
+            let body = resp.bytes().await.unwrap();
+            let length: usize = h["content-length"].to_str().unwrap().parse().unwrap();
+            assert_eq!(length, body.len(), "{what}: Content-Length fixed up");
+            assert!(h.get("content-encoding").is_none(), "{what}: sent decoded");
+            assert!(h.get("etag").is_none(), "{what}: the validator is stale");
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            let v: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}\n{text}"));
+            assert!(text.contains(MARKER), "{what}: {text}");
+            assert_no_credential(&text, &what);
+            let headers = &v["headers"];
+            match conn {
+                // In base64, the last characters also carry what follows.
+                "keyed" if !query.contains("base64") => {
+                    assert_eq!(headers["x-api-key"], MARKER, "{what}")
+                }
+                "bearer" if query.is_empty() => {
+                    assert_eq!(headers["authorization"], format!("Bearer {MARKER}"))
+                }
+                "basic" if query.is_empty() => {
+                    assert_eq!(headers["authorization"], format!("Basic {MARKER}"));
+                    assert_eq!(headers["password"], MARKER);
+                }
+                _ => {}
+            }
+        }
+    }
+    // A body that does not hold it is passed as sent, validators and all.
+    let resp = client
+        .get(gw.https("/keyed/emails"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), common::http::EMAILS_JSON);
+
+    // Headers: values (a cookie, a redirect, a link) and the reason phrase.
+    let resp = client
+        .get(gw.https("/bearer/echo-headers"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    assert_eq!(h["x-echo"], format!("Bearer {MARKER}").as_str());
+    assert_eq!(
+        h["set-cookie"],
+        format!("k=Bearer {MARKER}; Path=/").as_str()
+    );
+    assert_eq!(
+        h["location"],
+        format!("/bearer/next?key=%42%65%61%72%65%72%20{MARKER}").as_str()
+    );
+    assert_eq!(
+        h["link"],
+        format!("<https://elsewhere.example/?k=Bearer {MARKER}>; rel=\"next\"").as_str()
+    );
+    assert_eq!(h["x-plain"], "nothing to hide");
+    let out = gw.curl(&[
+        "-i",
+        "--http1.1",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &gw.https("/keyed/echo-headers"),
+    ]);
+    assert!(out.body.starts_with("HTTP/1.1 200 OK\r\n"), "{}", out.body);
+    assert_no_credential(&out.body, "the response head");
+    drop(client);
+
+    let all = written_when_ended(&gw).await;
+    assert_no_credential(&all, "what the gateway wrote");
+    assert!(all.contains(MARKER));
+}
+
+/// A body that is not read whole (no declared length, or large) is searched
+/// as it streams and cut where the credential begins: no byte of it
+/// leaves, however the upstream's writes split it. The exchange is
+/// recorded as cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_echoing_the_credential_is_cut_before_it() {
+    let up = Upstream::start().await;
+    let gw = start_echo(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+
+    for (path, before) in [
+        ("/keyed/echo-sse", "data: first\n\ndata: {\"seen\":\""),
+        (
+            "/bearer/echo-sse",
+            "data: first\n\ndata: {\"seen\":\"Bearer ",
+        ),
+        (
+            "/keyed/anything?chunked=1",
+            "{\"url\":\"/anything?chunked=1\"",
+        ),
+    ] {
+        let mut resp = client
+            .get(gw.https(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let mut received = Vec::new();
+        let mut failed = false;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => received.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let received = String::from_utf8_lossy(&received).into_owned();
+        assert!(failed, "{path}: the stream ended normally: {received}");
+        assert_no_credential(&received, path);
+        assert!(
+            received.starts_with(before) || before.starts_with(&received),
+            "{path}: {received:?}"
+        );
+        if path.ends_with("sse") {
+            // Nothing of the credential itself, not even its first bytes.
+            // (What came before it usually arrives too, but a body that
+            // fails can take hyper's last queued bytes with it.)
+            assert!(before.starts_with(&received), "{path}: {received:?}");
+        }
+    }
+    drop(client);
+
+    // The recordings say the exchanges did not complete; the audit log
+    // names why.
+    let mut cut = 0;
+    for _ in 0..100 {
+        cut = written(&gw).matches("credential_echoed").count();
+        if cut >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(cut >= 3, "{}", written(&gw));
+    assert_no_credential(&written_when_ended(&gw).await, "what the gateway wrote");
+}
+
+/// On a connection without guardrails the body streams to the upstream
+/// unread; it is searched as it goes, and an upload carrying the agent's
+/// token is aborted before the bytes that complete it leave: the agent
+/// gets `token_misplaced`, the upstream never a whole request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_in_a_streamed_request_body_aborts_the_upload() {
+    let up = Upstream::start().await;
+    let gw = start_echo(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    let mut big: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    big.extend_from_slice(format!("\"t\":\"{token}\"}}").as_bytes());
+    let escaped: String = token
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+
+    for body in [
+        format!("{{\"t\":\"{token}\"}}").into_bytes(),
+        format!("{{\"t\":\"{escaped}\"}}").into_bytes(),
+        big.clone(),
+    ] {
+        let resp = client
+            .post(gw.https("/keyed/upload"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{}", body.len());
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["reason"], "token_misplaced", "{v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("request body"),
+            "{v}"
+        );
+    }
+    for seen in up.seen.lock().unwrap().iter() {
+        let text = String::from_utf8_lossy(&seen.body);
+        assert!(
+            !text.contains(&token) && !text.contains(&escaped),
+            "upstream got the token"
+        );
+        assert!(
+            seen.body.len() < big.len(),
+            "the upstream got the whole upload"
+        );
+    }
+    // Bodies without it still stream through.
+    let resp = client
+        .post(gw.https("/keyed/upload"))
+        .bearer_auth(&token)
+        .body(big[..big.len() - token.len()].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(client);
+    let all = written_when_ended(&gw).await;
+    assert!(
+        !all.contains(&token),
+        "the token is in what the gateway wrote"
+    );
 }

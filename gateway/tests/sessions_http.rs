@@ -269,3 +269,120 @@ fn har_export_of_an_unknown_session_fails_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("abc123"), "{err}");
 }
+
+/// What a recording keeps of an echoing upstream and of a body carrying the
+/// agent's token: the credential replaced in the response as the agent got
+/// it, a cut stream recorded as cut, and the token replaced in the refused
+/// request's body. No spelling of either is in the recording or its HAR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_keep_neither_the_credential_nor_the_token() {
+    const KEY: &str = "rec-secret-KEY/0123+abc";
+    let up = Upstream::start().await;
+    let extra = format!(
+        r#"
+[recording]
+http_body_bytes = 65536
+
+[plugins.config.http-guardrail]
+default = "allow"
+
+[[connections]]
+name = "echo"
+kind = "http"
+upstream = "{url}"
+credential = "header"
+credential_header = "X-Api-Key"
+credential_env = "ECHO_KEY"
+allow_groups = ["agents"]
+plugins = ["http-guardrail"]
+"#,
+        url = up.url()
+    );
+    let gw = Gateway::start(&["http-guardrail"], &extra, &[("ECHO_KEY", KEY)]);
+    let token = gw.token("rec-agent", &["agents"], "10m");
+    {
+        let client = gw.client();
+        let base = gw.https("");
+        let token = token.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let auth = format!("Bearer {token}");
+                let r = client
+                    .get(format!("{base}/echo/anything?style=php"))
+                    .header("authorization", &auth)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                assert!(!r.text().await.unwrap().contains("rec-secret"));
+                let r = client
+                    .get(format!("{base}/echo/echo-sse"))
+                    .header("authorization", &auth)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.text().await.is_err(), "the stream was cut");
+                let r = client
+                    .post(format!("{base}/echo/upload"))
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"token":"{token}"}}"#))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 400);
+            })
+        })
+        .join()
+        .unwrap();
+    }
+
+    let start = Instant::now();
+    let id = loop {
+        let listed = sluice(
+            &gw,
+            &["sessions", "list", "--json", "--subject", "rec-agent"],
+        );
+        let ended = listed
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|s| !s["ended_ms"].is_null());
+        if let Some(s) = ended {
+            break s["id"].as_str().unwrap().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{listed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let har_text = sluice(&gw, &["sessions", "export", &id, "--har"]);
+    let recording =
+        std::fs::read_to_string(gw.dir.path().join(format!("state/sessions/{id}.jsonl"))).unwrap();
+    for text in [&har_text, &recording] {
+        for spelling in [KEY, "rec-secret-KEY\\/0123+abc", &token] {
+            assert!(!text.contains(spelling), "{spelling} in\n{text}");
+        }
+    }
+    let har: Value = serde_json::from_str(&har_text).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{har_text}");
+    assert!(
+        entries[0]["response"]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("[sluice: upstream credential]"),
+        "{}",
+        entries[0]
+    );
+    assert_eq!(
+        entries[1]["_sluice"]["outcome"], "upstream_error",
+        "{}",
+        entries[1]
+    );
+    assert_eq!(entries[1]["_sluice"]["completed"], false, "{}", entries[1]);
+    assert_eq!(
+        entries[2]["request"]["postData"]["text"], r#"{"token":"[agent token]"}"#,
+        "{}",
+        entries[2]
+    );
+    assert_eq!(entries[2]["response"]["status"], 400);
+}

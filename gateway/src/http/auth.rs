@@ -60,11 +60,30 @@ pub fn bearer_value(value: &hyper::header::HeaderValue) -> Result<&str, Problem>
     Ok(token)
 }
 
+/// Real tokens are signed JWTs, hundreds of bytes; a shorter string could
+/// be anywhere by chance, so it is not searched for.
+pub const MIN_TOKEN: usize = 16;
+
+/// The refusal of a request that carries the agent's token in `place` as
+/// well as in its `Authorization` header.
+pub fn misplaced(place: &str) -> Problem {
+    Problem::bad_request(
+        "token_misplaced",
+        format!(
+            "the agent token is also in {place}; it travels only as `Authorization: Bearer`, \
+             which never reaches the upstream"
+        ),
+    )
+}
+
 /// Refuses a request whose head carries the agent's token outside its
 /// `Authorization` header (a cookie, an API-key header, the path, the query
 /// string, the request's authority): those go upstream and into the
 /// recording, and the token is a credential of the agent's that no upstream
-/// may see. Bodies are the agent's data and are not searched. `path` is the
+/// may see. (The body is searched where it is read, see
+/// [`super::inspect`], or as it streams.) Cookies are also read together:
+/// a server that joins the values of several cookies (chunked session
+/// cookies) would get a token split across them. `path` is the
 /// normalised path the upstream gets (escapes of unreserved characters
 /// decoded); the query, the authority and header values are searched as
 /// sent and percent-decoded, as upstreams read them (`?t=%65yJ…` is the
@@ -79,9 +98,7 @@ pub fn only_in_authorization(
     path: &str,
     query: Option<&str>,
 ) -> Result<(), Problem> {
-    // Real tokens are signed JWTs, hundreds of bytes; a short string could
-    // be anywhere by chance.
-    if token.len() < 16 {
+    if token.len() < MIN_TOKEN {
         return Ok(());
     }
     let search = TokenSearch::new(token);
@@ -99,17 +116,50 @@ pub fn only_in_authorization(
         .or_else(|| {
             (holds(path.as_bytes()) || query.is_some_and(|q| holds(q.as_bytes())))
                 .then(|| "the path or query string".to_string())
+        })
+        .or_else(|| {
+            split_across_cookies(&search, headers)
+                .then(|| "the cookies, split across their values".to_string())
         });
     match elsewhere {
         None => Ok(()),
-        Some(place) => Err(Problem::bad_request(
-            "token_misplaced",
-            format!(
-                "the agent token is also in {place}; it travels only as `Authorization: Bearer`, \
-                 which never reaches the upstream"
-            ),
-        )),
+        Some(place) => Err(misplaced(&place)),
     }
+}
+
+/// Whether the cookies carry the token in pieces: one value a piece of it
+/// long enough not to be there by chance, or the values, joined in the
+/// order sent (over every `Cookie` line, and HTTP/2's crumbs, which are
+/// lines of their own), holding it. Servers that split a large session
+/// cookie (ASP.NET's chunked cookies) join them so.
+fn split_across_cookies(search: &TokenSearch<'_>, headers: &HeaderMap) -> bool {
+    let mut cookies = headers.get_all(hyper::header::COOKIE).iter().peekable();
+    if cookies.peek().is_none() {
+        return false;
+    }
+    let token = search.token.as_bytes();
+    let mut joined = Vec::new();
+    for pair in cookies.flat_map(|v| v.as_bytes().split(|&b| b == b';')) {
+        let value = pair
+            .iter()
+            .position(|&b| b == b'=')
+            .map_or(pair, |i| &pair[i + 1..])
+            .trim_ascii();
+        let value = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value);
+        let piece = if value.contains(&b'%') {
+            std::borrow::Cow::Owned(percent_decoded(value))
+        } else {
+            std::borrow::Cow::Borrowed(value)
+        };
+        if piece.len() >= MIN_TOKEN && memchr::memmem::find(token, &piece).is_some() {
+            return true;
+        }
+        joined.extend_from_slice(value);
+    }
+    search.holds(&joined)
 }
 
 /// Where the token is, as sent or percent-decoded (as upstreams read
@@ -166,7 +216,7 @@ impl<'a> TokenSearch<'a> {
 pub fn without_token(token: &str, text: &str) -> Option<String> {
     let search = TokenSearch::new(token);
     // As in `only_in_authorization`: a short string is anywhere by chance.
-    if token.len() < 16 || !search.holds(text.as_bytes()) {
+    if token.len() < MIN_TOKEN || !search.holds(text.as_bytes()) {
         return None;
     }
     let replaced = text.replace(token, "[agent token]");
@@ -311,6 +361,54 @@ mod tests {
 
     use super::*;
     use hyper::header::HeaderValue;
+
+    /// Cookie values joined in order, over every `Cookie` line (HTTP/2
+    /// crumbs), or a long piece of the token in one value, are the token
+    /// to a server that joins chunked cookies.
+    #[test]
+    fn tokens_split_across_cookies_are_found() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        let (head, tail) = token.split_at(20);
+        // Pieces too short to be found alone.
+        let quarters: Vec<&str> = [0..12, 12..24, 24..36, 36..token.len()]
+            .into_iter()
+            .map(|r| &token[r])
+            .collect();
+        let escape = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+        let refused = |lines: &[String]| {
+            let mut h = with(&format!("Bearer {token}"));
+            for line in lines {
+                h.append("cookie", HeaderValue::from_str(line).unwrap());
+            }
+            only_in_authorization(token, &h, None, "/items", None)
+        };
+        for lines in [
+            vec![format!("a={head}; b={tail}")],
+            vec![format!("a={head}"), format!("b={tail}")],
+            vec![format!("b={tail}; theme=dark"), format!("a={head}")],
+            vec![format!("a=\"{head}\"; b=\"{tail}\"")],
+            vec![format!("x={}; y={}", &token[..3], &token[3..])],
+            vec![format!("a={}; b={}", quarters[0], quarters[1..].concat())],
+            vec![
+                format!("a={}; b={}", quarters[0], quarters[1]),
+                format!("c={}", quarters[2]),
+                format!("d={}", escape(quarters[3])),
+            ],
+            vec![format!("a={}; b={}", head, escape(tail))],
+            vec![format!(
+                "a={}; b={}",
+                escape(quarters[0]),
+                quarters[1..].concat()
+            )],
+        ] {
+            let problem = refused(&lines).unwrap_err();
+            assert_eq!(problem.reason, "token_misplaced", "{lines:?}");
+            assert!(problem.detail.contains("cookie"), "{}", problem.detail);
+        }
+        // Short pieces apart from each other, or other cookies, are not it.
+        assert!(refused(&[format!("a={}; n=1; b={}", &token[..10], &token[10..12])]).is_ok());
+        assert!(refused(&["theme=dark; lang=en".to_string()]).is_ok());
+    }
 
     /// IIS and ASP.NET decode `%uXXXX` as well as `%XX`: a token spelled
     /// with either, in any mix, once or escaped again, is the token.

@@ -21,11 +21,13 @@ use super::mcp;
 use super::problem::Problem;
 use super::proxy::HttpConnection;
 use super::record::{self, Counted, ExchangeRecord, Outcome, RecordedVerdict};
+use super::secrets::Needles;
 
 /// What to do with an inspected request.
 pub enum Inspected {
-    /// Forward it with this body.
-    Forward(Body),
+    /// Forward it with this body; `streamed`: only its first part was read
+    /// (`stream_large_requests`), the rest follows unread.
+    Forward { body: Body, streamed: bool },
     /// Answer the agent with this, upstream untouched (an MCP refusal is a
     /// JSON-RPC error, not a problem document).
     Answer(Response<Body>),
@@ -39,6 +41,8 @@ pub struct Inspection<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub body_timeout: std::time::Duration,
+    /// The agent's token, when long enough to search for.
+    pub token: Option<&'a str>,
 }
 
 fn too_large(limit: usize) -> Problem {
@@ -82,6 +86,15 @@ pub async fn request(
 
     let shown = shown_body(&i, &collected.bytes, collected.complete, limit)?;
     rec.request_body = Some(record::capture(&shown));
+    // Before the guardrails: a plugin is no more to see the token than the
+    // upstream. As sent, JSON-escaped or percent-encoded (a form); the
+    // record keeps the body with it replaced.
+    if let Some(token) = i.token
+        && shown.len() >= token.len()
+        && Needles::token(token).is_some_and(|n| n.holds(&shown))
+    {
+        return Err(super::auth::misplaced("the request body"));
+    }
     let base = HttpRequest {
         method: i.parts.method.as_str().to_string(),
         path: i.path.to_string(),
@@ -114,6 +127,7 @@ pub async fn request(
         }
     }
 
+    let streamed = collected.rest.is_some();
     let forward = match collected.rest {
         None => body::full(collected.bytes),
         Some(rest) => {
@@ -123,7 +137,10 @@ pub async fn request(
                 .boxed_unsync()
         }
     };
-    Ok(Inspected::Forward(forward))
+    Ok(Inspected::Forward {
+        body: forward,
+        streamed,
+    })
 }
 
 /// The body as guardrails see it: decoded when the agent compressed it.

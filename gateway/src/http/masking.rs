@@ -10,7 +10,10 @@
 //! * Whatever cannot be masked (an unknown coding, a body or event over the
 //!   limit, a failing masker) is refused with 502 before the head is sent,
 //!   or ends the stream with an error after it; it is never passed on.
+//! * The connection's credential, wherever the masked body or event holds
+//!   it, is replaced ([`super::secrets`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +32,7 @@ use super::decode::{self, Coding, Decoder};
 use super::events::{self, LineSplitter, SseSplitter};
 use super::problem::Problem;
 use super::record::{self, ExchangeRecord, Masking};
+use super::secrets::Needles;
 
 pub struct MaskContext {
     pub chain: Chain,
@@ -37,6 +41,26 @@ pub struct MaskContext {
     pub limit: usize,
     /// Time to read a body that is buffered whole.
     pub deadline: Duration,
+    /// The connection's credential, replaced wherever the masked body (or
+    /// unit of a stream) holds it.
+    pub secrets: Option<Arc<Needles>>,
+}
+
+impl MaskContext {
+    /// What the maskers returned, without the connection's credential: the
+    /// bytes the agent gets, so checked last.
+    fn without_credential(&self, masked: Vec<u8>) -> Vec<u8> {
+        match self.secrets.as_ref().and_then(|s| s.replace(&masked)) {
+            Some(clean) => {
+                tracing::warn!(
+                    connection = %self.session.connection,
+                    "the upstream's response held the connection's credential; replaced"
+                );
+                clean
+            }
+            None => masked,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +232,7 @@ async fn whole(
         .await
         .map_err(|r| masking_failed(&r))?;
     Masking::add(&mut record.masking, Masking::from(&report));
-    Ok(Bytes::from(masked))
+    Ok(Bytes::from(ctx.without_credential(masked)))
 }
 
 /// Why maskers could not read a body, if they could not: bytes that are not
@@ -462,7 +486,7 @@ async fn mask_event(ctx: &MaskContext, event: events::Event) -> Result<Vec<u8>, 
             ));
         }
     }
-    Ok(events::write_event(&parsed, masked.as_deref()))
+    Ok(ctx.without_credential(events::write_event(&parsed, masked.as_deref())))
 }
 
 async fn mask_line(ctx: &MaskContext, line: Vec<u8>) -> Result<Vec<u8>, StreamError> {
@@ -472,7 +496,8 @@ async fn mask_line(ctx: &MaskContext, line: Vec<u8>) -> Result<Vec<u8>, StreamEr
         return Ok(out);
     }
     readable_unit(&line)?;
-    let mut masked = mask_text(ctx, line, "application/json").await?;
+    let masked = mask_text(ctx, line, "application/json").await?;
+    let mut masked = ctx.without_credential(masked);
     if masked.contains(&b'\n') {
         return Err(StreamError::BrokenLine);
     }

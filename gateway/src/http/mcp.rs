@@ -4,9 +4,11 @@
 //! with the tool's name and arguments.
 //!
 //! Fail closed: on an MCP connection a POST whose body is not JSON-RPC, a
-//! `tools/call` without a tool name, or a method spelled almost as one of
-//! MCP's (`"tools/call "`, `"Tools/Call"`) is refused here rather than
-//! forwarded for the server to interpret in a way the guardrails never saw.
+//! `tools/call` without a tool name, a method spelled almost as one of
+//! MCP's (`"tools/call "`, `"Tools/Call"`), or a tool name with whitespace
+//! at its ends or hidden characters (`" delete_repo"`) is refused here
+//! rather than forwarded for the server to interpret in a way the
+//! guardrails never saw.
 
 use std::collections::HashMap;
 
@@ -240,6 +242,9 @@ fn message(v: Value, sent: Sent) -> Result<Message, RpcError> {
                 message: "tools/call needs params.name, a string".into(),
                 id: id.clone(),
             })?;
+        if let Some(why) = tool_near_miss(name) {
+            return Err(invalid(&why, id.as_ref()));
+        }
         (
             Some(name.to_string()),
             params_obj
@@ -286,6 +291,51 @@ fn near_miss(method: &str) -> Option<String> {
              strip before they read it"
         )
     })
+}
+
+/// Why a `tools/call`'s tool name is refused, if it is: guardrails match
+/// tool names exactly (`delete_*`), while a server that trims the name it
+/// looks up, or drops characters nobody sees, runs `" delete_repo"` or
+/// `"delete\u200b_repo"` as `delete_repo`. No client sends a listed tool's
+/// name so, so it is refused rather than judged as another tool.
+fn tool_near_miss(name: &str) -> Option<String> {
+    let trimmed = name.trim_matches(strippable);
+    (trimmed.len() != name.len() || name.chars().any(|c| c.is_control() || invisible(c))).then(
+        || {
+            format!(
+                "the tool name {name:?} holds whitespace at its ends, or control or invisible \
+                 characters, which servers may strip before they look the tool up; send the \
+                 name exactly as the server lists it"
+            )
+        },
+    )
+}
+
+/// Characters that show as nothing and that a normalising server may
+/// drop: zero-width spaces and joiners, direction marks and embeddings,
+/// the soft hyphen, word joiners and invisible operators, the byte-order
+/// mark, interlinear annotation marks and tag characters.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// What servers strip from the ends of a name: whitespace (Unicode's,
@@ -422,6 +472,42 @@ mod tests {
         ] {
             let p = parse(call(method, json!(1)).as_bytes()).unwrap();
             assert_eq!(p.messages[0].request.as_ref().unwrap().method, method);
+        }
+    }
+
+    /// A server that trims a tool's name, or drops what does not show,
+    /// runs these as `delete_repo`, which a rule on `delete_*` never saw.
+    #[test]
+    fn tool_names_with_hidden_characters_are_refused() {
+        let call = |tool: &str| {
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                   "params": {"name": tool, "arguments": {}}})
+            .to_string()
+        };
+        for tool in [
+            " delete_repo",
+            "delete_repo ",
+            "\tdelete_repo\n",
+            "delete_repo\u{0}",
+            "\u{feff}delete_repo",
+            "delete\u{200b}_repo",
+            "delete_repo\u{a0}",
+            "delete_\u{ad}repo",
+            "delete_repo\u{e0041}",
+        ] {
+            let e = parse(call(tool).as_bytes()).unwrap_err();
+            assert_eq!(e.code, INVALID_REQUEST, "{tool:?}");
+            assert_eq!(e.id, Some(json!(3)), "{tool:?}");
+            assert!(e.message.contains(&format!("{tool:?}")), "{}", e.message);
+        }
+        // In a batch, the batch is refused whole.
+        let batch = format!("[{},{}]", call("search"), call("delete_repo "));
+        let e = parse(batch.as_bytes()).unwrap_err();
+        assert_eq!((e.code, e.id), (INVALID_REQUEST, None));
+        for tool in ["delete_repo", "search code", "café", "数据"] {
+            let p = parse(call(tool).as_bytes()).unwrap();
+            let r = p.messages[0].request.as_ref().unwrap();
+            assert_eq!(r.tool.as_deref(), Some(tool));
         }
     }
 

@@ -10,6 +10,10 @@
 //!     ─▶ upstream (pooled, TLS, credential, timeouts)
 //!     ─▶ masking (whole body, or per event) ─▶ record::exchange ─▶ session (recording, audit)
 //! ```
+//!
+//! The credential is kept out of what the agent receives and what is
+//! recorded, and the agent's token out of what the upstream receives and
+//! what is recorded ([`secrets`]).
 
 mod ambiguity;
 mod auth;
@@ -29,6 +33,7 @@ pub mod record;
 mod redirects;
 mod response_headers;
 pub mod route;
+mod secrets;
 mod session;
 pub mod upstream;
 

@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::HOST;
+use hyper::header::{HOST, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::identity::{ConnectionPolicy, Verifier};
@@ -28,6 +29,7 @@ use super::masking::{self, MaskContext};
 use super::problem::Problem;
 use super::record::{self, ConnMetrics, Counted, ExchangeRecord, Outcome, Recorded};
 use super::route::{self, RouteError};
+use super::secrets::{Guarded, Needles};
 use super::session::ClientTrail;
 use super::upstream::Upstream;
 use crate::audit::Audit;
@@ -106,7 +108,7 @@ pub async fn handle(
     // request, its records do not keep the agent's token where it should
     // not have been.
     let authorization = req.headers().get(hyper::header::AUTHORIZATION).cloned();
-    let result = exchange(gw, client, req, &mut rec).await;
+    let result = exchange(gw, client, req, &mut rec, authorization.as_ref()).await;
     // A forwarded request can still have carried it in what the gateway
     // dropped before its checks (a header named with `_`), which the
     // recording keeps.
@@ -116,6 +118,9 @@ pub async fn handle(
     {
         rec.without_token(token);
     }
+    // Taken out of the rest of the record (bodies, the response) when the
+    // exchange is done.
+    rec.authorization = authorization;
     let resp = match result {
         Ok(resp) => resp,
         Err(problem) => {
@@ -143,6 +148,7 @@ async fn exchange(
     client: &Client,
     mut req: Request<AgentBody>,
     rec: &mut ExchangeRecord,
+    authorization: Option<&HeaderValue>,
 ) -> Result<Response<Body>, Problem> {
     if req.method() == Method::CONNECT {
         return Err(Problem::new(
@@ -209,6 +215,7 @@ async fn exchange(
     };
     rec.connection = Some(conn.name.clone());
     rec.metrics = Some(conn.metrics.clone());
+    rec.credential = conn.upstream.secrets().cloned();
     conn.policy.check(&identity).map_err(|d| {
         Problem::forbidden(
             "access_denied",
@@ -240,10 +247,14 @@ async fn exchange(
         client_addr: client.peer_text.clone(),
     };
 
+    // The same token, borrowed from what outlives the request's head.
+    let token = authorization
+        .and_then(|v| super::auth::bearer_value(v).ok())
+        .filter(|t| t.len() >= super::auth::MIN_TOKEN);
     let (mut parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_string);
     let inspect = chain.has_guardrails() || (conn.mcp && parts.method == Method::POST);
-    let upstream_body = if inspect {
+    let (upstream_body, streamed) = if inspect {
         let inspection = Inspection {
             conn,
             chain: &chain,
@@ -252,15 +263,35 @@ async fn exchange(
             path: &route.path,
             query: query.as_deref(),
             body_timeout: gw.body_timeout,
+            token,
         };
         match inspect::request(inspection, body, rec).await? {
-            Inspected::Forward(body) => body,
+            Inspected::Forward { body, streamed } => (body, streamed),
             Inspected::Answer(resp) => return Ok(resp),
         }
     } else {
-        Counted::new(body, rec.request_bytes.clone())
+        let streamed = !hyper::body::Body::is_end_stream(&body);
+        let body = Counted::new(body, rec.request_bytes.clone())
             .map_err(BoxError::from)
+            .boxed_unsync();
+        (body, streamed)
+    };
+    // What was not read whole is searched as it goes: the upload is
+    // aborted before the bytes that complete the token leave.
+    let mut token_sent = None;
+    let upstream_body = match token.filter(|_| streamed).and_then(Needles::token) {
+        Some(needles) => {
+            let found = Arc::new(AtomicBool::new(false));
+            token_sent = Some(found.clone());
+            Guarded::new(
+                upstream_body,
+                Arc::new(needles),
+                found,
+                "the agent token is in the request body",
+            )
             .boxed_unsync()
+        }
+        None => upstream_body,
     };
 
     let masked = chain.has_maskers();
@@ -285,7 +316,11 @@ async fn exchange(
     *out.uri_mut() = conn.upstream.uri(&route.path, query.as_deref())?;
     *out.headers_mut() = parts.headers;
 
-    let resp = conn.upstream.send(out).await?;
+    let sent = conn.upstream.send(out).await;
+    if token_sent.is_some_and(|f| f.load(Ordering::Relaxed)) {
+        return Err(super::auth::misplaced("the request body"));
+    }
+    let resp = sent?;
     // The agent's Upgrade never reaches the upstream (hop-by-hop), so a 101
     // answers nothing it asked, and the connection that follows would be
     // relayed unchecked; HTTP/2 has no 101 at all.
@@ -320,6 +355,23 @@ async fn exchange(
     {
         record::Masking::add(&mut rec.masking, m);
     }
+    let secrets = conn.upstream.secrets();
+    if let Some(secrets) = secrets {
+        // After masking and the redirect rewrite: what the agent gets.
+        if secrets.replace_in_headers(&mut rparts.headers) {
+            tracing::warn!(
+                connection = %conn.name,
+                "the upstream's response headers held the connection's credential; replaced"
+            );
+        }
+        if rparts
+            .extensions
+            .get::<hyper::ext::ReasonPhrase>()
+            .is_some_and(|r| secrets.holds(r.as_bytes()))
+        {
+            rparts.extensions.remove::<hyper::ext::ReasonPhrase>();
+        }
+    }
     if masked && parts.method == Method::HEAD {
         // Refused where the GET would be.
         masking::maskable(&rparts.headers)?;
@@ -335,12 +387,113 @@ async fn exchange(
             session,
             limit: conn.max_response_body,
             deadline: conn.upstream.response_timeout(),
+            secrets: secrets.cloned(),
         };
         masking::mask(ctx, &mut rparts, rbody, rec).await?
+    } else if let Some(secrets) = secrets.filter(|_| has_body) {
+        without_credential(conn, secrets, &mut rparts, rbody, rec).await?
     } else {
         body::incoming(rbody)
     };
     Ok(Response::from_parts(rparts, body))
+}
+
+/// Unmasked bodies up to this size (as sent), of a declared length, are
+/// read whole on a connection with a credential: an upstream's echo of a
+/// request (httpbin's `/anything`) is small as a rule, and then reaches the
+/// agent with the credential replaced rather than cut off where it begins.
+const SMALL_BODY: usize = 64 * 1024;
+
+/// The upstream's body on a connection without maskers, the credential
+/// kept out of it: replaced in a small body read whole (decoded first if
+/// compressed, and then sent decoded; its length and validators fixed up),
+/// or searched as it streams (as sent, compressed or not) and cut before a
+/// match would leave.
+async fn without_credential(
+    conn: &HttpConnection,
+    secrets: &Arc<Needles>,
+    parts: &mut hyper::http::response::Parts,
+    upstream: Incoming,
+    rec: &mut ExchangeRecord,
+) -> Result<Body, Problem> {
+    let mut guarded = |body: Body| {
+        let echoed = Arc::new(AtomicBool::new(false));
+        rec.echoed = Some(echoed.clone());
+        Guarded::new(
+            body,
+            secrets.clone(),
+            echoed,
+            "the upstream's response holds the connection's credential",
+        )
+        .boxed_unsync()
+    };
+    let coding = super::decode::coding(&parts.headers).ok();
+    let small = parts.status != StatusCode::PARTIAL_CONTENT
+        && hyper::body::Body::size_hint(&upstream)
+            .exact()
+            .is_some_and(|n| n <= SMALL_BODY as u64);
+    let Some(coding) = coding.filter(|_| small) else {
+        return Ok(guarded(body::incoming(upstream)));
+    };
+    let deadline = conn.upstream.response_timeout();
+    let collected = body::collect(upstream, SMALL_BODY, deadline)
+        .await
+        .map_err(|e| match e {
+            body::CollectError::Timeout(_) => Problem::upstream(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "the upstream did not finish its response within {} ms",
+                    deadline.as_millis()
+                ),
+            ),
+            body::CollectError::Read(e) => Problem::upstream(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                format!("reading the response: {e}"),
+            ),
+        })?;
+    if !collected.complete {
+        return Err(Problem::upstream(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "the response is longer than its Content-Length",
+        ));
+    }
+    let sent = collected.bytes;
+    let clean = if coding == super::decode::Coding::Identity {
+        secrets.replace(&sent)
+    } else {
+        match decoded(coding, &sent, conn.max_response_body) {
+            Ok(text) => secrets.replace(&text),
+            // What cannot be read here is searched as sent.
+            Err(_) => return Ok(guarded(body::full(sent))),
+        }
+    };
+    let Some(clean) = clean else {
+        return Ok(body::full(sent));
+    };
+    tracing::warn!(
+        connection = %conn.name,
+        "the upstream's response held the connection's credential; replaced"
+    );
+    masking::upstream_representation_removed(&mut parts.headers);
+    parts.headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        HeaderValue::from(clean.len()),
+    );
+    Ok(body::full(clean))
+}
+
+fn decoded(
+    coding: super::decode::Coding,
+    sent: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, super::decode::DecodeError> {
+    let mut decoder = super::decode::Decoder::new(coding, limit);
+    let mut text = decoder.feed(sent)?.to_vec();
+    text.extend_from_slice(&decoder.finish()?);
+    Ok(text)
 }
 
 /// The URL the agent used, for the recording: scheme of its connection,

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use hyper::{Method, Response};
 
 use super::body::{Body, BoxError};
 use super::listener::ActivityGuard;
+use super::secrets::Needles;
 use super::session::ClientTrail;
 use crate::recording::entry::BodyCapture;
 
@@ -208,6 +209,14 @@ pub struct ExchangeRecord {
     pub trail: Option<Arc<ClientTrail>>,
     /// The connection's metric handles, once the connection is known.
     pub metrics: Option<Arc<ConnMetrics>>,
+    /// The agent's `Authorization`: its token is taken out of everything
+    /// recorded (see [`exchange`]).
+    pub authorization: Option<hyper::header::HeaderValue>,
+    /// The connection's credential, likewise.
+    pub credential: Option<Arc<Needles>>,
+    /// Raised when the response stream was cut because it held the
+    /// credential.
+    pub echoed: Option<Arc<AtomicBool>>,
 }
 
 impl ExchangeRecord {
@@ -269,7 +278,107 @@ impl ExchangeRecord {
             capture_limit: 0,
             trail: None,
             metrics: None,
+            authorization: None,
+            credential: None,
+            echoed: None,
         }
+    }
+
+    /// The last line of defence: whatever the checks let through, the
+    /// agent's token and the connection's credential are taken out of every
+    /// text the record keeps (the request's head was cleaned as refused, see
+    /// [`ExchangeRecord::without_token`]), bodies included, before it is
+    /// logged, recorded or audited. `captured` is the response body as
+    /// kept. Texts shorter than the secrets are not searched, and nothing
+    /// is copied where they are absent.
+    fn scrub(&mut self, captured: &mut Vec<u8>, bodies: bool) {
+        let authorization = self.authorization.take();
+        let credential = self.credential.take();
+        let s = Scrubber {
+            token: authorization
+                .as_ref()
+                .and_then(|v| super::auth::bearer_value(v).ok())
+                .filter(|t| t.len() >= super::auth::MIN_TOKEN),
+            token_needles: std::cell::OnceCell::new(),
+            credential: credential.as_deref(),
+        };
+        let text = |value: &mut String| s.text(value);
+        for field in [&mut self.raw_path, &mut self.url] {
+            text(field);
+        }
+        for field in [
+            &mut self.query,
+            &mut self.path,
+            &mut self.asked,
+            &mut self.connection,
+        ] {
+            field.iter_mut().for_each(text);
+        }
+        for (_, value) in self
+            .request_headers
+            .iter_mut()
+            .chain(self.response_headers.iter_mut())
+        {
+            text(value);
+        }
+        // Plugins' words and MCP names come from the request too.
+        if let Some(v) = self.verdict.as_mut() {
+            text(&mut v.reason);
+        }
+        for (method, tool) in &mut self.mcp {
+            text(method);
+            tool.iter_mut().for_each(text);
+        }
+        if !bodies {
+            return;
+        }
+        if let Some(body) = self.request_body.as_ref().and_then(|b| s.bytes(b)) {
+            self.request_body = Some(Bytes::from(body));
+        }
+        if let Some(body) = s.bytes(captured) {
+            *captured = body;
+        }
+    }
+}
+
+/// The secrets [`ExchangeRecord::scrub`] takes out. The token's search is
+/// built only for a text long enough to hold it.
+struct Scrubber<'a> {
+    token: Option<&'a str>,
+    token_needles: std::cell::OnceCell<Option<Needles>>,
+    credential: Option<&'a Needles>,
+}
+
+impl Scrubber<'_> {
+    fn token(&self, len: usize) -> Option<&Needles> {
+        let token = self.token.filter(|t| len >= t.len())?;
+        self.token_needles
+            .get_or_init(|| Needles::token(token))
+            .as_ref()
+    }
+
+    fn text(&self, value: &mut String) {
+        for n in [self.token(value.len()), self.credential]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(clean) = n.replace_str(value) {
+                *value = clean;
+            }
+        }
+    }
+
+    fn bytes(&self, value: &[u8]) -> Option<Vec<u8>> {
+        let mut clean: Option<Vec<u8>> = None;
+        for n in [self.token(value.len()), self.credential]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = n.replace(clean.as_deref().unwrap_or(value)) {
+                clean = Some(c);
+            }
+        }
+        clean
     }
 }
 
@@ -281,6 +390,23 @@ pub fn capture(bytes: &Bytes) -> Bytes {
 /// and logs it, and hands it to the connection's trail (recording and
 /// audit log).
 pub fn exchange(mut record: ExchangeRecord) {
+    if record
+        .echoed
+        .as_ref()
+        .is_some_and(|e| e.load(Ordering::Relaxed))
+    {
+        // Cut: the agent got the response up to where the credential began.
+        record.outcome = Outcome::UpstreamError;
+        record.refusal = Some("credential_echoed".to_string());
+        tracing::warn!(
+            session = %record.session_id,
+            connection = record.connection.as_deref().unwrap_or(""),
+            "the upstream's response held the connection's credential; the stream was cut"
+        );
+    }
+    let mut captured = std::mem::take(&mut record.response_capture);
+    let cut = record.response_bytes > captured.len() as u64;
+    record.scrub(&mut captured, record.capture_limit > 0);
     let connection = record.connection.as_deref().unwrap_or("");
     match &record.metrics {
         Some(m) => {
@@ -309,13 +435,12 @@ pub fn exchange(mut record: ExchangeRecord) {
         "http exchange"
     );
     if let Some(trail) = record.trail.take() {
-        let captured = std::mem::take(&mut record.response_capture);
         let body = if record.capture_limit == 0 {
             None
         } else {
             let mut b = BodyCapture::of(&captured, record.capture_limit);
             if let Some(b) = b.as_mut() {
-                b.truncated |= record.response_bytes > captured.len() as u64;
+                b.truncated |= cut;
             }
             b
         };

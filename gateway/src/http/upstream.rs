@@ -3,6 +3,7 @@
 //! upstream offers it by ALPN), the connection's credential, and the two
 //! timeouts that turn a dead upstream into 502 and a slow one into 504.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,6 +18,7 @@ use crate::config::{ConnectionConfig, CredentialKind, HttpUpstreamConfig};
 
 use super::body::Body;
 use super::problem::Problem;
+use super::secrets::Needles;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamSetupError {
@@ -46,6 +48,8 @@ pub struct Upstream {
     /// `:authority` carries the host instead and this stays `None`).
     host: Option<HeaderValue>,
     credential: Option<(HeaderName, HeaderValue)>,
+    /// The credential's secret in the forms an upstream could echo it in.
+    secrets: Option<Arc<Needles>>,
     response_timeout: Duration,
 }
 
@@ -102,13 +106,26 @@ impl Upstream {
         let host = (scheme == hyper::http::uri::Scheme::HTTP)
             .then(|| host_header(&uri))
             .flatten();
+        let (credential, secrets) = match credential(c, cfg).map_err(invalid)? {
+            Some((header, secrets)) => (Some(header), secrets),
+            None => (None, None),
+        };
+        if credential.is_some() && secrets.is_none() {
+            tracing::warn!(
+                connection = %c.name,
+                "the credential is shorter than {} bytes: responses are not searched for it, \
+                 and an upstream that echoes it hands it to the agent",
+                super::secrets::MIN_SECRET
+            );
+        }
         Ok(Self {
             clients,
             scheme,
             authority,
             base_path: uri.path().to_string(),
             host,
-            credential: credential(c, cfg).map_err(invalid)?,
+            credential,
+            secrets: secrets.map(Arc::new),
             response_timeout: Duration::from_millis(cfg.response_timeout_ms),
         })
     }
@@ -125,6 +142,12 @@ impl Upstream {
 
     pub fn credential(&self) -> Option<&(HeaderName, HeaderValue)> {
         self.credential.as_ref()
+    }
+
+    /// What to search the upstream's answers for; `None` when the
+    /// connection injects no credential (or one too short to search for).
+    pub fn secrets(&self) -> Option<&Arc<Needles>> {
+        self.secrets.as_ref()
     }
 
     pub fn response_timeout(&self) -> Duration {
@@ -215,12 +238,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+type Credential = ((HeaderName, HeaderValue), Option<Needles>);
+
 /// The header that carries the connection's credential, read once at
-/// startup from its environment variable or file.
+/// startup from its environment variable or file, and the secret's forms
+/// to keep out of what the agent receives: the secret itself, and for basic
+/// auth the encoded `user:secret` too (a short password is not searched
+/// for alone, but that is long enough).
 fn credential(
     c: &ConnectionConfig,
     cfg: &HttpUpstreamConfig,
-) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+) -> Result<Option<Credential>, String> {
     if cfg.credential == CredentialKind::None {
         return Ok(None);
     }
@@ -235,19 +263,32 @@ fn credential(
             c.name
         ));
     }
-    let (name, value) = match cfg.credential {
-        CredentialKind::Bearer => (hyper::header::AUTHORIZATION, format!("Bearer {secret}")),
+    let (name, value, secrets) = match cfg.credential {
+        CredentialKind::Bearer => {
+            let secrets = Needles::credential(&[secret.as_bytes()]);
+            (
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {secret}"),
+                secrets,
+            )
+        }
         CredentialKind::Basic => {
             let user = cfg.credential_user.as_deref().unwrap_or_default();
             let encoded =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
-            (hyper::header::AUTHORIZATION, format!("Basic {encoded}"))
+            let secrets = Needles::credential(&[secret.as_bytes(), encoded.as_bytes()]);
+            (
+                hyper::header::AUTHORIZATION,
+                format!("Basic {encoded}"),
+                secrets,
+            )
         }
         CredentialKind::Header => {
             let name = cfg.credential_header.as_deref().unwrap_or_default();
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("credential_header {name:?} is not a header name"))?;
-            (name, secret)
+            let secrets = Needles::credential(&[secret.as_bytes()]);
+            (name, secret, secrets)
         }
         CredentialKind::None => return Ok(None),
     };
@@ -255,7 +296,7 @@ fn credential(
         .map_err(|_| "the credential contains characters not allowed in a header".to_string())?;
     // Never added to an HTTP/2 header compression table.
     value.set_sensitive(true);
-    Ok(Some((name, value)))
+    Ok(Some(((name, value), secrets)))
 }
 
 #[cfg(test)]

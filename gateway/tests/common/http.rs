@@ -414,6 +414,41 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             reply(StatusCode::OK, "application/json", text)
         }
         "mcp" => mcp_answer(&body),
+        "anything" => echo(req),
+        // The credential the request carried, in the response's headers
+        // and reason phrase.
+        "echo-headers" => {
+            let value = credential_seen(req);
+            let percent: String = value.bytes().map(|b| format!("%{b:02X}")).collect();
+            let mut r = reply(StatusCode::OK, "application/json", "{}");
+            let h = r.headers_mut();
+            for (name, v) in [
+                ("x-echo", value.clone()),
+                ("set-cookie", format!("k={value}; Path=/")),
+                ("location", format!("/next?key={percent}")),
+                (
+                    "link",
+                    format!("<https://elsewhere.example/?k={value}>; rel=\"next\""),
+                ),
+                ("x-plain", "nothing to hide".to_string()),
+            ] {
+                h.append(name, HeaderValue::from_str(&v).unwrap());
+            }
+            r.extensions_mut().insert(
+                hyper::ext::ReasonPhrase::try_from(format!("OK {value}").into_bytes()).unwrap(),
+            );
+            r
+        }
+        // An event stream whose second event echoes the credential, in
+        // pieces of five bytes.
+        "echo-sse" => {
+            let value = credential_seen(req);
+            let event = format!("data: {{\"seen\":\"{value}\"}}\n\n");
+            let mut chunks = vec![Bytes::from("data: first\n\n")];
+            chunks.extend(event.as_bytes().chunks(5).map(Bytes::copy_from_slice));
+            chunks.push(Bytes::from("data: last\n\n"));
+            streamed("text/event-stream", chunks, Duration::from_millis(5))
+        }
         _ => {
             let text = serde_json::json!({
                 "method": req.method().as_str(),
@@ -423,6 +458,97 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
             reply(StatusCode::OK, "application/json", text.to_string())
         }
     }
+}
+
+/// The credential a request carried: its API-key header, or else its
+/// `Authorization`.
+fn credential_seen(req: &Request<()>) -> String {
+    req.headers()
+        .get("x-api-key")
+        .or_else(|| req.headers().get("authorization"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn param(req: &Request<()>, key: &str) -> Option<String> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The request's headers echoed as JSON, as httpbin's `/anything` does
+/// (with the password of basic auth decoded), the values spelled as
+/// `style` says: as they are, with `/` escaped (`php`), every character a
+/// `\u` escape (`unicode`), percent-encoded (`percent`) or in base64
+/// (`base64`). `gzip=1` compresses the body, `chunked=1` sends it in pieces
+/// of seven bytes without a length.
+fn echo(req: &Request<()>) -> Response<BoxBody> {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let style = param(req, "style").unwrap_or_default();
+    let spell = |v: &str| -> String {
+        match style.as_str() {
+            "php" => v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('/', "\\/"),
+            "unicode" => v.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
+            "percent" => v.bytes().map(|b| format!("%{b:02X}")).collect(),
+            "base64" => b64.encode(v),
+            _ => {
+                let quoted = serde_json::to_string(v).unwrap();
+                quoted[1..quoted.len() - 1].to_string()
+            }
+        }
+    };
+    let mut fields: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let basic = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| b64.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok());
+    if let Some((_, password)) = basic.as_deref().and_then(|b| b.split_once(':')) {
+        fields.push(("password".to_string(), password.to_string()));
+    }
+    let members: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":\"{}\"", spell(v)))
+        .collect();
+    let text = format!(
+        "{{\"url\":\"{}\",\"headers\":{{{}}}}}",
+        req.uri(),
+        members.join(",")
+    );
+    let mut r = if param(req, "chunked").is_some() {
+        let chunks = text
+            .as_bytes()
+            .chunks(7)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        streamed("application/json", chunks, Duration::from_millis(2))
+    } else if param(req, "gzip").is_some() {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        let mut r = reply(StatusCode::OK, "application/json", e.finish().unwrap());
+        r.headers_mut()
+            .insert("content-encoding", HeaderValue::from_static("gzip"));
+        r
+    } else {
+        reply(StatusCode::OK, "application/json", text)
+    };
+    r.headers_mut()
+        .insert("etag", HeaderValue::from_static("\"echo\""));
+    r
 }
 
 fn mcp_answer(body: &[u8]) -> Response<BoxBody> {
