@@ -63,6 +63,7 @@ async fn a_statement_guardrail_judges_a_prepared_statement_once() {
     let client = client(&gw).await;
 
     let statement = client.prepare("select $1::text || 'x'").await.unwrap();
+    let no_values = client.prepare("select 42").await.unwrap();
     let (sql0, word0) = (calls(&gw, "sql-guardrail"), calls(&gw, "deny-word"));
     for i in 0..20 {
         let row = client
@@ -108,15 +109,20 @@ async fn a_statement_guardrail_judges_a_prepared_statement_once() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let err = client.query_one(&statement, &[&"ok"]).await.unwrap_err();
-    assert_eq!(
-        err.code(),
-        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
-        "{err:?}"
-    );
-    assert!(
-        err.as_db_error()
-            .is_some_and(|e| e.message().contains("sql-guardrail")),
-        "{err:?}"
-    );
+    // With values or without, a statement prepared before is judged again.
+    for err in [
+        client.query_one(&statement, &[&"ok"]).await.unwrap_err(),
+        client.query_one(&no_values, &[]).await.unwrap_err(),
+    ] {
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{err:?}"
+        );
+        assert!(
+            err.as_db_error()
+                .is_some_and(|e| e.message().contains("sql-guardrail")),
+            "{err:?}"
+        );
+    }
 }

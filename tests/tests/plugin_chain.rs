@@ -286,6 +286,26 @@ async fn selective_guardrails_skip_the_phases_they_do_not_judge() {
     }
     let both = host.chain(&names(&["sql-guardrail", "deny-word"])).unwrap();
     assert!(both.judges_phase(&who, SqlPhase::Bind, &selections).await);
+
+    // Judged again after a reload, a guardrail that does not judge binds
+    // gets the statement as its Parse showed it, never a bind.
+    let mut harmless = sql("select 1");
+    if let Request::Sql(s) = &mut harmless {
+        s.phase = SqlPhase::Bind;
+    }
+    let again = statements
+        .recheck_bind(&who, &harmless, &drop_at(SqlPhase::Parse), &selections)
+        .await;
+    assert!(matches!(again, Decision::Deny(_)), "{again:?}");
+    let again = statements
+        .recheck_bind(
+            &who,
+            &drop_at(SqlPhase::Bind),
+            &sql("select 1"),
+            &selections,
+        )
+        .await;
+    assert!(matches!(again, Decision::Allow), "{again:?}");
 }
 
 fn sql_drop() -> Request {

@@ -142,29 +142,50 @@ impl Selection {
 
 /// Which SQL phases each selective guardrail judges in one session: asked
 /// once per plugin generation, so that a reloaded plugin is asked again.
-/// `None`: every phase.
 #[derive(Default)]
 pub struct PhaseSelections {
-    known: Mutex<Vec<PhaseSelection>>,
+    known: Mutex<Vec<(Arc<str>, u64, PhaseSet)>>,
 }
 
-/// A plugin's name and generation, and the phases it said it judges.
-type PhaseSelection = (Arc<str>, u64, Option<Vec<SqlPhase>>);
+/// SQL phases as bits (looked up on every Bind: no allocation).
+#[derive(Clone, Copy)]
+struct PhaseSet(u8);
+
+impl PhaseSet {
+    const EVERY: PhaseSet = PhaseSet(u8::MAX);
+
+    fn bit(phase: SqlPhase) -> u8 {
+        match phase {
+            SqlPhase::SimpleQuery => 1,
+            SqlPhase::Parse => 2,
+            SqlPhase::Bind => 4,
+            SqlPhase::FunctionCall => 8,
+        }
+    }
+
+    fn of(phases: &[SqlPhase]) -> Self {
+        PhaseSet(phases.iter().fold(0, |bits, &p| bits | Self::bit(p)))
+    }
+
+    fn has(self, phase: SqlPhase) -> bool {
+        self.0 & Self::bit(phase) != 0
+    }
+}
 
 impl PhaseSelections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PhaseSelection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Arc<str>, u64, PhaseSet)>> {
         // Entries are replaced whole: a poisoned lock holds no half-update.
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, plugin: &Plugin) -> Option<Option<Vec<SqlPhase>>> {
+    fn get(&self, plugin: &Plugin) -> Option<PhaseSet> {
         self.lock()
             .iter()
             .find(|(n, g, _)| **n == *plugin.name() && *g == plugin.generation())
-            .map(|(_, _, p)| p.clone())
+            .map(|&(_, _, p)| p)
     }
 
-    fn put(&self, plugin: &Plugin, phases: Option<Vec<SqlPhase>>) {
+    fn put(&self, plugin: &Plugin, phases: PhaseSet) {
         let mut known = self.lock();
         known.retain(|(n, _, _)| **n != *plugin.name());
         known.push((plugin.name_arc(), plugin.generation(), phases));
@@ -289,18 +310,22 @@ impl Chain {
         let phases = match selections.get(plugin) {
             Some(known) => known,
             None => {
-                let asked = plugin.select_phases(session).await.unwrap_or_else(|f| {
-                    tracing::warn!(
-                        plugin = plugin.name(),
-                        "select-phases failed, judging every phase: {f}"
-                    );
-                    None
-                });
-                selections.put(plugin, asked.clone());
+                let asked = match plugin.select_phases(session).await {
+                    Ok(Some(phases)) => PhaseSet::of(&phases),
+                    Ok(None) => PhaseSet::EVERY,
+                    Err(f) => {
+                        tracing::warn!(
+                            plugin = plugin.name(),
+                            "select-phases failed, judging every phase: {f}"
+                        );
+                        PhaseSet::EVERY
+                    }
+                };
+                selections.put(plugin, asked);
                 asked
             }
         };
-        phases.is_none_or(|p| p.contains(&phase))
+        phases.has(phase)
     }
 
     /// Whether any guardrail of the chain judges SQL requests of `phase` in
@@ -328,28 +353,54 @@ impl Chain {
         phase: SqlPhase,
         selections: &PhaseSelections,
     ) -> Decision {
-        self.check_some(session, request, Some((phase, selections)))
+        self.check_some(session, request, Some((phase, selections, None)))
             .await
+    }
+
+    /// A bind of a statement that the chain's guardrails, as they now
+    /// stand, have not all judged (one was reloaded since it was prepared):
+    /// every guardrail judges it, those that judge binds as `bind`, the
+    /// others as `prepared`, the request its Parse would have made (they
+    /// were told they would not see a bind).
+    pub async fn recheck_bind(
+        &self,
+        session: &Session,
+        bind: &Request,
+        prepared: &Request,
+        selections: &PhaseSelections,
+    ) -> Decision {
+        self.check_some(
+            session,
+            bind,
+            Some((SqlPhase::Bind, selections, Some(prepared))),
+        )
+        .await
     }
 
     pub async fn check(&self, session: &Session, request: &Request) -> Decision {
         self.check_some(session, request, None).await
     }
 
+    /// With `sql`, a guardrail that does not judge the phase gets the
+    /// request given for it, or is skipped.
     async fn check_some(
         &self,
         session: &Session,
         request: &Request,
-        sql: Option<(SqlPhase, &PhaseSelections)>,
+        sql: Option<(SqlPhase, &PhaseSelections, Option<&Request>)>,
     ) -> Decision {
         let mut approval: Option<ApprovalNeeded> = None;
         for plugin in self.of_kind(PluginKind::Guardrail) {
-            if let Some((phase, selections)) = sql
+            let mut asked = request;
+            if let Some((phase, selections, instead)) = sql
                 && !Self::judges(plugin, session, phase, selections).await
             {
-                continue;
+                match instead {
+                    Some(r) => asked = r,
+                    None => continue,
+                }
             }
-            match plugin.check(session, request).await {
+            match plugin.check(session, asked).await {
                 Ok(Verdict::Allow) => {}
                 Ok(Verdict::Deny(d)) => {
                     return Decision::Deny(Refusal {

@@ -179,7 +179,7 @@ pub(super) async fn judge(
         parameters: Vec::new(),
         name: name.clone(),
     };
-    guardrails(ctx, &chain, asked, false).await?;
+    guardrails(ctx, &chain, asked).await?;
     let record = ctx
         .audit
         .allowed(text, phase, name.as_deref(), &statements)
@@ -200,32 +200,27 @@ struct Asked<'a> {
     name: Option<String>,
 }
 
+impl Asked<'_> {
+    fn into_request(self) -> Request {
+        Request::Sql(SqlRequest {
+            text: self.text.to_string(),
+            phase: self.phase,
+            statements: self.statements,
+            parameters: self.parameters,
+            statement_name: self.name,
+        })
+    }
+}
+
 /// The guardrails' verdict: `Ok` for an allow, else the recorded refusal.
-/// `every`: asks every guardrail, also those that said they do not judge
-/// the phase.
-async fn guardrails(
-    ctx: &RelayContext,
-    chain: &Chain,
-    asked: Asked<'_>,
-    every: bool,
-) -> Result<(), Frame> {
-    let request = Request::Sql(SqlRequest {
-        text: asked.text.to_string(),
-        phase: asked.phase,
-        statements: asked.statements,
-        parameters: asked.parameters,
-        statement_name: asked.name,
-    });
-    let decision = if every {
-        chain.check(&ctx.session, &request).await
-    } else {
-        chain
-            .check_sql(&ctx.session, &request, asked.phase, &ctx.phases)
-            .await
-    };
+async fn guardrails(ctx: &RelayContext, chain: &Chain, asked: Asked<'_>) -> Result<(), Frame> {
+    let (text, phase) = (asked.text, asked.phase);
+    let decision = chain
+        .check_sql(&ctx.session, &asked.into_request(), phase, &ctx.phases)
+        .await;
     match decision {
         Decision::Allow => Ok(()),
-        refused => Err(refusal(ctx, asked.text, asked.phase, refused)),
+        refused => Err(refusal(ctx, text, phase, refused)),
     }
 }
 
@@ -255,7 +250,7 @@ pub(super) async fn startup_setting(ctx: &RelayContext, text: &str) -> Result<()
         parameters: Vec::new(),
         name: None,
     };
-    guardrails(ctx, &chain, asked, false).await
+    guardrails(ctx, &chain, asked).await
 }
 
 /// The ErrorResponse for a deny or require-approval (never an allow),
@@ -339,37 +334,40 @@ async fn analysed(
 /// statement's text and its analysis (for SQL `PREPARE`, those of that
 /// statement). A Bind of a statement the gateway does not know is
 /// refused as the server refuses one it lacks (26000). `statement`
-/// is the one the server will bind, as [`super::statements`] tracks it. A
-/// Bind without parameters brings nothing the Parse check did not see, and
-/// a connection without guardrails, or whose guardrails all say they do not
-/// judge binds (`select-phases`), has nobody to ask: all are forwarded
-/// without looking anything up. `None` forwards it; an allowed Bind is not
-/// an audit record of its own (the Execute's write-ahead record covers it).
+/// is the one the server will bind, as [`super::statements`] tracks it.
+/// A connection without guardrails has nobody to ask, and the guardrails
+/// that do not judge binds (`select-phases`) have seen the statement when
+/// it was prepared, as a Bind without parameters brings nothing its Parse
+/// did not show: such Binds are forwarded without looking anything up —
+/// unless a guardrail has been reloaded since the statement was prepared
+/// (or it was prepared with SQL `PREPARE`), when every guardrail judges it
+/// once more, as the policy now stands (see [`Chain::recheck_bind`]).
+/// `None` forwards it; an allowed Bind is not an audit record of its own
+/// (the Execute's write-ahead record covers it).
 pub(super) async fn check_bind(
     ctx: &RelayContext,
     bind: &Bind<'_>,
     statement: Option<&Prepared>,
 ) -> Option<Frame> {
-    if bind.parameter_count() == 0 {
+    let text = statement.map_or("", |s| &s.text);
+    let with_values = bind.parameter_count() > 0;
+    if !with_values && statement.is_none() {
+        // Nothing to judge; the server refuses a statement it lacks.
         return None;
     }
-    let text = statement.map_or("", |s| &s.text);
     let chain = match ctx.host.chain(&ctx.plugins) {
         Ok(c) if c.has_guardrails() => c,
         Ok(_) => return None,
         Err(r) => return Some(refusal(ctx, text, SqlPhase::Bind, Decision::Deny(r))),
     };
-    // Guardrails that judge statements, not values, have seen this one
-    // when it was prepared, unless one of them has been reloaded since (or
-    // it was prepared with SQL `PREPARE`): then every guardrail judges it
-    // once more, as the policy now stands.
     let epoch = chain.guardrail_epoch();
     let rejudge = statement.is_some_and(|s| s.judged_under() != epoch);
     if statement.is_some()
         && !rejudge
-        && !chain
-            .judges_phase(&ctx.session, SqlPhase::Bind, &ctx.phases)
-            .await
+        && (!with_values
+            || !chain
+                .judges_phase(&ctx.session, SqlPhase::Bind, &ctx.phases)
+                .await)
     {
         return None;
     }
@@ -399,9 +397,29 @@ pub(super) async fn check_bind(
         parameters: bind.guardrail_parameters(&statement.types),
         name: Some(bind.statement.to_string()),
     };
-    let refused = guardrails(ctx, &chain, asked, rejudge).await.err();
-    if refused.is_none() && rejudge {
-        statement.judged_by(epoch);
+    if !rejudge {
+        return guardrails(ctx, &chain, asked).await.err();
     }
-    refused
+    let prepared = Asked {
+        text,
+        phase: SqlPhase::Parse,
+        statements: asked.statements.clone(),
+        parameters: Vec::new(),
+        name: asked.name.clone(),
+    };
+    let decision = chain
+        .recheck_bind(
+            &ctx.session,
+            &asked.into_request(),
+            &prepared.into_request(),
+            &ctx.phases,
+        )
+        .await;
+    match decision {
+        Decision::Allow => {
+            statement.judged_by(epoch);
+            None
+        }
+        refused => Some(refusal(ctx, text, SqlPhase::Bind, refused)),
+    }
 }
