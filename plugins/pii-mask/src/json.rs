@@ -106,7 +106,9 @@ pub fn mask(engine: &mut Engine<'_>, text: &[u8], out: &mut Vec<u8>) -> Outcome 
 
 /// The digits of the integer the JSON number `number` stands for, its sign
 /// dropped (`-42`, `42.00`, `4.2e1` and `420E-1` are all `42`), if it is an
-/// integer of at most 19 digits (the longest card number).
+/// integer of at most 19 digits (the longest card number), however many
+/// zeros pad it (`0.000…042e…`, `42000…0e-…`). Linear in the length of
+/// `number`, whatever its length.
 fn integer_digits<'b>(number: &[u8], buf: &'b mut [u8; 19]) -> Option<&'b [u8]> {
     let unsigned = number.strip_prefix(b"-").unwrap_or(number);
     let digits = |t: &[u8]| t.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -115,6 +117,25 @@ fn integer_digits<'b>(number: &[u8], buf: &'b mut [u8; 19]) -> Option<&'b [u8]> 
         Some(r) => r.split_at(digits(r)),
         None => (&[][..], rest),
     };
+    // The significant digits: leading zeros say nothing, trailing zeros
+    // (the integer's own or a fraction of zeros) are a power of ten.
+    let all = || int.iter().chain(frac);
+    let total = int.len() + frac.len();
+    let lead = all().take_while(|b| **b == b'0').count();
+    if lead == total {
+        return None;
+    }
+    let trail = all().rev().take_while(|b| **b == b'0').count();
+    let significant = total - lead - trail;
+    if significant > buf.len() {
+        return None;
+    }
+    // The number is the significant digits times 10^(exponent - fraction
+    // digits + trailing zeros). An exponent beyond `bound` either way
+    // leaves that power below 0 or above 19 whatever the digits, so the
+    // exponent saturates there: no overflow, and every exponent that could
+    // give a card is read exactly.
+    let bound = i64::try_from(total).ok()?.saturating_add(20);
     let exponent: i64 = match rest {
         [] => 0,
         [b'e' | b'E', exp @ ..] => {
@@ -126,32 +147,20 @@ fn integer_digits<'b>(number: &[u8], buf: &'b mut [u8; 19]) -> Option<&'b [u8]> 
             if exp.is_empty() || digits(exp) != exp.len() {
                 return None;
             }
-            // Saturates far beyond any exponent that could give 19 digits.
-            let e = exp
-                .iter()
-                .fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')).min(1_000));
+            let e = exp.iter().fold(0i64, |acc, b| {
+                acc.saturating_mul(10)
+                    .saturating_add(i64::from(b - b'0'))
+                    .min(bound)
+            });
             if negative { -e } else { e }
         }
         _ => return None,
     };
-    // The significant digits: leading zeros say nothing, trailing zeros
-    // are the integer's own or a fraction of zeros.
-    let all = || int.iter().chain(frac);
-    let lead = all().take_while(|b| **b == b'0').count();
-    let total = int.len() + frac.len();
-    if lead == total {
-        return None;
-    }
-    let trail = all().rev().take_while(|b| **b == b'0').count();
-    let significant = total - lead - trail;
-    // How many digits the integer has: those before the point, moved by
-    // the exponent, less the leading zeros.
-    let len = i64::try_from(int.len()).ok()? + exponent - i64::try_from(lead).ok()?;
-    let len = usize::try_from(len).ok().filter(|l| *l <= buf.len())?;
-    if len < significant {
-        // A nonzero digit after the point.
-        return None;
-    }
+    // |exponent| and the digit counts are at most `bound`: no overflow.
+    let zeros = exponent - i64::try_from(frac.len()).ok()? + i64::try_from(trail).ok()?;
+    // Negative: a nonzero digit after the point.
+    let zeros = usize::try_from(zeros).ok()?;
+    let len = significant.checked_add(zeros).filter(|l| *l <= buf.len())?;
     for (slot, d) in buf.iter_mut().zip(all().skip(lead).take(significant)) {
         *slot = *d;
     }

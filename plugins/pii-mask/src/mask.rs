@@ -166,7 +166,7 @@ fn partial(entity: Option<Entity>, value: &[u8], shown: usize, out: &mut Vec<u8>
             .find(|&i| value[i] == b'@' || email::encoded_at(value, i).is_some())
         {
             Some(at) if at > 0 => {
-                first_char(value, out);
+                first_char(local_shown(&value[..at]), out);
                 out.extend_from_slice(b"***");
                 out.extend_from_slice(&value[at..]);
             }
@@ -237,6 +237,46 @@ fn partial(entity: Option<Entity>, value: &[u8], shown: usize, out: &mut Vec<u8>
     }
 }
 
+/// What the partial form of a local part shows the first character of: a
+/// quoted local part (`"ann smith"`) from inside its quotes (an escaping
+/// `\` skipped), so that its opening quote, which may have been decoded
+/// from `&quot;`, never reaches the output.
+fn local_shown(local: &[u8]) -> &[u8] {
+    match local {
+        [b'"', b'\\', inside @ ..] | [b'"', inside @ ..] => inside,
+        _ => local,
+    }
+}
+
+/// Characters that end an attribute, open a tag or begin a reference in
+/// HTML and XML.
+fn markup_significant(b: u8) -> bool {
+    matches!(b, b'"' | b'\'' | b'<' | b'>' | b'&')
+}
+
+/// Writes the markup-significant characters of `out[from..]` (a
+/// replacement written from a value whose character references were
+/// decoded) as character references: `&quot;ann smith&quot;@…` or
+/// `ann&amp;#64;…` must not give back a `"` that ends an attribute or an
+/// `&` that begins a reference where the text held none. Other characters
+/// are kept.
+fn escape_markup(out: &mut Vec<u8>, from: usize) {
+    if !out[from..].iter().any(|b| markup_significant(*b)) {
+        return;
+    }
+    let written = out.split_off(from);
+    for b in written {
+        match b {
+            b'"' => out.extend_from_slice(b"&quot;"),
+            b'\'' => out.extend_from_slice(b"&#39;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b => out.push(b),
+        }
+    }
+}
+
 /// First character and `***`.
 fn generic(value: &[u8], out: &mut Vec<u8>) {
     first_char(value, out);
@@ -296,7 +336,9 @@ impl<'a> Engine<'a> {
     /// [`refs`]); when something is found, appends the masked text to
     /// `out` (or reports `Null` when `null_ok` and a found entity's strategy
     /// is `null`). A match replaces the bytes it was decoded from; its
-    /// masked form is written from the decoded value.
+    /// masked form is written from the decoded value, with any `"`, `'`,
+    /// `<`, `>` and `&` in it written as character references (see
+    /// [`escape_markup`]).
     pub fn text(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
         let decoded = self.refs.decode(text);
         let scanned: &[u8] = if decoded { &self.refs.text } else { text };
@@ -326,6 +368,7 @@ impl<'a> Engine<'a> {
             };
             let start = start.max(copied);
             out.extend_from_slice(&text[copied..start]);
+            let written = out.len();
             masking.write(
                 masking.strategy(f.entity),
                 f.entity.id(),
@@ -334,6 +377,7 @@ impl<'a> Engine<'a> {
                 out,
             );
             if decoded {
+                escape_markup(out, written);
                 self.refs.unbalanced(text, start, end, out);
             }
             copied = end.max(start);
@@ -386,8 +430,12 @@ impl<'a> Engine<'a> {
         match self.found[..] {
             [f] if f.entity == entity && f.start == 0 && f.end == scanned.len() => {
                 out.extend_from_slice(&value[..lead]);
+                let written = out.len();
                 self.masking
                     .write(Strategy::Partial, entity.id(), scanned, f.shown, out);
+                if decoded {
+                    escape_markup(out, written);
+                }
                 out.extend_from_slice(&value[lead + trimmed.len()..]);
             }
             _ => self.masking.redact(entity.id(), out),

@@ -1,10 +1,11 @@
 //! Email addresses: `local@domain.tld`, the local part `[A-Za-z0-9._%+-]`
 //! (no leading dot, at most 64 bytes) with apostrophes inside names
-//! (`o'neil`), or a quoted string (`"ann smith"@example.com`); the domain
-//! two or more labels of `[A-Za-z0-9-]` that do not start or end with `-`,
-//! ending in an alphabetic top-level label of two or more letters or a
-//! punycode one (`xn--p1ai`); labels may hold letters outside ASCII
-//! (internationalised domains, `ada@exämple.com`).
+//! (`o'neil`) or ending them (`ann'`), or a quoted string
+//! (`"ann smith"@example.com`); the domain two or more labels of
+//! `[A-Za-z0-9-]` that do not start or end with `-`, ending in an
+//! alphabetic top-level label of two or more letters or a punycode one
+//! (`xn--p1ai`); labels may hold letters outside ASCII (internationalised
+//! domains, `ada@exämple.com`).
 //! The `@` may be encoded as text that leaves a server encoded: `%40`
 //! (URLs and form values: `/users?email=ann%40example.com`) or an HTML
 //! character reference (`&#64;`, `&#x0040`, `&commat;`); values are scanned
@@ -32,7 +33,7 @@ pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usi
             while start > floor && is_local(text[start - 1]) {
                 start -= 1;
             }
-            match apostrophes(text, start, floor) {
+            match apostrophes(text, start, at, floor) {
                 0 => break,
                 n => start -= n,
             }
@@ -87,14 +88,15 @@ fn quoted_local(text: &[u8], at: usize, floor: usize) -> Option<usize> {
 
 /// How many bytes of apostrophes before `start` belong to the local part
 /// that starts there: one (`o'neil`) or two, as SQL escapes one
-/// (`'o''neil@example.com'`), between a letter or digit and a letter. A
-/// quote that opens a string (`'ann@example.com'`, `x='ann@…'`) has no
-/// letter or digit before it and stays out.
-fn apostrophes(text: &[u8], start: usize, floor: usize) -> usize {
+/// (`'o''neil@example.com'`), between a letter or digit and a letter or
+/// the `@` at `at` (`ann'@example.com`). A quote that opens a string
+/// (`'ann@example.com'`, `x='ann@…'`) has no letter or digit before it
+/// and stays out.
+fn apostrophes(text: &[u8], start: usize, at: usize, floor: usize) -> usize {
     let next_is_letter = text
         .get(start)
         .is_some_and(|b| b.is_ascii_alphabetic() || *b >= 0x80);
-    if !next_is_letter {
+    if !next_is_letter && start != at {
         return 0;
     }
     let quotes = text[floor..start]

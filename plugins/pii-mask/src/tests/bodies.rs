@@ -120,6 +120,78 @@ fn card_numbers_in_every_json_number_form() {
     );
 }
 
+/// Valid JSON syntax, as the masker checks it (numbers of any size).
+fn valid_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// Zeros pad a JSON number without changing it: a card number padded
+/// with any number of them, before or after its digits and compensated by
+/// the exponent, is still the card. Huge numbers are read in linear time.
+#[test]
+fn card_numbers_padded_with_any_number_of_zeros() {
+    let m = masker(json!({}));
+    let zeros = "0".repeat(1_500);
+    for number in [
+        format!("0.{zeros}4242424242424242e1516"),
+        format!("4242424242424242{zeros}e-1500"),
+        format!("-4242424242424242{zeros}.{zeros}E-1500"),
+        format!("4242424242424242.{zeros}"),
+        format!("0.{zeros}4242424242424242{zeros}e+1516"),
+        format!("0.{zeros}42424242424242420e1516"),
+        format!("42424242424242.42{zeros}e2"),
+    ] {
+        let doc = format!("[1, {number}, 2.5]");
+        assert!(valid_json(&doc), "{doc}");
+        assert_eq!(
+            body(&m, "application/json", &doc).0,
+            r#"[1, "[CARD]", 2.5]"#,
+            "{number}"
+        );
+    }
+    for number in [
+        // One too far either way, a digit after the point, too many digits.
+        format!("0.{zeros}4242424242424242e1515"),
+        format!("0.{zeros}4242424242424242e1517"),
+        format!("4242424242424242{zeros}e-1501"),
+        format!("4242424242424242{zeros}e-1499"),
+        format!("4242424242424242{zeros}1e-1501"),
+        format!("0.{zeros}4242424242424242e99999999999999999999999999"),
+        "4242424242424242e-99999999999999999999999999".to_string(),
+        format!("0.{zeros}"),
+    ] {
+        let doc = format!("[1, {number}, 2.5]");
+        assert!(valid_json(&doc), "{doc}");
+        assert_eq!(body(&m, "application/json", &doc).0, doc, "{number}");
+    }
+
+    // Ten megabytes of digits, in the significand or the exponent.
+    let huge = 10_000_000;
+    let many = "0".repeat(huge);
+    let start = std::time::Instant::now();
+    for (doc, card) in [
+        (format!("[4242424242424242{many}e-{huge}]"), true),
+        (format!("[0.{many}4242424242424242e{}]", huge + 16), true),
+        (format!("[0.{many}1e{}]", huge + 1), false),
+        (format!("[4242424242424242e-{many}1]"), false),
+        (format!("[1{many}]"), false),
+    ] {
+        let (masked, d) = body(&m, "application/json", &doc);
+        if card {
+            assert_eq!(masked, r#"["[CARD]"]"#);
+            assert_eq!(d, vec![Detection::new("card", 1)]);
+        } else {
+            assert_eq!(masked.len(), doc.len());
+            assert!(d.is_empty());
+        }
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "huge numbers took {:?}",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn json_null_strategy_writes_null() {
     let m = masker(json!({ "strategy": "null" }));
@@ -381,6 +453,93 @@ fn character_references_are_decoded_before_scanning() {
         r#"{"html": "<i>ann&#64example&#46;com</i>"}"#,
     );
     assert_eq!(masked, r#"{"html": "<i>[EMAIL]</i>"}"#);
+}
+
+/// A partial form is written from the decoded value, but where that value
+/// was decoded from character references it never gives back a `"`, `'`,
+/// `<`, `>` or `&` the text did not hold: a quoted local part shows its
+/// first character inside the quotes, and any markup-significant character
+/// left is written as a reference. Attributes stay closed where they were.
+#[test]
+fn partial_forms_add_no_markup_to_decoded_text() {
+    let partial = masker(json!({ "entities": { "email": "partial" } }));
+    let redact = masker(json!({}));
+    for content_type in ["text/html", "application/xml"] {
+        for (text, want_partial, want_redact) in [
+            // The reported case: an attribute ended early.
+            (
+                r#"<input value="&quot;ann smith&quot;@example.com">"#,
+                r#"<input value="a***@example.com">"#,
+                r#"<input value="[EMAIL]">"#,
+            ),
+            (
+                r#"<p title="x">to &quot;ann smith&quot;@example.com now</p>"#,
+                r#"<p title="x">to a***@example.com now</p>"#,
+                r#"<p title="x">to [EMAIL] now</p>"#,
+            ),
+            // Single-quoted attribute, apostrophe as a reference.
+            (
+                "<a title='&quot;&#39;ann&quot;@example.com'>x</a>",
+                "<a title='&#39;***@example.com'>x</a>",
+                "<a title='[EMAIL]'>x</a>",
+            ),
+            // A tag or a reference inside the quotes stays text.
+            (
+                r#"<input value="&quot;&lt;b&gt;&quot;@example.com">"#,
+                r#"<input value="&lt;***@example.com">"#,
+                r#"<input value="[EMAIL]">"#,
+            ),
+            (
+                "<p>&quot;&amp;x&quot;@example.com</p>",
+                "<p>&amp;***@example.com</p>",
+                "<p>[EMAIL]</p>",
+            ),
+            // `&amp;#64;` reads `&#64;`: the `&` stays a literal one.
+            (
+                r#"<input value="ann&amp;#64;example.com">"#,
+                r#"<input value="a***&amp;#64;example.com">"#,
+                r#"<input value="[EMAIL]">"#,
+            ),
+            // Quoted and escaped quotes written literally.
+            (
+                r#"<p>"ann smith"@example.com</p>"#,
+                r#"<p>a***@example.com</p>"#,
+                r#"<p>[EMAIL]</p>"#,
+            ),
+            (
+                r#"<p>&amp; "\"ann\""@example.com</p>"#,
+                r#"<p>&amp; &quot;***@example.com</p>"#,
+                r#"<p>&amp; [EMAIL]</p>"#,
+            ),
+        ] {
+            let (masked, d) = body(&partial, content_type, text);
+            assert_eq!(masked, want_partial, "{content_type}: {text}");
+            assert_eq!(d, vec![Detection::new("email", 1)], "{text}");
+            assert_eq!(
+                masked.matches('"').count() % 2,
+                0,
+                "unbalanced quotes in {masked}"
+            );
+            assert_eq!(masked.matches('<').count(), text.matches('<').count());
+            let (masked, _) = body(&redact, content_type, text);
+            assert_eq!(masked, want_redact, "{content_type}: {text}");
+        }
+    }
+    // Plain text with nothing decoded keeps the partial form as it is;
+    // JSON re-escapes what it writes.
+    assert_eq!(
+        body(&partial, "text/plain", "\"ann smith\"@example.com").0,
+        "a***@example.com"
+    );
+    let (masked, _) = body(
+        &partial,
+        "application/json",
+        r#"{"html": "<input value=\"&quot;ann smith&quot;@example.com\">"}"#,
+    );
+    assert_eq!(
+        parse(&masked),
+        json!({"html": "<input value=\"a***@example.com\">"})
+    );
 }
 
 /// `text` opens and closes its CDATA sections and comments in turn and

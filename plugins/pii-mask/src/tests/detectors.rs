@@ -87,6 +87,14 @@ fn apostrophes_and_quoted_local_parts() {
         // An apostrophe escaped the SQL way.
         ("'o''neil@example.com'", "o''neil@example.com"),
         ("O'Neil@example.com", "O'Neil@example.com"),
+        // An apostrophe ending the local part, after a letter or digit.
+        ("ann'@example.com", "ann'@example.com"),
+        ("mail ann'@example.com.", "ann'@example.com"),
+        ("'ann'@example.com", "ann'@example.com"),
+        ("'ann''@example.com'", "ann''@example.com"),
+        ("ann7'%40example.com", "ann7'%40example.com"),
+        ("ann'&#64;example.com", "ann'&#64;example.com"),
+        ("o'neil'@example.com", "o'neil'@example.com"),
         // Quoted local parts.
         ("\"ann smith\"@example.com", "\"ann smith\"@example.com"),
         (
@@ -107,6 +115,10 @@ fn apostrophes_and_quoted_local_parts() {
         "\"ann smith\" @example.com",
         r#"ann\"@example.com"#,
         "\"ann\nsmith\"@example.com",
+        "'@example.com",
+        "x '@example.com",
+        "-'@example.com",
+        "ann'''@example.com",
     ] {
         assert_clean(text);
     }

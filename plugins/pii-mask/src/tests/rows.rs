@@ -606,3 +606,34 @@ fn partial_column_rules_never_let_other_text_through() {
         ]
     );
 }
+
+/// A cell decoded from character references gets a partial form that adds
+/// no markup: a quoted local part shows its first character inside the
+/// quotes, and `"`, `'`, `<`, `>` and `&` left in the form are references.
+#[test]
+fn partial_column_rules_add_no_markup_to_decoded_cells() {
+    let m = masker(json!({
+        "entities": { "email": "partial" },
+        "columns": [{ "match": "customers.contact", "entity": "email" }],
+    }));
+    let (rows, _) = run(
+        &m,
+        &[],
+        &[text("contact")],
+        &[
+            &[Some("&quot;ann smith&quot;@example.com")],
+            &[Some("\"ann smith\"@example.com")],
+            &[Some("&quot;&lt;x&quot;@example.com")],
+            &[Some("ann&amp;#64;example.com")],
+        ],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![s("a***@example.com")],
+            vec![s("a***@example.com")],
+            vec![s("&lt;***@example.com")],
+            vec![s("a***&amp;#64;example.com")],
+        ]
+    );
+}
