@@ -820,52 +820,67 @@ async fn oversized_heads_malformed_requests_and_slow_clients_are_bounded() {
 
 /// A request head begun and not finished within `header_timeout_ms` is
 /// answered 408 with a problem document, on a new connection or a kept-alive
-/// one, over TLS too; hyper itself would close without a word.
+/// one, over TLS too; hyper itself would close without a word. A connection
+/// with no head begun is closed without a word at that deadline: a new one
+/// that says nothing, and a kept-alive one idle after a response (a client
+/// reusing it would read a 408 there as the answer to its next request).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_that_stalls_is_answered_408() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     let up = Upstream::start().await;
     let gw = start(&up);
     let token = gw.token("agent-1", &["agents"], "1h");
     let full = format!("GET /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\r\n");
-    let partial = "GET /api/x HTTP/1.1\r\nHost: a\r\n";
+    let full = full.as_bytes();
+    let partial = b"GET /api/x HTTP/1.1\r\nHost: a\r\n";
+    let addr = ("127.0.0.1", gw.port);
 
-    let check = |answer: &[u8], earlier: &str| {
-        let answer = String::from_utf8_lossy(answer);
-        assert!(answer.starts_with(earlier), "{answer}");
-        let (_, timed_out) = answer
-            .split_once("HTTP/1.1 408 Request Timeout\r\n")
-            .unwrap_or_else(|| panic!("no 408: {answer}"));
-        let (head, body) = timed_out.split_once("\r\n\r\n").unwrap();
-        assert!(
-            head.contains("content-type: application/problem+json"),
-            "{head}"
-        );
-        assert!(head.contains("connection: close"), "{head}");
-        let v: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(v["status"], 408, "{v}");
-        assert_eq!(v["reason"], "header_timeout", "{v}");
-        assert!(v["detail"].as_str().unwrap().contains("1500 ms"), "{v}");
-    };
-
-    for earlier in ["", full.as_str()] {
-        let mut tcp = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        tcp.write_all(earlier.as_bytes()).unwrap();
-        tcp.write_all(partial.as_bytes()).unwrap();
-        let mut answer = Vec::new();
-        let _ = tcp.read_to_end(&mut answer);
-        check(
-            &answer,
-            if earlier.is_empty() {
-                "HTTP/1.1 408"
-            } else {
-                "HTTP/1.1 200"
-            },
-        );
+    /// Everything until the gateway closes (an error after some bytes, as
+    /// TLS without close_notify reports, ends it too).
+    async fn rest<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut got))
+            .await
+            .expect("the gateway closes the connection");
+        got
     }
 
+    // Plain HTTP, a new connection: partial head, 408.
+    let fresh = async {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(partial).await.unwrap();
+        rest(&mut tcp).await
+    };
+    // A new connection that says nothing: closed, nothing written.
+    let silent = async {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        rest(&mut tcp).await
+    };
+    // A kept-alive connection, one whole exchange first; then idle: closed,
+    // nothing written. (The read sees the end of the stream, not an error.)
+    let idle = async {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(full).await.unwrap();
+        let first = read_response(&mut tcp).await;
+        let mut after = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut after))
+            .await
+            .expect("the gateway closes an idle connection")
+            .expect("a clean end of stream");
+        assert_eq!(n, 0);
+        (first, after)
+    };
+    // The same, then a partial head: 408.
+    let kept_alive = async {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(full).await.unwrap();
+        let first = read_response(&mut tcp).await;
+        tcp.write_all(partial).await.unwrap();
+        (first, rest(&mut tcp).await)
+    };
+    // TLS: a partial head, 408; nothing after the handshake, no answer.
     let pem = std::fs::read(gw.cert()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
@@ -879,18 +894,123 @@ async fn a_request_head_that_stalls_is_answered_408() {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
-    tls.write_all(partial.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    // A close without TLS's close_notify would be an error after the
-    // answer: what arrived is what counts.
-    let _ = tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut answer)).await;
-    check(&answer, "HTTP/1.1 408");
-    assert_eq!(up.count(), 1);
+    let tls = |head: &'static [u8]| {
+        let connector = connector.clone();
+        async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(head).await.unwrap();
+            rest(&mut tls).await
+        }
+    };
+
+    let (fresh, silent, (first, idle), (second, kept_alive), tls_partial, tls_silent) =
+        tokio::join!(fresh, silent, idle, kept_alive, tls(partial), tls(b""));
+
+    let check = |answer: &[u8]| {
+        let answer = String::from_utf8_lossy(answer);
+        let timed_out = answer
+            .strip_prefix("HTTP/1.1 408 Request Timeout\r\n")
+            .unwrap_or_else(|| panic!("no 408: {answer}"));
+        let (head, body) = timed_out.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        assert!(head.contains("connection: close"), "{head}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["status"], 408, "{v}");
+        assert_eq!(v["reason"], "header_timeout", "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("1500 ms"), "{v}");
+    };
+    check(&fresh);
+    check(&kept_alive);
+    check(&tls_partial);
+    for (what, answer) in [("new", &silent), ("idle", &idle), ("TLS", &tls_silent)] {
+        assert!(
+            answer.is_empty(),
+            "{what} connection with no head begun was sent {:?}",
+            String::from_utf8_lossy(answer)
+        );
+    }
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert_eq!(up.count(), 2);
+
+    // The idle connection's session ends as a connection ending did before
+    // the 408, the stalled one as a header timeout.
+    let mut endings = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        endings = audit_session_endings(&gw);
+        if endings.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    endings.sort();
+    assert_eq!(endings, ["connection_error", "header_timeout"]);
+}
+
+/// One whole HTTP/1.1 response (Content-Length or chunked), read without
+/// reading past it.
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
+    use tokio::io::AsyncReadExt;
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+    fn complete(got: &[u8]) -> bool {
+        let Some(head_end) = find(got, b"\r\n\r\n").map(|i| i + 4) else {
+            return false;
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+        let body = &got[head_end..];
+        match head.lines().find_map(|l| l.strip_prefix("content-length:")) {
+            Some(len) => body.len() >= len.trim().parse::<usize>().unwrap(),
+            None => {
+                assert!(head.contains("transfer-encoding: chunked"), "{head}");
+                body.starts_with(b"0\r\n\r\n") || body.ends_with(b"\r\n0\r\n\r\n")
+            }
+        }
+    }
+
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !complete(&got) {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("a response")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed mid-response: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The `ending` of every HTTP session in the gateway's audit log.
+fn audit_session_endings(gw: &Gateway) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(gw.dir.path().join("state/audit/log")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if v["kind"] == "session.end" && v["detail"]["protocol"] == "http" {
+                out.push(v["detail"]["ending"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    out
 }
 
 /// A client that sends its whole body before it reads the answer (Python's

@@ -2,8 +2,9 @@
 //! HTTP from loopback when allowed, and the bounds that keep slow or idle
 //! clients from holding the gateway: a deadline for the TLS handshake and
 //! each request head (a head begun and not finished in time is answered
-//! 408), a size limit on heads, a cap on open connections, and an idle
-//! timeout that also covers HTTP/2.
+//! 408; a connection with no head begun, new or idle after a response, is
+//! closed without a word), a size limit on heads, a cap on open
+//! connections, and an idle timeout that also covers HTTP/2.
 
 use std::convert::Infallible;
 use std::io;
@@ -172,9 +173,23 @@ impl HttpListener {
         let idle_limit = Duration::from_secs(self.settings.idle_timeout_secs);
         let mut tick = tokio::time::interval(idle_limit.min(Duration::from_secs(1)));
         let mut closing = false;
+        // hyper's header timer starts only once the HTTP version is known,
+        // from the first bytes: a TLS client that sends nothing after its
+        // handshake would otherwise be held until the idle timeout. (A
+        // plain-HTTP one was already waited for, in `connection`.)
+        let first_bytes =
+            tokio::time::sleep(Duration::from_millis(self.settings.header_timeout_ms));
+        tokio::pin!(first_bytes);
+        let mut waiting = true;
         let result = loop {
             tokio::select! {
-                result = conn.as_mut() => break result,
+                result = conn.as_mut() => break Some(result),
+                _ = &mut first_bytes, if waiting => {
+                    if !reclaim.has_read() {
+                        break None;
+                    }
+                    waiting = false;
+                }
                 _ = tick.tick(), if !closing => {
                     if activity.idle_for().is_some_and(|idle| idle >= idle_limit) {
                         conn.as_mut().graceful_shutdown();
@@ -185,20 +200,32 @@ impl HttpListener {
         };
         drop(conn);
         let ending = match result {
-            Ok(()) if closing => "idle_timeout",
-            Ok(()) => "closed",
-            Err(e) if is_head_timeout(&*e) => {
-                tracing::debug!(%peer, "http request head timed out");
-                match reclaim.take() {
-                    Some(stream) => {
-                        answer_head_timeout(stream, self.settings.header_timeout_ms).await
-                    }
-                    None => tracing::debug!(%peer, "response bytes still unsent: no 408"),
+            Some(Ok(())) if closing => "idle_timeout",
+            Some(Ok(())) => "closed",
+            Some(Err(e)) if is_head_timeout(&*e) => match reclaim.take() {
+                Reclaimed::Begun(stream) => {
+                    tracing::debug!(%peer, "http request head timed out");
+                    answer_head_timeout(stream, self.settings.header_timeout_ms).await;
+                    "header_timeout"
                 }
-                "header_timeout"
-            }
-            Err(e) => {
+                Reclaimed::Unflushed => {
+                    tracing::debug!(%peer, "http request head timed out with a response unsent: no 408");
+                    "header_timeout"
+                }
+                // No head begun: a kept-alive connection idle since its last
+                // response (or a new one that sent nothing). Closed without
+                // a word, and recorded as it was before there was a 408.
+                Reclaimed::Idle => {
+                    tracing::debug!(%peer, "http connection idle past the header deadline");
+                    "connection_error"
+                }
+            },
+            Some(Err(e)) => {
                 tracing::debug!(%peer, "http connection ended: {e}");
+                "connection_error"
+            }
+            None => {
+                tracing::debug!(%peer, "nothing arrived within the header deadline");
                 "connection_error"
             }
         };
@@ -206,15 +233,21 @@ impl HttpListener {
     }
 }
 
-/// Whether hyper gave up on a connection because a request head it had
-/// begun to read did not arrive in time. hyper 1.x answers the head errors
-/// it knows (400, 414, 431) itself but closes this one without a word
-/// (`Server::on_error` has no status for it), and offers no hook to answer
-/// it: the listener does, on the stream it takes back. Its `HeaderTimeout`
-/// is the one error `is_timeout` reports with no cause; HTTP/2's keep-alive
-/// timeout carries one. (A head not begun, on a new or an idle keep-alive
-/// connection, ends the connection without an error: there is nothing to
-/// answer.)
+/// Whether hyper gave up on a connection at its header deadline
+/// (`header_read_timeout`). hyper 1.x answers the head errors it knows (400,
+/// 414, 431) itself but closes this one without a word (`Server::on_error`
+/// has no status for it), and offers no hook to answer it: the listener
+/// does, on the stream it takes back. Its `HeaderTimeout` is the one error
+/// `is_timeout` reports with no cause; HTTP/2's keep-alive timeout carries
+/// one.
+///
+/// hyper raises it whether or not any of a head arrived: its timer runs from
+/// the moment it starts waiting for a head, on a new connection and on a
+/// kept-alive one after each response (`State::idle` sets `notify_read` so
+/// that the next `poll_read_head` starts it), and fires as this same error
+/// with nothing read. So the error alone does not say that a client
+/// stalled; [`Reclaim::take`] tells, from what was read since the last
+/// response.
 fn is_head_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<hyper::Error>()
         .is_some_and(|e| e.is_timeout() && std::error::Error::source(e).is_none())
@@ -237,23 +270,47 @@ async fn answer_head_timeout<S: AsyncWrite + Unpin>(stream: S, header_timeout_ms
 
 /// The client's stream, shared with hyper so that the listener can take it
 /// back after hyper has given up on the connection. It also tells whether
-/// all hyper wrote reached the client (flushed): a 408 is written only
-/// then, never into the middle of a response.
+/// a request head had begun (bytes read since hyper last wrote a response)
+/// and whether all hyper wrote reached the client (flushed): a 408 is
+/// written only for a head begun, never on an idle connection (a client
+/// reusing it would read the 408 as the answer to its next request), and
+/// never into the middle of a response.
 struct Reclaimable<S>(Arc<Mutex<Shared<S>>>);
 
 struct Shared<S> {
     stream: Option<S>,
+    /// Bytes written and not yet flushed: part of a response may be unsent.
     unflushed: bool,
+    /// Bytes read since hyper last wrote: the start of a request head it
+    /// has not finished (or of a body it read after answering, see
+    /// [`Reclaim::take`]).
+    unanswered: bool,
+    /// Bytes read at all.
+    read: bool,
 }
 
 /// The listener's handle on a [`Reclaimable`] stream.
 struct Reclaim<S>(Arc<Mutex<Shared<S>>>);
+
+/// What the listener may do with the stream after hyper's header deadline.
+enum Reclaimed<S> {
+    /// A head had begun and all hyper wrote was flushed: the stream, to
+    /// answer 408 on.
+    Begun(S),
+    /// A head had begun, but part of a response may still be unsent.
+    Unflushed,
+    /// Nothing read since the last response (or at all): an idle
+    /// connection, closed without a word.
+    Idle,
+}
 
 impl<S> Reclaimable<S> {
     fn new(stream: S) -> (Self, Reclaim<S>) {
         let shared = Arc::new(Mutex::new(Shared {
             stream: Some(stream),
             unflushed: false,
+            unanswered: false,
+            read: false,
         }));
         (Self(shared.clone()), Reclaim(shared))
     }
@@ -264,13 +321,36 @@ impl<S> Reclaimable<S> {
 }
 
 impl<S> Reclaim<S> {
-    /// The stream, if everything written to it was flushed.
-    fn take(self) -> Option<S> {
+    /// Whether anything was read from the stream yet.
+    fn has_read(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).read
+    }
+
+    /// The stream, if a request head had begun and everything written to
+    /// it was flushed.
+    ///
+    /// "Begun" is judged by bytes read since hyper last wrote (an HTTP/1.1
+    /// server writes only responses): what was read before a response
+    /// belongs to the request it answers, so a kept-alive connection that
+    /// merely idles is `Idle`. Not by bytes read since the last flush:
+    /// hyper flushes on every pass of its dispatch loop, with nothing to
+    /// write too, so that would forget a partial head as soon as it was
+    /// read. Two rare cases are judged wrong, each towards what hyper did
+    /// before the 408: a partial head pipelined behind a request (read
+    /// before that request's response) is taken as `Idle`, and the rest of
+    /// a body hyper drains after an early response as a head `Begun`.
+    fn take(self) -> Reclaimed<S> {
         let mut shared = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.unflushed {
-            return None;
+        if !shared.unanswered {
+            return Reclaimed::Idle;
         }
-        shared.stream.take()
+        if shared.unflushed {
+            return Reclaimed::Unflushed;
+        }
+        match shared.stream.take() {
+            Some(stream) => Reclaimed::Begun(stream),
+            None => Reclaimed::Unflushed,
+        }
     }
 }
 
@@ -284,9 +364,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for Reclaimable<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.lock().stream.as_mut() {
-            Some(s) => Pin::new(s).poll_read(cx, buf),
-            None => taken(),
+        let mut shared = self.lock();
+        let Some(s) = shared.stream.as_mut() else {
+            return taken();
+        };
+        let before = buf.filled().len();
+        let read = Pin::new(s).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            shared.unanswered = true;
+            shared.read = true;
+        }
+        read
+    }
+}
+
+impl<S> Shared<S> {
+    /// After a write: once bytes of a response went out, what was read
+    /// before belongs to the request it answers.
+    fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            self.unanswered = false;
         }
     }
 }
@@ -299,10 +396,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Reclaimable<S> {
     ) -> Poll<io::Result<usize>> {
         let mut shared = self.lock();
         shared.unflushed = true;
-        match shared.stream.as_mut() {
-            Some(s) => Pin::new(s).poll_write(cx, buf),
-            None => taken(),
-        }
+        let Some(s) = shared.stream.as_mut() else {
+            return taken();
+        };
+        let written = Pin::new(s).poll_write(cx, buf);
+        shared.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -312,10 +411,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Reclaimable<S> {
     ) -> Poll<io::Result<usize>> {
         let mut shared = self.lock();
         shared.unflushed = true;
-        match shared.stream.as_mut() {
-            Some(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            None => taken(),
-        }
+        let Some(s) = shared.stream.as_mut() else {
+            return taken();
+        };
+        let written = Pin::new(s).poll_write_vectored(cx, bufs);
+        shared.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -446,29 +547,73 @@ fn new_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    fn is_idle<S>(r: &Reclaimed<S>) -> bool {
+        matches!(r, Reclaimed::Idle)
+    }
 
     /// The 408 goes only where hyper left nothing half sent.
     #[tokio::test]
     async fn the_stream_comes_back_only_when_everything_was_flushed() {
-        let (ours, _theirs) = tokio::io::duplex(1024);
+        let (ours, mut theirs) = tokio::io::duplex(1024);
         let (mut io, reclaim) = Reclaimable::new(ours);
         io.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        theirs.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(io.read(&mut [0u8; 64]).await.unwrap() > 0);
         drop(io);
-        assert!(reclaim.take().is_none(), "written, not flushed");
+        assert!(
+            matches!(reclaim.take(), Reclaimed::Unflushed),
+            "written, not flushed"
+        );
 
-        let (ours, _theirs2) = tokio::io::duplex(1024);
+        let (ours, mut theirs) = tokio::io::duplex(1024);
         let (mut io, reclaim) = Reclaimable::new(ours);
-        io.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
-        io.flush().await.unwrap();
-        let mut stream = reclaim.take().expect("flushed");
+        theirs.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(io.read(&mut [0u8; 64]).await.unwrap() > 0);
+        let Reclaimed::Begun(mut stream) = reclaim.take() else {
+            panic!("a head begun, nothing written");
+        };
         stream.write_all(b"more").await.unwrap();
         // hyper, had it kept its end, finds the stream gone.
         assert_eq!(
             io.write(b"x").await.unwrap_err().kind(),
             io::ErrorKind::NotConnected
+        );
+    }
+
+    /// Only a head begun since the last response is answered: an idle
+    /// connection, new or kept alive, is closed without a word.
+    #[tokio::test]
+    async fn a_head_is_begun_by_bytes_read_since_the_last_response() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let (io, reclaim) = Reclaimable::new(ours);
+        assert!(!reclaim.has_read());
+        drop(io);
+        assert!(is_idle(&reclaim.take()), "nothing read");
+
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let (mut io, reclaim) = Reclaimable::new(ours);
+        theirs.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(io.read(&mut [0u8; 64]).await.unwrap() > 0);
+        assert!(reclaim.has_read());
+        io.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        io.flush().await.unwrap();
+        // hyper flushes on every pass of its loop, nothing written or not.
+        io.flush().await.unwrap();
+        let shared = Reclaim(io.0.clone());
+        assert!(is_idle(&shared.take()), "kept alive, idle");
+
+        theirs.write_all(b"GET / HT").await.unwrap();
+        assert!(io.read(&mut [0u8; 64]).await.unwrap() > 0);
+        io.flush().await.unwrap();
+        assert!(
+            matches!(reclaim.take(), Reclaimed::Begun(_)),
+            "a second head begun"
         );
     }
 }
