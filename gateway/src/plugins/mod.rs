@@ -6,6 +6,7 @@ pub mod bindings;
 mod chain;
 mod error;
 mod outbound;
+mod phases;
 mod plugin;
 mod registry;
 mod reload;
@@ -15,11 +16,11 @@ mod state;
 
 pub(crate) use chain::MAX_ENTITY_LABELS;
 pub use chain::{
-    ApprovalNeeded, Chain, Decision, MaskReport, PhaseSelections, Refusal, RefusalCause, Selection,
-    TextsError,
+    ApprovalNeeded, Chain, Decision, MaskReport, Refusal, RefusalCause, Selection, TextsError,
 };
 pub use error::{CallFailure, PluginError};
 pub use outbound::{BadDestination, GRANTS_ENV, HttpDestination, HttpRequestDenied};
+pub use phases::PhaseSelections;
 pub use plugin::{Inspection, Plugin, PluginKind, PluginSpec, compile};
 pub use registry::{MAX_COMPONENT_BYTES, PluginHost, PluginStatus, plugin_name};
 pub use reload::watch;
