@@ -106,6 +106,49 @@ pub(super) fn statement_limit(ctx: &RelayContext, text: &str, phase: SqlPhase) -
     error_response(Severity::Error, sqlstate::PROGRAM_LIMIT_EXCEEDED, &why)
 }
 
+/// The longest prepared statement or portal name the server tells apart:
+/// it compares names on their first `NAMEDATALEN - 1` bytes, so two longer
+/// names sharing those would be one statement (or portal) at the server and
+/// two at the gateway.
+pub(super) const MAX_NAME_BYTES: usize = 63;
+
+/// The refusal, recorded, of an extended-protocol message naming a prepared
+/// statement (or, with `portal`, a portal) longer than [`MAX_NAME_BYTES`]:
+/// refused rather than forwarded, so that the gateway never tracks as two
+/// what the server holds as one.
+pub(super) fn name_too_long(
+    ctx: &RelayContext,
+    phase: SqlPhase,
+    portal: bool,
+    name: &str,
+) -> Frame {
+    let what = if portal {
+        "portal"
+    } else {
+        "prepared statement"
+    };
+    let shown = match name.char_indices().nth(20) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_string(),
+    };
+    let why = format!(
+        "{what} name \"{shown}\" is too long: at most {MAX_NAME_BYTES} bytes (PostgreSQL \
+         compares names on their first {MAX_NAME_BYTES} bytes)"
+    );
+    ctx.audit.refused("", phase, "name-too-long", &why);
+    let detail = format!(
+        "the name is {} bytes; the gateway refused the message, the session goes on",
+        name.len()
+    );
+    error_response_at(
+        Severity::Error,
+        sqlstate::NAME_TOO_LONG,
+        &why,
+        Some(&detail),
+        None,
+    )
+}
+
 /// What allows the statement forwarded, or the ErrorResponse refusing it.
 pub(super) async fn check(
     ctx: &RelayContext,

@@ -18,6 +18,7 @@ pub mod sqlstate {
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const INSUFFICIENT_RESOURCES: &str = "53000";
     pub const SYNTAX_ERROR: &str = "42601";
+    pub const NAME_TOO_LONG: &str = "42622";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";

@@ -13,8 +13,10 @@
 //! server would refuse with an ERROR and go on (08P01, or 22021 for a name
 //! that is not UTF-8; see [`super::checks::malformed`]), and for a Parse or
 //! `PREPARE` past the named statements the gateway keeps track of (54000,
-//! see [`super::statements`]). Only a bad length, after which messages
-//! cannot be told apart, ends the session.
+//! see [`super::statements`]), and for an extended-protocol message naming
+//! a prepared statement or portal over the 63 bytes PostgreSQL compares
+//! names on (42622, see [`super::checks::name_too_long`]). Only a bad
+//! length, after which messages cannot be told apart, ends the session.
 //!
 //! Server to client: the marked error is swapped for the refusal; result
 //! rows go through the maskers in batches when the connection has any, read

@@ -21,6 +21,10 @@
 //! The gateway keeps at most [`MAX_NAMED`] named statements per session: a
 //! message that would prepare one more is refused ([`Statements::room`]),
 //! so that the server never holds a statement the gateway does not know.
+//! Names are the server's: it compares them on their first 63 bytes, so a
+//! protocol message naming a longer one is refused before it gets here
+//! ([`super::checks::name_too_long`]); SQL names are cut to 63 bytes by the
+//! parser, the server's as the analysis'.
 //!
 //! Out of sight: statements that server-side code (a function, a DO block)
 //! prepares or deallocates through SPI.
@@ -467,6 +471,39 @@ mod tests {
         s.running(8, &prepare, None);
         s.command_complete(8, "PREPARE");
         assert!(text(&s, "s3", 9).is_some_and(|t| t.starts_with("PREPARE s3")));
+    }
+
+    #[test]
+    fn sql_names_are_those_the_server_keeps() {
+        // The server's parser cuts identifiers to 63 bytes, and so does the
+        // analysis: SQL names agree with the server's (protocol names over
+        // 63 bytes are refused, see `checks::name_too_long`).
+        let sql = crate::sql::Analyzer::new(0);
+        let long = format!("{}1", "a".repeat(63));
+        let stem = &long[..63];
+        for text in [
+            format!("PREPARE {long} AS SELECT 1"),
+            format!("PREPARE \"{long}\" AS SELECT 1"),
+            format!("DEALLOCATE {long}"),
+        ] {
+            let statements = sql.analyze(&text).unwrap();
+            let name = match Statements::effects(&statements)[..] {
+                [Effect::Define(name) | Effect::Drop(name)] => name.to_string(),
+                ref other => panic!("{text}: {other:?}"),
+            };
+            assert_eq!(name, stem, "{text}");
+        }
+        let execute = sql.analyze(&format!("EXECUTE {long}")).unwrap();
+        assert_eq!(execute[0].prepared_name.as_deref(), Some(stem));
+        // Cut on a character boundary, as the server cuts it.
+        let wide = "é".repeat(40);
+        let statements = sql
+            .analyze(&format!("PREPARE \"{wide}\" AS SELECT 1"))
+            .unwrap();
+        assert_eq!(
+            Statements::effects(&statements),
+            [Effect::Define(&"é".repeat(31))]
+        );
     }
 
     #[test]

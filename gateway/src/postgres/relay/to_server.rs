@@ -98,7 +98,18 @@ pub(super) async fn client_to_server(
             extended_open = false;
         }
         let refused_before = markers.issued;
+        // A statement or portal name the server compares on its first 63
+        // bytes only: refused (even in a batch the gateway already refused,
+        // where the server skips it anyway), so that no such name is ever
+        // forwarded or tracked apart from one the server takes for the same.
+        // The failing Parse names the marker, not the client's name.
+        let overlong = overlong_name(&f);
         let out = match f.tag {
+            _ if let Some((phase, portal, name)) = &overlong => {
+                let refusal = checks::name_too_long(&ctx, *phase, *portal, name);
+                let m = markers.issue(&shared, refusal);
+                failing_parse(&m, &m)
+            }
             b'Q' => match query_text(&f.body) {
                 Err(e) => {
                     let refusal = checks::malformed(&ctx, SqlPhase::SimpleQuery, e)?;
@@ -565,6 +576,35 @@ fn parse_fields(body: &[u8]) -> Result<(&str, &[u8], Vec<u32>), FrameError> {
     let declared = params::oid_list(&mut r)?;
     r.end()?;
     Ok((name, text, declared))
+}
+
+/// A prepared statement or portal name an extended-protocol message gives
+/// that is longer than the server tells apart ([`checks::MAX_NAME_BYTES`]),
+/// if any: the phase its refusal is recorded under, whether it names a
+/// portal, and the name. A message whose names cannot be read is left to
+/// the usual checks.
+fn overlong_name(f: &Frame) -> Option<(SqlPhase, bool, String)> {
+    let mut r = BodyReader::new(&f.body, "message");
+    let mut names: Vec<(SqlPhase, bool, &str)> = Vec::with_capacity(2);
+    match f.tag {
+        b'P' => names.push((SqlPhase::Parse, false, r.cstr().ok()?)),
+        b'B' => {
+            names.push((SqlPhase::Bind, true, r.cstr().ok()?));
+            names.push((SqlPhase::Bind, false, r.cstr().ok()?));
+        }
+        b'D' | b'C' => match r.u8().ok()? {
+            b'S' => names.push((SqlPhase::Parse, false, r.cstr().ok()?)),
+            b'P' => names.push((SqlPhase::Bind, true, r.cstr().ok()?)),
+            // The server refuses it.
+            _ => return None,
+        },
+        b'E' => names.push((SqlPhase::Bind, true, r.cstr().ok()?)),
+        _ => return None,
+    }
+    names
+        .into_iter()
+        .find(|(_, _, name)| name.len() > checks::MAX_NAME_BYTES)
+        .map(|(phase, portal, name)| (phase, portal, name.to_string()))
 }
 
 /// The portal an Execute runs.
