@@ -75,15 +75,29 @@ pub async fn startup(
     client: &[(String, String)],
 ) -> Result<Startup, SettingsError> {
     let settings = checked(ctx, client).await?;
-    let params: Vec<(String, String)> = client
-        .iter()
-        .filter(|(k, _)| PRESENTATION.contains(&k.to_ascii_lowercase().as_str()))
-        .cloned()
-        .chain(settings.iter().map(|s| (s.name.clone(), s.value.clone())))
-        .collect();
+    let params = in_server_order(client, &settings);
     within_startup_limit(&params)?;
     let params = super::parity::upstream_params(&params).map_err(SettingsError::invalid)?;
     Ok(Startup { settings, params })
+}
+
+/// The startup parameters that carry `settings` (those from `options`
+/// first, see [`requested`]) and the presentation ones as the client sent
+/// them, last: the server takes the last of a name, and a parameter of the
+/// startup packet wins over the same setting in `options`
+/// (`PGOPTIONS='-c application_name=x'` does not replace libpq's
+/// `application_name`).
+fn in_server_order(client: &[(String, String)], settings: &[Setting]) -> Vec<(String, String)> {
+    settings
+        .iter()
+        .map(|s| (s.name.clone(), s.value.clone()))
+        .chain(
+            client
+                .iter()
+                .filter(|(k, _)| PRESENTATION.contains(&k.to_ascii_lowercase().as_str()))
+                .cloned(),
+        )
+        .collect()
 }
 
 /// The settings requested in `params`, each allowed by the checks a `SET`
@@ -383,6 +397,26 @@ mod tests {
             name: name.into(),
             value: value.into(),
         }
+    }
+
+    #[test]
+    fn a_startup_parameter_wins_over_the_same_setting_in_options() {
+        let client = params(&[
+            ("application_name", "psql"),
+            ("options", "-c application_name=zzz -c datestyle=ISO"),
+            ("DateStyle", "German"),
+        ]);
+        let settings = requested(&client).unwrap();
+        let upstream = in_server_order(&client, &settings);
+        let last = |name: &str| {
+            upstream
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(last("application_name"), Some("psql"));
+        assert_eq!(last("datestyle"), Some("German"));
     }
 
     #[test]
