@@ -117,10 +117,21 @@ fn masking_failed(refusal: &Refusal) -> Problem {
 }
 
 /// The coding of a response the maskers can read, or why none can: a
-/// coding the gateway cannot undo, or more than one Content-Type (maskers
+/// coding the gateway cannot undo, more than one Content-Type (maskers
 /// are told one type; a client may read the body as another: Fetch takes
-/// the last of several). A HEAD is judged as the GET would be.
+/// the last of several), or a part of a representation (Content-Range:
+/// a value may be cut at either edge, and the range would no longer
+/// describe the masked bytes; the gateway drops the agent's Range, so only
+/// an upstream that sends one unasked gets here). A HEAD is judged as the
+/// GET would be.
 pub fn maskable(headers: &hyper::HeaderMap) -> Result<Coding, Problem> {
+    if headers.contains_key(header::CONTENT_RANGE) {
+        return Err(unmaskable(
+            "the response is part of a representation (Content-Range): a value may be cut at \
+             its edges"
+                .into(),
+        ));
+    }
     let coding = decode::coding(headers).map_err(|e| unmaskable(e.to_string()))?;
     let types = headers.get_all(header::CONTENT_TYPE);
     if types.iter().count() > 1 || types.iter().any(|v| lists_types(v.as_bytes())) {

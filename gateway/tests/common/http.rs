@@ -310,6 +310,15 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
                 .append("content-type", HeaderValue::from_static("application/json"));
             r
         }
+        // A range the agent did not ask for (the gateway drops Range).
+        "emails.partial" => {
+            let mut r = reply(StatusCode::PARTIAL_CONTENT, "application/json", EMAILS_JSON);
+            let len = EMAILS_JSON.len();
+            let range = format!("bytes 0-{}/{}", len - 1, len + 100);
+            r.headers_mut()
+                .insert("content-range", HeaderValue::from_str(&range).unwrap());
+            r
+        }
         "emails.type-list" => reply(
             StatusCode::OK,
             "application/octet-stream, application/json",
