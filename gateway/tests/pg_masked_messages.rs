@@ -34,7 +34,7 @@ async fn errors_notices_notifications_and_parameters_are_masked() {
     let gw = Gateway::start(&pg, &Spec::STANDARD);
     let mut s = RawSession::connect(&gw, "agents").await;
     // (statement, the message it brings, what that message must say)
-    let cases: [(&str, u8, &[&str]); 5] = [
+    let cases: [(&str, u8, &[&str]); 6] = [
         // A unique violation quotes the existing value in its DETAIL.
         (
             "insert into accounts select 2, email from accounts where id = 1",
@@ -59,6 +59,12 @@ async fn errors_notices_notifications_and_parameters_are_masked() {
             "listen jobs; select pg_notify('jobs', email) from accounts where id = 1",
             b'A',
             &["jobs\0[EMAIL]"],
+        ),
+        // A notification on a channel named by a column's value.
+        (
+            "listen \"ann@example.com\"; select pg_notify(email, 'x') from accounts where id = 1",
+            b'A',
+            &["[EMAIL]\0x"],
         ),
         // A parameter the server reports after set_config.
         (

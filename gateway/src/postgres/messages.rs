@@ -9,7 +9,8 @@
 //!
 //! * every field of an ErrorResponse or NoticeResponse except severity,
 //!   SQLSTATE, positions and the server's source location;
-//! * a NotificationResponse's payload;
+//! * a NotificationResponse's channel and payload (`pg_notify` takes the
+//!   channel from a value as readily as the payload);
 //! * a ParameterStatus value, except of the parameters whose values have a
 //!   fixed syntax (encodings, date styles, booleans, the server version).
 //!
@@ -114,13 +115,15 @@ async fn notification(
     let pid = r.i32().map_err(read)?;
     let channel = r.cstr().map_err(read)?;
     let payload = r.cstr().map_err(read)?;
-    let Some(masked) = mask_texts(chain, session, &[payload.as_bytes()]).await? else {
+    let Some(masked) =
+        mask_texts(chain, session, &[channel.as_bytes(), payload.as_bytes()]).await?
+    else {
         return Ok(f);
     };
     let mut body = BytesMut::new();
     body.put_i32(pid);
-    put_cstr(&mut body, channel);
     put_cstr(&mut body, &masked[0]);
+    put_cstr(&mut body, &masked[1]);
     Ok(Frame::new(b'A', body.freeze()))
 }
 
