@@ -18,53 +18,19 @@ const SPEC: Spec<'static> = Spec {
            [plugins.config.sql-guardrail.default]\ndeny_commands = [\"DROP\"]\n",
 };
 
-fn calls(gw: &Gateway, plugin: &str) -> u64 {
-    let metrics = gw.admin_get("/metrics").unwrap_or_default();
-    metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("sluice_plugin_calls_total{")
-                && l.contains(&format!(r#"plugin="{plugin}""#))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn generation(gw: &Gateway, plugin: &str) -> Option<u64> {
-    let body = gw.admin_get("/api/v1/plugins")?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    let p = v["plugins"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == plugin)?;
-    (p["state"] == "active")
-        .then(|| p["generation"].as_u64())
-        .flatten()
-}
-
-async fn client(gw: &Gateway) -> tokio_postgres::Client {
-    let conninfo = format!(
-        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
-        gw.pg_port,
-        gw.token()
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
 #[tokio::test]
 async fn a_statement_guardrail_judges_a_prepared_statement_once() {
     let pg = TestPostgres::start();
     seed_app(&pg);
     let gw = Gateway::start(&pg, &SPEC);
-    let client = client(&gw).await;
+    let client = gw.plaintext_client().await;
 
     let statement = client.prepare("select $1::text || 'x'").await.unwrap();
     let no_values = client.prepare("select 42").await.unwrap();
-    let (sql0, word0) = (calls(&gw, "sql-guardrail"), calls(&gw, "deny-word"));
+    let (sql0, word0) = (
+        gw.plugin_calls("sql-guardrail"),
+        gw.plugin_calls("deny-word"),
+    );
     for i in 0..20 {
         let row = client
             .query_one(&statement, &[&format!("v{i}")])
@@ -73,12 +39,12 @@ async fn a_statement_guardrail_judges_a_prepared_statement_once() {
         assert_eq!(row.get::<_, String>(0), format!("v{i}x"));
     }
     assert_eq!(
-        calls(&gw, "sql-guardrail") - sql0,
+        gw.plugin_calls("sql-guardrail") - sql0,
         0,
         "sql-guardrail judged the statement when it was prepared"
     );
     assert_eq!(
-        calls(&gw, "deny-word") - word0,
+        gw.plugin_calls("deny-word") - word0,
         20,
         "deny-word judges every execution's values"
     );
@@ -95,14 +61,14 @@ async fn a_statement_guardrail_judges_a_prepared_statement_once() {
     // sql-guardrail replaced by a guardrail that denies everything: the
     // statement prepared under the old one is judged again at its next
     // execution, and refused.
-    let before = generation(&gw, "sql-guardrail");
+    let before = gw.plugin_generation("sql-guardrail");
     assert!(before.is_some());
     let plugin = gw.plugin_dir().join("sql-guardrail.wasm");
     let staged = gw.plugin_dir().join(".sql-guardrail.wasm.tmp");
     std::fs::copy(component("deny-all"), &staged).unwrap();
     std::fs::rename(&staged, &plugin).unwrap();
     let start = Instant::now();
-    while generation(&gw, "sql-guardrail") == before {
+    while gw.plugin_generation("sql-guardrail") == before {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "sql-guardrail reloaded"

@@ -209,7 +209,7 @@ async fn binary_results_are_masked_for_tokio_postgres() {
                     insert into docs values (1, '{\"to\": \"eve@example.net\"}', 'cc bob@example.com')")
         .unwrap();
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let client = plaintext_client(&gw).await;
+    let client = gw.plaintext_client().await;
 
     let rows = client
         .query(
@@ -258,7 +258,7 @@ async fn rows_are_masked_by_their_own_columns_not_the_last_described() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let mut client = plaintext_client(&gw).await;
+    let mut client = gw.plaintext_client().await;
 
     let emails = client
         .prepare("select email, id from customers where id = 1")
@@ -303,7 +303,7 @@ async fn tokio_postgres_copy_in_then_more_statements() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let client = plaintext_client(&gw).await;
+    let client = gw.plaintext_client().await;
     let later = async {
         let sink = client
             .copy_in("copy customers (id, name, email) from stdin")
@@ -338,17 +338,6 @@ async fn tokio_postgres_copy_in_then_more_statements() {
 }
 
 /// Calls of the mask-email plugin so far (`sluice_plugin_calls_total`).
-fn mask_email_calls(gw: &Gateway) -> u64 {
-    let metrics = gw.admin_get("/metrics").unwrap_or_default();
-    metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("sluice_plugin_calls_total{") && l.contains(r#"plugin="mask-email""#)
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// mask-email is a column masker that changes text-like columns only: a
 /// result without one costs no masker call, and it is asked which columns it
 /// masks once per result shape in a session, not once per result.
@@ -357,9 +346,9 @@ async fn results_without_maskable_columns_skip_the_masker() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let client = plaintext_client(&gw).await;
+    let client = gw.plaintext_client().await;
 
-    let before = mask_email_calls(&gw);
+    let before = gw.plugin_calls("mask-email");
     for _ in 0..20 {
         let rows = client
             .query("select id, id * 2 from customers where id > $1", &[&0i32])
@@ -367,9 +356,13 @@ async fn results_without_maskable_columns_skip_the_masker() {
             .unwrap();
         assert_eq!(rows.len(), 3);
     }
-    assert_eq!(mask_email_calls(&gw) - before, 1, "one select-columns call");
+    assert_eq!(
+        gw.plugin_calls("mask-email") - before,
+        1,
+        "one select-columns call"
+    );
 
-    let before = mask_email_calls(&gw);
+    let before = gw.plugin_calls("mask-email");
     for _ in 0..5 {
         let rows = client
             .query("select id, email from customers where id = $1", &[&1i32])
@@ -378,7 +371,7 @@ async fn results_without_maskable_columns_skip_the_masker() {
         assert_eq!(rows[0].get::<_, String>(1), "[EMAIL]");
     }
     assert_eq!(
-        mask_email_calls(&gw) - before,
+        gw.plugin_calls("mask-email") - before,
         1 + 5,
         "one select-columns call, then mask-rows for each result"
     );
@@ -388,43 +381,21 @@ async fn results_without_maskable_columns_skip_the_masker() {
     // `wrong-column` guest, installed under the masker's name, selects only
     // columns named `selected` (and would fail the result had it been
     // handed the old selection, since it edits every other column).
-    let generation = mask_email_generation(&gw);
+    let generation = gw.plugin_generation("mask-email");
     assert!(generation.is_some());
     let plugin = gw.dir.path().join("plugins/mask-email.wasm");
     let staged = gw.dir.path().join("plugins/.mask-email.wasm.tmp");
     std::fs::copy(component("wrong-column"), &staged).unwrap();
     std::fs::rename(&staged, &plugin).unwrap();
     wait_until("mask-email reloaded", || {
-        mask_email_generation(&gw).is_some_and(|g| Some(g) != generation)
+        gw.plugin_generation("mask-email")
+            .is_some_and(|g| Some(g) != generation)
     });
     let rows = client
         .query("select id, email from customers where id = $1", &[&1i32])
         .await
         .unwrap();
     assert_eq!(rows[0].get::<_, String>(1), "ada@example.com");
-}
-
-/// The generation of mask-email while it is active.
-fn mask_email_generation(gw: &Gateway) -> Option<u64> {
-    let status = mask_email_status(gw)?;
-    (status["state"] == "active")
-        .then(|| status["generation"].as_u64())
-        .flatten()
-}
-
-/// tokio-postgres through the gateway to `appdb`, in plaintext (the test
-/// listener allows it on loopback), with a dev-issuer token.
-async fn plaintext_client(gw: &Gateway) -> tokio_postgres::Client {
-    let conninfo = format!(
-        "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
-        gw.pg_port,
-        gw.token()
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
 }
 
 /// Bound values reach the guardrails too: tokio-postgres sends them in
@@ -436,7 +407,7 @@ async fn bound_parameters_are_checked_in_binary_too() {
     let pg = TestPostgres::start();
     seed(&pg);
     let gw = Gateway::start(&pg, &Spec::STANDARD);
-    let mut client = plaintext_client(&gw).await;
+    let mut client = gw.plaintext_client().await;
 
     let statement = client
         .prepare("select id from customers where name = $1 or id = $2")
@@ -805,8 +776,8 @@ async fn sessions_run_on_the_configured_number_of_workers() {
 async fn a_long_statement_does_not_hold_the_worker() {
     let pg = TestPostgres::start();
     let gw = one_worker_gateway(&pg);
-    let long_client = plaintext_client(&gw).await;
-    let quick = plaintext_client(&gw).await;
+    let long_client = gw.plaintext_client().await;
+    let quick = gw.plaintext_client().await;
     quick.simple_query("select 1").await.unwrap();
     let text = format!(
         "select count(*) from (values (1)) v(x) where x = 0{} or 'drop' = ''",
@@ -875,7 +846,7 @@ async fn sessions_can_end_when_their_token_expires() {
     wait_until("the expired session's backend was left behind", || {
         app_backends(&pg).is_empty()
     });
-    let fresh = plaintext_client(&gw).await;
+    let fresh = gw.plaintext_client().await;
     fresh.simple_query("select 1").await.unwrap();
 }
 
@@ -891,7 +862,8 @@ fn a_masker_missing_when_the_session_began_still_masks_later() {
     let plugin = gw.dir.path().join("plugins/mask-email.wasm");
     std::fs::remove_file(&plugin).unwrap();
     wait_until("mask-email reported removed", || {
-        mask_email_state(&gw).as_deref() == Some("removed")
+        gw.plugin_status("mask-email")
+            .is_some_and(|s| s["state"] == "removed")
     });
 
     // Inside the session: restore the file, then wait (in the shell psql
@@ -931,7 +903,7 @@ async fn a_guardrail_that_cannot_judge_refuses_with_a_retryable_code() {
             toml: "[plugins.config.hostile]\nmode = \"loop\"\n",
         },
     );
-    let client = plaintext_client(&gw).await;
+    let client = gw.plaintext_client().await;
     let err = client
         .simple_query("select 'attack'")
         .await
@@ -944,18 +916,6 @@ async fn a_guardrail_that_cannot_judge_refuses_with_a_retryable_code() {
 }
 
 /// mask-email's entry in `GET /api/v1/plugins`.
-fn mask_email_status(gw: &Gateway) -> Option<serde_json::Value> {
-    let body = gw.admin_get("/api/v1/plugins")?;
-    let mut v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    let plugins = v["plugins"].as_array_mut()?;
-    let i = plugins.iter().position(|p| p["name"] == "mask-email")?;
-    Some(plugins.swap_remove(i))
-}
-
-fn mask_email_state(gw: &Gateway) -> Option<String> {
-    mask_email_status(gw)?["state"].as_str().map(str::to_string)
-}
-
 /// Upstream backends of role `app` (the gateway's sessions), seen directly.
 /// A server with no room for the session says so through the gateway
 /// (53300, which clients back off on), not as a generic connection failure.

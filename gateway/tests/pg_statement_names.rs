@@ -10,28 +10,21 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use postgres_protocol::IsNull;
 use postgres_protocol::message::frontend;
 
 use common::gateway::{Gateway, Spec, seed_app};
 use common::postgres::TestPostgres;
-use common::raw::{RawSession, Replies};
+use common::raw::{self, RawSession, Replies};
 
 /// A Bind of `statement` to `portal` with text parameters `params`.
 fn bind(out: &mut BytesMut, portal: &str, statement: &str, params: &[&str]) {
-    let bound = frontend::bind(
+    raw::bind_portal(
+        out,
         portal,
         statement,
-        [0i16],
+        0,
         params.iter().map(|p| p.as_bytes()),
-        |p, buf| {
-            buf.extend_from_slice(p);
-            Ok(IsNull::No)
-        },
-        [0i16],
-        out,
     );
-    assert!(bound.is_ok());
 }
 
 /// Each extended-protocol message that names a statement or a portal,

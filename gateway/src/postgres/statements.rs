@@ -66,14 +66,7 @@ impl Prepared {
         record: Option<u64>,
         executed: bool,
     ) -> Arc<Self> {
-        Arc::new(Self {
-            text: text.into(),
-            statements,
-            types,
-            record,
-            executed: AtomicBool::new(executed),
-            judged_under: AtomicU64::new(0),
-        })
+        Self::with(text, statements, types, record, executed, 0)
     }
 
     /// A statement of a Parse the guardrails of `epoch` allowed.
@@ -84,12 +77,23 @@ impl Prepared {
         record: Option<u64>,
         epoch: u64,
     ) -> Arc<Self> {
+        Self::with(text, statements, types, record, false, epoch)
+    }
+
+    fn with(
+        text: &str,
+        statements: Arc<[SqlStatement]>,
+        types: Vec<u32>,
+        record: Option<u64>,
+        executed: bool,
+        epoch: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             text: text.into(),
             statements,
             types,
             record,
-            executed: AtomicBool::new(false),
+            executed: AtomicBool::new(executed),
             judged_under: AtomicU64::new(epoch),
         })
     }

@@ -158,6 +158,49 @@ plugins = [{list}]
             .then(|| dechunk(head, body))
     }
 
+    /// Calls of plugin `name` so far, every outcome (`/metrics`).
+    pub fn plugin_calls(&self, name: &str) -> u64 {
+        let metrics = self.admin_get("/metrics").unwrap_or_default();
+        let label = format!(r#"plugin="{name}""#);
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("sluice_plugin_calls_total{") && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Plugin `name` as `/api/v1/plugins` reports it.
+    pub fn plugin_status(&self, name: &str) -> Option<serde_json::Value> {
+        let body = self.admin_get("/api/v1/plugins")?;
+        let mut v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let plugins = v["plugins"].as_array_mut()?;
+        let i = plugins.iter().position(|p| p["name"] == name)?;
+        Some(plugins.swap_remove(i))
+    }
+
+    /// The generation of plugin `name` while it is active.
+    pub fn plugin_generation(&self, name: &str) -> Option<u64> {
+        let status = self.plugin_status(name)?;
+        (status["state"] == "active")
+            .then(|| status["generation"].as_u64())
+            .flatten()
+    }
+
+    /// tokio-postgres to `appdb` as `agent-1`, in plaintext (the test
+    /// listener allows it on loopback), with a dev-issuer token.
+    pub async fn plaintext_client(&self) -> tokio_postgres::Client {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} dbname=appdb user=agent-1 password={}",
+            self.pg_port,
+            self.token()
+        );
+        let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
     /// The names of the gateway process's threads.
     pub fn thread_names(&self) -> Vec<String> {
         let tasks = format!("/proc/{}/task", self.child.id());

@@ -236,8 +236,19 @@ pub fn bind<'a>(
     format: i16,
     params: impl Iterator<Item = &'a [u8]>,
 ) {
+    bind_portal(out, "", name, format, params);
+}
+
+/// A Bind of statement `name` to `portal`, as [`bind`].
+pub fn bind_portal<'a>(
+    out: &mut BytesMut,
+    portal: &str,
+    name: &str,
+    format: i16,
+    params: impl Iterator<Item = &'a [u8]>,
+) {
     let bound = frontend::bind(
-        "",
+        portal,
         name,
         [format],
         params,

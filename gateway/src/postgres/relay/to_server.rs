@@ -418,14 +418,24 @@ async fn room(
             Room::Full => return Ok(false),
             Room::AfterBatch(batch) => batch,
         };
-        server
-            .flush()
-            .await
-            .map_err(|e| RelayError::Server(e.into()))?;
-        if answered.wait_for(|n| *n > batch).await.is_err() {
-            return Err(RelayError::Ended("the server connection ended".into()));
-        }
+        after_batch(server, answered, batch).await?;
     }
+}
+
+/// Sends what is buffered and waits until the server has answered `batch`.
+async fn after_batch(
+    server: &mut BufWriter<WriteHalf<Io>>,
+    answered: &mut watch::Receiver<u64>,
+    batch: u64,
+) -> Result<(), RelayError> {
+    server
+        .flush()
+        .await
+        .map_err(|e| RelayError::Server(e.into()))?;
+    if answered.wait_for(|n| *n > batch).await.is_err() {
+        return Err(RelayError::Ended("the server connection ended".into()));
+    }
+    Ok(())
 }
 
 /// Waits, when `text` must, until the server has answered the unseen code
@@ -460,13 +470,7 @@ async fn resolve(
             Lookup::Ready(statement) => return Ok(statement),
             Lookup::AfterBatch(batch) => batch,
         };
-        server
-            .flush()
-            .await
-            .map_err(|e| RelayError::Server(e.into()))?;
-        if answered.wait_for(|n| *n > batch).await.is_err() {
-            return Err(RelayError::Ended("the server connection ended".into()));
-        }
+        after_batch(server, answered, batch).await?;
     }
 }
 
