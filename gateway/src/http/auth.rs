@@ -16,6 +16,7 @@ use hyper::header::AUTHORIZATION;
 use crate::identity::{Identity, Verifier};
 
 use super::problem::Problem;
+use super::secrets::Needles;
 
 pub const REVERIFY_AFTER: Duration = Duration::from_secs(60);
 
@@ -162,49 +163,32 @@ fn split_across_cookies(search: &TokenSearch<'_>, headers: &HeaderMap) -> bool {
     search.holds(&joined)
 }
 
-/// Where the token is, as sent or percent-decoded (as upstreams read
-/// queries and cookies; some decode twice, and IIS and ASP.NET also read
-/// `%uXXXX`).
+/// Where the token is, as sent or with escapes undone (percent escapes, as
+/// upstreams read queries and cookies, some twice, `%uXXXX` as IIS and
+/// ASP.NET read them, and JSON's): the search bodies and records use
+/// ([`Needles::token`]).
 struct TokenSearch<'a> {
     token: &'a str,
     // Built only for a text long enough to hold the token, which most
     // header values and paths are not: building it is most of the cost.
-    finder: std::cell::OnceCell<memchr::memmem::Finder<'a>>,
+    needles: std::cell::OnceCell<Option<Needles>>,
 }
 
 impl<'a> TokenSearch<'a> {
     fn new(token: &'a str) -> Self {
         Self {
             token,
-            finder: std::cell::OnceCell::new(),
+            needles: std::cell::OnceCell::new(),
         }
-    }
-
-    fn found(&self, text: &[u8]) -> bool {
-        self.finder
-            .get_or_init(|| memchr::memmem::Finder::new(self.token.as_bytes()))
-            .find(text)
-            .is_some()
     }
 
     fn holds(&self, text: &[u8]) -> bool {
-        if text.len() < self.token.len() {
-            return false;
-        }
-        if self.found(text) {
-            return true;
-        }
-        let mut text = std::borrow::Cow::Borrowed(text);
-        for _ in 0..3 {
-            if !text.contains(&b'%') {
-                return false;
-            }
-            text = std::borrow::Cow::Owned(percent_decoded(&text));
-            if self.found(&text) {
-                return true;
-            }
-        }
-        false
+        text.len() >= self.token.len()
+            && self
+                .needles
+                .get_or_init(|| Needles::token(self.token))
+                .as_ref()
+                .is_some_and(|n| n.holds(text))
     }
 }
 
