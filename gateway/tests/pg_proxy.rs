@@ -200,6 +200,80 @@ fn psql_cancels_a_running_query_through_the_gateway() {
     );
 }
 
+/// A CancelRequest with the process id and secret this session was given.
+async fn send_cancel(port: u16, pid: i32, secret: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut packet = Vec::new();
+    packet.extend_from_slice(&(12 + secret.len() as i32).to_be_bytes());
+    packet.extend_from_slice(&80877102i32.to_be_bytes());
+    packet.extend_from_slice(&pid.to_be_bytes());
+    packet.extend_from_slice(secret);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(&packet).await.unwrap();
+    // The gateway answers nothing and closes, as PostgreSQL does.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    assert!(rest.is_empty(), "a CancelRequest got an answer: {rest:?}");
+}
+
+/// The cancel key names the session's upstream backend, as
+/// `pg_backend_pid()` and its own notifications do (drivers compare them),
+/// with a secret of the gateway's: the upstream server's key never reaches
+/// the agent, a CancelRequest with another secret or another pid does
+/// nothing, and the key given cancels.
+#[tokio::test]
+async fn cancel_keys_name_the_backend_and_only_the_given_secret_cancels() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = Gateway::start(&pg, &Spec::STANDARD);
+    let mut s = RawSession::connect(&gw, "agents").await;
+    let (pid, secret) = s.key.clone();
+    assert_eq!(secret.len(), 4, "protocol 3.0 keys are 4 bytes");
+    let r = s.query("select pg_backend_pid()").await;
+    assert_eq!(r.rows, vec![vec![Some(pid.to_string())]]);
+    let notified = s.query_messages("listen jobs; notify jobs, 'x'").await;
+    let (_, a) = notified
+        .iter()
+        .find(|(tag, _)| *tag == b'A')
+        .expect("the session's own notification");
+    assert_eq!(i32::from_be_bytes(a[..4].try_into().unwrap()), pid);
+
+    let mut out = bytes::BytesMut::new();
+    postgres_protocol::message::frontend::query("select pg_sleep(10)", &mut out).unwrap();
+    s.send(&out).await;
+    let running = |pg: &TestPostgres| {
+        pg.psql(
+            "postgres",
+            "select count(*) from pg_stat_activity \
+             where state = 'active' and query = 'select pg_sleep(10)'",
+        )
+        .unwrap()
+        .trim()
+            == "1"
+    };
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !running(&pg) {
+        assert!(Instant::now() < deadline, "the query never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut wrong = secret.clone();
+    wrong[0] ^= 1;
+    send_cancel(gw.pg_port, pid, &wrong).await;
+    send_cancel(gw.pg_port, pid ^ 1, &secret).await;
+    send_cancel(gw.pg_port, pid, &[secret.clone(), vec![0; 28]].concat()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(running(&pg), "a forged cancel key cancelled the query");
+
+    let started = Instant::now();
+    send_cancel(gw.pg_port, pid, &secret).await;
+    let r = s.until_ready().await;
+    assert_eq!(r.code(), Some("57014"), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(s.query("select 1").await.rows, vec![vec![Some("1".into())]]);
+}
+
 /// tokio-postgres asks for binary results: masking must apply to them too.
 #[tokio::test]
 async fn binary_results_are_masked_for_tokio_postgres() {

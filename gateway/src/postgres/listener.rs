@@ -280,9 +280,23 @@ impl PgListener {
             }
         };
 
-        // The agent gets the gateway's own key; the upstream's stays here.
-        let pid = rand_i32();
-        let secret = Bytes::copy_from_slice(&rand_bytes::<4>());
+        // The agent gets the gateway's own secret; the upstream's stays
+        // here. The process id is the upstream backend's, which the agent
+        // sees anyway (`pg_backend_pid()`, the pid of the notifications its
+        // own session sends): drivers compare those with this key's. A 3.2
+        // client gets a longer secret, as PostgreSQL 18 gives it.
+        let pid = upstream.backend_pid;
+        let secret = loop {
+            let secret = if agent.minor >= 2 {
+                Bytes::copy_from_slice(&rand_bytes::<32>())
+            } else {
+                Bytes::copy_from_slice(&rand_bytes::<4>())
+            };
+            // Two upstream servers can have backends of the same pid.
+            if !self.cancel_keys.contains_key(&(pid, secret.clone())) {
+                break secret;
+            }
+        };
         self.cancel_keys.insert(
             (pid, secret.clone()),
             CancelTarget {
@@ -446,10 +460,6 @@ fn rand_bytes<const N: usize>() -> [u8; N] {
     // keys, never access.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     b
-}
-
-fn rand_i32() -> i32 {
-    i32::from_be_bytes(rand_bytes::<4>()) & 0x7fff_ffff
 }
 
 fn recording_header(session: &Session, agent: &handshake::AgentSession) -> RecordingHeader {

@@ -18,6 +18,8 @@ pub struct Replies {
     pub rows: Vec<Vec<Option<String>>>,
     pub error: Option<(String, String)>,
     pub status: u8,
+    /// A BackendKeyData's process id and secret.
+    pub key: Option<(i32, Vec<u8>)>,
 }
 
 impl Replies {
@@ -29,6 +31,8 @@ impl Replies {
 pub struct RawSession {
     stream: tokio::net::TcpStream,
     buf: BytesMut,
+    /// The cancel key the gateway gave this session.
+    pub key: (i32, Vec<u8>),
 }
 
 impl RawSession {
@@ -40,6 +44,7 @@ impl RawSession {
         let mut s = RawSession {
             stream,
             buf: BytesMut::new(),
+            key: (0, Vec::new()),
         };
         let mut out = BytesMut::new();
         frontend::startup_message([("user", "agent-1"), ("database", "appdb")], &mut out).unwrap();
@@ -56,6 +61,7 @@ impl RawSession {
         s.send(&out).await;
         let ready = s.until_ready().await;
         assert!(ready.error.is_none(), "{ready:?}");
+        s.key = ready.key.expect("BackendKeyData");
         s
     }
 
@@ -87,6 +93,10 @@ impl RawSession {
                 b'Z' => {
                     replies.status = body.first().copied().unwrap_or_default();
                     return replies;
+                }
+                b'K' => {
+                    let pid = i32::from_be_bytes(body[..4].try_into().unwrap());
+                    replies.key = Some((pid, body[4..].to_vec()));
                 }
                 b'D' => {
                     let mut at = 2;
