@@ -506,6 +506,51 @@ async fn an_upstream_echoing_the_credential_never_hands_it_to_the_agent() {
             }
         }
     }
+    // The upstream is asked only for codings the gateway can decode, and an
+    // answer in another one is refused rather than passed on unsearched.
+    let resp = client
+        .get(gw.https("/keyed/anything"))
+        .bearer_auth(&token)
+        .header("accept-encoding", "zstd, br;q=0.9, gzip, *;q=0.1")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(v["headers"]["accept-encoding"], "br;q=0.9, gzip");
+    for what in [
+        "/keyed/anything?coding=zstd",
+        "/keyed/anything?coding=gzip,%20gzip",
+    ] {
+        let resp = client
+            .get(gw.https(what))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 502, "{what}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("unsearchable_response"), "{what}: {text}");
+        assert_no_credential(&text, what);
+    }
+    // In UTF-16, as sent.
+    let resp = client
+        .get(gw.https("/keyed/anything?utf16=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.unwrap();
+    for form in [
+        ECHO_KEY
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>(),
+        ECHO_KEY.as_bytes().to_vec(),
+    ] {
+        assert!(!body.windows(form.len()).any(|w| w == form), "{body:?}");
+    }
+
     // A body that does not hold it is passed as sent, validators and all.
     let resp = client
         .get(gw.https("/keyed/emails"))

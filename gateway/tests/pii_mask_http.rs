@@ -132,3 +132,35 @@ async fn responses_are_masked_by_content_type_and_group() {
         );
     }
 }
+
+/// A response header's name holds data as a value does: a name the masker
+/// would change fails the response, which does not repeat it; a name of
+/// letters and dashes, or one the masker leaves, passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_header_names_are_masked_too() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let agent = gw.token("agent-1", &["agents"], "1h");
+    let client = gw.client();
+    for (name, status) in [
+        ("4242-4242-4242-4242", 502),
+        ("x-ann%40example.com", 502),
+        ("x-request-id", 200),
+        ("x-trace-2", 200),
+    ] {
+        let resp = client
+            .get(gw.https(&format!("/crm/header-named?name={name}")))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{name}");
+        if status == 200 {
+            assert_eq!(resp.headers()[name], "1");
+            continue;
+        }
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("masking_failed"), "{name}: {text}");
+        assert!(!text.contains(name), "{name}: {text}");
+    }
+}

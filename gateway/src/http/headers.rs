@@ -244,6 +244,35 @@ pub struct Origin<'a> {
     pub host: Option<&'a str>,
 }
 
+/// The agent's `Accept-Encoding` less the codings the gateway cannot
+/// decode (`zstd`, `compress`, `*`); `identity` when none is left.
+fn decodable_codings_only(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::ACCEPT_ENCODING) {
+        return;
+    }
+    let mut kept = String::new();
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(text) = value.to_str() else { continue };
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let coding = entry.split(';').next().unwrap_or_default().trim();
+            if ["gzip", "x-gzip", "deflate", "br", "identity"]
+                .iter()
+                .any(|c| coding.eq_ignore_ascii_case(c))
+            {
+                if !kept.is_empty() {
+                    kept.push_str(", ");
+                }
+                kept.push_str(entry);
+            }
+        }
+    }
+    let value = HeaderValue::from_str(&kept)
+        .ok()
+        .filter(|_| !kept.is_empty())
+        .unwrap_or(HeaderValue::from_static("identity"));
+    headers.insert(header::ACCEPT_ENCODING, value);
+}
+
 /// The headers sent upstream, built from the agent's in place.
 pub fn to_upstream(
     headers: &mut HeaderMap,
@@ -272,6 +301,10 @@ pub fn to_upstream(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static(super::decode::ACCEPTED),
         );
+    } else if credential.is_some() {
+        // A response on a connection with a credential is searched for it,
+        // in a coding the gateway can undo; the agent still gets it as sent.
+        decodable_codings_only(headers);
     }
     join_cookies(headers);
     canonical_length(headers);

@@ -427,14 +427,26 @@ async fn without_credential(
         )
         .boxed_unsync()
     };
-    let coding = super::decode::coding(&parts.headers).ok();
+    // The gateway asked only for codings it decodes: what it cannot read it
+    // cannot search.
+    let coding = super::decode::coding(&parts.headers).map_err(|e| {
+        Problem::upstream(
+            StatusCode::BAD_GATEWAY,
+            "unsearchable_response",
+            format!(
+                "{e}, so the response cannot be searched for the connection's credential \
+                 (the gateway asks for {} at most)",
+                super::decode::ACCEPTED
+            ),
+        )
+    })?;
     let small = parts.status != StatusCode::PARTIAL_CONTENT
         && hyper::body::Body::size_hint(&upstream)
             .exact()
             .is_some_and(|n| n <= SMALL_BODY as u64);
-    let Some(coding) = coding.filter(|_| small) else {
+    if !small {
         return Ok(guarded(body::incoming(upstream)));
-    };
+    }
     let deadline = conn.upstream.response_timeout();
     let collected = body::collect(upstream, SMALL_BODY, deadline)
         .await
@@ -466,8 +478,17 @@ async fn without_credential(
     } else {
         match decoded(coding, &sent, conn.max_response_body) {
             Ok(text) => secrets.replace(&text),
-            // What cannot be read here is searched as sent.
-            Err(_) => return Ok(guarded(body::full(sent))),
+            // A client's decoder may still get part of it out.
+            Err(e) => {
+                return Err(Problem::upstream(
+                    StatusCode::BAD_GATEWAY,
+                    "unsearchable_response",
+                    format!(
+                        "the response does not decode ({e}), so it cannot be searched for \
+                         the connection's credential"
+                    ),
+                ));
+            }
         }
     };
     let Some(clean) = clean else {

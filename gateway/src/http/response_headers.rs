@@ -8,7 +8,13 @@
 //! too: an `ETag` or a media type's parameters (`text/csv;
 //! name="ann@…"`) are the upstream's free text.
 //!
-//! The values are shown together ([`Chain::mask_texts`]). A masker that
+//! A name holds data too (`X-SSN-123-45-6789: 1`): a name of letters and
+//! dashes alone holds none of what maskers find, any other is shown with
+//! the values, and a masker that changes one fails the response, since a
+//! header cannot be renamed into the masker's text. Refusals never repeat
+//! a shown name.
+//!
+//! The texts are shown together ([`Chain::mask_texts`]). A masker that
 //! changes their number, or returns a value a header cannot carry, fails
 //! the response: which value a text belonged to would be a guess.
 
@@ -66,6 +72,24 @@ fn shown(name: &HeaderName, value: &HeaderValue) -> bool {
         !short_tokens(v)
     } else {
         true
+    }
+}
+
+/// Whether a header's name goes to the maskers: anything but letters and
+/// dashes (header names are lowercase here).
+fn name_shown(name: &HeaderName) -> bool {
+    !name
+        .as_str()
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+/// How a refusal names a header: not by a name the maskers see.
+fn label(name: &HeaderName) -> &str {
+    if name_shown(name) {
+        "(its name is masked)"
+    } else {
+        name.as_str()
     }
 }
 
@@ -142,13 +166,18 @@ pub async fn mask(
                 StatusCode::BAD_GATEWAY,
                 "unmaskable_response",
                 format!(
-                    "the value of response header {name} {why}: maskers read UTF-8 text, \
-                     so it is not sent"
+                    "the value of response header {} {why}: maskers read UTF-8 text, \
+                     so it is not sent",
+                    label(name)
                 ),
             )
         })?;
         texts.push(text);
     }
+    let values = texts.len();
+    // Names are ASCII: `HeaderName` holds nothing else.
+    let named: Vec<&HeaderName> = headers.keys().filter(|n| name_shown(n)).collect();
+    texts.extend(named.iter().map(|n| n.as_str()));
     if texts.is_empty() {
         return Ok(None);
     }
@@ -159,12 +188,22 @@ pub async fn mask(
             TextsError::Shape { .. } => problem,
         }
     })?;
+    if named
+        .iter()
+        .zip(&masked[values..])
+        .any(|(name, text)| name.as_str() != text)
+    {
+        return Err(failed(
+            "a masker changed the name of a response header, which cannot be renamed",
+        ));
+    }
     // `mask_texts` returns one text for each it was given, and the map is
     // walked in the same order; each value is judged before it is replaced.
     for ((name, value), text) in headers.iter_mut().filter(|(n, v)| shown(n, v)).zip(masked) {
         *value = HeaderValue::from_str(&text).map_err(|_| {
             failed(format!(
-                "a masker returned a value response header {name} cannot carry"
+                "a masker returned a value response header {} cannot carry",
+                label(name)
             ))
         })?;
     }

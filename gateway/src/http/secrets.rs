@@ -115,12 +115,15 @@ impl Needles {
     /// (for basic auth, the password and the encoded `user:password`), each
     /// also as base64 at any alignment: an upstream that echoes a request
     /// may encode it, and inside a longer base64 text a secret is spelled
-    /// one of three ways.
+    /// one of three ways. UTF-16 spellings too: a body in UTF-16 is
+    /// searched as sent.
     pub fn credential(forms: &[&[u8]]) -> Option<Self> {
         let mut patterns = Vec::new();
         for form in forms {
             patterns.push(form.to_vec());
             patterns.extend(base64_cores(form));
+            patterns.push(form.iter().flat_map(|&b| [b, 0]).collect());
+            patterns.push(form.iter().flat_map(|&b| [0, b]).collect());
         }
         Self::new(patterns, CREDENTIAL_MARKER)
     }
@@ -215,11 +218,17 @@ impl Needles {
     }
 
     /// Replaces matches in every header value; `true` when one was found.
-    /// A value the marker cannot stand in is removed.
+    /// A value the marker cannot stand in is removed, and so is a header
+    /// whose name holds a match (a name cannot be rewritten).
     pub fn replace_in_headers(&self, headers: &mut HeaderMap) -> bool {
         let mut found = false;
         let mut unusable = Vec::new();
         for (name, value) in headers.iter_mut() {
+            if name.as_str().len() >= self.shortest && self.holds(name.as_str().as_bytes()) {
+                found = true;
+                unusable.push(name.clone());
+                continue;
+            }
             if value.len() < self.shortest {
                 continue;
             }

@@ -424,6 +424,16 @@ async fn route(last: &str, req: &Request<()>, body: Bytes) -> Response<BoxBody> 
         }
         "mcp" => mcp_answer(&body),
         "anything" => echo(req),
+        // A header named as `name` says.
+        "header-named" => {
+            let mut r = reply(StatusCode::OK, "application/json", "{}");
+            let name = param(req, "name").unwrap_or_default();
+            r.headers_mut().insert(
+                hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+            r
+        }
         // The credential the request carried, in the response's headers
         // and reason phrase.
         "echo-headers" => {
@@ -494,7 +504,8 @@ fn param(req: &Request<()>, key: &str) -> Option<String> {
 /// `style` says: as they are, with `/` escaped (`php`), every character a
 /// `\u` escape (`unicode`), percent-encoded (`percent`) or in base64
 /// (`base64`). `gzip=1` compresses the body, `chunked=1` sends it in pieces
-/// of seven bytes without a length.
+/// of seven bytes without a length, `utf16=1` sends it in UTF-16 (with a
+/// byte order mark), `coding=X` labels it `Content-Encoding: X`.
 fn echo(req: &Request<()>) -> Response<BoxBody> {
     use base64::Engine as _;
     let b64 = &base64::engine::general_purpose::STANDARD;
@@ -552,9 +563,17 @@ fn echo(req: &Request<()>) -> Response<BoxBody> {
         r.headers_mut()
             .insert("content-encoding", HeaderValue::from_static("gzip"));
         r
+    } else if param(req, "utf16").is_some() {
+        let mut body = vec![0xff, 0xfe];
+        body.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        reply(StatusCode::OK, "application/json; charset=utf-16", body)
     } else {
         reply(StatusCode::OK, "application/json", text)
     };
+    if let Some(coding) = param(req, "coding") {
+        r.headers_mut()
+            .insert("content-encoding", HeaderValue::from_str(&coding).unwrap());
+    }
     r.headers_mut()
         .insert("etag", HeaderValue::from_static("\"echo\""));
     r

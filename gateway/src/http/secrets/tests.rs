@@ -91,6 +91,17 @@ fn header_values_are_cleaned() {
 }
 
 #[test]
+fn a_header_named_with_the_secret_is_removed() {
+    // A name cannot be rewritten: the header goes.
+    let n = Needles::credential(&[b"0123456789abcdef"]).unwrap();
+    let mut h = HeaderMap::new();
+    h.insert("x-0123456789abcdef", HeaderValue::from_static("1"));
+    h.insert("x-kept", HeaderValue::from_static("plain"));
+    assert!(n.replace_in_headers(&mut h));
+    assert_eq!(h.len(), 1, "{h:?}");
+}
+
+#[test]
 fn view_ranges_map_back_to_whole_escapes() {
     let useful = [true; 256];
     let view = decode(b"ab%41\\u0042c", &useful).unwrap();
@@ -156,4 +167,26 @@ async fn a_stream_is_cut_before_any_part_of_a_match_is_passed_on() {
     assert_eq!(n.open_end(b"xx \\u004"), 5);
     assert_eq!(n.open_end(b"xx %4D%4"), 5);
     assert_eq!(n.open_end(b"xx %4Dz"), 0);
+}
+
+#[test]
+fn utf16_spellings_are_found() {
+    let n = needles();
+    for text in [
+        SECRET
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>(),
+        SECRET.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+    ] {
+        let mut body = vec![0xff, 0xfe, b'k', 0, b'=', 0];
+        body.extend_from_slice(&text);
+        assert!(n.holds(&body), "{body:?}");
+        assert!(
+            !n.replace(&body)
+                .unwrap()
+                .windows(text.len())
+                .any(|w| w == text)
+        );
+    }
 }
