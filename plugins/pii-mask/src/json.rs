@@ -9,7 +9,8 @@
 //! string, or `null`), however written: `4242424242424242`, `-4242…`,
 //! `4242424242424242.0` (how Python writes a float), `4.242424242424242e15`.
 //! A value that is not valid JSON is masked as plain text instead: it might
-//! still hold personal data.
+//! still hold personal data, and its string escapes are read there too
+//! (see [`crate::detect::escapes`]).
 //!
 //! The `null` strategy writes `null` in place of a string, except in an
 //! object key and in a document that is one array of strings and nothing

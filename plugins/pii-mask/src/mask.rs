@@ -6,7 +6,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::detect::refs::{self, Decoded};
-use crate::detect::{self, Found, email};
+use crate::detect::{self, Found, email, escapes};
 use crate::entity::{Counts, Entity, Labels};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -62,14 +62,17 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) {
     match entity {
         Some(Entity::Email) => {
-            // `%40`, `&#64;` and `@` are the same `@`, `&#46;` and `.` the
-            // same `.`, and a soft hyphen is nothing: one pseudonym.
+            // `%40`, `&#64;`, `\u0040` and `@` are the same `@`, `&#46;`
+            // and `.` the same `.`, and a soft hyphen is nothing: one
+            // pseudonym.
             let mut i = 0;
             while i < value.len() {
                 if let Some(width) = email::encoded_at(value, i) {
                     feed(b"@");
                     i += width;
-                } else if let Some((c, width)) = refs::reference(value, i) {
+                } else if let Some((c, width)) =
+                    refs::reference(value, i).or_else(|| escapes::escape(value, i))
+                {
                     if !refs::invisible(c) {
                         let mut buf = [0u8; 4];
                         feed(c.to_ascii_lowercase().encode_utf8(&mut buf).as_bytes());
@@ -78,8 +81,13 @@ fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) 
                 } else if let Some(width) = refs::invisible_at(value, i) {
                     i += width;
                 } else {
-                    feed(&[value[i].to_ascii_lowercase()]);
-                    i += 1;
+                    // Backslashes that escape nothing go whole: each of them
+                    // would look at the same run again.
+                    let n = escapes::backslashes(value, i).max(1);
+                    for b in &value[i..i + n] {
+                        feed(&[b.to_ascii_lowercase()]);
+                    }
+                    i += n;
                 }
             }
         }
@@ -249,17 +257,18 @@ fn local_shown(local: &[u8]) -> &[u8] {
 }
 
 /// Characters that end an attribute, open a tag or begin a reference in
-/// HTML and XML.
+/// HTML and XML, or begin an escape in a JavaScript or JSON string.
 fn markup_significant(b: u8) -> bool {
-    matches!(b, b'"' | b'\'' | b'<' | b'>' | b'&')
+    matches!(b, b'"' | b'\'' | b'<' | b'>' | b'&' | b'\\')
 }
 
 /// Writes the markup-significant characters of `out[from..]` (a
 /// replacement written from a value whose character references were
 /// decoded) as character references: `&quot;ann smith&quot;@…` or
 /// `ann&amp;#64;…` must not give back a `"` that ends an attribute or an
-/// `&` that begins a reference where the text held none. Other characters
-/// are kept.
+/// `&` that begins a reference where the text held none, nor
+/// `\u0022ann smith\u0022@…` a `"` that ends a JSON string or a `\` that
+/// begins an escape. Other characters are kept.
 fn escape_markup(out: &mut Vec<u8>, from: usize) {
     if !out[from..].iter().any(|b| markup_significant(*b)) {
         return;
@@ -272,6 +281,7 @@ fn escape_markup(out: &mut Vec<u8>, from: usize) {
             b'<' => out.extend_from_slice(b"&lt;"),
             b'>' => out.extend_from_slice(b"&gt;"),
             b'&' => out.extend_from_slice(b"&amp;"),
+            b'\\' => out.extend_from_slice(b"&#92;"),
             b => out.push(b),
         }
     }
@@ -337,7 +347,7 @@ impl<'a> Engine<'a> {
     /// `out` (or reports `Null` when `null_ok` and a found entity's strategy
     /// is `null`). A match replaces the bytes it was decoded from; its
     /// masked form is written from the decoded value, with any `"`, `'`,
-    /// `<`, `>` and `&` in it written as character references (see
+    /// `<`, `>`, `&` and `\` in it written as character references (see
     /// [`escape_markup`]).
     pub fn text(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
         let decoded = self.refs.decode(text);

@@ -15,6 +15,7 @@
 //! is found.
 
 pub(crate) mod email;
+pub(crate) mod escapes;
 mod iban;
 mod ip;
 mod numbers;
@@ -271,7 +272,7 @@ fn at_word_start(text: &[u8], i: usize, plan: Plan) -> Option<Found> {
         }
         if plan.on(Entity::Ssn)
             && n == 3
-            && matches!(next, Some(b'-' | b' '))
+            && matches!(next, Some(b'-' | b' ' | b'.'))
             && let Some(end) = numbers::ssn(text, i)
         {
             return Some(found(Entity::Ssn, (end, 0)));

@@ -5,12 +5,15 @@
 //! each format is narrow on purpose:
 //!
 //! - **card**: 13–19 digits, as one run or in groups (first group of 4)
-//!   separated by single spaces or dashes, Luhn-valid, with a known issuer
-//!   prefix and a length that issuer uses;
-//! - **ssn**: `AAA-GG-SSSS` or `AAA GG SSSS`, without the never-issued areas
-//!   (000, 666, 900–999), group 00, serial 0000, nor the famous samples;
+//!   separated by single spaces, dashes, dots or underscores, Luhn-valid,
+//!   with a known issuer prefix and a length that issuer uses;
+//! - **ssn**: `AAA-GG-SSSS`, `AAA GG SSSS` or `AAA.GG.SSSS`, without the
+//!   never-issued areas (000, 666, 900–999), group 00, serial 0000, nor the
+//!   famous samples;
 //! - **phone**: `+` and a country code, 8–15 digits (`+1 415 555 2671`,
-//!   `+44 (0)20 7946 0958`, `+31612345678`); North American numbers with
+//!   `+44 (0)20 7946 0958`, `+31612345678`), or `00` instead of the `+`
+//!   and then 9–15 digits (`0033612345678`: fewer would take in ids padded
+//!   with zeros, such as `0012345678`); North American numbers with
 //!   separators or parentheses (`(415) 555-2671`, `1-415-555-2671`,
 //!   `415.555.2671`; area and exchange codes start with 2–9); national
 //!   numbers with a trunk `0` (`020 7946 0958`, `06-12345678`, `030/1234567`,
@@ -21,6 +24,10 @@
 //!
 //! Every match must stand alone: not inside a word, not glued to an `@`,
 //! not continued by `.5`, `:30`, `/12` or `-3`.
+//!
+//! Separators are ASCII here: Unicode spaces and dashes (no-break space,
+//! non-breaking hyphen, …) reach the detectors as the ASCII ones they look
+//! like (see [`super::refs::look_alike`]).
 
 use super::{is_word, run};
 
@@ -109,7 +116,7 @@ pub fn card(text: &[u8], start: usize) -> Option<usize> {
     if !start_ok(text, start) {
         return None;
     }
-    let g = groups(text, start, b" -");
+    let g = groups(text, start, b" -._");
     // The longest run of groups that is a card: a number followed by other
     // figures ("4242 4242 4242 4242 12 28") is still found.
     (0..g.len).rev().find_map(|k| {
@@ -211,7 +218,7 @@ pub fn ssn(text: &[u8], start: usize) -> Option<usize> {
     if !start_ok(text, start) {
         return None;
     }
-    let g = groups(text, start, b"- ");
+    let g = groups(text, start, b"- .");
     if g.len < 3 || g.size(0) != 3 || g.size(1) != 2 || g.size(2) != 4 {
         return None;
     }
@@ -240,7 +247,8 @@ pub fn phone(text: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     match text[start] {
-        b'+' => international(text, start + 1),
+        b'+' => international(text, start + 1, 8),
+        b'0' if text.get(start + 1) == Some(&b'0') => international(text, start + 2, 9),
         b'(' => parenthesized(text, start),
         b'1' if matches!(text.get(start + 1), Some(b' ' | b'-' | b'.'))
             && text.get(start + 2) == Some(&b'(') =>
@@ -255,10 +263,10 @@ pub fn phone(text: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// After `+`: a country code and subscriber number, 8–15 digits, with
-/// single separators and at most one parenthesised group (`(0)` is the
-/// trunk prefix, not dialled from abroad, so not counted).
-fn international(text: &[u8], i: usize) -> Option<usize> {
+/// After `+` or `00`: a country code and subscriber number, `min`–15
+/// digits, with single separators and at most one parenthesised group
+/// (`(0)` is the trunk prefix, not dialled from abroad, so not counted).
+fn international(text: &[u8], i: usize, min: usize) -> Option<usize> {
     if !text.get(i).is_some_and(|b| (b'1'..=b'9').contains(b)) {
         return None;
     }
@@ -285,7 +293,7 @@ fn international(text: &[u8], i: usize) -> Option<usize> {
         if digits > 15 {
             break;
         }
-        if digits >= 8 && end_ok(text, j) {
+        if digits >= min && end_ok(text, j) {
             best = Some(j);
         }
         // Grouped numbers reach 11+ digits only in their last group; going

@@ -14,10 +14,15 @@
 //! closed comments `<!-- … -->`. So are characters nobody sees, raw or as
 //! references: the soft hyphen (U+00AD, `&shy;`, `&#173;`) and the
 //! zero-width ones (U+200B–U+200D, U+2060, U+FEFF), with which
-//! `ann&shy;@example.com` reads as `ann@example.com`.
+//! `ann&shy;@example.com` reads as `ann@example.com`. JavaScript and JSON
+//! string escapes (`\u0040`, `\x40`, see [`super::escapes`]) are decoded
+//! as references are. Spaces and dashes that look like ASCII ones, raw or
+//! encoded, read as them (see [`look_alike`]).
 //!
 //! [`Decoded`] holds a value with all of these decoded, and maps spans of
 //! the decoded text back to the bytes they came from.
+
+use super::escapes;
 
 /// Named references decoded, each with its `;` (`&shy` also without).
 const NAMED: [(&[u8], char); 28] = [
@@ -183,6 +188,36 @@ pub fn invisible(c: char) -> bool {
     )
 }
 
+/// What a separator that looks like an ASCII one reads as: the Unicode
+/// spaces (no-break, figure, thin, narrow no-break, …) a space; hyphens,
+/// dashes and the minus sign a `-`. Numbers are written with them
+/// (`4242 4242 4242 4242` with no-break spaces, `536‑90‑4399` with
+/// non-breaking hyphens, as word processors and locales do), and the
+/// detectors know ASCII separators only. Em dashes are included: where one
+/// joins digits, it is read as an ASCII dash would be.
+pub fn look_alike(c: char) -> Option<char> {
+    match c {
+        '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}' => Some(' '),
+        '\u{2010}'..='\u{2014}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => Some('-'),
+        _ => None,
+    }
+}
+
+/// A character written raw at `i` that does not read as itself: an
+/// [`invisible`] or [`look_alike`] one, and its length in bytes.
+fn unusual_at(text: &[u8], i: usize) -> Option<(char, usize)> {
+    let len = match text.get(i)? {
+        0xc2 => 2,
+        0xe2 | 0xe3 | 0xef => 3,
+        _ => return None,
+    };
+    let c = std::str::from_utf8(text.get(i..i + len)?)
+        .ok()?
+        .chars()
+        .next()?;
+    (invisible(c) || look_alike(c).is_some()).then_some((c, len))
+}
+
 /// The length of the UTF-8 encoding of an [`invisible`] character at `i`.
 pub fn invisible_at(text: &[u8], i: usize) -> Option<usize> {
     match text.get(i..)? {
@@ -190,6 +225,15 @@ pub fn invisible_at(text: &[u8], i: usize) -> Option<usize> {
         [0xe2, 0x80, 0x8b..=0x8d, ..] | [0xe2, 0x81, 0xa0, ..] | [0xef, 0xbb, 0xbf, ..] => Some(3),
         _ => None,
     }
+}
+
+/// The bytes `c`, decoded, is read as: nothing if it is [`invisible`],
+/// the ASCII separator it looks like, or itself.
+fn read_as(c: char, buf: &mut [u8; 4]) -> &[u8] {
+    if invisible(c) {
+        return &[];
+    }
+    look_alike(c).unwrap_or(c).encode_utf8(buf).as_bytes()
 }
 
 /// Markup that opens or closes a CDATA section or a comment, and whether
@@ -234,22 +278,26 @@ impl Decoded {
         let mut copied = 0;
         let mut i = 0;
         let mut buf = [0u8; 4];
-        // 0xc2, 0xe2 and 0xef lead the invisible characters.
-        while let Some(p) = text[i..]
-            .iter()
-            .position(|b| matches!(b, b'&' | b'<' | b']' | b'-' | 0xc2 | 0xe2 | 0xef))
-        {
+        // 0xc2, 0xe2, 0xe3 and 0xef lead the invisible and look-alike
+        // characters.
+        while let Some(p) = text[i..].iter().position(|b| {
+            matches!(
+                b,
+                b'&' | b'<' | b']' | b'-' | b'\\' | 0xc2 | 0xe2 | 0xe3 | 0xef
+            )
+        }) {
             i += p;
-            let (decoded, len): (&[u8], usize) = if let Some((c, len)) = reference(text, i) {
-                if invisible(c) {
-                    (&[], len)
-                } else {
-                    (c.encode_utf8(&mut buf).as_bytes(), len)
-                }
-            } else if let Some(len) = markup(text, i).or_else(|| invisible_at(text, i)) {
+            let encoded = reference(text, i)
+                .or_else(|| escapes::escape(text, i))
+                .or_else(|| unusual_at(text, i));
+            let (decoded, len): (&[u8], usize) = if let Some((c, len)) = encoded {
+                (read_as(c, &mut buf), len)
+            } else if let Some(len) = markup(text, i) {
                 (&[], len)
             } else {
-                i += 1;
+                // A run of backslashes is skipped whole: each of them would
+                // look at the same run again.
+                i += escapes::backslashes(text, i).max(1);
                 continue;
             };
             self.text.extend_from_slice(&text[copied..i]);

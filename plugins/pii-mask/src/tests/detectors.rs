@@ -155,9 +155,12 @@ fn invisible_characters_do_not_split_values() {
         "4242 42\u{ad}42 4242 4242",
     );
     assert_finds(Phone, "+1 415\u{200b} 555 2671", "+1 415\u{200b} 555 2671");
-    // A space, even one that does not break, is still a space.
-    assert_clean("4242 4242\u{a0}4242 4242");
-    assert_clean("4242 4242&nbsp;4242 4242");
+    // A space, even one that does not break, is still a space: it
+    // separates groups as one does (and is not dropped: nine digits
+    // without separators are no SSN).
+    assert_finds(Card, "4242 4242\u{a0}4242 4242", "4242 4242\u{a0}4242 4242");
+    assert_finds(Card, "4242 4242&nbsp;4242 4242", "4242 4242&nbsp;4242 4242");
+    assert_finds(Ssn, "536\u{a0}90\u{a0}4399", "536\u{a0}90\u{a0}4399");
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 mod bodies;
 mod detectors;
+mod escapes;
 mod rows;
+mod separators;
 mod strategies;
 
 use serde_json::json;
