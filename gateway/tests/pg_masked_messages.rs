@@ -8,6 +8,7 @@ mod common;
 use common::gateway::{Gateway, Spec, as_app, seed_app};
 use common::postgres::TestPostgres;
 use common::raw::RawSession;
+use postgres_protocol::message::frontend;
 
 fn text(messages: &[(u8, Vec<u8>)]) -> String {
     messages
@@ -34,7 +35,7 @@ async fn errors_notices_notifications_and_parameters_are_masked() {
     let gw = Gateway::start(&pg, &Spec::STANDARD);
     let mut s = RawSession::connect(&gw, "agents").await;
     // (statement, the message it brings, what that message must say)
-    let cases: [(&str, u8, &[&str]); 6] = [
+    let cases: [(&str, u8, &[&str]); 7] = [
         // A unique violation quotes the existing value in its DETAIL.
         (
             "insert into accounts select 2, email from accounts where id = 1",
@@ -66,6 +67,13 @@ async fn errors_notices_notifications_and_parameters_are_masked() {
             b'A',
             &["[EMAIL]\0x"],
         ),
+        // A column named by a value, through dynamic SQL.
+        (
+            "do $$ begin execute format('create temp view v as select 1 as %I, 2 as plain', \
+             (select email from accounts where id = 1)); end $$; select * from v",
+            b'T',
+            &["[EMAIL]\0", "plain\0"],
+        ),
         // A parameter the server reports after set_config.
         (
             "select set_config('application_name', email, false) from accounts where id = 1",
@@ -81,6 +89,37 @@ async fn errors_notices_notifications_and_parameters_are_masked() {
         }
         assert!(!seen.contains("ann@example.com"), "{sql}: {seen}");
     }
+
+    // A statement's description (Describe) is masked as a portal's is.
+    let mut out = bytes::BytesMut::new();
+    frontend::parse("named_by_value", "select * from v", [], &mut out).unwrap();
+    frontend::describe(b'S', "named_by_value", &mut out).unwrap();
+    frontend::sync(&mut out);
+    s.send(&out).await;
+    let mut m = Vec::new();
+    loop {
+        let (tag, body) = s.next().await;
+        m.push((tag, body));
+        if tag == b'Z' {
+            break;
+        }
+    }
+    assert!(has(&m, b'T', "[EMAIL]\0"), "{}", text(&m));
+    assert!(!text(&m).contains("ann@example.com"), "{}", text(&m));
+
+    // Debug output the client asks for is withheld: it prints constants
+    // as byte values (`[ 97 110 110 64 …]`), which no masker reads.
+    let m = s
+        .query_messages(
+            "set client_min_messages = debug5; set debug_print_plan = on; \
+             select 1 from accounts where email = 'ann@example.com'",
+        )
+        .await;
+    assert!(!has(&m, b'N', "VLOG\0"), "{}", text(&m));
+    assert!(!has(&m, b'N', "VDEBUG"), "{}", text(&m));
+    assert!(m.iter().any(|(tag, _)| *tag == b'D'), "{}", text(&m));
+    s.query("reset debug_print_plan; reset client_min_messages")
+        .await;
 
     // The session goes on, and the server holds the real values.
     let r = s.query("select count(*) from accounts").await;

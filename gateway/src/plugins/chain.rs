@@ -188,6 +188,14 @@ impl Chain {
             .unwrap_or(0)
     }
 
+    /// [`Chain::guardrail_epoch`] for the chain's maskers.
+    pub fn masker_epoch(&self) -> u64 {
+        self.of_kind(PluginKind::Masker)
+            .map(|p| p.generation())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn has_guardrails(&self) -> bool {
         self.of_kind(PluginKind::Guardrail).next().is_some()
     }

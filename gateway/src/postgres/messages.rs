@@ -12,7 +12,16 @@
 //! * a NotificationResponse's channel and payload (`pg_notify` takes the
 //!   channel from a value as readily as the payload);
 //! * a ParameterStatus value, except of the parameters whose values have a
-//!   fixed syntax (encodings, date styles, booleans, the server version).
+//!   fixed syntax (encodings, date styles, booleans, the server version);
+//! * a RowDescription's field names: a name is what the statement made it,
+//!   and dynamic SQL makes it from a value (`format('… as %I', email)`).
+//!   A session's name lists the maskers left as they were are not shown
+//!   again until a masker is reloaded ([`Descriptions`]).
+//!
+//! Notices below NOTICE (LOG, DEBUG), which the server sends only when the
+//! client lowers `client_min_messages`, are withheld ([`debug_notice`]):
+//! `debug_print_plan` and its kin print a query's constants as lists of
+//! byte values, a form no masker reads.
 //!
 //! The texts of one message go to the maskers together
 //! ([`Chain::mask_texts`]). A masker that changes their number, or returns
@@ -65,6 +74,80 @@ pub async fn mask(chain: &Chain, session: &Session, f: Frame) -> Result<Frame, M
         b'A' => notification(chain, session, f).await,
         b'S' => parameter(chain, session, f).await,
         _ => Ok(f),
+    }
+}
+
+/// A NoticeResponse of severity LOG or DEBUG1–5.
+pub fn debug_notice(f: &Frame) -> bool {
+    if f.tag != b'N' {
+        return false;
+    }
+    // `V` (not localized) since PostgreSQL 9.6; `S` may be translated.
+    let severity = frame::raw_error_fields(&f.body)
+        .find(|(code, _)| *code == b'V')
+        .or_else(|| frame::raw_error_fields(&f.body).find(|(code, _)| *code == b'S'))
+        .map(|(_, v)| v);
+    severity.is_some_and(|v| v == b"LOG" || v.starts_with(b"DEBUG"))
+}
+
+/// Column names of one session that the maskers left unchanged, under
+/// the masker generations they were shown to: a statement's columns are
+/// described at each simple Query and each Describe (in text or binary
+/// formats), and showing the same names again would cost a masker call
+/// each time.
+#[derive(Default)]
+pub struct Descriptions {
+    epoch: u64,
+    clean: std::collections::HashSet<Vec<u8>>,
+}
+
+/// Name lists remembered per session, at most.
+const MAX_DESCRIPTIONS: usize = 256;
+
+impl Descriptions {
+    /// A RowDescription as it may reach the agent: its field names masked.
+    pub async fn mask(
+        &mut self,
+        chain: &Chain,
+        session: &Session,
+        f: Frame,
+    ) -> Result<Frame, MessageMaskError> {
+        let epoch = chain.masker_epoch();
+        if epoch != self.epoch {
+            self.clean.clear();
+            self.epoch = epoch;
+        }
+        let read = |e: super::FrameError| MessageMaskError::Unreadable(e.to_string());
+        let mut r = BodyReader::new(&f.body, "RowDescription");
+        let count = r.i16().map_err(read)?;
+        let mut fields = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut key = Vec::new();
+        for _ in 0..count {
+            let name = r.cstr_bytes().map_err(read)?;
+            // Table, column number, type, size, modifier, format.
+            let rest = r.take(18).map_err(read)?;
+            key.extend_from_slice(name);
+            key.push(0);
+            fields.push((name, rest));
+        }
+        if self.clean.contains(&key) {
+            return Ok(f);
+        }
+        let names: Vec<&[u8]> = fields.iter().map(|(name, _)| *name).collect();
+        let Some(masked) = mask_texts(chain, session, &names).await? else {
+            if self.clean.len() < MAX_DESCRIPTIONS {
+                self.clean.insert(key);
+            }
+            return Ok(f);
+        };
+        let mut body = BytesMut::with_capacity(f.body.len());
+        body.put_i16(count);
+        for ((_, rest), name) in fields.iter().zip(&masked) {
+            put_cstr(&mut body, name);
+            body.put_slice(rest);
+        }
+        body.put_slice(r.rest());
+        Ok(Frame::new(b'T', body.freeze()))
     }
 }
 
@@ -176,6 +259,24 @@ async fn mask_texts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_and_debug_notices_are_told_apart() {
+        let notice = |severity: &str| {
+            Frame::new(
+                b'N',
+                format!("S{severity}\0V{severity}\0C00000\0Mx\0\0").into_bytes(),
+            )
+        };
+        for severity in ["LOG", "DEBUG1", "DEBUG5"] {
+            assert!(debug_notice(&notice(severity)), "{severity}");
+        }
+        for severity in ["NOTICE", "WARNING", "INFO"] {
+            assert!(!debug_notice(&notice(severity)), "{severity}");
+        }
+        // Translated `S`, no `V`: a server before 9.6 speaking English.
+        assert!(debug_notice(&Frame::new(b'N', &b"SLOG\0Mx\0\0"[..])));
+    }
 
     #[test]
     fn shown_fields_are_replaced_in_order_and_the_rest_kept() {

@@ -31,6 +31,7 @@ pub(super) async fn server_to_client(
     let mut results = Results::Idle;
     let mut schema_watch = SchemaWatch::default();
     let mut selections = Selections::default();
+    let mut descriptions = messages::Descriptions::default();
     loop {
         let Some(f) = frame::read_frame(&mut server, MAX_SERVER_FRAME)
             .await
@@ -70,6 +71,14 @@ pub(super) async fn server_to_client(
                     },
                 }
             }
+            // Withheld where results are masked (see `messages`).
+            b'N' if messages::debug_notice(&f) && !ctx.plugins.is_empty() => {
+                match masking_chain(&ctx) {
+                    Ok(None) => out.push(f),
+                    Ok(Some(_)) => {}
+                    Err(why) => return unmaskable(client, &why).await,
+                }
+            }
             b'N' | b'A' => match masked_message(&ctx, f).await {
                 Ok(f) => out.push(f),
                 Err(why) => return unmaskable(client, &why).await,
@@ -102,15 +111,31 @@ pub(super) async fn server_to_client(
             }
             b'T' => {
                 let described = lock(&shared).pipeline.row_description();
+                let chain = match masking_chain(&ctx) {
+                    Err(why) => return unmaskable(client, &why).await,
+                    Ok(chain) => chain,
+                };
                 if !matches!(described, Described::Statement { .. }) {
                     let columns =
                         rows::parse_row_description(&f.body).map_err(RelayError::Server)?;
-                    results = match masking_chain(&ctx) {
-                        Err(why) => return unmaskable(client, &why).await,
-                        Ok(None) => Results::Plain,
-                        Ok(Some(chain)) => Results::Masked(ResultSet::new(columns, chain)),
+                    results = match &chain {
+                        None => Results::Plain,
+                        Some(chain) => Results::Masked(ResultSet::new(columns, chain.clone())),
                     };
                 }
+                // Masked for the client and the recording alike; the
+                // maskers saw the server's names with the rows' columns.
+                let f = match &chain {
+                    Some(chain)
+                        if !matches!(described, Described::Statement { injected: true }) =>
+                    {
+                        match descriptions.mask(chain, &ctx.session, f).await {
+                            Ok(f) => f,
+                            Err(e) => return unmaskable(client, &e.to_string()).await,
+                        }
+                    }
+                    _ => f,
+                };
                 match described {
                     // The gateway's own Describe: the recording may name the
                     // columns, the client did not ask.
