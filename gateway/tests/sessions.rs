@@ -278,6 +278,79 @@ async fn prepared_statements_are_recorded_with_their_parameters() {
     assert_eq!(statements[1]["commands"][0], "SELECT 1");
 }
 
+/// Entries are numbered one after another in the order the agent sent
+/// them, one number per entry: an extended-protocol round (Parse, Bind,
+/// Execute) is one entry, and what follows a refusal in the same batch,
+/// which the server skips, is in none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_with_a_refusal_is_numbered_in_order() {
+    use bytes::BytesMut;
+    use postgres_protocol::message::frontend;
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg, "");
+    let mut s = common::raw::RawSession::connect(&gw, "agents").await;
+    let mut out = BytesMut::new();
+    for sql in ["select $1::int", "select 'drop'", "select 'skipped'"] {
+        frontend::parse("", sql, [], &mut out).unwrap();
+        let params: &[&[u8]] = if sql.contains("$1") { &[b"1"] } else { &[] };
+        common::raw::bind(&mut out, "", 0, params.iter().copied());
+        frontend::execute("", 0, &mut out).unwrap();
+    }
+    frontend::sync(&mut out);
+    s.send(&out).await;
+    let r = s.until_ready().await;
+    assert_eq!(r.code(), Some("42501"), "{r:?}");
+    assert_eq!(r.rows, vec![vec![Some("1".to_string())]]);
+    s.query("select 3").await;
+    s.parse("", "select 4").await;
+    s.run_prepared("", &[]).await;
+    let mut out = BytesMut::new();
+    frontend::terminate(&mut out);
+    s.send(&out).await;
+
+    let session = ended_session(&gw, "agent-1");
+    let id = session["id"].as_str().unwrap();
+    let exported = sluice(&gw, &["sessions", "export", id]);
+    let mut statements: Vec<Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "statement")
+        .collect();
+    statements.sort_by_key(|e| e["n"].as_u64());
+    let seen: Vec<(u64, String, String)> = statements
+        .iter()
+        .map(|e| {
+            let texts: Vec<&str> = e["sql"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["text"].as_str().unwrap_or(""))
+                .collect();
+            (
+                e["n"].as_u64().unwrap(),
+                e["verdict"].as_str().unwrap().to_string(),
+                texts.join(" | "),
+            )
+        })
+        .collect();
+    let first = seen[0].0;
+    let expected: Vec<(u64, String, String)> = [
+        ("allow", "select $1::int"),
+        ("deny", "select 'drop'"),
+        ("allow", "select 3"),
+        // Prepared in one round, executed in the next.
+        ("allow", "select 4"),
+        ("allow", "select 4"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (v, t))| (first + i as u64, v.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(seen, expected, "{statements:#?}");
+    assert!(!exported.contains("skipped"), "{exported}");
+}
+
 /// Retention deletes finished recordings past `max_age` and puts what it
 /// deleted (size and SHA-256) in the audit log, which still verifies.
 #[test]

@@ -307,13 +307,13 @@ impl Trail {
             .recording
             .is_some()
             .then(|| self.sql_text(phase_name(phase), text, name));
-        let n = self.recording.as_ref().map(|r| r.next_n());
         let mut s = self.lock();
         s.allowed += 1;
         s.current.extend(seq);
         if let Some(item) = item {
+            // A number per entry, taken as its first request arrives.
             if s.current_n.is_none() {
-                s.current_n = n;
+                s.current_n = Some(self.next_n());
                 s.current_time_ms = crate::recording::now_ms();
             }
             s.current_sql.push(item);
@@ -364,11 +364,6 @@ impl Trail {
     /// An Execute of `portal`, which runs `statement` (`None`: unknown to
     /// the gateway), before it is forwarded. `Some` refuses it.
     pub async fn execute(&self, portal: &str, statement: Option<&Prepared>) -> Option<Frame> {
-        let n = if self.recording.is_some() {
-            Some(self.next_n())
-        } else {
-            None
-        };
         let event = {
             let mut guard = self.lock();
             let s = &mut *guard;
@@ -383,7 +378,6 @@ impl Trail {
                     name.as_deref(),
                     statement,
                     parameters.unwrap_or_default(),
-                    n,
                 );
             }
             let detail = match statement {
@@ -430,7 +424,6 @@ impl Trail {
         name: Option<&str>,
         statement: Option<&Prepared>,
         parameters: Vec<Option<String>>,
-        n: Option<u64>,
     ) {
         let parsed_here = s.current_sql.iter_mut().rev().find(|i| {
             i.phase == "parse" && i.statement_name.as_deref() == name && i.parameters.is_empty()
@@ -441,7 +434,7 @@ impl Trail {
         }
         let text = statement.map_or(Value::Null, |p| self.text(&p.text));
         if s.current_n.is_none() {
-            s.current_n = n;
+            s.current_n = Some(self.next_n());
             s.current_time_ms = crate::recording::now_ms();
         }
         s.current_sql.push(SqlText {

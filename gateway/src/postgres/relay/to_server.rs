@@ -151,6 +151,8 @@ pub(super) async fn client_to_server(
                     }
                 }
             },
+            // The server skips it: neither judged nor recorded as allowed.
+            b'P' if batch_refused => f,
             b'P' => match parse_fields(&f.body) {
                 Err(e) => {
                     let m = markers.issue(&shared, checks::malformed(&ctx, SqlPhase::Parse, e)?);
@@ -159,12 +161,8 @@ pub(super) async fn client_to_server(
                 Ok((name, raw, declared)) => {
                     let phase = SqlPhase::Parse;
                     let (text, checked) = 'check: {
-                        // In a batch the gateway refused, the server skips it:
-                        // it takes no room.
                         let defines = [Effect::Define(name)];
-                        if !batch_refused
-                            && !room(&shared, &mut server, &mut answered, &defines).await?
-                        {
+                        if !room(&shared, &mut server, &mut answered, &defines).await? {
                             let text = String::from_utf8_lossy(raw);
                             break 'check ("", Err(checks::statement_limit(&ctx, &text, phase)));
                         }
