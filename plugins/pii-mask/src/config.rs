@@ -231,11 +231,39 @@ impl Settings {
 
     /// The first column rule for `column` whose label is not exempt.
     pub fn rule_for(&self, column: &Column, exempt: u64) -> Option<&Rule> {
+        let keepable = keepable(column);
         self.rules.iter().find(|r| {
-            let conservative = matches!(r.action, RuleAction::Mask(_));
-            exempt & (1 << r.label) == 0 && r.pattern.matches(column, conservative)
+            exempt & (1 << r.label) == 0
+                && match r.action {
+                    RuleAction::Keep => keepable && r.pattern.matches(column, false),
+                    RuleAction::Mask(_) => r.pattern.matches(column, true),
+                }
         })
     }
+}
+
+/// Whether a `keep` rule may apply to `column`: only to a column the gateway
+/// traced to a table that outlives the session. Any agent may create a
+/// temporary table or view (PostgreSQL grants TEMP to PUBLIC) and fill it
+/// with whatever it can read, and an expression takes the name the agent
+/// gives it: `create temp table t(sku text)` and `insert … select email …
+/// returning sku`, a temporary view, or `email || '' as sku` would
+/// otherwise be read in clear under a rule for `sku`. Such columns are
+/// scanned by content.
+fn keepable(column: &Column) -> bool {
+    let Some(table) = column.table.as_deref() else {
+        return false;
+    };
+    let schema = table.rsplit_once('.').map_or("", |(schema, _)| schema);
+    // `pg_temp_N` holds a session's temporary tables, `pg_toast_temp_N`
+    // their TOAST tables; `pg_temp` is the alias that names the current
+    // one. PostgreSQL reserves the `pg_` prefix, so no other schema
+    // looks like them.
+    !["pg_temp", "pg_toast_temp"].iter().any(|prefix| {
+        schema
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    })
 }
 
 fn hash_key(config: &Config) -> Result<Option<Vec<u8>>, ConfigError> {
@@ -303,7 +331,7 @@ impl Pattern {
     /// which table a column comes from, a table-qualified rule applies on
     /// the column name alone if `conservative` (a masking rule: better to
     /// mask too much), and not at all otherwise (a `keep` rule must never
-    /// switch scanning off by guess).
+    /// switch scanning off by guess; see also [`keepable`]).
     fn matches(&self, column: &Column, conservative: bool) -> bool {
         let Some((column_part, qualifiers)) = self.parts.split_last() else {
             return false;

@@ -62,23 +62,31 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 fn canonical(entity: Option<Entity>, value: &[u8], mut feed: impl FnMut(&[u8])) {
     match entity {
         Some(Entity::Email) => {
-            // `%40`, `&#64;`, `\u0040` and `@` are the same `@`, `&#46;`
-            // and `.` the same `.`, and a soft hyphen is nothing: one
-            // pseudonym.
+            // `%40`, `&#64;`, `\u0040`, `＠` and `@` are the same `@`,
+            // `&#46;`, `。` and `.` the same `.`, and a soft hyphen is
+            // nothing: one pseudonym, as the text a column rule masks whole
+            // is not decoded first.
             let mut i = 0;
             while i < value.len() {
                 if let Some(width) = email::encoded_at(value, i) {
                     feed(b"@");
                     i += width;
-                } else if let Some((c, width)) =
-                    refs::reference(value, i).or_else(|| escapes::escape(value, i))
+                } else if let Some(width) = email::full_stop_at(value, i) {
+                    feed(b".");
+                    i += width;
+                } else if let Some((c, width)) = refs::reference(value, i)
+                    .or_else(|| escapes::escape(value, i))
+                    .or_else(|| refs::unusual_at(value, i))
                 {
                     if !refs::invisible(c) {
+                        let c = match refs::look_alike(c) {
+                            Some(ascii) => ascii,
+                            None if email::is_full_stop(c) => '.',
+                            None => c.to_ascii_lowercase(),
+                        };
                         let mut buf = [0u8; 4];
-                        feed(c.to_ascii_lowercase().encode_utf8(&mut buf).as_bytes());
+                        feed(c.encode_utf8(&mut buf).as_bytes());
                     }
-                    i += width;
-                } else if let Some(width) = refs::invisible_at(value, i) {
                     i += width;
                 } else {
                     // Backslashes that escape nothing go whole: each of them

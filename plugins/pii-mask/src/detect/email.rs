@@ -6,6 +6,8 @@
 //! alphabetic top-level label of two or more letters or a punycode one
 //! (`xn--p1ai`); labels may hold letters outside ASCII (internationalised
 //! domains, `ada@exämple.com`).
+//! Labels may also be separated by the full stops IDNA reads as `.`
+//! (`ann@example。com`, see [`full_stop_at`]).
 //! The `@` may be encoded as text that leaves a server encoded: `%40`
 //! (URLs and form values: `/users?email=ann%40example.com`) or an HTML
 //! character reference (`&#64;`, `&#x0040`, `&commat;`); values are scanned
@@ -47,14 +49,56 @@ pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usi
     }
     let domain = at + width;
     let mut end = domain;
-    while end < text.len() && is_domain(text[end]) {
-        end += 1;
+    while end < text.len() {
+        if let Some(n) = full_stop_at(text, end) {
+            // Between an ASCII label and text that is not one, the full stop
+            // ends a sentence (`ann@example.com。次に`), not the domain.
+            let next_label = text.get(end + n).is_some_and(u8::is_ascii_alphanumeric);
+            if !(next_label || text[end - 1] >= 0x80) {
+                break;
+            }
+            end += n;
+        } else if is_domain(text[end]) {
+            end += 1;
+        } else {
+            break;
+        }
     }
-    // A sentence may end right after the address.
-    while end > domain && matches!(text[end - 1], b'.' | b'-') {
-        end -= 1;
+    loop {
+        // A sentence may end right after the address.
+        loop {
+            if end > domain && matches!(text[end - 1], b'.' | b'-') {
+                end -= 1;
+            } else if end >= domain + 3 && full_stop_at(text, end - 3).is_some() {
+                end -= 3;
+            } else {
+                break;
+            }
+        }
+        if valid_domain(&text[domain..end]) {
+            return Some((start, end));
+        }
+        // Or end with a full stop followed by a number
+        // (`ann@example.com。4242 …`). Only the first 253 bytes can be a
+        // domain: a long run of labels costs one pass, not one per stop.
+        end = (domain..end.min(domain + MAX_DOMAIN + 1))
+            .rev()
+            .find(|&i| full_stop_at(text, i).is_some())?;
     }
-    valid_domain(&text[domain..end]).then_some((start, end))
+}
+
+/// The length of a full stop at `i` that IDNA (UTS #46) reads as the `.`
+/// between a domain's labels, as browsers and mail clients do: the
+/// ideographic (U+3002), fullwidth (U+FF0E) and halfwidth ideographic
+/// (U+FF61) ones. They are not decoded into `.` with the look-alike
+/// separators (see [`super::refs`]): Chinese and Japanese sentences end
+/// with them, and a number after a `.` is a decimal, not a card or phone.
+pub fn full_stop_at(text: &[u8], i: usize) -> Option<usize> {
+    // The UTF-8 encodings of the characters of [`is_full_stop`].
+    match text.get(i..)? {
+        [0xe3, 0x80, 0x82, ..] | [0xef, 0xbc, 0x8e, ..] | [0xef, 0xbd, 0xa1, ..] => Some(3),
+        _ => None,
+    }
 }
 
 /// The start of a quoted local part (`"ann smith"@`) ending just before
@@ -122,13 +166,16 @@ fn is_domain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'.' | b'-')
 }
 
+/// The longest domain name, in bytes.
+const MAX_DOMAIN: usize = 253;
+
 fn valid_domain(domain: &[u8]) -> bool {
-    if domain.len() > 253 {
+    if domain.len() > MAX_DOMAIN {
         return false;
     }
     let mut labels = 0;
     let mut last: &[u8] = &[];
-    for label in domain.split(|&b| b == b'.') {
+    for label in labels_of(domain) {
         if label.is_empty()
             || label.len() > 63
             || label[0] == b'-'
@@ -146,4 +193,32 @@ fn valid_domain(domain: &[u8]) -> bool {
         && last[..4].eq_ignore_ascii_case(b"xn--")
         && last.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-');
     labels >= 2 && (alphabetic || punycode)
+}
+
+/// One of the full stops [`full_stop_at`] finds.
+pub fn is_full_stop(c: char) -> bool {
+    matches!(c, '\u{3002}' | '\u{ff0e}' | '\u{ff61}')
+}
+
+/// The labels of `domain`, split at `.` and at the [`full_stop_at`] ones.
+fn labels_of(domain: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(domain);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let mut i = 0;
+        while i < text.len() {
+            let stop = if text[i] == b'.' {
+                Some(1)
+            } else {
+                full_stop_at(text, i)
+            };
+            if let Some(n) = stop {
+                rest = Some(&text[i + n..]);
+                return Some(&text[..i]);
+            }
+            i += 1;
+        }
+        rest = None;
+        Some(text)
+    })
 }

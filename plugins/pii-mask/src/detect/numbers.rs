@@ -23,7 +23,10 @@
 //!   `2024-01-15`, `15.01.2024`, `10:30:00`, `1,234.56` never match.
 //!
 //! Every match must stand alone: not inside a word, not glued to an `@`,
-//! not continued by `.5`, `:30`, `/12` or `-3`.
+//! not continued by `.5`, `:30`, `/12` or `-3`, nor preceded by a digit and
+//! `-` (`1-536-90-4399`) or a minus sign. A hyphen after a letter is fine
+//! (`x-ssn-536-90-4399`), except before a phone that is one bare run of
+//! digits, which is more likely an id (`ORD-0612345678`).
 //!
 //! Separators are ASCII here: Unicode spaces and dashes (no-break space,
 //! non-breaking hyphen, …) reach the detectors as the ASCII ones they look
@@ -88,12 +91,19 @@ fn digit(b: &u8) -> bool {
     b.is_ascii_digit()
 }
 
-/// A number may start at `i`: not inside a word, a decimal or a path.
+/// A number may start at `i`: not inside a word, a decimal or a path, nor
+/// after a minus sign or the dash of a longer dashed number
+/// (`1-536-90-4399`). A hyphen after a letter joins a name to the number
+/// (`x-ssn-536-90-4399`, a header name written out), and the number stands
+/// alone.
 fn start_ok(text: &[u8], i: usize) -> bool {
-    i == 0 || {
-        let p = text[i - 1];
-        !(is_word(p) || matches!(p, b'.' | b'-' | b'/' | b'#' | b'$' | b'+' | b'@'))
+    let Some(&p) = i.checked_sub(1).and_then(|k| text.get(k)) else {
+        return true;
+    };
+    if p == b'-' {
+        return i >= 2 && (text[i - 2].is_ascii_alphabetic() || text[i - 2] >= 0x80);
     }
+    !(is_word(p) || matches!(p, b'.' | b'/' | b'#' | b'$' | b'+' | b'@'))
 }
 
 /// A number may end at `end`: not followed by a word byte, `@`, or a
@@ -246,6 +256,17 @@ pub fn phone(text: &[u8], start: usize) -> Option<usize> {
     if !start_ok(text, start) {
         return None;
     }
+    let end = dialled(text, start)?;
+    // After a name and a hyphen, one bare run of digits is an id
+    // (`ORD-0612345678`); a number with its own separators, `+` or
+    // parentheses is still a phone (`x-phone-415-555-2671`).
+    let id =
+        start > 0 && text[start - 1] == b'-' && text[start..end].iter().all(u8::is_ascii_digit);
+    (!id).then_some(end)
+}
+
+/// The phone number starting at `start`, whatever precedes it.
+fn dialled(text: &[u8], start: usize) -> Option<usize> {
     match text[start] {
         b'+' => international(text, start + 1, 8),
         b'0' if text.get(start + 1) == Some(&b'0') => international(text, start + 2, 9),

@@ -16,8 +16,8 @@
 //! zero-width ones (U+200B–U+200D, U+2060, U+FEFF), with which
 //! `ann&shy;@example.com` reads as `ann@example.com`. JavaScript and JSON
 //! string escapes (`\u0040`, `\x40`, see [`super::escapes`]) are decoded
-//! as references are. Spaces and dashes that look like ASCII ones, raw or
-//! encoded, read as them (see [`look_alike`]).
+//! as references are. Spaces, dashes and ats that look like ASCII ones,
+//! raw or encoded, read as them (see [`look_alike`]).
 //!
 //! [`Decoded`] holds a value with all of these decoded, and maps spans of
 //! the decoded text back to the bytes they came from.
@@ -194,18 +194,23 @@ pub fn invisible(c: char) -> bool {
 /// (`4242 4242 4242 4242` with no-break spaces, `536‑90‑4399` with
 /// non-breaking hyphens, as word processors and locales do), and the
 /// detectors know ASCII separators only. Em dashes are included: where one
-/// joins digits, it is read as an ASCII dash would be.
+/// joins digits, it is read as an ASCII dash would be. So are the
+/// fullwidth and small commercial ats (U+FF20, U+FE6B) an `@`: a reader
+/// (and a mail client or model that normalises the text) takes
+/// `ann＠example.com` for the address. Full stops are not decoded here;
+/// see [`super::email::full_stop_at`].
 pub fn look_alike(c: char) -> Option<char> {
     match c {
         '\u{a0}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}' => Some(' '),
         '\u{2010}'..='\u{2014}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => Some('-'),
+        '\u{ff20}' | '\u{fe6b}' => Some('@'),
         _ => None,
     }
 }
 
 /// A character written raw at `i` that does not read as itself: an
 /// [`invisible`] or [`look_alike`] one, and its length in bytes.
-fn unusual_at(text: &[u8], i: usize) -> Option<(char, usize)> {
+pub fn unusual_at(text: &[u8], i: usize) -> Option<(char, usize)> {
     let len = match text.get(i)? {
         0xc2 => 2,
         0xe2 | 0xe3 | 0xef => 3,
@@ -216,15 +221,6 @@ fn unusual_at(text: &[u8], i: usize) -> Option<(char, usize)> {
         .chars()
         .next()?;
     (invisible(c) || look_alike(c).is_some()).then_some((c, len))
-}
-
-/// The length of the UTF-8 encoding of an [`invisible`] character at `i`.
-pub fn invisible_at(text: &[u8], i: usize) -> Option<usize> {
-    match text.get(i..)? {
-        [0xc2, 0xad, ..] => Some(2),
-        [0xe2, 0x80, 0x8b..=0x8d, ..] | [0xe2, 0x81, 0xa0, ..] | [0xef, 0xbb, 0xbf, ..] => Some(3),
-        _ => None,
-    }
 }
 
 /// The bytes `c`, decoded, is read as: nothing if it is [`invisible`],

@@ -316,6 +316,50 @@ fn social_security_numbers() {
     assert_clean("536904399");
 }
 
+/// A name joined to a number by a hyphen (`x-ssn-536-90-4399`, an HTTP
+/// header written out) does not hide it; a digit and a hyphen before it
+/// make it part of a longer number, a hyphen alone a minus sign.
+#[test]
+fn numbers_after_a_hyphenated_name() {
+    for (entity, text, value) in [
+        (Ssn, "x-ssn-536-90-4399", "536-90-4399"),
+        (Ssn, "X-SSN-536 90 4399;", "536 90 4399"),
+        (
+            Ssn,
+            "ssn-536\u{2011}90\u{2011}4399",
+            "536\u{2011}90\u{2011}4399",
+        ),
+        (Card, "x-card-4242-4242-4242-4242", "4242-4242-4242-4242"),
+        (Card, "x-card-4242424242424242", "4242424242424242"),
+        (Phone, "x-phone-415-555-2671", "415-555-2671"),
+        (Phone, "x-phone-+1 415 555 2671", "+1 415 555 2671"),
+        (Phone, "tel-+31612345678", "+31612345678"),
+        (Phone, "x-phone-(415) 555-2671", "(415) 555-2671"),
+        (Phone, "x-phone-020 7946 0958", "020 7946 0958"),
+        (Phone, "mobile-06-12345678", "06-12345678"),
+    ] {
+        assert_finds(entity, text, value);
+    }
+    for text in [
+        "1-536-90-4399",
+        "12-536-90-4399",
+        "a1-536-90-4399",
+        "-536-90-4399",
+        "x--536-90-4399",
+        "x-ssn-536-90-4399-1",
+        "x-ssn-536-90-43991",
+        "5-4242-4242-4242-4242",
+        "-4242424242424242",
+        "1-415-555-2671-0",
+        // An id with a letter prefix, not a phone.
+        "ORD-0612345678",
+        "ORD-0033612345678",
+        "INV-20240115-0001",
+    ] {
+        assert_clean(text);
+    }
+}
+
 #[test]
 fn ibans_are_mod97_checked() {
     for (text, iban) in [

@@ -2,8 +2,10 @@
 //! strategy, exemptions, column rules, rows and bodies.
 
 mod bodies;
+mod confusables;
 mod detectors;
 mod escapes;
+mod keep;
 mod rows;
 mod separators;
 mod strategies;

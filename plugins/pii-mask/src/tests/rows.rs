@@ -5,7 +5,7 @@ use sluice_plugin_sdk::{Masker, testing};
 use super::{KEY, masker};
 use crate::PiiMask;
 
-fn col(name: &str, table: Option<&str>, oid: u32, type_name: &str) -> Column {
+pub(super) fn col(name: &str, table: Option<&str>, oid: u32, type_name: &str) -> Column {
     let mut c = testing::column(name, oid, Some(type_name));
     c.table = table.map(str::to_string);
     c
@@ -17,7 +17,7 @@ fn text(name: &str) -> Column {
 
 /// Masks `rows` for a session in `groups`: the rows as the agent sees them
 /// (`None` for NULL) and the detections.
-fn run(
+pub(super) fn run(
     m: &PiiMask,
     groups: &[&str],
     columns: &[Column],
@@ -38,7 +38,7 @@ fn run(
     (after, masked.detections)
 }
 
-fn s(v: &str) -> Option<String> {
+pub(super) fn s(v: &str) -> Option<String> {
     Some(v.to_string())
 }
 
