@@ -47,7 +47,13 @@ pub fn coding(headers: &HeaderMap) -> Result<Coding, DecodeError> {
                 other => return Err(DecodeError::Unsupported(other.to_string())),
             };
             if found != Coding::Identity {
-                return Err(DecodeError::Unsupported(text.to_string()));
+                // Stacked codings, in one header line or several.
+                let all: Vec<&str> = headers
+                    .get_all(CONTENT_ENCODING)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                return Err(DecodeError::Unsupported(all.join(", ")));
             }
             found = c;
         }

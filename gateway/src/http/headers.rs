@@ -254,10 +254,21 @@ fn decodable_codings_only(headers: &mut HeaderMap) {
     for value in headers.get_all(header::ACCEPT_ENCODING) {
         let Ok(text) = value.to_str() else { continue };
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let coding = entry.split(';').next().unwrap_or_default().trim();
-            if ["gzip", "x-gzip", "deflate", "br", "identity"]
-                .iter()
-                .any(|c| coding.eq_ignore_ascii_case(c))
+            let mut parts = entry.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            // `;q=0` refuses a coding: leaving it would narrow the list to
+            // nothing acceptable (`identity;q=0` alone).
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .or_else(|| p.trim().strip_prefix("Q="))
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            if !refused
+                && ["gzip", "x-gzip", "deflate", "br", "identity"]
+                    .iter()
+                    .any(|c| coding.eq_ignore_ascii_case(c))
             {
                 if !kept.is_empty() {
                     kept.push_str(", ");
@@ -410,6 +421,24 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn only_codings_the_gateway_decodes_are_offered() {
+        for (sent, offered) in [
+            ("zstd, br;q=0.9, gzip, *;q=0.1", "br;q=0.9, gzip"),
+            ("zstd", "identity"),
+            ("identity;q=0, zstd", "identity"),
+            ("gzip;q=0, br", "br"),
+            ("GZIP", "GZIP"),
+        ] {
+            let mut h = map(&[("accept-encoding", sent)]);
+            decodable_codings_only(&mut h);
+            assert_eq!(h["accept-encoding"], offered, "{sent}");
+        }
+        let mut h = HeaderMap::new();
+        decodable_codings_only(&mut h);
+        assert!(h.is_empty(), "nothing asked, nothing offered");
     }
 
     /// [`to_upstream`] for a plain-HTTP client with no Host, unmasked.
