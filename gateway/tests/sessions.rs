@@ -280,8 +280,8 @@ async fn prepared_statements_are_recorded_with_their_parameters() {
 
 /// Entries are numbered one after another in the order the agent sent
 /// them, one number per entry: an extended-protocol round (Parse, Bind,
-/// Execute) is one entry, and what follows a refusal in the same batch,
-/// which the server skips, is in none.
+/// Execute) is one entry, and a statement that follows a refusal in the
+/// same batch, which the server skips, is an entry of its own, `skip`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_with_a_refusal_is_numbered_in_order() {
     use bytes::BytesMut;
@@ -338,6 +338,7 @@ async fn a_pipeline_with_a_refusal_is_numbered_in_order() {
     let expected: Vec<(u64, String, String)> = [
         ("allow", "select $1::int"),
         ("deny", "select 'drop'"),
+        ("skip", "select 'skipped'"),
         ("allow", "select 3"),
         // Prepared in one round, executed in the next.
         ("allow", "select 4"),
@@ -348,7 +349,69 @@ async fn a_pipeline_with_a_refusal_is_numbered_in_order() {
     .map(|(i, (v, t))| (first + i as u64, v.to_string(), t.to_string()))
     .collect();
     assert_eq!(seen, expected, "{statements:#?}");
-    assert!(!exported.contains("skipped"), "{exported}");
+    // The session's counts leave the skipped one out; the replay says why
+    // it did not run; the audit log has it.
+    assert_eq!(session["statements_allowed"], 4, "{session}");
+    assert_eq!(session["statements_refused"], 1, "{session}");
+    let replay = sluice(&gw, &["sessions", "replay", id]);
+    assert!(
+        replay.contains("SKIPPED\n    parse: select 'skipped'\n    not run: an earlier message"),
+        "{replay}"
+    );
+    let skipped: Vec<_> = common::process::read_log(&gw.state_dir())
+        .into_iter()
+        .filter(|r| r.kind == "statement.skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].detail["text"], "select 'skipped'");
+}
+
+/// asyncpg's way on a masked connection: Parse, Describe of the statement,
+/// Bind, Execute with a row limit, one Sync. The entry counts the rows a
+/// suspended portal sent and keeps them (the gateway's own Describe of the
+/// portal names the same rows as the statement's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_portal_is_recorded_with_its_rows() {
+    use bytes::BytesMut;
+    use postgres_protocol::message::frontend;
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg, "rows_per_statement = 5");
+    let mut s = common::raw::RawSession::connect(&gw, "agents").await;
+    let mut out = BytesMut::new();
+    frontend::parse(
+        "s1",
+        "select id, email from customers order by id",
+        [],
+        &mut out,
+    )
+    .unwrap();
+    frontend::describe(b'S', "s1", &mut out).unwrap();
+    common::raw::bind(&mut out, "s1", 0, std::iter::empty());
+    frontend::execute("", 1, &mut out).unwrap();
+    frontend::sync(&mut out);
+    s.send(&out).await;
+    let r = s.until_ready().await;
+    assert_eq!(r.rows.len(), 1, "{r:?}");
+    let mut out = BytesMut::new();
+    frontend::terminate(&mut out);
+    s.send(&out).await;
+
+    let session = ended_session(&gw, "agent-1");
+    let id = session["id"].as_str().unwrap();
+    let exported = sluice(&gw, &["sessions", "export", id]);
+    let entry = exported
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["type"] == "statement")
+        .unwrap();
+    assert_eq!(entry["rows"], 1, "{entry:#}");
+    assert_eq!(entry["commands"], serde_json::json!(["(portal suspended)"]));
+    assert_eq!(
+        entry["result"]["rows"],
+        serde_json::json!([["1", "[EMAIL]"]]),
+        "{entry:#}"
+    );
 }
 
 /// Retention deletes finished recordings past `max_age` and puts what it

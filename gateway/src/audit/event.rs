@@ -44,6 +44,9 @@ pub mod kinds {
     pub const STATEMENT_EXECUTED: &str = "statement.executed";
     pub const STATEMENT_DENIED: &str = "statement.denied";
     pub const STATEMENT_APPROVAL_REQUIRED: &str = "statement.approval_required";
+    /// Sent after a refused message of its batch: the server discards it
+    /// until Sync, unjudged.
+    pub const STATEMENT_SKIPPED: &str = "statement.skipped";
     /// What the client saw when the server finished: commands, rows,
     /// duration, error, masked values.
     pub const STATEMENT_COMPLETED: &str = "statement.completed";

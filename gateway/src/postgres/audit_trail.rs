@@ -94,6 +94,8 @@ struct Completion {
     error: Option<SqlError>,
     masked: BTreeMap<String, u64>,
     rows_seen: RowsCapture,
+    /// Rows sent since the last CommandComplete, which counts its own.
+    uncounted: u64,
 }
 
 fn phase_name(phase: SqlPhase) -> &'static str {
@@ -213,6 +215,33 @@ impl Trail {
                 .with("cause", "gateway")
                 .with("rule", rule)
                 .with("reason", reason),
+        );
+    }
+
+    /// A Parse sent after a refused message of its batch: the server
+    /// discards it until Sync, so it is not judged; recorded and audited so
+    /// that everything the agent sent is in the trail.
+    pub fn skipped(&self, text: &str, name: &str) {
+        const REASON: &str = "an earlier message of its batch was refused; the server \
+                              discards the rest of the batch until Sync";
+        if let Some(recording) = &self.recording {
+            let entry = Statement {
+                n: recording.next_n(),
+                time_ms: crate::recording::now_ms(),
+                sql: vec![self.sql_text("parse", text, Some(name))],
+                verdict: "skip".into(),
+                cause: Some("batch_refused".into()),
+                reason: Some(REASON.into()),
+                ..Statement::default()
+            };
+            recording.write(&Entry::Statement(entry));
+        }
+        self.audit.emit(
+            self.event(kinds::STATEMENT_SKIPPED)
+                .with("phase", "parse")
+                .with("statement_name", name)
+                .with("text", self.text(text))
+                .with("reason", REASON),
         );
     }
 
@@ -485,10 +514,26 @@ impl Trail {
             .recording
             .as_ref()
             .map_or(0, |r| r.config().rows_per_statement);
+        // Rows of this call not yet added to `uncounted`.
+        let mut rows = 0;
         for f in frames {
             match f.tag {
-                b'T' | b'D' if keep_rows > 0 => {
+                b'D' => {
+                    rows += 1;
+                    if keep_rows > 0 {
+                        self.lock().done.rows_seen.observe(f, keep_rows);
+                    }
+                }
+                b'T' if keep_rows > 0 => {
                     self.lock().done.rows_seen.observe(f, keep_rows);
+                }
+                // An Execute with a row limit that has more to give: the
+                // rows it sent have no CommandComplete to count them.
+                b's' => {
+                    let mut s = self.lock();
+                    s.done.rows += std::mem::take(&mut s.done.uncounted) + rows;
+                    rows = 0;
+                    s.done.commands.push("(portal suspended)".into());
                 }
                 b'C' => {
                     let tag = BodyReader::new(&f.body, "CommandComplete")
@@ -498,6 +543,8 @@ impl Trail {
                     let mut s = self.lock();
                     s.done.rows += tag_rows(&tag);
                     s.done.commands.push(tag);
+                    s.done.uncounted = 0;
+                    rows = 0;
                 }
                 b'E' => {
                     let fields = frame::error_fields(&f.body);
@@ -516,9 +563,16 @@ impl Trail {
                         });
                     }
                 }
-                b'Z' => self.complete(),
+                b'Z' => {
+                    // Rows before an error are counted by nothing.
+                    rows = 0;
+                    self.complete();
+                }
                 _ => {}
             }
+        }
+        if rows > 0 {
+            self.lock().done.uncounted += rows;
         }
     }
 

@@ -124,7 +124,11 @@ impl RowsCapture {
     pub fn observe(&mut self, f: &Frame, cap: usize) {
         match f.tag {
             b'T' => {
-                if self.columns.is_some() {
+                // A statement's description and then its portal's (asyncpg
+                // prepares and executes in one batch; the gateway describes
+                // the portal on a masked connection) name the same rows:
+                // the later one stands. After rows, a second result begins.
+                if self.columns.is_some() && (!self.rows.is_empty() || self.later_set) {
                     self.later_set = true;
                     self.truncated = true;
                     return;

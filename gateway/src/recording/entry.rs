@@ -48,9 +48,11 @@ pub struct Statement {
     /// When the gateway received it (ms since the epoch).
     pub time_ms: u64,
     pub sql: Vec<SqlText>,
-    /// `allow`, `deny` or `require_approval`.
+    /// `allow`, `deny`, `require_approval`, or `skip`: sent after a refused
+    /// message of its batch, discarded by the server unjudged.
     pub verdict: String,
-    /// For a refusal: `policy`, `plugin_failure`, `missing_plugin` or `gateway`.
+    /// For a refusal: `policy`, `plugin_failure`, `missing_plugin` or
+    /// `gateway`; `batch_refused` for a `skip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

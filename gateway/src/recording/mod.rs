@@ -246,6 +246,8 @@ impl Recording {
         }
         match entry {
             Entry::Statement(st) if st.verdict == "allow" => s.allowed += 1,
+            // The server discarded it: neither allowed nor refused.
+            Entry::Statement(st) if st.verdict == "skip" => {}
             Entry::Statement(_) => s.refused += 1,
             Entry::Http(_) => s.exchanges += 1,
             _ => {}
@@ -398,6 +400,7 @@ fn close_interrupted(path: &Path, tail: &read::Tail) -> std::io::Result<()> {
     for line in text.split(|b| *b == b'\n') {
         match serde_json::from_slice::<Entry>(line) {
             Ok(Entry::Statement(s)) if s.verdict == "allow" => end.statements_allowed += 1,
+            Ok(Entry::Statement(s)) if s.verdict == "skip" => {}
             Ok(Entry::Statement(_)) => end.statements_refused += 1,
             Ok(Entry::Http(_)) => end.exchanges += 1,
             Ok(Entry::Truncated(_)) => truncated = true,

@@ -102,6 +102,7 @@ fn statement(s: &Statement) -> String {
         "allow" => "ALLOWED",
         "deny" => "DENIED",
         "require_approval" => "HELD",
+        "skip" => "SKIPPED",
         other => other,
     };
     let mut out = format!("#{} {verdict}", s.n);
@@ -126,6 +127,10 @@ fn statement(s: &Statement) -> String {
                 .collect();
             let _ = write!(out, "\n      parameters: {}", params.join(", "));
         }
+    }
+    if s.verdict == "skip" {
+        let _ = write!(out, "\n    not run: {}", s.reason.as_deref().unwrap_or(""));
+        return out;
     }
     if s.verdict != "allow" {
         let by = match (&s.plugin, &s.rule) {

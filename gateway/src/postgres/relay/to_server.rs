@@ -151,8 +151,13 @@ pub(super) async fn client_to_server(
                     }
                 }
             },
-            // The server skips it: neither judged nor recorded as allowed.
-            b'P' if batch_refused => f,
+            // The server skips it: not judged, recorded as skipped.
+            b'P' if batch_refused => {
+                if let Ok((name, raw, _)) = parse_fields(&f.body) {
+                    ctx.audit.skipped(&String::from_utf8_lossy(raw), name);
+                }
+                f
+            }
             b'P' => match parse_fields(&f.body) {
                 Err(e) => {
                     let m = markers.issue(&shared, checks::malformed(&ctx, SqlPhase::Parse, e)?);
