@@ -168,20 +168,7 @@ fn psql_cancels_a_running_query_through_the_gateway() {
     // while the statement is still on its way (connecting, checked by the
     // guardrails) finds nothing to cancel, at the server as through the
     // gateway, and a fixed wait lost that race on a loaded machine.
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while pg
-        .psql(
-            "app",
-            "select count(*) from pg_stat_activity \
-             where state = 'active' and query = 'select pg_sleep(10)'",
-        )
-        .unwrap()
-        .trim()
-        != "1"
-    {
-        assert!(Instant::now() < deadline, "the query never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the query started", || sleeping(&pg));
     let started = Instant::now();
     // psql turns SIGINT into a CancelRequest with the backend key it was given.
     Command::new("kill")
@@ -198,6 +185,18 @@ fn psql_cancels_a_running_query_through_the_gateway() {
         started.elapsed() < Duration::from_secs(8),
         "the query ran to the end"
     );
+}
+
+/// Whether the server runs `select pg_sleep(10)` now.
+fn sleeping(pg: &TestPostgres) -> bool {
+    pg.psql(
+        "postgres",
+        "select count(*) from pg_stat_activity \
+         where state = 'active' and query = 'select pg_sleep(10)'",
+    )
+    .unwrap()
+    .trim()
+        == "1"
 }
 
 /// A CancelRequest with the process id and secret this session was given.
@@ -243,28 +242,14 @@ async fn cancel_keys_name_the_backend_and_only_the_given_secret_cancels() {
     let mut out = bytes::BytesMut::new();
     postgres_protocol::message::frontend::query("select pg_sleep(10)", &mut out).unwrap();
     s.send(&out).await;
-    let running = |pg: &TestPostgres| {
-        pg.psql(
-            "postgres",
-            "select count(*) from pg_stat_activity \
-             where state = 'active' and query = 'select pg_sleep(10)'",
-        )
-        .unwrap()
-        .trim()
-            == "1"
-    };
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while !running(&pg) {
-        assert!(Instant::now() < deadline, "the query never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("the query started", || sleeping(&pg));
     let mut wrong = secret.clone();
     wrong[0] ^= 1;
     send_cancel(gw.pg_port, pid, &wrong).await;
     send_cancel(gw.pg_port, pid ^ 1, &secret).await;
     send_cancel(gw.pg_port, pid, &[secret.clone(), vec![0; 28]].concat()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(running(&pg), "a forged cancel key cancelled the query");
+    assert!(sleeping(&pg), "a forged cancel key cancelled the query");
 
     let started = Instant::now();
     send_cancel(gw.pg_port, pid, &secret).await;

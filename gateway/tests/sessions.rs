@@ -61,6 +61,17 @@ fn ended_session(gw: &Gateway, subject: &str) -> Value {
     }
 }
 
+/// The statement entries of a session's recording, as `sessions export`
+/// gives them.
+fn statements_of(gw: &Gateway, session: &Value) -> Vec<Value> {
+    let id = session["id"].as_str().unwrap();
+    sluice(gw, &["sessions", "export", id])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "statement")
+        .collect()
+}
+
 #[test]
 fn a_psql_session_replays_in_order_with_verdicts_and_counts() {
     let pg = TestPostgres::start();
@@ -238,13 +249,7 @@ async fn prepared_statements_are_recorded_with_their_parameters() {
     conn.await.unwrap().unwrap();
 
     let session = ended_session(&gw, "prepared-agent");
-    let id = session["id"].as_str().unwrap();
-    let exported = sluice(&gw, &["sessions", "export", id]);
-    let statements: Vec<Value> = exported
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "statement")
-        .collect();
+    let statements = statements_of(&gw, &session);
     let summary: Vec<(String, &str, Value)> = statements
         .iter()
         .map(|s| {
@@ -305,18 +310,11 @@ async fn a_pipeline_with_a_refusal_is_numbered_in_order() {
     s.query("select 3").await;
     s.parse("", "select 4").await;
     s.run_prepared("", &[]).await;
-    let mut out = BytesMut::new();
-    frontend::terminate(&mut out);
-    s.send(&out).await;
+    s.terminate().await;
 
     let session = ended_session(&gw, "agent-1");
     let id = session["id"].as_str().unwrap();
-    let exported = sluice(&gw, &["sessions", "export", id]);
-    let mut statements: Vec<Value> = exported
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "statement")
-        .collect();
+    let mut statements = statements_of(&gw, &session);
     statements.sort_by_key(|e| e["n"].as_u64());
     let seen: Vec<(u64, String, String)> = statements
         .iter()
@@ -393,18 +391,10 @@ async fn a_suspended_portal_is_recorded_with_its_rows() {
     s.send(&out).await;
     let r = s.until_ready().await;
     assert_eq!(r.rows.len(), 1, "{r:?}");
-    let mut out = BytesMut::new();
-    frontend::terminate(&mut out);
-    s.send(&out).await;
+    s.terminate().await;
 
     let session = ended_session(&gw, "agent-1");
-    let id = session["id"].as_str().unwrap();
-    let exported = sluice(&gw, &["sessions", "export", id]);
-    let entry = exported
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|e| e["type"] == "statement")
-        .unwrap();
+    let entry = &statements_of(&gw, &session)[0];
     assert_eq!(entry["rows"], 1, "{entry:#}");
     assert_eq!(entry["commands"], serde_json::json!(["(portal suspended)"]));
     assert_eq!(

@@ -136,6 +136,11 @@ impl RawSession {
         let mut out = BytesMut::new();
         frontend::query(sql, &mut out).unwrap();
         self.send(&out).await;
+        self.messages().await
+    }
+
+    /// Every message up to ReadyForQuery, raw.
+    pub async fn messages(&mut self) -> Vec<(u8, Vec<u8>)> {
         let mut messages = Vec::new();
         loop {
             let m = self.next().await;
@@ -145,6 +150,13 @@ impl RawSession {
                 return messages;
             }
         }
+    }
+
+    /// Ends the session as a client does (Terminate).
+    pub async fn terminate(&mut self) {
+        let mut out = BytesMut::new();
+        frontend::terminate(&mut out);
+        self.send(&out).await;
     }
 
     /// Messages until one with `tag`.
