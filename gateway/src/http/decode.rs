@@ -32,6 +32,20 @@ pub enum DecodeError {
 
 /// The body's coding from `Content-Encoding`. Only one coding is
 /// supported; a stack of several (`gzip, br`) is refused.
+/// The coding a content-coding token names, if the gateway decodes it.
+pub fn named(token: &str) -> Option<Coding> {
+    [
+        ("identity", Coding::Identity),
+        ("gzip", Coding::Gzip),
+        ("x-gzip", Coding::Gzip),
+        ("deflate", Coding::Deflate),
+        ("br", Coding::Br),
+    ]
+    .into_iter()
+    .find(|(name, _)| token.eq_ignore_ascii_case(name))
+    .map(|(_, c)| c)
+}
+
 pub fn coding(headers: &HeaderMap) -> Result<Coding, DecodeError> {
     let mut found = Coding::Identity;
     for value in headers.get_all(CONTENT_ENCODING) {
@@ -39,12 +53,10 @@ pub fn coding(headers: &HeaderMap) -> Result<Coding, DecodeError> {
             .to_str()
             .map_err(|_| DecodeError::Unsupported("<non-ASCII>".into()))?;
         for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let c = match token.to_ascii_lowercase().as_str() {
-                "identity" => continue,
-                "gzip" | "x-gzip" => Coding::Gzip,
-                "deflate" => Coding::Deflate,
-                "br" => Coding::Br,
-                other => return Err(DecodeError::Unsupported(other.to_string())),
+            let c = match named(token) {
+                Some(Coding::Identity) => continue,
+                Some(c) => c,
+                None => return Err(DecodeError::Unsupported(token.to_ascii_lowercase())),
             };
             if found != Coding::Identity {
                 // Stacked codings, in one header line or several.

@@ -246,40 +246,45 @@ pub struct Origin<'a> {
 
 /// The agent's `Accept-Encoding` less the codings the gateway cannot
 /// decode (`zstd`, `compress`, `*`); `identity` when none is left.
+/// The entries of one `Accept-Encoding` line; `None` when it is not ASCII.
+fn coding_entries(v: &HeaderValue) -> Option<impl Iterator<Item = &str>> {
+    let text = v.to_str().ok()?;
+    Some(text.split(',').map(str::trim).filter(|e| !e.is_empty()))
+}
+
 fn decodable_codings_only(headers: &mut HeaderMap) {
-    if !headers.contains_key(header::ACCEPT_ENCODING) {
+    // An entry naming a coding the gateway decodes and not refusing it
+    // (`;q=0`: leaving that would narrow the list to nothing acceptable,
+    // `identity;q=0` alone).
+    let kept = |entry: &&str| {
+        let mut parts = entry.split(';');
+        let coding = parts.next().unwrap_or_default().trim();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .or_else(|| p.strip_prefix("Q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused && super::decode::named(coding).is_some()
+    };
+    let values = headers.get_all(header::ACCEPT_ENCODING);
+    // The agent's own header, as sent, when it offers nothing else.
+    if values
+        .iter()
+        .all(|v| coding_entries(v).is_some_and(|mut e| e.all(|x| kept(&x))))
+    {
         return;
     }
-    let mut kept = String::new();
-    for value in headers.get_all(header::ACCEPT_ENCODING) {
-        let Ok(text) = value.to_str() else { continue };
-        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let mut parts = entry.split(';');
-            let coding = parts.next().unwrap_or_default().trim();
-            // `;q=0` refuses a coding: leaving it would narrow the list to
-            // nothing acceptable (`identity;q=0` alone).
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .or_else(|| p.trim().strip_prefix("Q="))
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            if !refused
-                && ["gzip", "x-gzip", "deflate", "br", "identity"]
-                    .iter()
-                    .any(|c| coding.eq_ignore_ascii_case(c))
-            {
-                if !kept.is_empty() {
-                    kept.push_str(", ");
-                }
-                kept.push_str(entry);
-            }
-        }
-    }
-    let value = HeaderValue::from_str(&kept)
+    let offered: Vec<&str> = values
+        .iter()
+        .filter_map(coding_entries)
+        .flatten()
+        .filter(kept)
+        .collect();
+    let value = HeaderValue::from_str(&offered.join(", "))
         .ok()
-        .filter(|_| !kept.is_empty())
+        .filter(|_| !offered.is_empty())
         .unwrap_or(HeaderValue::from_static("identity"));
     headers.insert(header::ACCEPT_ENCODING, value);
 }

@@ -31,10 +31,10 @@ use crate::recording::Recording;
 use crate::recording::entry::{Entry, SqlError, SqlText, Statement};
 
 use super::errors::{Severity, error_response};
-use super::frame::{self, BodyReader, Frame};
+use super::frame::Frame;
 use super::recorded::{self, RowsCapture};
 use super::statements::Prepared;
-use details::{Allowed, Completed, Executed, Summary, TextField};
+use details::{Allowed, Executed, Summary, TextField};
 
 /// SQLSTATE of a statement refused because it could not be recorded
 /// (`system_error`): the client should not assume it ran.
@@ -104,17 +104,6 @@ fn phase_name(phase: SqlPhase) -> &'static str {
         SqlPhase::Parse => "parse",
         SqlPhase::Bind => "bind",
         SqlPhase::FunctionCall => "function_call",
-    }
-}
-
-/// Rows a CommandComplete tag reports (`SELECT 3`, `INSERT 0 1`, …).
-fn tag_rows(tag: &str) -> u64 {
-    let mut words = tag.split_whitespace();
-    match words.next() {
-        Some("SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" | "FETCH" | "MOVE") => {
-            words.last().and_then(|n| n.parse().ok()).unwrap_or(0)
-        }
-        _ => 0,
     }
 }
 
@@ -507,118 +496,6 @@ impl Trail {
             *n = n.saturating_add(u64::from(d.count));
         }
     }
-
-    /// Frames on their way to the client.
-    pub fn observe(&self, frames: &[Frame]) {
-        let keep_rows = self
-            .recording
-            .as_ref()
-            .map_or(0, |r| r.config().rows_per_statement);
-        // Rows of this call not yet added to `uncounted`.
-        let mut rows = 0;
-        for f in frames {
-            match f.tag {
-                b'D' => {
-                    rows += 1;
-                    if keep_rows > 0 {
-                        self.lock().done.rows_seen.observe(f, keep_rows);
-                    }
-                }
-                b'T' if keep_rows > 0 => {
-                    self.lock().done.rows_seen.observe(f, keep_rows);
-                }
-                // An Execute with a row limit that has more to give: the
-                // rows it sent have no CommandComplete to count them.
-                b's' => {
-                    let mut s = self.lock();
-                    s.done.rows += std::mem::take(&mut s.done.uncounted) + rows;
-                    rows = 0;
-                    s.done.commands.push("(portal suspended)".into());
-                }
-                b'C' => {
-                    let tag = BodyReader::new(&f.body, "CommandComplete")
-                        .cstr()
-                        .unwrap_or_default()
-                        .to_string();
-                    let mut s = self.lock();
-                    s.done.rows += tag_rows(&tag);
-                    s.done.commands.push(tag);
-                    s.done.uncounted = 0;
-                    rows = 0;
-                }
-                b'E' => {
-                    let fields = frame::error_fields(&f.body);
-                    let field = |c: u8| {
-                        fields
-                            .iter()
-                            .find(|(k, _)| *k == c)
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default()
-                    };
-                    let mut s = self.lock();
-                    if s.done.error.is_none() {
-                        s.done.error = Some(SqlError {
-                            code: field(b'C'),
-                            message: field(b'M'),
-                        });
-                    }
-                }
-                b'Z' => {
-                    // Rows before an error are counted by nothing.
-                    rows = 0;
-                    self.complete();
-                }
-                _ => {}
-            }
-        }
-        if rows > 0 {
-            self.lock().done.uncounted += rows;
-        }
-    }
-
-    fn complete(&self) {
-        let (round, done) = {
-            let mut s = self.lock();
-            let done = std::mem::take(&mut s.done);
-            (s.rounds.pop_front(), done)
-        };
-        let Some(round) = round else { return };
-        // Refused rounds have their record already; prepare-only rounds
-        // (Parse/Describe/Sync) ran nothing.
-        if round.records.is_empty() && round.sql.is_empty() && round.executes == 0 {
-            return;
-        }
-        let duration_ms = round.started.elapsed().as_secs_f64() * 1000.0;
-        if let Some(recording) = &self.recording
-            && !round.sql.is_empty()
-        {
-            recording.write(&Entry::Statement(Statement {
-                n: round.n,
-                time_ms: round.time_ms,
-                sql: round.sql,
-                verdict: "allow".into(),
-                commands: done.commands.clone(),
-                rows: done.rows,
-                masked: done.masked.clone(),
-                duration_ms: Some(duration_ms),
-                error: done.error.clone(),
-                audit_records: round.records.clone(),
-                result: done.rows_seen.into_result(),
-                ..Statement::default()
-            }));
-        }
-        self.audit.emit(
-            self.event(kinds::STATEMENT_COMPLETED)
-                .detail_of(&Completed {
-                    commands: &done.commands,
-                    duration_ms,
-                    error: done.error.as_ref(),
-                    masked: &done.masked,
-                    records: &round.records,
-                    rows: done.rows,
-                }),
-        );
-    }
 }
 
 /// Who refused a statement, for its recording entry.
@@ -629,6 +506,7 @@ struct Refused<'a> {
     reason: &'a str,
 }
 
+mod completion;
 mod details;
 #[cfg(test)]
 mod tests;

@@ -99,6 +99,9 @@ pub fn debug_notice(f: &Frame) -> bool {
 pub struct Descriptions {
     epoch: u64,
     clean: std::collections::HashSet<Vec<u8>>,
+    /// The names of the description at hand, NUL-terminated: reused, so
+    /// that a description seen before costs no allocation.
+    key: Vec<u8>,
 }
 
 /// Name lists remembered per session, at most.
@@ -117,38 +120,50 @@ impl Descriptions {
             self.clean.clear();
             self.epoch = epoch;
         }
-        let read = |e: super::FrameError| MessageMaskError::Unreadable(e.to_string());
-        let mut r = BodyReader::new(&f.body, "RowDescription");
-        let count = r.i16().map_err(read)?;
-        let mut fields = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        let mut key = Vec::new();
-        for _ in 0..count {
-            let name = r.cstr_bytes().map_err(read)?;
-            // Table, column number, type, size, modifier, format.
-            let rest = r.take(18).map_err(read)?;
-            key.extend_from_slice(name);
-            key.push(0);
-            fields.push((name, rest));
-        }
-        if self.clean.contains(&key) {
+        self.key.clear();
+        for_each_field(&f.body, |name, _| {
+            self.key.extend_from_slice(name);
+            self.key.push(0);
+        })?;
+        if self.clean.contains(&self.key) {
             return Ok(f);
         }
+        let mut fields = Vec::new();
+        let (count, rest) = for_each_field(&f.body, |name, after| fields.push((name, after)))?;
         let names: Vec<&[u8]> = fields.iter().map(|(name, _)| *name).collect();
         let Some(masked) = mask_texts(chain, session, &names).await? else {
             if self.clean.len() < MAX_DESCRIPTIONS {
-                self.clean.insert(key);
+                self.clean.insert(self.key.clone());
             }
             return Ok(f);
         };
         let mut body = BytesMut::with_capacity(f.body.len());
         body.put_i16(count);
-        for ((_, rest), name) in fields.iter().zip(&masked) {
+        for ((_, after), name) in fields.iter().zip(&masked) {
             put_cstr(&mut body, name);
-            body.put_slice(rest);
+            body.put_slice(after);
         }
-        body.put_slice(r.rest());
+        body.put_slice(rest);
         Ok(Frame::new(b'T', body.freeze()))
     }
+}
+
+/// Calls `each` with every field of a RowDescription: its name and the 18
+/// bytes after it (table, column number, type, size, modifier, format).
+/// Returns the field count and what follows the fields. Read twice for a
+/// description not seen before rather than collected for every one.
+fn for_each_field<'a>(
+    body: &'a [u8],
+    mut each: impl FnMut(&'a [u8], &'a [u8]),
+) -> Result<(i16, &'a [u8]), MessageMaskError> {
+    let read = |e: super::FrameError| MessageMaskError::Unreadable(e.to_string());
+    let mut r = BodyReader::new(body, "RowDescription");
+    let count = r.i16().map_err(read)?;
+    for _ in 0..count {
+        let name = r.cstr_bytes().map_err(read)?;
+        each(name, r.take(18).map_err(read)?);
+    }
+    Ok((count, r.rest()))
 }
 
 async fn error_fields(

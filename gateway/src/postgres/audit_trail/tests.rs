@@ -1,5 +1,7 @@
+use super::completion::tag_rows;
 use super::*;
 use crate::plugins::bindings::types::{Identity, Protocol};
+use crate::postgres::frame;
 
 fn session() -> Session {
     Session {
