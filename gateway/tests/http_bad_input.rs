@@ -1100,3 +1100,67 @@ fn read_until(tcp: &mut TcpStream, needle: &str, mut answer: Vec<u8>) -> Vec<u8>
     }
     answer
 }
+
+/// HTTP/2 has no head timer in hyper: a connection that has not completed
+/// its first request at the header deadline (1.5 s here) is closed, whether
+/// it stalls after the preface, inside a header block, or inside the
+/// preface itself; a connection that completed one stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_connections_without_a_request_are_closed_at_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    // HEADERS on stream 1 without END_HEADERS: `:method: GET` (indexed 2)
+    // and nothing more, the CONTINUATION never sent.
+    const HEADERS: &[u8] = &[0, 0, 1, 1, 0, 0, 0, 0, 1, 0x82];
+
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let addr = ("127.0.0.1", gw.port);
+
+    /// Sends `chunks` one after another (`pause` apart), then reads until
+    /// the gateway closes: how long that took.
+    async fn held(addr: (&str, u16), chunks: &[&[u8]], pause: Duration) -> Duration {
+        let started = Instant::now();
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        for c in chunks {
+            if tcp.write_all(c).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut sink)).await;
+        started.elapsed()
+    }
+
+    let after_preface = held(addr, &[PREFACE, SETTINGS], Duration::ZERO).await;
+    let in_header_block = held(addr, &[PREFACE, SETTINGS, HEADERS], Duration::ZERO).await;
+    let bytes: Vec<&[u8]> = PREFACE.chunks(1).collect();
+    let trickled_preface = held(addr, &bytes, Duration::from_millis(300)).await;
+    for (what, took) in [
+        ("after the preface", after_preface),
+        ("inside a header block", in_header_block),
+        ("inside the preface", trickled_preface),
+    ] {
+        assert!(took < Duration::from_secs(4), "{what}: held for {took:?}");
+    }
+
+    // A connection whose first request completed is not cut at that
+    // deadline: it is idle, and bounded by the idle timeout.
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let h2 = gw.client_builder().http2_prior_knowledge().build().unwrap();
+    for _ in 0..2 {
+        let resp = h2
+            .get(gw.http("/api/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

@@ -4,13 +4,14 @@
 //! each request head (a head begun and not finished in time is answered
 //! 408; a connection with no head begun, new or idle after a response, is
 //! closed without a word), a size limit on heads, a cap on open
-//! connections, and an idle timeout that also covers HTTP/2.
+//! connections, and an idle timeout that also covers HTTP/2 (whose first
+//! request is held to the head deadline too).
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -181,11 +182,22 @@ impl HttpListener {
             tokio::time::sleep(Duration::from_millis(self.settings.header_timeout_ms));
         tokio::pin!(first_bytes);
         let mut waiting = true;
+        let mut stalled_h2 = false;
         let result = loop {
             tokio::select! {
                 result = conn.as_mut() => break Some(result),
                 _ = &mut first_bytes, if waiting => {
                     if !reclaim.has_read() {
+                        break None;
+                    }
+                    // hyper keeps no head timer for HTTP/2: a connection
+                    // that has not completed its first request by now
+                    // (a preface or a header block trickled, or nothing
+                    // after the preface) is cut off as an HTTP/1.1 head
+                    // would be. Later requests' heads are bounded by the
+                    // idle timeout.
+                    if reclaim.http2() && !activity.begun() {
+                        stalled_h2 = true;
                         break None;
                     }
                     waiting = false;
@@ -223,6 +235,10 @@ impl HttpListener {
             Some(Err(e)) => {
                 tracing::debug!(%peer, "http connection ended: {e}");
                 "connection_error"
+            }
+            None if stalled_h2 => {
+                tracing::debug!(%peer, "no HTTP/2 request completed within the header deadline");
+                "header_timeout"
             }
             None => {
                 tracing::debug!(%peer, "nothing arrived within the header deadline");
@@ -287,7 +303,14 @@ struct Shared<S> {
     unanswered: bool,
     /// Bytes read at all.
     read: bool,
+    /// The first bytes read, as far as they go along the HTTP/2 preface.
+    preface: usize,
+    /// They left it: not HTTP/2 with prior knowledge or by ALPN.
+    not_preface: bool,
 }
+
+/// What an HTTP/2 connection starts with (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The listener's handle on a [`Reclaimable`] stream.
 struct Reclaim<S>(Arc<Mutex<Shared<S>>>);
@@ -311,6 +334,8 @@ impl<S> Reclaimable<S> {
             unflushed: false,
             unanswered: false,
             read: false,
+            preface: 0,
+            not_preface: false,
         }));
         (Self(shared.clone()), Reclaim(shared))
     }
@@ -324,6 +349,12 @@ impl<S> Reclaim<S> {
     /// Whether anything was read from the stream yet.
     fn has_read(&self) -> bool {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).read
+    }
+
+    /// Whether what was read so far is (the start of) an HTTP/2 connection.
+    fn http2(&self) -> bool {
+        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.preface > 0 && !s.not_preface
     }
 
     /// The stream, if a request head had begun and everything written to
@@ -373,12 +404,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for Reclaimable<S> {
         if buf.filled().len() > before {
             shared.unanswered = true;
             shared.read = true;
+            shared.follow_preface(&buf.filled()[before..]);
         }
         read
     }
 }
 
 impl<S> Shared<S> {
+    fn follow_preface(&mut self, read: &[u8]) {
+        if self.not_preface || self.preface == H2_PREFACE.len() {
+            return;
+        }
+        let expected = &H2_PREFACE[self.preface..];
+        let n = read.len().min(expected.len());
+        if read[..n] == expected[..n] {
+            self.preface += n;
+        } else {
+            self.not_preface = true;
+        }
+    }
+
     /// After a write: once bytes of a response went out, what was read
     /// before belongs to the request it answers.
     fn wrote(&mut self, written: &Poll<io::Result<usize>>) {
@@ -483,6 +528,8 @@ async fn answer_and_close<S: AsyncWrite + Unpin>(mut stream: S, problem: &Proble
 /// Requests in flight on one connection, and when the last one finished.
 pub struct Activity {
     in_flight: AtomicUsize,
+    /// A request has arrived.
+    begun: AtomicBool,
     since: Instant,
     /// Milliseconds after `since` of the last change.
     last: AtomicU64,
@@ -495,6 +542,7 @@ impl Activity {
     fn new() -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
+            begun: AtomicBool::new(false),
             since: Instant::now(),
             last: AtomicU64::new(0),
         }
@@ -507,8 +555,13 @@ impl Activity {
 
     pub fn begin(self: &Arc<Self>) -> ActivityGuard {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.begun.store(true, Ordering::Relaxed);
         self.touch();
         ActivityGuard(self.clone())
+    }
+
+    fn begun(&self) -> bool {
+        self.begun.load(Ordering::Relaxed)
     }
 
     /// How long the connection has had nothing in flight; `None` while busy.
