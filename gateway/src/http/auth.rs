@@ -169,6 +169,8 @@ fn split_across_cookies(search: &TokenSearch<'_>, headers: &HeaderMap) -> bool {
 /// ([`Needles::token`]).
 struct TokenSearch<'a> {
     token: &'a str,
+    /// The shortest of what names the token ([`super::secrets::token_parts`]).
+    shortest: usize,
     // Built only for a text long enough to hold the token, which most
     // header values and paths are not: building it is most of the cost.
     needles: std::cell::OnceCell<Option<Needles>>,
@@ -178,12 +180,17 @@ impl<'a> TokenSearch<'a> {
     fn new(token: &'a str) -> Self {
         Self {
             token,
+            shortest: super::secrets::token_parts(token)
+                .iter()
+                .map(|p| p.len())
+                .min()
+                .unwrap_or(token.len()),
             needles: std::cell::OnceCell::new(),
         }
     }
 
     fn holds(&self, text: &[u8]) -> bool {
-        text.len() >= self.token.len()
+        text.len() >= self.shortest
             && self
                 .needles
                 .get_or_init(|| Needles::token(self.token))
@@ -432,12 +439,47 @@ mod tests {
             );
         }
         // Escapes that decode to nothing, or to another text, are not it.
-        let near: String = wide.replacen("%u0065", "%u0066", 1);
+        let near: String = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn1.c2lnbmF0dXJm"
+            .bytes()
+            .map(|b| format!("%u{b:04x}"))
+            .collect();
         assert!(only_in_authorization(token, &h, None, "/items", Some(&near)).is_ok());
         assert_eq!(without_token(token, &format!("a={near}")), None);
         assert_eq!(
             percent_decoded(b"%u0065%uD800%u12%uzzzz%u00e9%41"),
             "e%uD800%u12%uzzzz\u{e9}A".as_bytes()
+        );
+    }
+
+    /// A JWT's header is every token's from the same issuer and key: its
+    /// payload or its signature alone is the token, wherever it is.
+    #[test]
+    fn the_segments_after_a_jwts_header_are_the_token() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        let h = with(&format!("Bearer {token}"));
+        let (payload, signature) = ("eyJzdWIiOiJhIn0", "c2lnbmF0dXJl");
+        for query in [
+            format!("t={payload}.{signature}"),
+            format!("s={signature}"),
+            format!("p={payload}"),
+        ] {
+            let problem = only_in_authorization(token, &h, None, "/x", Some(&query)).unwrap_err();
+            assert_eq!(problem.reason, "token_misplaced", "{query}");
+        }
+        let path = format!("/items/{payload}/{signature}");
+        assert_eq!(
+            only_in_authorization(token, &h, None, &path, None)
+                .unwrap_err()
+                .reason,
+            "token_misplaced"
+        );
+        assert_eq!(
+            without_token(token, &format!("/a/{signature}")).as_deref(),
+            Some("[holds the agent token]")
+        );
+        // The header segment alone is any token's.
+        assert!(
+            only_in_authorization(token, &h, None, "/x", Some("h=eyJhbGciOiJFUzI1NiJ9")).is_ok()
         );
     }
 

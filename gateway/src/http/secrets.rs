@@ -42,8 +42,9 @@ pub const MIN_SECRET: usize = 8;
 pub const WHOLE: usize = 3;
 /// In a stream, one: a match must fit in what is held back between chunks.
 const STREAM: usize = 1;
-/// The longest escape read: `\u0041`, `%u0041`.
-const LONGEST_ESCAPE: usize = 6;
+/// The longest escape read: a character reference of the most digits read
+/// (`&#x00002d;`, `&#0000045;`).
+const LONGEST_ESCAPE: usize = 10;
 
 /// Literal patterns (a secret and its other spellings), each searched as
 /// written and with escapes undone.
@@ -84,7 +85,7 @@ impl Needles {
         }
         let mut starts = [false; 256];
         let mut useful = [false; 256];
-        for b in b"%\\uU0123456789abcdefABCDEF" {
+        for b in b"%\\uU0123456789abcdefABCDEF&#;xX" {
             useful[usize::from(*b)] = true;
         }
         for p in &patterns {
@@ -108,7 +109,10 @@ impl Needles {
 
     /// The agent's token, for the records and the request body.
     pub fn token(token: &str) -> Option<Self> {
-        Self::new([token.as_bytes().to_vec()], TOKEN_MARKER)
+        Self::new(
+            token_parts(token).into_iter().map(<[u8]>::to_vec),
+            TOKEN_MARKER,
+        )
     }
 
     /// The secret of a connection's credential and the forms it travels in
@@ -121,6 +125,10 @@ impl Needles {
         let mut patterns = Vec::new();
         for form in forms {
             patterns.push(form.to_vec());
+            // Header names reach the gateway in lower case, and upstreams
+            // print keys folded (hex keys have no case to their reader).
+            patterns.push(form.to_ascii_lowercase());
+            patterns.push(form.to_ascii_uppercase());
             patterns.extend(base64_cores(form));
             patterns.push(form.iter().flat_map(|&b| [b, 0]).collect());
             patterns.push(form.iter().flat_map(|&b| [0, b]).collect());
@@ -262,7 +270,7 @@ impl Needles {
 
     fn could_begin(&self, s: &[u8]) -> bool {
         let first = s[0];
-        if !(self.starts[usize::from(first)] || first == b'%' || first == b'\\') {
+        if !(self.starts[usize::from(first)] || matches!(first, b'%' | b'\\' | b'&')) {
             return false;
         }
         let proper_prefix = |d: &[u8]| {
@@ -305,6 +313,25 @@ impl Needles {
             .enumerate()
             .any(|(k, f)| alive & (1u64 << k) != 0 && f.needle().len() > n)
     }
+}
+
+/// What names the agent's token: the token, and for a JWS or JWE (dotted
+/// segments) each segment after the first. The first, the protected
+/// header, is the same for every token an issuer signs with one key, so
+/// the rest is the token to anyone who has seen one; and a token cut in
+/// two anywhere leaves one of them whole.
+pub fn token_parts(token: &str) -> Vec<&[u8]> {
+    let mut parts = vec![token.as_bytes()];
+    let segments: Vec<&str> = token.split('.').collect();
+    if segments.len() >= 3 {
+        parts.extend(
+            segments[1..]
+                .iter()
+                .filter(|s| s.len() >= MIN_SECRET)
+                .map(|s| s.as_bytes()),
+        );
+    }
+    parts
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -359,8 +386,9 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// The unit at `i`: an escape whose byte is `useful` decoded (JSON's `\/`,
-/// `\\`, `\"`, `\uXXXX`; `%XX`; `%uXXXX`), to ASCII only (every pattern
-/// is ASCII). Anything else is itself: a `\` before another character
+/// `\\`, `\"`, `\uXXXX`; `%XX`; `%uXXXX`; HTML and XML character
+/// references, `&#45;`, `&#x2d;`, `&amp;`, as an upstream's error page
+/// escapes what it quotes), to ASCII only (every pattern is ASCII). Anything else is itself: a `\` before another character
 /// stays, and so does the character after it.
 fn unit(text: &[u8], i: usize, useful: &[bool; 256]) -> Unit {
     let b = text[i];
@@ -407,7 +435,60 @@ fn unit(text: &[u8], i: usize, useful: &[bool; 256]) -> Unit {
                 Err(false) => Unit::Byte(b, 1),
             },
         },
+        b'&' => reference(rest, b, decoded),
         _ => Unit::Byte(b, 1),
+    }
+}
+
+/// A character reference after its `&`: numeric (up to the digits
+/// [`LONGEST_ESCAPE`] allows, `;` required) or one of XML's five names.
+fn reference(rest: &[u8], amp: u8, decoded: impl Fn(u32, usize) -> Unit) -> Unit {
+    const NAMED: [(&[u8], u8); 5] = [
+        (b"amp;", b'&'),
+        (b"lt;", b'<'),
+        (b"gt;", b'>'),
+        (b"quot;", b'"'),
+        (b"apos;", b'\''),
+    ];
+    match rest.first() {
+        None => Unit::Cut,
+        Some(b'#') => {
+            let (radix, from) = match rest.get(1) {
+                None => return Unit::Cut,
+                Some(b'x' | b'X') => (16, 2),
+                Some(_) => (10, 1),
+            };
+            let most = LONGEST_ESCAPE - 2 - from;
+            let mut v = 0u32;
+            let mut k = 0;
+            loop {
+                match rest.get(from + k) {
+                    None => return Unit::Cut,
+                    Some(b';') if k > 0 => return decoded(v, from + k + 2),
+                    Some(&c) if k < most => match char::from(c).to_digit(radix) {
+                        Some(d) => {
+                            v = v * radix + d;
+                            k += 1;
+                        }
+                        None => return Unit::Byte(amp, 1),
+                    },
+                    Some(_) => return Unit::Byte(amp, 1),
+                }
+            }
+        }
+        Some(_) => {
+            for (name, byte) in NAMED {
+                let n = name.len().min(rest.len());
+                if rest[..n] == name[..n] {
+                    return if n < name.len() {
+                        Unit::Cut
+                    } else {
+                        decoded(u32::from(byte), name.len() + 1)
+                    };
+                }
+            }
+            Unit::Byte(amp, 1)
+        }
     }
 }
 
@@ -431,7 +512,7 @@ fn decode(text: &[u8], useful: &[bool; 256]) -> Option<View> {
     // plenty of `%` and `\` bytes, few of them escapes.
     let mut from = 0;
     let first = loop {
-        let at = from + memchr::memchr2(b'\\', b'%', &text[from..])?;
+        let at = from + memchr::memchr3(b'\\', b'%', b'&', &text[from..])?;
         match unit(text, at, useful) {
             Unit::Byte(_, 1) => from = at + 1,
             Unit::Byte(..) => break at,

@@ -101,6 +101,75 @@ fn a_header_named_with_the_secret_is_removed() {
     assert_eq!(h.len(), 1, "{h:?}");
 }
 
+/// An upstream's error page quotes what it got escaped for HTML or XML
+/// (OWASP's encoder writes every non-alphanumeric as a reference), or
+/// folded to one case: still the credential.
+#[test]
+fn character_references_and_folded_case_are_the_secret() {
+    let n = needles();
+    let hex_refs: String = SECRET
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("&#x{:x};", c as u32)
+            }
+        })
+        .collect();
+    let decimal_refs: String = SECRET.bytes().map(|b| format!("&#{b};")).collect();
+    let padded: String = SECRET.bytes().map(|b| format!("&#x0000{b:02X};")).collect();
+    for spelled in [
+        hex_refs,
+        decimal_refs,
+        padded,
+        SECRET.to_ascii_lowercase(),
+        SECRET.to_ascii_uppercase(),
+    ] {
+        let page = format!("<p>Invalid credentials: {spelled}</p>");
+        let clean = n.replace(page.as_bytes()).expect(&spelled);
+        assert_eq!(
+            String::from_utf8(clean).unwrap(),
+            format!("<p>Invalid credentials: {CREDENTIAL_MARKER}</p>"),
+            "{spelled}"
+        );
+    }
+    // `&amp;` read once more, as a double-escaping template writes it.
+    let with_amp = Needles::credential(&[b"key&value-0123456789"]).unwrap();
+    assert!(with_amp.holds(b"<b>key&amp;value&#45;0123456789</b>"));
+    assert!(with_amp.holds(b"key&amp;amp;value-0123456789"));
+    // References that decode to something else, or are not finished, are not it.
+    assert!(!n.holds(b"MCP_SECRET_KEY_ABC&#x2e;9+x"));
+    assert!(!n.holds(b"MCP_SECRET_KEY_ABC&#x2f9+x"));
+    // A header named with the secret reaches the gateway in lower case.
+    let mut h = HeaderMap::new();
+    let name = format!("x-{}", "APIKEYvalue-0123456789abcdef".to_ascii_lowercase());
+    h.insert(
+        hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+        HeaderValue::from_static("1"),
+    );
+    let mixed = Needles::credential(&[b"APIKEYvalue-0123456789abcdef"]).unwrap();
+    assert!(mixed.replace_in_headers(&mut h));
+    assert!(h.is_empty(), "{h:?}");
+}
+
+/// A stream cut inside a character reference holds its start back.
+#[tokio::test]
+async fn a_reference_split_across_chunks_is_found() {
+    let refs = SECRET.replace('/', "&#x2f;").replace('_', "&#95;");
+    let text = format!("a {refs} b");
+    for cut in 1..text.len() {
+        let (out, failed, found) =
+            streamed(&[&text.as_bytes()[..cut], &text.as_bytes()[cut..]]).await;
+        assert!(failed && found, "cut at {cut}");
+        assert!(
+            out.len() <= 2,
+            "cut at {cut}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+}
+
 #[test]
 fn view_ranges_map_back_to_whole_escapes() {
     let useful = [true; 256];
