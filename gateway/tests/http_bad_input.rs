@@ -1164,3 +1164,34 @@ async fn http2_connections_without_a_request_are_closed_at_the_header_deadline()
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
+
+/// RFC 9112 (3.2): an HTTP/1.1 request without a Host is answered 400
+/// (an upstream could read it as any of its virtual hosts); HTTP/1.0 has
+/// no such rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http11_request_without_host_is_refused() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let send = |request: String| {
+        let mut tcp = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        tcp.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = tcp.read_to_string(&mut answer);
+        answer
+    };
+    let answer = send(format!(
+        "GET /api/x HTTP/1.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("missing_host"), "{answer}");
+    let answer = send(format!(
+        "GET /api/x HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ));
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert_eq!(up.count(), 1);
+}

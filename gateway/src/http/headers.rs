@@ -202,8 +202,14 @@ pub fn is_utf8(charset: &str) -> bool {
     matches!(charset, "utf-8" | "utf8" | "us-ascii" | "ascii")
 }
 
-/// Removes hop-by-hop headers, including those listed in `Connection`.
+/// Removes hop-by-hop headers, including those listed in `Connection`,
+/// from a response. A `Content-Length` beside `Transfer-Encoding` goes too:
+/// the body was read by its transfer coding, and the stale length would
+/// frame it differently for the agent (RFC 9112, 6.3: a proxy removes it).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     let named = connection_named(headers);
     remove_where(headers, |n| is_hop_by_hop(n, &named));
 }

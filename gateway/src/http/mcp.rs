@@ -81,6 +81,9 @@ const METHODS: &[&str] = &[
 ];
 
 pub fn parse(body: &[u8]) -> Result<Parsed, RpcError> {
+    // A UTF-8 byte-order mark is skipped, as body-parser (the TypeScript
+    // SDK's servers) skips it: the message is read as the upstream reads it.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     // Which of two `method` or `name` keys counts is up to each parser.
     let names_override = super::json_keys::check_json(body).map_err(|why| RpcError {
         code: INVALID_REQUEST,
@@ -540,6 +543,8 @@ mod tests {
     #[test]
     fn what_cannot_be_judged_is_refused() {
         assert_eq!(parse(b"not json").unwrap_err().code, PARSE_ERROR);
+        let bom = b"\xEF\xBB\xBF{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
+        assert!(parse(bom).is_ok());
         assert_eq!(parse(b"[]").unwrap_err().code, INVALID_REQUEST);
         assert_eq!(
             parse(br#"{"id":1,"method":"x"}"#).unwrap_err().code,

@@ -35,6 +35,7 @@ mod response_headers;
 pub mod route;
 mod secrets;
 mod session;
+mod upload;
 pub mod upstream;
 
 use std::sync::Arc;

@@ -31,6 +31,7 @@ use super::record::{self, ConnMetrics, Counted, ExchangeRecord, Outcome, Recorde
 use super::route::{self, RouteError};
 use super::secrets::{Guarded, Needles};
 use super::session::ClientTrail;
+use super::upload::Watched;
 use super::upstream::Upstream;
 use crate::audit::Audit;
 use crate::recording::Recorder;
@@ -180,6 +181,14 @@ async fn exchange(
     }
     super::ambiguity::underscored_headers(req.headers_mut(), gw.underscore_headers)?;
     super::ambiguity::check_head(req.method(), req.uri(), req.headers())?;
+    // RFC 9112 (3.2): a server answers 400 to an HTTP/1.1 request without
+    // a Host, which an upstream may read as any of its virtual hosts.
+    if req.version() == hyper::Version::HTTP_11 && !req.headers().contains_key(HOST) {
+        return Err(Problem::bad_request(
+            "missing_host",
+            "an HTTP/1.1 request needs a Host header",
+        ));
+    }
     let route = route::split(req.uri().path()).map_err(|e| match e {
         RouteError::NoConnection => {
             Problem::new(StatusCode::NOT_FOUND, "unknown_connection", e.to_string())
@@ -293,6 +302,13 @@ async fn exchange(
         }
         None => upstream_body,
     };
+    // A streamed body's pace sets when the answer is due.
+    let (upstream_body, upload) = if streamed {
+        let (body, watch) = Watched::new(upstream_body);
+        (body.boxed_unsync(), Some(watch))
+    } else {
+        (upstream_body, None)
+    };
 
     let masked = chain.has_maskers();
     // Taken out rather than copied: the agent's Host never goes upstream.
@@ -316,7 +332,10 @@ async fn exchange(
     *out.uri_mut() = conn.upstream.uri(&route.path, query.as_deref())?;
     *out.headers_mut() = parts.headers;
 
-    let sent = conn.upstream.send(out).await;
+    let sent = conn
+        .upstream
+        .send(out, upload.as_ref().map(|w| (w, gw.body_timeout)))
+        .await;
     if token_sent.is_some_and(|f| f.load(Ordering::Relaxed)) {
         return Err(super::auth::misplaced("the request body"));
     }

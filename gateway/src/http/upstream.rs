@@ -4,7 +4,7 @@
 //! timeouts that turn a dead upstream into 502 and a slow one into 504.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hyper::header::{HeaderName, HeaderValue};
@@ -19,6 +19,7 @@ use crate::config::{ConnectionConfig, CredentialKind, HttpUpstreamConfig};
 use super::body::Body;
 use super::problem::Problem;
 use super::secrets::Needles;
+use super::upload::{Stage, UploadWatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamSetupError {
@@ -173,18 +174,50 @@ impl Upstream {
 
     /// Sends a request; the answer's head must arrive within the response
     /// timeout.
+    /// Sends `req` and waits for the head of the answer: within the
+    /// response timeout of the request body's end. While a streamed body
+    /// (`upload`, with the body timeout) is still being sent, a pause in it
+    /// longer than the body timeout ends the exchange: 408 when the agent
+    /// stopped sending, 504 when the upstream stopped reading.
     pub async fn send(
         &self,
         mut req: Request<Body>,
+        upload: Option<(&UploadWatch, Duration)>,
     ) -> Result<Response<hyper::body::Incoming>, Problem> {
         if let Some(host) = &self.host {
             req.headers_mut().insert(hyper::header::HOST, host.clone());
         }
         let last = self.clients.len() - 1;
         let client = &self.clients[crate::workers::current().map_or(last, |i| i.min(last))];
-        match tokio::time::timeout(self.response_timeout, client.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => {
+        let started = Instant::now();
+        let response = client.request(req);
+        tokio::pin!(response);
+        let late = loop {
+            let due = match upload.map(|(w, pause)| (w.stage(), pause)) {
+                None => started + self.response_timeout,
+                Some((Stage::Sent(at), _)) => at + self.response_timeout,
+                Some((Stage::Sending { last, .. }, pause)) => last + pause,
+            };
+            tokio::select! {
+                sent = &mut response => break Some(sent),
+                () = tokio::time::sleep_until(due.into()) => {
+                    let now = Instant::now();
+                    match upload.map(|(w, pause)| (w.stage(), pause)) {
+                        Some((Stage::Sending { last, awaiting_agent }, pause))
+                            if now >= last + pause =>
+                        {
+                            return Err(stalled_upload(awaiting_agent, pause));
+                        }
+                        Some((Stage::Sending { .. }, _)) => continue,
+                        Some((Stage::Sent(at), _)) if now < at + self.response_timeout => continue,
+                        _ => break None,
+                    }
+                }
+            }
+        };
+        match late {
+            Some(Ok(resp)) => Ok(resp),
+            Some(Err(e)) => {
                 let what = if e.is_connect() {
                     "the gateway could not connect to the upstream"
                 } else {
@@ -196,7 +229,7 @@ impl Upstream {
                     format!("{what}: {}", error_chain(&e)),
                 ))
             }
-            Err(_) => Err(Problem::upstream(
+            None => Err(Problem::upstream(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream_timeout",
                 format!(
@@ -205,6 +238,29 @@ impl Upstream {
                 ),
             )),
         }
+    }
+}
+
+/// A streamed request body that stopped moving for `pause`.
+fn stalled_upload(awaiting_agent: bool, pause: Duration) -> Problem {
+    if awaiting_agent {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body stopped arriving for {} ms (http.body_timeout_ms)",
+                pause.as_millis()
+            ),
+        )
+    } else {
+        Problem::upstream(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            format!(
+                "the upstream stopped reading the request body for {} ms",
+                pause.as_millis()
+            ),
+        )
     }
 }
 
