@@ -118,6 +118,12 @@ impl Guardrail for HttpGuardrail {
                 }
                 m.make_ascii_uppercase();
             }
+            // Frameworks answer HEAD with their GET handler, side effects
+            // and all: what a rule says of GET it says of HEAD.
+            if rule.methods.iter().any(|m| m == "GET") && !rule.methods.iter().any(|m| m == "HEAD")
+            {
+                rule.methods.push("HEAD".into());
+            }
             for c in &rule.headers {
                 c.validate("headers").map_err(|e| format!("{at}: {e}"))?;
             }

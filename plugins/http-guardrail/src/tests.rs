@@ -91,6 +91,23 @@ fn rules_cover_what_upstreams_could_read_otherwise() {
     assert!(!check(&dry_runs, &[], two).is_allow());
 }
 
+/// A HEAD request runs the GET handler in most frameworks: a rule on GET
+/// decides it too, deny and allow alike.
+#[test]
+fn rules_on_get_cover_head() {
+    let p = plugin(json!({
+        "default": "deny",
+        "rules": [
+            {"name": "no-secrets", "methods": ["GET", "POST"], "path": "/secret*", "action": "deny"},
+            {"name": "reads", "methods": ["get"], "path": "/v1/*", "action": "allow"}
+        ]
+    }));
+    assert!(!check(&p, &[], testing::http("HEAD", "/secret")).is_allow());
+    assert!(!check(&p, &[], testing::http("GET", "/secret")).is_allow());
+    assert!(check(&p, &[], testing::http("HEAD", "/v1/items")).is_allow());
+    assert!(!check(&p, &[], testing::http("OPTIONS", "/v1/items")).is_allow());
+}
+
 #[test]
 fn unknown_conditions_never_earn_an_allow() {
     let p = plugin(json!({
