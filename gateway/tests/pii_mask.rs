@@ -291,3 +291,80 @@ async fn binary_results_are_masked() {
     assert_eq!(row.get(0), None);
     assert_eq!(row.get(1), Some("\\x416e6e204c6565"));
 }
+
+/// `text` in bytea's hex output, without the `\x`.
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an outside tester got past the masker through psql: bytea inside
+/// arrays, rows and JSON; values with a character glued on; and values of
+/// rule columns quoted by server messages.
+#[test]
+fn bytea_glued_values_and_rule_columns_in_messages() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    pg.psql(
+        "app",
+        "create table people(id int primary key, name text not null, ssn text unique);
+         insert into people values (1, 'Ada', '536221847');
+         alter table people owner to app;",
+    )
+    .unwrap();
+    let gw = start(&pg);
+    let agent = gw.token_for("agent-1", &["agents"]);
+
+    let masked = hex("paid with **** **** **** 4242 from [IP]");
+    let (out, err) = gw.psql_on(
+        "appdb",
+        &agent,
+        "select array[notes::bytea] as a, row(notes::bytea) as r, \
+                array[row(notes::bytea)] as ar, \
+                jsonb_build_object('k', notes::bytea) as j, notes::bytea::text as t \
+         from customers where id = 1;\n",
+    );
+    assert_eq!(
+        out.trim_end(),
+        format!(r#"|||{{"k": "\\x{masked}"}}|\x{masked}"#),
+        "{err}"
+    );
+
+    let (out, err) = gw.psql_on(
+        "appdb",
+        &agent,
+        "select customer_ssn || 'x' as a, 'x' || customer_ssn as b, \
+                customer_ssn || '_' as c, email || '0' as d \
+         from customers where id = 1;\n\
+         select (customer_ssn || 'x')::int from customers where id = 1;\n",
+    );
+    assert_eq!(
+        out.trim_end(),
+        "[SSN]x|x[SSN]|[SSN]_|a***@example.com0",
+        "{err}"
+    );
+    assert!(err.contains(r#"integer: "[SSN]x""#), "{err}");
+
+    let (_, err) = gw.psql_on(
+        "appdb",
+        &agent,
+        "insert into people values (2, 'Bo', '536221847');\n\
+         update people set name = null where id = 1;\n",
+    );
+    assert!(!err.contains("536221847"), "{err}");
+    assert!(err.contains("Key (ssn)=([SSN]) already exists."), "{err}");
+    assert!(
+        err.contains("Failing row contains (withheld by pii-mask)."),
+        "{err}"
+    );
+
+    // pii-readers see the messages as the server wrote them.
+    let (_, err) = gw.psql_on(
+        "appdb",
+        &gw.token_for("analyst", &["agents", "pii-readers"]),
+        "insert into people values (2, 'Bo', '536221847');\n",
+    );
+    assert!(
+        err.contains("Key (ssn)=(536221847) already exists."),
+        "{err}"
+    );
+}

@@ -114,6 +114,17 @@ pub struct Rule {
     pub label: usize,
 }
 
+impl Rule {
+    /// Whether the rule's column part matches `name`, whatever table it
+    /// names: a server message names a column without its table.
+    pub fn matches_column_name(&self, name: &str) -> bool {
+        self.pattern
+            .parts
+            .last()
+            .is_some_and(|column| glob(column, name))
+    }
+}
+
 struct Exemption {
     groups: Vec<String>,
     labels: u64,

@@ -8,18 +8,24 @@
 //! text (an array, a composite row, `inet`, an extension type) is scanned
 //! and becomes NULL if it holds anything; so does a bytea cell, scanned as
 //! the bytes it holds (`email::bytea` is the address in hex); numbers,
-//! dates, times, booleans and uuids are not scanned. Bodies: see [`body`].
-//! Every masked value is counted per entity in the answer's `detections`.
+//! dates, times, booleans and uuids are not scanned. Bodies: see [`body`];
+//! server messages reach the plugin as bodies, where column rules mask the
+//! values they name (see [`messages`]). Wherever text is scanned, bytea
+//! hex runs in it (`{"\\x6164…"}`) are decoded and scanned too (see
+//! [`bytea`]). Every masked value is counted per entity in the answer's
+//! `detections`.
 //!
 //! The configuration reference is in the repository README (section
 //! "pii-mask"); `examples/pii-mask.toml` is a working example.
 
 pub mod body;
+pub mod bytea;
 pub mod config;
 pub mod detect;
 pub mod entity;
 pub mod json;
 pub mod mask;
+pub mod messages;
 
 use sluice_plugin_sdk::types::{
     CellEdit, Column, Detection, HttpBody, MaskedBody, MaskedRows, Row, Session, ValueFormat,
@@ -291,11 +297,16 @@ impl Masker for PiiMask {
     }
 
     fn mask_body(&self, session: &Session, body: &HttpBody) -> Result<MaskedBody, String> {
-        let entities = self.settings.detect & !self.settings.exempt_labels(session);
-        if entities == 0 {
+        let exempt = self.settings.exempt_labels(session);
+        let entities = self.settings.detect & !exempt;
+        let rules = messages::Rules::new(&self.settings.rules, exempt);
+        if entities == 0 && rules.is_none() {
             return Ok(MaskedBody::unchanged());
         }
         let mut engine = Engine::new(&self.settings.masking, entities);
+        // Server messages name column values (`Key (ssn)=(…)`) that column
+        // rules mask; a body can be one.
+        engine.messages = rules;
         Ok(
             match body::mask(&mut engine, &body.content_type, &body.body) {
                 Some(masked) => MaskedBody::replaced(masked, self.detections(&engine.counts)),

@@ -8,6 +8,7 @@ use sha2::Sha256;
 use crate::detect::refs::{self, Decoded};
 use crate::detect::{self, Found, email, escapes};
 use crate::entity::{Counts, Entity, Labels};
+use crate::{bytea, messages};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -337,6 +338,9 @@ pub struct Engine<'a> {
     found: Vec<Found>,
     /// The value being scanned with its character references decoded.
     refs: Decoded,
+    /// Column rules for the values server messages name (bodies only:
+    /// see [`messages`]).
+    pub messages: Option<messages::Rules<'a>>,
 }
 
 impl<'a> Engine<'a> {
@@ -347,6 +351,68 @@ impl<'a> Engine<'a> {
             counts: Counts::default(),
             found: Vec::new(),
             refs: Decoded::default(),
+            messages: None,
+        }
+    }
+
+    /// Masks `text` as `scan` does, after two steps that reveal
+    /// what it would miss: the values of columns that column rules mask,
+    /// where a server message names them (see [`messages`]), and the bytes
+    /// of every bytea hex run (see [`bytea`]), which are masked as a value
+    /// of their own and written back in hex: a text stays a text, and the
+    /// hex of `[EMAIL]` is a bytea literal still. Where strategy `null`
+    /// applies and `null_ok`, the whole value is null, as for any match.
+    pub fn text(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
+        if let Some(rules) = self.messages
+            && let Some(rewritten) = messages::rewrite(self, rules, text)
+        {
+            return match self.hex_runs(&rewritten, null_ok, out) {
+                Outcome::Unchanged => {
+                    out.extend_from_slice(&rewritten);
+                    Outcome::Replaced
+                }
+                outcome => outcome,
+            };
+        }
+        self.hex_runs(text, null_ok, out)
+    }
+
+    fn hex_runs(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
+        let Some(first) = bytea::next_run(text, 0) else {
+            return self.scan(text, null_ok, out);
+        };
+        let (mut staged, mut decoded, mut masked) = (Vec::new(), Vec::new(), Vec::new());
+        let mut copied = 0;
+        let mut next = Some(first);
+        while let Some(run) = next {
+            decoded.clear();
+            bytea::decode(&text[run.digits..run.end], &mut decoded);
+            masked.clear();
+            // Decoded, a run is half as long: nested runs (a bytea of a
+            // bytea's text) end.
+            match self.text(&decoded, null_ok, &mut masked) {
+                Outcome::Null => return Outcome::Null,
+                Outcome::Replaced => {
+                    staged.extend_from_slice(&text[copied..run.digits]);
+                    bytea::encode(&masked, &mut staged);
+                    copied = run.end;
+                }
+                Outcome::Unchanged => {}
+            }
+            next = bytea::next_run(text, run.end);
+        }
+        if copied == 0 {
+            return self.scan(text, null_ok, out);
+        }
+        // The rest is scanned as text still: `\x41…` may be a JavaScript
+        // escape followed by digits that are a card number.
+        staged.extend_from_slice(&text[copied..]);
+        match self.scan(&staged, null_ok, out) {
+            Outcome::Unchanged => {
+                out.extend_from_slice(&staged);
+                Outcome::Replaced
+            }
+            outcome => outcome,
         }
     }
 
@@ -357,7 +423,7 @@ impl<'a> Engine<'a> {
     /// masked form is written from the decoded value, with any `"`, `'`,
     /// `<`, `>`, `&` and `\` in it written as character references (see
     /// [`escape_markup`]).
-    pub fn text(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
+    fn scan(&mut self, text: &[u8], null_ok: bool, out: &mut Vec<u8>) -> Outcome {
         let decoded = self.refs.decode(text);
         let scanned: &[u8] = if decoded { &self.refs.text } else { text };
         detect::scan(scanned, self.entities, &mut self.found);

@@ -64,6 +64,15 @@ pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usi
             break;
         }
     }
+    let scanned = end;
+    domain_end(text, domain, end)
+        .or_else(|| identifier(text, start, domain, scanned))
+        .map(|end| (start, end))
+}
+
+/// Where the domain starting at `domain` and running at most to `end`
+/// ends, if it is a valid one.
+fn domain_end(text: &[u8], domain: usize, mut end: usize) -> Option<usize> {
     loop {
         // A sentence may end right after the address.
         loop {
@@ -76,7 +85,7 @@ pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usi
             }
         }
         if valid_domain(&text[domain..end]) {
-            return Some((start, end));
+            return Some(end);
         }
         // Or end with a full stop followed by a number
         // (`ann@example.com。4242 …`). Only the first 253 bytes can be a
@@ -85,6 +94,23 @@ pub fn around(text: &[u8], at: usize, width: usize, floor: usize) -> Option<(usi
             .rev()
             .find(|&i| full_stop_at(text, i).is_some())?;
     }
+}
+
+/// An address cut at its first dot and quoted whole, as PostgreSQL
+/// quotes an identifier it read from one: `schema "ann@example" does not
+/// exist` (from `'ann@example.com'::regclass`). Only a quoted, dotless
+/// domain of a letter and 2–63 letters, digits and `-` (not ending with
+/// one); unquoted, `user@localhost` is no address.
+fn identifier(text: &[u8], start: usize, domain: usize, end: usize) -> Option<usize> {
+    let label = &text[domain..end];
+    let quoted = start > 0 && text[start - 1] == b'"' && text.get(end) == Some(&b'"');
+    let plausible = (2..=63).contains(&label.len())
+        && label[0].is_ascii_alphabetic()
+        && label[label.len() - 1] != b'-'
+        && label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+    (quoted && plausible).then_some(end)
 }
 
 /// The length of a full stop at `i` that IDNA (UTS #46) reads as the `.`
@@ -186,7 +212,14 @@ fn valid_domain(domain: &[u8]) -> bool {
         labels += 1;
         last = label;
     }
-    let alphabetic = last.len() >= 2 && last.iter().all(|b| b.is_ascii_alphabetic() || *b >= 0x80);
+    // Letters or digits glued to a top-level domain (`ann@example.com0`)
+    // are read as part of it, so the whole address goes: a top-level
+    // label is its first two letters, then letters or digits.
+    let alphabetic = last.len() >= 2
+        && last[..2]
+            .iter()
+            .all(|b| b.is_ascii_alphabetic() || *b >= 0x80)
+        && last.iter().all(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
     // An internationalised top-level domain in its ASCII form (`.xn--p1ai`
     // is `.рф`); the label rules above already hold for it.
     let punycode = last.len() > 4

@@ -4,8 +4,6 @@
 //! exactly as long as the registry says for that country, and passing the
 //! ISO 7064 mod-97 check. Letters may be in either case.
 
-use super::is_word;
-
 /// Country codes and IBAN lengths of the SWIFT IBAN registry.
 #[rustfmt::skip]
 const LENGTHS: &[(&[u8; 2], usize)] = &[
@@ -55,7 +53,12 @@ pub fn iban(text: &[u8], start: usize) -> Option<usize> {
             _ => return None,
         }
     }
-    if text.get(i).is_some_and(|b| is_word(*b) || *b == b'@') {
+    // A letter or digit glued on makes a longer code; `_` does not
+    // (`DE89370400440532013000_old`).
+    if text
+        .get(i)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'@')
+    {
         return None;
     }
     mod97(&chars[..len]).then_some(i)

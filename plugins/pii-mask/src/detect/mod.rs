@@ -10,9 +10,10 @@
 //! without a digit is never looked at for cards, phones, SSNs, IBANs or IPs.
 //! The second walks the words: an `@` triggers the email check (which looks
 //! back for the local part); the other detectors are tried only where a word
-//! starts, each after a check of the first bytes, and the rest of a word
-//! that matched nothing is skipped. Nothing is allocated unless something
-//! is found.
+//! starts, each after a check of the first bytes; in the rest of a word
+//! only the numbers glued to letters or `_` and the tokens after a `_` are
+//! looked for (see [`numbers`]). Nothing is allocated unless something is
+//! found.
 
 pub(crate) mod email;
 pub(crate) mod escapes;
@@ -200,20 +201,27 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
                     && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
                     && text.get(i + 2).is_some_and(u8::is_ascii_digit)
             };
+            let word_end = i + run(text, i, is_word);
+            // Letters glued to a number do not hide it (see
+            // [`numbers`]), except in a hexadecimal digest or id, where
+            // digit runs are noise.
+            let glue = others && !hex_word(text, i, word_end);
             if word_start
                 && (KIND[usize::from(b)] & plan.starts != 0 || (iban && iban_head()))
-                && let Some(f) = at_word_start(text, i, plan)
+                && let Some(f) = at_word_start(text, i, plan, glue)
             {
                 found.push(f);
                 i = f.end;
                 floor = f.end;
                 continue;
             }
-            // The rest of the word cannot begin anything.
-            i += text[i..]
-                .iter()
-                .position(|b| !is_word(*b))
-                .unwrap_or(text.len() - i);
+            if glue && let Some(f) = glued_in(text, i + 1, word_end, plan) {
+                found.push(f);
+                i = f.end;
+                floor = f.end;
+                continue;
+            }
+            i = word_end;
             continue;
         }
         if b == b'@' || class & ESCAPE != 0 {
@@ -236,9 +244,9 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
                 continue;
             }
         } else if others
-            && word_start
+            && (word_start || (matches!(b, b'+' | b'(') && i > 0 && numbers::glued(text[i - 1])))
             && matches!(b, b'+' | b'(' | b'-' | b':')
-            && let Some(f) = at_word_start(text, i, plan)
+            && let Some(f) = at_word_start(text, i, plan, true)
         {
             found.push(f);
             i = f.end;
@@ -249,9 +257,52 @@ pub fn scan(text: &[u8], enabled: u64, found: &mut Vec<Found>) {
     }
 }
 
-/// The match beginning at `i` (a word start), trying the formats `text[i]`
-/// can begin, the most specific first, each only if its first bytes fit.
-fn at_word_start(text: &[u8], i: usize, plan: Plan) -> Option<Found> {
+/// Bytes of a word made of hexadecimal digits only from which it is read
+/// as a digest or an id (an SHA-1, a MongoDB ObjectId) rather than as
+/// words and numbers glued together.
+const HEX_WORD: usize = 24;
+
+/// The word around `text[i..end]` (`end` its end) is a hexadecimal digest.
+fn hex_word(text: &[u8], i: usize, end: usize) -> bool {
+    let start = text[..i]
+        .iter()
+        .rposition(|b| !is_word(*b))
+        .map_or(0, |p| p + 1);
+    end - start >= HEX_WORD && text[start..end].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// The first value glued inside the word `text[from..end]` (its first
+/// byte excluded): a number after a letter or `_` (`x536-90-4399`,
+/// `card_4242424242424242`), a token or IBAN after `_`
+/// (`iban_DE89…`, `key_AKIA…`). IP addresses are not looked for there
+/// (`v1.2.3.4` is a version).
+fn glued_in(text: &[u8], from: usize, end: usize, plan: Plan) -> Option<Found> {
+    let plan = Plan {
+        entities: plan.entities & !Entity::Ip.bit(),
+        starts: plan.starts & !K_HEX,
+        ..plan
+    };
+    (from..end).find_map(|j| {
+        let (p, b) = (text[j - 1], text[j]);
+        let start = if b.is_ascii_digit() {
+            numbers::glued(p) && plan.starts & K_NUMBER != 0
+        } else {
+            p == b'_'
+                && b.is_ascii_alphabetic()
+                && (KIND[usize::from(b)] & plan.starts != 0 || plan.on(Entity::Iban))
+        };
+        if start {
+            at_word_start(text, j, plan, true)
+        } else {
+            None
+        }
+    })
+}
+
+/// The match beginning at `i` (a word start, or a value glued to a word
+/// when `glue`), trying the formats `text[i]` can begin, the most specific
+/// first, each only if its first bytes fit.
+fn at_word_start(text: &[u8], i: usize, plan: Plan, glue: bool) -> Option<Found> {
     let found = |entity: Entity, (end, shown): (usize, usize)| Found {
         start: i,
         end,
@@ -266,14 +317,14 @@ fn at_word_start(text: &[u8], i: usize, plan: Plan) -> Option<Found> {
         let next = text.get(i + n).copied();
         if plan.on(Entity::Card)
             && (n == 4 || (13..=19).contains(&n))
-            && let Some(end) = numbers::card(text, i)
+            && let Some(end) = numbers::card(text, i, glue)
         {
             return Some(found(Entity::Card, (end, 0)));
         }
         if plan.on(Entity::Ssn)
             && n == 3
             && matches!(next, Some(b'-' | b' ' | b'.'))
-            && let Some(end) = numbers::ssn(text, i)
+            && let Some(end) = numbers::ssn(text, i, glue)
         {
             return Some(found(Entity::Ssn, (end, 0)));
         }
@@ -287,7 +338,7 @@ fn at_word_start(text: &[u8], i: usize, plan: Plan) -> Option<Found> {
         let phone_shape = n == 3 || (n == 1 && b == b'1') || (b == b'0' && n >= 2);
         if plan.on(Entity::Phone)
             && phone_shape
-            && let Some(end) = numbers::phone(text, i)
+            && let Some(end) = numbers::phone(text, i, glue)
         {
             return Some(found(Entity::Phone, (end, 0)));
         }
@@ -295,7 +346,9 @@ fn at_word_start(text: &[u8], i: usize, plan: Plan) -> Option<Found> {
     }
     match b {
         b'+' | b'(' => {
-            let phone = plan.on(Entity::Phone).then(|| numbers::phone(text, i));
+            let phone = plan
+                .on(Entity::Phone)
+                .then(|| numbers::phone(text, i, glue));
             return phone.flatten().map(|end| found(Entity::Phone, (end, 0)));
         }
         b'-' => {

@@ -22,11 +22,20 @@
 //!   Bare runs that do not start with `+` or `0`, and shapes such as
 //!   `2024-01-15`, `15.01.2024`, `10:30:00`, `1,234.56` never match.
 //!
-//! Every match must stand alone: not inside a word, not glued to an `@`,
-//! not continued by `.5`, `:30`, `/12` or `-3`, nor preceded by a digit and
+//! Every match must stand alone: not glued to a digit or an `@`, not
+//! continued by `.5`, `:30`, `/12` or `-3`, nor preceded by a digit and
 //! `-` (`1-536-90-4399`) or a minus sign. A hyphen after a letter is fine
 //! (`x-ssn-536-90-4399`), except before a phone that is one bare run of
 //! digits, which is more likely an id (`ORD-0612345678`).
+//!
+//! Letters and `_` glued on (`536-90-4399x`, `x4242424242424242`,
+//! `+1 415 555 2671_`) do not hide a number whose shape is its own: a card,
+//! a dashed SSN, a phone with `+`, parentheses or separators. They do hide
+//! the shapes that letters make ambiguous: an SSN spaced or dotted
+//! (`v536.90.4399` reads as a version), a phone that is one bare run of
+//! digits (`ORD0612345678` is an id). A digit glued on makes another,
+//! longer number (`536-90-43991`), and is never read past. The caller
+//! turns glue off inside hexadecimal digests (see [`super::scan`]).
 //!
 //! Separators are ASCII here: Unicode spaces and dashes (no-break space,
 //! non-breaking hyphen, …) reach the detectors as the ASCII ones they look
@@ -95,22 +104,28 @@ fn digit(b: &u8) -> bool {
 /// after a minus sign or the dash of a longer dashed number
 /// (`1-536-90-4399`). A hyphen after a letter joins a name to the number
 /// (`x-ssn-536-90-4399`, a header name written out), and the number stands
-/// alone.
-fn start_ok(text: &[u8], i: usize) -> bool {
+/// alone. With `glue`, a letter or `_` may precede it (see the module
+/// comment).
+fn start_ok(text: &[u8], i: usize, glue: bool) -> bool {
     let Some(&p) = i.checked_sub(1).and_then(|k| text.get(k)) else {
         return true;
     };
     if p == b'-' {
         return i >= 2 && (text[i - 2].is_ascii_alphabetic() || text[i - 2] >= 0x80);
     }
+    if glue && glued(p) {
+        return true;
+    }
     !(is_word(p) || matches!(p, b'.' | b'/' | b'#' | b'$' | b'+' | b'@'))
 }
 
 /// A number may end at `end`: not followed by a word byte, `@`, or a
-/// separator and another digit (`.5`, `:30`, `/12`, `-3`).
-fn end_ok(text: &[u8], end: usize) -> bool {
+/// separator and another digit (`.5`, `:30`, `/12`, `-3`). With `glue`, a
+/// letter or `_` may follow it.
+fn end_ok(text: &[u8], end: usize, glue: bool) -> bool {
     match text.get(end) {
         None => true,
+        Some(&b) if glue && glued(b) => true,
         Some(&b) => {
             let glued = is_word(b) || b == b'@';
             let continued =
@@ -120,13 +135,21 @@ fn end_ok(text: &[u8], end: usize) -> bool {
     }
 }
 
+/// Word bytes that are not digits: they cannot lengthen a number.
+pub(super) fn glued(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
 // ---------------------------------------------------------------- cards
 
-pub fn card(text: &[u8], start: usize) -> Option<usize> {
-    if !start_ok(text, start) {
+pub fn card(text: &[u8], start: usize, glue: bool) -> Option<usize> {
+    let g = groups(text, start, b" -._");
+    // Dots and underscores glued to letters make a version or a name
+    // (`v4242.4242.4242.4242`, `x_4242_4242_4242_4242`).
+    let glue = glue && (g.len == 1 || matches!(text[g.ends[0]], b' ' | b'-'));
+    if !start_ok(text, start, glue) {
         return None;
     }
-    let g = groups(text, start, b" -._");
     // The longest run of groups that is a card: a number followed by other
     // figures ("4242 4242 4242 4242 12 28") is still found.
     (0..g.len).rev().find_map(|k| {
@@ -134,7 +157,7 @@ pub fn card(text: &[u8], start: usize) -> Option<usize> {
         let grouped_ok = k == 0 || g.size(0) == 4;
         (grouped_ok
             && (13..=19).contains(&g.digits[k])
-            && end_ok(text, end)
+            && end_ok(text, end, glue)
             && valid_card(&text[start..end]))
         .then_some(end)
     })
@@ -224,8 +247,10 @@ fn issuer_ok(d: &[u8]) -> bool {
 
 // ---------------------------------------------------------------- SSN
 
-pub fn ssn(text: &[u8], start: usize) -> Option<usize> {
-    if !start_ok(text, start) {
+pub fn ssn(text: &[u8], start: usize, glue: bool) -> Option<usize> {
+    // Only the dashed form is its own shape next to letters.
+    let glue = glue && text.get(start + 3) == Some(&b'-');
+    if !start_ok(text, start, glue) {
         return None;
     }
     let g = groups(text, start, b"- .");
@@ -233,7 +258,7 @@ pub fn ssn(text: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let end = g.ends[2];
-    if !end_ok(text, end) {
+    if !end_ok(text, end, glue) {
         return None;
     }
     let num = |a: usize, b: usize| {
@@ -252,42 +277,46 @@ pub fn ssn(text: &[u8], start: usize) -> Option<usize> {
 
 // ---------------------------------------------------------------- phones
 
-pub fn phone(text: &[u8], start: usize) -> Option<usize> {
-    if !start_ok(text, start) {
+pub fn phone(text: &[u8], start: usize, glue: bool) -> Option<usize> {
+    if !start_ok(text, start, glue) {
         return None;
     }
-    let end = dialled(text, start)?;
-    // After a name and a hyphen, one bare run of digits is an id
-    // (`ORD-0612345678`); a number with its own separators, `+` or
-    // parentheses is still a phone (`x-phone-415-555-2671`).
-    let id =
-        start > 0 && text[start - 1] == b'-' && text[start..end].iter().all(u8::is_ascii_digit);
+    let end = dialled(text, start, glue)?;
+    // After a name and a hyphen, or glued to letters, one bare run of
+    // digits is an id (`ORD-0612345678`, `ORD0612345678`); a number with
+    // its own separators, `+` or parentheses is still a phone
+    // (`x-phone-415-555-2671`, `tel415-555-2671`).
+    let bare = text[start..end].iter().all(u8::is_ascii_digit);
+    let id = bare
+        && ((start > 0 && text[start - 1] == b'-')
+            || !start_ok(text, start, false)
+            || !end_ok(text, end, false));
     (!id).then_some(end)
 }
 
 /// The phone number starting at `start`, whatever precedes it.
-fn dialled(text: &[u8], start: usize) -> Option<usize> {
+fn dialled(text: &[u8], start: usize, glue: bool) -> Option<usize> {
     match text[start] {
-        b'+' => international(text, start + 1, 8),
-        b'0' if text.get(start + 1) == Some(&b'0') => international(text, start + 2, 9),
-        b'(' => parenthesized(text, start),
+        b'+' => international(text, start + 1, 8, glue),
+        b'0' if text.get(start + 1) == Some(&b'0') => international(text, start + 2, 9, glue),
+        b'(' => parenthesized(text, start, glue),
         b'1' if matches!(text.get(start + 1), Some(b' ' | b'-' | b'.'))
             && text.get(start + 2) == Some(&b'(') =>
         {
-            parenthesized(text, start + 2).filter(|_| {
+            parenthesized(text, start + 2, glue).filter(|_| {
                 // "1 (415) 555-2671": only a North American number follows a 1.
                 text.get(start + 3)
                     .is_some_and(|b| (b'2'..=b'9').contains(b))
             })
         }
-        _ => nanp(text, start).or_else(|| trunk(text, start)),
+        _ => nanp(text, start, glue).or_else(|| trunk(text, start, glue)),
     }
 }
 
 /// After `+` or `00`: a country code and subscriber number, `min`–15
 /// digits, with single separators and at most one parenthesised group
 /// (`(0)` is the trunk prefix, not dialled from abroad, so not counted).
-fn international(text: &[u8], i: usize, min: usize) -> Option<usize> {
+fn international(text: &[u8], i: usize, min: usize, glue: bool) -> Option<usize> {
     if !text.get(i).is_some_and(|b| (b'1'..=b'9').contains(b)) {
         return None;
     }
@@ -314,7 +343,7 @@ fn international(text: &[u8], i: usize, min: usize) -> Option<usize> {
         if digits > 15 {
             break;
         }
-        if digits >= min && end_ok(text, j) {
+        if digits >= min && end_ok(text, j, glue) {
             best = Some(j);
         }
         // Grouped numbers reach 11+ digits only in their last group; going
@@ -338,7 +367,7 @@ fn international(text: &[u8], i: usize, min: usize) -> Option<usize> {
 }
 
 /// `(415) 555-2671` or `(020) 7946 0958`.
-fn parenthesized(text: &[u8], i: usize) -> Option<usize> {
+fn parenthesized(text: &[u8], i: usize, glue: bool) -> Option<usize> {
     let n = run(text, i + 1, |b| b.is_ascii_digit());
     if !(2..=5).contains(&n) || text.get(i + 1 + n) != Some(&b')') {
         return None;
@@ -353,7 +382,7 @@ fn parenthesized(text: &[u8], i: usize) -> Option<usize> {
         return (0..g.len)
             .rev()
             .map(|k| (g.ends[k], n + g.digits[k]))
-            .find(|&(end, total)| (9..=11).contains(&total) && end_ok(text, end))
+            .find(|&(end, total)| (9..=11).contains(&total) && end_ok(text, end, glue))
             .map(|(end, _)| end);
     }
     let nanp = n == 3
@@ -362,11 +391,11 @@ fn parenthesized(text: &[u8], i: usize) -> Option<usize> {
         && g.size(0) == 3
         && g.size(1) == 4
         && text[j] >= b'2';
-    (nanp && end_ok(text, g.ends[1])).then_some(g.ends[1])
+    (nanp && end_ok(text, g.ends[1], glue)).then_some(g.ends[1])
 }
 
 /// `415-555-2671`, `1.415.555.2671`, `415 555 2671`: separators required.
-fn nanp(text: &[u8], i: usize) -> Option<usize> {
+fn nanp(text: &[u8], i: usize, glue: bool) -> Option<usize> {
     let g = groups(text, i, b" -.");
     let off = usize::from(g.len >= 4 && g.size(0) == 1 && text[i] == b'1');
     if g.len < off + 3 || g.size(off) != 3 || g.size(off + 1) != 3 || g.size(off + 2) != 4 {
@@ -375,23 +404,23 @@ fn nanp(text: &[u8], i: usize) -> Option<usize> {
     let area = if off == 0 { i } else { g.ends[0] + 1 };
     let exchange = g.ends[off] + 1;
     let end = g.ends[off + 2];
-    (text[area] >= b'2' && text[exchange] >= b'2' && end_ok(text, end)).then_some(end)
+    (text[area] >= b'2' && text[exchange] >= b'2' && end_ok(text, end, glue)).then_some(end)
 }
 
 /// A national number with a trunk `0`, e.g. `020 7946 0958`, `0612345678`.
-fn trunk(text: &[u8], i: usize) -> Option<usize> {
+fn trunk(text: &[u8], i: usize, glue: bool) -> Option<usize> {
     if text[i] != b'0' || !text.get(i + 1).is_some_and(|b| (b'1'..=b'9').contains(b)) {
         return None;
     }
     let g = groups(text, i, b" -./");
     if g.len == 1 {
         let end = g.ends[0];
-        return ((10..=11).contains(&g.digits[0]) && end_ok(text, end)).then_some(end);
+        return ((10..=11).contains(&g.digits[0]) && end_ok(text, end, glue)).then_some(end);
     }
     (1..g.len)
         .rev()
         .filter(|&k| (0..=k).all(|m| (2..=8).contains(&g.size(m))))
         .map(|k| (g.ends[k], g.digits[k]))
-        .find(|&(end, total)| (9..=11).contains(&total) && end_ok(text, end))
+        .find(|&(end, total)| (9..=11).contains(&total) && end_ok(text, end, glue))
         .map(|(end, _)| end)
 }

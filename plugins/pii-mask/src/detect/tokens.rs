@@ -101,9 +101,10 @@ pub fn prefixed(text: &[u8], i: usize) -> Option<(usize, usize)> {
         .find_map(|t| {
             let body = i + t.prefix.len();
             let n = run(text, body, t.charset);
-            let end = body + n;
-            let alone = !text.get(end).is_some_and(|b| is_word(*b));
-            ((t.min..=t.max).contains(&n) && alone).then_some((end, t.prefix.len()))
+            // The run takes every byte the format allows, so a word byte
+            // after it (`_`, a lower-case letter after an AWS key id) is
+            // glued on, not part of a longer token.
+            ((t.min..=t.max).contains(&n)).then_some((body + n, t.prefix.len()))
         })
 }
 

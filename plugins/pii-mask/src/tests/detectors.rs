@@ -275,9 +275,10 @@ fn invalid_card_numbers_are_not_cards() {
         "9999999999999995",
         "0000 0000 0000 0000",
         "424242424242424", // Visa has no 15-digit numbers
-        // Too long, glued to a word, or odd grouping.
+        // Too long, glued to a digit, or odd grouping (letters glued on
+        // do not hide a card: see `boundaries`).
         "42424242424242424242",
-        "x4242424242424242",
+        "14242424242424242",
         "424 2424 2424 2424 2",
     ] {
         assert!(
@@ -304,7 +305,7 @@ fn social_security_numbers() {
         "219-09-9999",
         "536-90-43991",
         "536-90-4399-1",
-        "a536-90-4399",
+        "1536-90-4399",
     ] {
         assert!(
             !found(text).iter().any(|(e, _)| *e == Ssn),

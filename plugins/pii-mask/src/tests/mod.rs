@@ -2,10 +2,13 @@
 //! strategy, exemptions, column rules, rows and bodies.
 
 mod bodies;
+mod boundaries;
+mod bytea;
 mod confusables;
 mod detectors;
 mod escapes;
 mod keep;
+mod messages;
 mod rows;
 mod separators;
 mod strategies;
