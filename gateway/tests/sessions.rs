@@ -404,6 +404,57 @@ async fn a_suspended_portal_is_recorded_with_its_rows() {
     );
 }
 
+/// Rows of a command whose tag has no count (`EXPLAIN`, `SHOW`) are the
+/// rows relayed for it, and the values masked in an error are counted as
+/// those in rows are: in the recording, the replay and the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_and_masked_errors_are_counted_when_no_tag_says() {
+    let pg = TestPostgres::start();
+    seed(&pg);
+    let gw = start(&pg, "");
+    let mut s = common::raw::RawSession::connect(&gw, "agents").await;
+    let explain = s
+        .query("explain select * from customers order by email")
+        .await;
+    assert!(explain.rows.len() > 1, "{explain:?}");
+    assert_eq!(s.query("show timezone").await.rows.len(), 1);
+    let cast = s
+        .query("select email::int from customers where id = 1")
+        .await;
+    assert_eq!(cast.code(), Some("22P02"), "{cast:?}");
+    assert!(cast.error.unwrap().1.contains("[EMAIL]"));
+    s.terminate().await;
+
+    let session = ended_session(&gw, "agent-1");
+    let counts: Vec<(Value, Value)> = statements_of(&gw, &session)
+        .iter()
+        .map(|e| (e["rows"].clone(), e["masked"].clone()))
+        .collect();
+    let none = serde_json::json!({});
+    let expected = [
+        (explain.rows.len().into(), none.clone()),
+        (1.into(), none),
+        (0.into(), serde_json::json!({"email": 1})),
+    ];
+    assert_eq!(counts, expected);
+    let replay = sluice(
+        &gw,
+        &["sessions", "replay", session["id"].as_str().unwrap()],
+    );
+    assert!(
+        replay.contains(&format!("EXPLAIN; {} row(s)", explain.rows.len())),
+        "{replay}"
+    );
+    assert!(replay.contains("SHOW; 1 row(s)"), "{replay}");
+    assert!(replay.contains("masked email=1"), "{replay}");
+    let audited: Vec<(Value, Value)> = common::process::read_log(&gw.state_dir())
+        .into_iter()
+        .filter(|r| r.kind == "statement.completed")
+        .map(|r| (r.detail["rows"].clone(), r.detail["masked"].clone()))
+        .collect();
+    assert_eq!(audited, expected);
+}
+
 /// Retention deletes finished recordings past `max_age` and puts what it
 /// deleted (size and SHA-256) in the audit log, which still verifies.
 #[test]

@@ -94,7 +94,8 @@ struct Completion {
     error: Option<SqlError>,
     masked: BTreeMap<String, u64>,
     rows_seen: RowsCapture,
-    /// Rows sent since the last CommandComplete, which counts its own.
+    /// Rows sent since the last CommandComplete, which counts its own
+    /// (these, when its tag has no count).
     uncounted: u64,
 }
 

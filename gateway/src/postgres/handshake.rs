@@ -191,17 +191,21 @@ pub async fn accept(
     let direct = matches!(tcp.peek(&mut first).await, Ok(1)) && first[0] == TLS_HANDSHAKE;
     let mut io: Pin<Box<dyn ServerIo>> = Box::pin(tcp);
     let mut tls = false;
-    let mut tried_tls = false;
+    // As PostgreSQL: one request of each kind, and none once encrypted.
+    // A declined one may be followed by the other kind (clients try GSS
+    // then TLS, or TLS then GSS); a repeated one is not a request the
+    // server knows, and it refuses it as an unknown protocol version.
+    let (mut ssl_done, mut gss_done) = (false, false);
     if direct {
         io = direct_tls(io, settings).await?;
         tls = true;
-        tried_tls = true;
+        (ssl_done, gss_done) = (true, true);
     }
     let startup = loop {
         let body = frame::read_startup(&mut io, MAX_STARTUP_BYTES).await?;
         match startup::parse(&body) {
-            Ok(StartupPacket::Ssl) if !tried_tls => {
-                tried_tls = true;
+            Ok(StartupPacket::Ssl) if !ssl_done => {
+                ssl_done = true;
                 match &settings.tls {
                     Some(config) => {
                         io.write_all(b"S").await.map_err(FrameError::Io)?;
@@ -209,6 +213,7 @@ pub async fn accept(
                         // Without ALPN, or with it: as PostgreSQL 17 does.
                         io = tls_accept(io, config).await?.0;
                         tls = true;
+                        gss_done = true;
                     }
                     None => {
                         io.write_all(b"N").await.map_err(FrameError::Io)?;
@@ -216,19 +221,26 @@ pub async fn accept(
                 }
             }
             // No Kerberos: decline, the client continues without it.
-            Ok(StartupPacket::Gssenc) if !tls => {
+            Ok(StartupPacket::Gssenc) if !gss_done => {
+                gss_done = true;
                 io.write_all(b"N").await.map_err(FrameError::Io)?;
             }
             Ok(StartupPacket::Cancel { pid, secret }) => {
                 return Ok(Accepted::Cancel { pid, secret, io });
             }
             Ok(StartupPacket::Startup(m)) => break m,
-            Ok(_) => {
+            Ok(StartupPacket::Ssl | StartupPacket::Gssenc) => {
+                let code = u32::from_be_bytes(body[..4].try_into().unwrap_or_default());
                 return Err(refuse(
                     &mut *io,
-                    sqlstate::PROTOCOL_VIOLATION,
+                    sqlstate::FEATURE_NOT_SUPPORTED,
                     protocol("protocol_violation"),
-                    "unexpected repeated encryption request".into(),
+                    format!(
+                        "unsupported frontend protocol {}.{}: server supports 3.0 to 3.{}",
+                        code >> 16,
+                        code & 0xffff,
+                        startup::NEWEST_MINOR
+                    ),
                 )
                 .await);
             }

@@ -215,23 +215,22 @@ impl PgListener {
                 .map(|leeway| agent.identity.expires_at + leeway),
             phases: Default::default(),
         };
-        let settings::Startup { settings, params } =
-            match settings::startup(&ctx, &agent.startup.params).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::info!("session refused: {e}");
-                    self.session_failed(&session, peer, e.message.clone());
-                    let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
-                    let _ = frame::write_frames(&mut agent.io, &[f]).await;
-                    return;
-                }
-            };
-        let upstream = match Upstream::connect(&conn.upstream, &params).await {
+        let startup = match settings::startup(&ctx, &agent.startup.params).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::info!("session refused: {e}");
+                self.session_failed(&session, peer, e.message.clone());
+                let f = error_response(Severity::Fatal, &e.sqlstate, &e.message);
+                let _ = frame::write_frames(&mut agent.io, &[f]).await;
+                return;
+            }
+        };
+        let upstream = match Upstream::connect(&conn.upstream, &startup.params).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!("upstream connection failed: {e}");
                 self.session_failed(&session, peer, format!("upstream connection failed: {e}"));
-                let f = match settings::server_refusal(&settings, &e).or_else(|| busy(&e)) {
+                let f = match settings::server_refusal(&startup, &e).or_else(|| busy(&e)) {
                     // The client's own setting, or a server that cannot take
                     // a session now: the client's to see (it may retry).
                     Some((code, message)) => error_response(Severity::Fatal, code, &message),
@@ -330,7 +329,8 @@ impl PgListener {
                 .with("application_name", agent.startup.get("application_name"))
                 .with(
                     "settings",
-                    settings
+                    startup
+                        .settings
                         .iter()
                         .map(|s| (s.name.clone(), s.value.clone().into()))
                         .collect::<serde_json::Map<_, _>>(),

@@ -30,7 +30,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::plugins::bindings::types::Session;
+use crate::plugins::bindings::types::{Detection, Session};
 use crate::plugins::{Chain, TextsError};
 
 use super::frame::{self, BodyReader, Frame};
@@ -66,14 +66,19 @@ pub enum MessageMaskError {
     Nul,
 }
 
-/// The message as it may reach the agent: `f` itself when no text of it is
-/// shown to the maskers or none changed.
-pub async fn mask(chain: &Chain, session: &Session, f: Frame) -> Result<Frame, MessageMaskError> {
+/// The message as it may reach the agent (`f` itself when no text of it
+/// is shown to the maskers or none changed), and what the maskers found in
+/// an error or notice, which belongs to the statement it answers.
+pub async fn mask(
+    chain: &Chain,
+    session: &Session,
+    f: Frame,
+) -> Result<(Frame, Vec<Detection>), MessageMaskError> {
     match f.tag {
         b'E' | b'N' => error_fields(chain, session, f).await,
-        b'A' => notification(chain, session, f).await,
-        b'S' => parameter(chain, session, f).await,
-        _ => Ok(f),
+        b'A' => Ok((notification(chain, session, f).await?, vec![])),
+        b'S' => Ok((parameter(chain, session, f).await?, vec![])),
+        _ => Ok((f, vec![])),
     }
 }
 
@@ -170,14 +175,17 @@ async fn error_fields(
     chain: &Chain,
     session: &Session,
     f: Frame,
-) -> Result<Frame, MessageMaskError> {
+) -> Result<(Frame, Vec<Detection>), MessageMaskError> {
     let shown: Vec<&[u8]> = frame::raw_error_fields(&f.body)
         .filter(|(code, _)| shown_field(*code))
         .map(|(_, v)| v)
         .collect();
-    match mask_texts(chain, session, &shown).await? {
-        None => Ok(f),
-        Some(masked) => Ok(Frame::new(f.tag, with_shown_fields(&f.body, &masked))),
+    match counted_mask_texts(chain, session, &shown).await? {
+        None => Ok((f, vec![])),
+        Some((masked, found)) => {
+            let body = with_shown_fields(&f.body, &masked);
+            Ok((Frame::new(f.tag, body), found))
+        }
     }
 }
 
@@ -254,6 +262,17 @@ async fn mask_texts(
     session: &Session,
     texts: &[&[u8]],
 ) -> Result<Option<Vec<String>>, MessageMaskError> {
+    Ok(counted_mask_texts(chain, session, texts)
+        .await?
+        .map(|(masked, _)| masked))
+}
+
+/// [`mask_texts`], with what the maskers reported finding.
+async fn counted_mask_texts(
+    chain: &Chain,
+    session: &Session,
+    texts: &[&[u8]],
+) -> Result<Option<(Vec<String>, Vec<Detection>)>, MessageMaskError> {
     if texts.iter().all(|t| t.is_empty()) {
         return Ok(None);
     }
@@ -261,14 +280,14 @@ async fn mask_texts(
         .iter()
         .map(|t| std::str::from_utf8(t).map_err(|_| MessageMaskError::NotUtf8))
         .collect::<Result<Vec<&str>, _>>()?;
-    let (masked, _) = chain.mask_texts(session, &texts).await?;
+    let (masked, report) = chain.mask_texts(session, &texts).await?;
     if masked.iter().any(|t| t.contains('\0')) {
         return Err(MessageMaskError::Nul);
     }
     if masked.iter().zip(&texts).all(|(m, t)| m == t) {
         return Ok(None);
     }
-    Ok(Some(masked))
+    Ok(Some((masked, report.detections)))
 }
 
 #[cfg(test)]

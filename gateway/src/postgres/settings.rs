@@ -33,6 +33,9 @@ pub struct Startup {
     pub settings: Vec<Setting>,
     /// Every parameter for the upstream's startup packet.
     pub params: Vec<(String, String)>,
+    /// Whether any of `params` is the client's (a setting or a
+    /// presentation parameter), not only the gateway's own.
+    pub from_client: bool,
 }
 
 /// One setting requested at startup.
@@ -77,8 +80,13 @@ pub async fn startup(
     let settings = checked(ctx, client).await?;
     let params = in_server_order(client, &settings);
     within_startup_limit(&params)?;
+    let from_client = !params.is_empty();
     let params = super::parity::upstream_params(&params).map_err(SettingsError::invalid)?;
-    Ok(Startup { settings, params })
+    Ok(Startup {
+        settings,
+        params,
+        from_client,
+    })
 }
 
 /// The startup parameters that carry `settings` (those from `options`
@@ -139,17 +147,42 @@ fn requested(params: &[(String, String)]) -> Result<Vec<Setting>, SettingsError>
             continue;
         }
         match name.as_str() {
-            "replication" => {
-                return Err(SettingsError::unsupported(
-                    "replication connections are not supported through the gateway".into(),
-                ));
-            }
+            "replication" => replication(value)?,
             "options" => from_options.extend(options(value)?),
             _ => out.push(setting(name, value.clone())?),
         }
     }
     from_options.extend(out);
     Ok(from_options)
+}
+
+/// A `replication` parameter that leaves the connection an ordinary one
+/// (`off`, `false`, `0`, `no`…: the server reads it as a boolean) is
+/// dropped, not passed on; one that asks for a walsender is refused.
+fn replication(value: &str) -> Result<(), SettingsError> {
+    match (value, pg_bool(value)) {
+        (_, Some(false)) => Ok(()),
+        ("database", _) | (_, Some(true)) => Err(SettingsError::unsupported(
+            "replication connections are not supported through the gateway".into(),
+        )),
+        (_, None) => Err(SettingsError::invalid(format!(
+            "invalid value for parameter \"replication\": \"{value}\""
+        ))),
+    }
+}
+
+/// `parse_bool`: any prefix of `true`, `false`, `yes`, `no`, at least two
+/// letters of `on` and `off`, `1` or `0`, in any case.
+fn pg_bool(value: &str) -> Option<bool> {
+    let v = value.to_ascii_lowercase();
+    let prefix_of = |word: &str, min: usize| v.len() >= min && word.starts_with(v.as_str());
+    if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || v == "1" {
+        Some(true)
+    } else if prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) || v == "0" {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// The settings in an `options` value, read as the server reads it:
@@ -335,12 +368,13 @@ pub fn within_startup_limit(params: &[(String, String)]) -> Result<(), SettingsE
 /// The server's refusal of a startup setting, which the client may see
 /// (`unrecognized configuration parameter`, an invalid value, one that
 /// cannot be set at startup or by this role): errors of classes 22, 42 and
-/// 55 about a parameter, when settings were passed. Other startup errors
-/// (authentication, a missing database, no CONNECT privilege) concern the
-/// gateway's credentials and stay hidden; so does a refusal in another
-/// language than the server's English (`lc_messages`).
+/// 55 about a parameter, when the client's parameters were passed (checked
+/// settings, or presentation ones such as an unknown `TimeZone`). Other
+/// startup errors (authentication, a missing database, no CONNECT
+/// privilege) concern the gateway's credentials and stay hidden; so does a
+/// refusal in another language than the server's English (`lc_messages`).
 pub fn server_refusal<'a>(
-    settings: &[Setting],
+    startup: &Startup,
     error: &'a UpstreamError,
 ) -> Option<(&'a str, String)> {
     let UpstreamError::Server { code, message } = error else {
@@ -348,7 +382,7 @@ pub fn server_refusal<'a>(
     };
     let from_a_setting =
         ["22", "42", "55"].iter().any(|c| code.starts_with(c)) && message.contains("parameter");
-    (!settings.is_empty() && from_a_setting).then(|| {
+    (startup.from_client && from_a_setting).then(|| {
         (
             code.as_str(),
             format!("the server refused a startup setting: {message}"),
@@ -453,6 +487,9 @@ mod tests {
         let refused = |p: &[(&str, &str)]| requested(&params(p)).unwrap_err();
         let e = refused(&[("replication", "database")]);
         assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
+        assert_eq!(requested(&params(&[("replication", "Off")])), Ok(vec![]));
+        let e = refused(&[("replication", "maybe")]);
+        assert_eq!(e.sqlstate, sqlstate::INVALID_PARAMETER_VALUE);
         let e = refused(&[("options", "-B 100")]);
         assert_eq!(e.sqlstate, sqlstate::FEATURE_NOT_SUPPORTED);
         assert!(e.message.contains("\"-B\""), "{e}");
@@ -504,7 +541,12 @@ mod tests {
             code: code.into(),
             message: message.into(),
         };
-        let asked = [s("server_version", "1")];
+        let startup = |settings: Vec<Setting>, from_client: bool| Startup {
+            settings,
+            params: vec![],
+            from_client,
+        };
+        let asked = startup(vec![s("server_version", "1")], true);
         let changed = server("55P02", "parameter \"server_version\" cannot be changed");
         assert_eq!(
             server_refusal(&asked, &changed),
@@ -516,7 +558,17 @@ mod tests {
         );
         let unknown = server("42704", "unrecognized configuration parameter \"x\"");
         assert!(server_refusal(&asked, &unknown).is_some());
-        assert!(server_refusal(&[], &unknown).is_none());
+        assert!(server_refusal(&startup(vec![], false), &unknown).is_none());
+        // A presentation parameter is the client's too.
+        let zone = server(
+            "22023",
+            "invalid value for parameter \"TimeZone\": \"Nowhere/Bad\"",
+        );
+        let presented = startup(vec![], true);
+        assert_eq!(
+            server_refusal(&presented, &zone).map(|r| r.0),
+            Some("22023")
+        );
         for hidden in [
             server("28P01", "password authentication failed for user \"app\""),
             server("3D000", "database \"app\" does not exist"),

@@ -66,7 +66,8 @@ pub struct Statement {
     pub commands: Vec<String>,
     #[serde(default)]
     pub rows: u64,
-    /// Values masked in the results, per entity.
+    /// Values masked in the results and in the errors and notices that
+    /// answered the statement, per entity.
     #[serde(default)]
     pub masked: BTreeMap<String, u64>,
     /// From forwarding to the server's ReadyForQuery.

@@ -38,6 +38,23 @@ pub struct RawSession {
 impl RawSession {
     /// A plaintext session to `appdb` as `agent-1` in `group`.
     pub async fn connect(gw: &Gateway, group: &str) -> Self {
+        match Self::login(gw, group, &[]).await {
+            Ok(s) => {
+                assert!(!s.key.1.is_empty(), "no BackendKeyData");
+                s
+            }
+            Err(e) => panic!("login refused: {e:?}"),
+        }
+    }
+
+    /// A plaintext login to `appdb` as `agent-1` in `group`, with `params`
+    /// in the startup message besides user and database: the session, or
+    /// the SQLSTATE and message of the error that refused it.
+    pub async fn login(
+        gw: &Gateway,
+        group: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Self, (String, String)> {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", gw.pg_port))
             .await
             .unwrap();
@@ -47,7 +64,10 @@ impl RawSession {
             key: (0, Vec::new()),
         };
         let mut out = BytesMut::new();
-        frontend::startup_message([("user", "agent-1"), ("database", "appdb")], &mut out).unwrap();
+        let all = [("user", "agent-1"), ("database", "appdb")]
+            .into_iter()
+            .chain(params.iter().copied());
+        frontend::startup_message(all, &mut out).unwrap();
         s.send(&out).await;
         let token = gw.token_for("agent-1", &[group]);
         let (tag, body) = s.next().await;
@@ -59,10 +79,18 @@ impl RawSession {
         let mut out = BytesMut::new();
         frontend::password_message(token.as_bytes(), &mut out).unwrap();
         s.send(&out).await;
-        let ready = s.until_ready().await;
-        assert!(ready.error.is_none(), "{ready:?}");
-        s.key = ready.key.expect("BackendKeyData");
-        s
+        loop {
+            // A refusal is FATAL: the connection closes after it.
+            match s.next().await {
+                (b'E', body) => return Err(error_of(&body)),
+                (b'K', body) => {
+                    let pid = i32::from_be_bytes(body[..4].try_into().unwrap());
+                    s.key = (pid, body[4..].to_vec());
+                }
+                (b'Z', _) => return Ok(s),
+                _ => {}
+            }
+        }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
@@ -115,16 +143,7 @@ impl RawSession {
                     replies.rows.push(values);
                 }
                 b'E' => {
-                    let (mut code, mut message) = (String::new(), String::new());
-                    for field in body.split(|b| *b == 0).filter(|f| !f.is_empty()) {
-                        let value = String::from_utf8_lossy(&field[1..]).into_owned();
-                        match field[0] {
-                            b'C' => code = value,
-                            b'M' => message = value,
-                            _ => {}
-                        }
-                    }
-                    replies.error.get_or_insert((code, message));
+                    replies.error.get_or_insert(error_of(&body));
                 }
                 _ => {}
             }
@@ -240,6 +259,20 @@ impl RawSession {
         self.send(&out).await;
         self.until_ready().await
     }
+}
+
+/// The SQLSTATE and message of an ErrorResponse body.
+pub fn error_of(body: &[u8]) -> (String, String) {
+    let (mut code, mut message) = (String::new(), String::new());
+    for field in body.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let value = String::from_utf8_lossy(&field[1..]).into_owned();
+        match field[0] {
+            b'C' => code = value,
+            b'M' => message = value,
+            _ => {}
+        }
+    }
+    (code, message)
 }
 
 /// COPY data, then CopyDone.

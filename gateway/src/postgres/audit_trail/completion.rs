@@ -10,14 +10,16 @@ use crate::recording::entry::{SqlError, Statement};
 use super::Trail;
 use super::details::Completed;
 
-/// Rows a CommandComplete tag reports (`SELECT 3`, `INSERT 0 1`, …).
-pub(super) fn tag_rows(tag: &str) -> u64 {
+/// Rows a CommandComplete tag reports (`SELECT 3`, `INSERT 0 1`, …), or
+/// `None` for a tag that carries no count (`EXPLAIN`, `SHOW`, `CALL`,
+/// `CREATE TABLE`): whatever rows such a command sent are those relayed.
+pub(super) fn tag_rows(tag: &str) -> Option<u64> {
     let mut words = tag.split_whitespace();
     match words.next() {
         Some("SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" | "FETCH" | "MOVE") => {
-            words.last().and_then(|n| n.parse().ok()).unwrap_or(0)
+            words.last().and_then(|n| n.parse().ok())
         }
-        _ => 0,
+        _ => None,
     }
 }
 
@@ -55,9 +57,9 @@ impl Trail {
                         .unwrap_or_default()
                         .to_string();
                     let mut s = self.lock();
-                    s.done.rows += tag_rows(&tag);
+                    let relayed = std::mem::take(&mut s.done.uncounted) + rows;
+                    s.done.rows += tag_rows(&tag).unwrap_or(relayed);
                     s.done.commands.push(tag);
-                    s.done.uncounted = 0;
                     rows = 0;
                 }
                 b'E' => {

@@ -282,9 +282,15 @@ pub(super) async fn server_to_client(
 async fn masked_message(ctx: &RelayContext, f: Frame) -> Result<Frame, String> {
     match masking_chain(ctx)? {
         None => Ok(f),
-        Some(chain) => messages::mask(&chain, &ctx.session, f)
-            .await
-            .map_err(|e| e.to_string()),
+        Some(chain) => {
+            let (f, found) = messages::mask(&chain, &ctx.session, f)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Counted with the statement whose completion follows, as its
+            // rows' are.
+            ctx.audit.masked(&found);
+            Ok(f)
+        }
     }
 }
 
