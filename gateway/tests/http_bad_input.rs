@@ -1195,3 +1195,52 @@ async fn an_http11_request_without_host_is_refused() {
     );
     assert_eq!(up.count(), 1);
 }
+
+/// A JWT's header is every token's of the same key: its payload or its
+/// signature alone is the agent's token, in a body read for the
+/// guardrails (and an MCP message) as much as in a streamed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwts_payload_or_signature_in_a_body_is_the_token() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let segments: Vec<&str> = token.split('.').collect();
+    let (payload, signature) = (segments[1], segments[2]);
+    let client = gw.client();
+    for body in [
+        format!(r#"{{"a":"{signature}"}}"#),
+        format!(r#"{{"a":"{payload}"}}"#),
+        format!("q={payload}.{signature}"),
+    ] {
+        let resp = client
+            .post(gw.https("/api/echo"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = problem(resp).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(v["reason"], "token_misplaced", "{body}: {v}");
+    }
+    assert_eq!(up.count(), 0);
+}
+
+/// A refusal of a HEAD carries its status and headers without content:
+/// over HTTP/2 a body after it made clients reset the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_of_head_requests_have_no_body() {
+    let up = Upstream::start().await;
+    let gw = start(&up);
+    let token = gw.token("agent-1", &["agents"], "1h");
+    let auth = format!("Authorization: Bearer {token}");
+    for version in ["--http1.1", "--http2"] {
+        let out = gw.curl(&[version, "-I", &gw.https("/api/x")]);
+        assert_eq!(out.status, 401, "{version}: {}", out.stderr);
+        let out = gw.curl(&[version, "-I", "-H", &auth, &gw.https("/nowhere/x")]);
+        assert_eq!(out.status, 404, "{version}: {}", out.stderr);
+        let out = gw.curl(&[version, "-I", "-H", &auth, &gw.https("/api/x")]);
+        assert_eq!(out.status, 200, "{version}: {}", out.stderr);
+    }
+}

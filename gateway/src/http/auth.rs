@@ -180,11 +180,7 @@ impl<'a> TokenSearch<'a> {
     fn new(token: &'a str) -> Self {
         Self {
             token,
-            shortest: super::secrets::token_parts(token)
-                .iter()
-                .map(|p| p.len())
-                .min()
-                .unwrap_or(token.len()),
+            shortest: super::secrets::token_shortest(token),
             needles: std::cell::OnceCell::new(),
         }
     }

@@ -90,6 +90,7 @@ pub async fn handle(
         .get(hyper::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let req = req.map(|b| AgentBody::new(b, expects_continue));
+    let head = req.method() == Method::HEAD;
     let mut rec = ExchangeRecord::new(
         client.session_id.clone(),
         client.peer,
@@ -138,7 +139,17 @@ pub async fn handle(
                 rec.method,
                 rec.raw_path
             );
-            problem.into_response()
+            let resp = problem.into_response();
+            // A HEAD's answer has no content: over HTTP/2, DATA frames
+            // after it make the client reset the stream (PROTOCOL_ERROR)
+            // instead of reading the status.
+            if head {
+                let (mut parts, _) = resp.into_parts();
+                parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                Response::from_parts(parts, body::empty())
+            } else {
+                resp
+            }
         }
     };
     record::attach(resp, rec, activity)

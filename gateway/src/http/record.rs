@@ -351,7 +351,9 @@ struct Scrubber<'a> {
 
 impl Scrubber<'_> {
     fn token(&self, len: usize) -> Option<&Needles> {
-        let token = self.token.filter(|t| len >= t.len())?;
+        let token = self
+            .token
+            .filter(|t| len >= super::secrets::token_shortest(t))?;
         self.token_needles
             .get_or_init(|| Needles::token(token))
             .as_ref()

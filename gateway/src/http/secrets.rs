@@ -334,6 +334,15 @@ pub fn token_parts(token: &str) -> Vec<&[u8]> {
     parts
 }
 
+/// The shortest text that can hold what names the token.
+pub fn token_shortest(token: &str) -> usize {
+    token_parts(token)
+        .iter()
+        .map(|p| p.len())
+        .min()
+        .unwrap_or(token.len())
+}
+
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
