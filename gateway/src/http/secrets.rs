@@ -157,8 +157,9 @@ impl Needles {
 
     /// Where the patterns are in `text`, read as written and with up to
     /// `rounds` rounds of escapes undone: ranges of `text` (escapes whole),
-    /// sorted and merged. With `first`, at most one.
-    fn find(&self, text: &[u8], rounds: usize, first: bool) -> Vec<Range<usize>> {
+    /// sorted and merged. With `first`, at most one. `complete`: `text`
+    /// is held whole (not a stream's chunk that more may follow).
+    fn find(&self, text: &[u8], rounds: usize, first: bool, complete: bool) -> Vec<Range<usize>> {
         let mut found = Vec::new();
         self.raw(text, &mut found, first);
         let mut maps: Vec<Vec<Anchor>> = Vec::new();
@@ -167,7 +168,7 @@ impl Needles {
             if (first && !found.is_empty()) || current.len() < self.shortest {
                 break;
             }
-            let Some(view) = decode(&current, &self.useful) else {
+            let Some(view) = decode(&current, &self.useful, complete) else {
                 break;
             };
             let mut here = Vec::new();
@@ -184,13 +185,13 @@ impl Needles {
 
     /// Whether `text`, held whole, holds a pattern.
     pub fn holds(&self, text: &[u8]) -> bool {
-        !self.find(text, WHOLE, true).is_empty()
+        !self.find(text, WHOLE, true, true).is_empty()
     }
 
     /// `text` with every match replaced by the marker; `None` when there is
     /// none (nothing is copied).
     pub fn replace(&self, text: &[u8]) -> Option<Vec<u8>> {
-        let mut found = self.find(text, WHOLE, false);
+        let mut found = self.find(text, WHOLE, false, true);
         if found.is_empty() {
             return None;
         }
@@ -206,7 +207,7 @@ impl Needles {
                 at = r.end;
             }
             out.extend_from_slice(&text[at..]);
-            found = self.find(&out, WHOLE, false);
+            found = self.find(&out, WHOLE, false, true);
             if found.is_empty() {
                 return Some(out);
             }
@@ -291,7 +292,7 @@ impl Needles {
         let mut n = 0;
         let mut i = 0;
         while i < s.len() {
-            let (b, len) = match unit(s, i, &self.useful) {
+            let (b, len) = match unit(s, i, &self.useful, false) {
                 Unit::Byte(b, len) => (b, len),
                 // The escape may yet decode to the pattern's next byte.
                 Unit::Cut => break,
@@ -399,7 +400,7 @@ fn hex(b: u8) -> Option<u8> {
 /// references, `&#45;`, `&#x2d;`, `&amp;`, as an upstream's error page
 /// escapes what it quotes), to ASCII only (every pattern is ASCII). Anything else is itself: a `\` before another character
 /// stays, and so does the character after it.
-fn unit(text: &[u8], i: usize, useful: &[bool; 256]) -> Unit {
+fn unit(text: &[u8], i: usize, useful: &[bool; 256], complete: bool) -> Unit {
     let b = text[i];
     let rest = &text[i + 1..];
     let hex_run = |from: usize, n: usize| -> Result<u32, bool> {
@@ -444,26 +445,41 @@ fn unit(text: &[u8], i: usize, useful: &[bool; 256]) -> Unit {
                 Err(false) => Unit::Byte(b, 1),
             },
         },
-        b'&' => reference(rest, b, decoded),
+        b'&' => reference(rest, b, complete, decoded),
         _ => Unit::Byte(b, 1),
     }
 }
 
-/// A character reference after its `&`: numeric (up to the digits
-/// [`LONGEST_ESCAPE`] allows, `;` required) or one of XML's five names.
-fn reference(rest: &[u8], amp: u8, decoded: impl Fn(u32, usize) -> Unit) -> Unit {
-    const NAMED: [(&[u8], u8); 5] = [
-        (b"amp;", b'&'),
-        (b"lt;", b'<'),
-        (b"gt;", b'>'),
-        (b"quot;", b'"'),
-        (b"apos;", b'\''),
+/// A character reference after its `&`, read as HTML5 reads text:
+/// numeric (up to the digits [`LONGEST_ESCAPE`] allows; the `;` may be
+/// left out, `&#85&#112`) or one of XML's five names (`amp`, `lt`, `gt`
+/// and `quot` also in capitals and without `;`, as HTML's legacy names).
+/// `complete`: the text ends where it ends (else a reference cut short at
+/// its end may go on in the next chunk).
+fn reference(rest: &[u8], amp: u8, complete: bool, decoded: impl Fn(u32, usize) -> Unit) -> Unit {
+    const NAMED: [(&[u8], u8, bool); 9] = [
+        (b"amp", b'&', true),
+        (b"AMP", b'&', true),
+        (b"lt", b'<', true),
+        (b"LT", b'<', true),
+        (b"gt", b'>', true),
+        (b"GT", b'>', true),
+        (b"quot", b'"', true),
+        (b"QUOT", b'"', true),
+        (b"apos", b'\'', false),
     ];
+    let cut = || {
+        if complete {
+            Unit::Byte(amp, 1)
+        } else {
+            Unit::Cut
+        }
+    };
     match rest.first() {
-        None => Unit::Cut,
+        None => cut(),
         Some(b'#') => {
             let (radix, from) = match rest.get(1) {
-                None => return Unit::Cut,
+                None => return cut(),
                 Some(b'x' | b'X') => (16, 2),
                 Some(_) => (10, 1),
             };
@@ -472,29 +488,37 @@ fn reference(rest: &[u8], amp: u8, decoded: impl Fn(u32, usize) -> Unit) -> Unit
             let mut k = 0;
             loop {
                 match rest.get(from + k) {
-                    None => return Unit::Cut,
+                    None if k > 0 && complete => return decoded(v, from + k + 1),
+                    None => return cut(),
                     Some(b';') if k > 0 => return decoded(v, from + k + 2),
-                    Some(&c) if k < most => match char::from(c).to_digit(radix) {
-                        Some(d) => {
+                    Some(&c) => match char::from(c).to_digit(radix) {
+                        Some(d) if k < most => {
                             v = v * radix + d;
                             k += 1;
                         }
-                        None => return Unit::Byte(amp, 1),
+                        // No `;`: the reference ends at the first byte
+                        // that is no digit.
+                        None if k > 0 => return decoded(v, from + k + 1),
+                        _ => return Unit::Byte(amp, 1),
                     },
-                    Some(_) => return Unit::Byte(amp, 1),
                 }
             }
         }
         Some(_) => {
-            for (name, byte) in NAMED {
+            for (name, byte, legacy) in NAMED {
                 let n = name.len().min(rest.len());
-                if rest[..n] == name[..n] {
-                    return if n < name.len() {
-                        Unit::Cut
-                    } else {
-                        decoded(u32::from(byte), name.len() + 1)
-                    };
+                if rest[..n] != name[..n] {
+                    continue;
                 }
+                if n < name.len() {
+                    return cut();
+                }
+                return match rest.get(name.len()) {
+                    Some(b';') => decoded(u32::from(byte), name.len() + 2),
+                    None if !complete => Unit::Cut,
+                    _ if legacy => decoded(u32::from(byte), name.len() + 1),
+                    _ => Unit::Byte(amp, 1),
+                };
             }
             Unit::Byte(amp, 1)
         }
@@ -516,13 +540,13 @@ struct View {
 }
 
 /// `text` with its escapes undone once; `None` when it has none.
-fn decode(text: &[u8], useful: &[bool; 256]) -> Option<View> {
+fn decode(text: &[u8], useful: &[bool; 256], complete: bool) -> Option<View> {
     // Nothing is copied until an escape is found: binary streams have
     // plenty of `%` and `\` bytes, few of them escapes.
     let mut from = 0;
     let first = loop {
         let at = from + memchr::memchr3(b'\\', b'%', b'&', &text[from..])?;
-        match unit(text, at, useful) {
+        match unit(text, at, useful, complete) {
             Unit::Byte(_, 1) => from = at + 1,
             Unit::Byte(..) => break at,
             Unit::Cut => return None,
@@ -533,7 +557,7 @@ fn decode(text: &[u8], useful: &[bool; 256]) -> Option<View> {
     let mut anchors = Vec::new();
     let mut i = first;
     while i < text.len() {
-        match unit(text, i, useful) {
+        match unit(text, i, useful, complete) {
             Unit::Byte(b, 1) => {
                 out.push(b);
                 i += 1;
@@ -695,7 +719,7 @@ where
                 this.held.extend_from_slice(&data);
                 this.held.split().freeze()
             };
-            if !this.needles.find(&buf, STREAM, true).is_empty() {
+            if !this.needles.find(&buf, STREAM, true, false).is_empty() {
                 this.failed = true;
                 this.found.store(true, Ordering::Relaxed);
                 return Poll::Ready(Some(Err(this.what.into())));

@@ -44,7 +44,7 @@ fn secrets_are_found_as_written_and_escaped() {
     assert_eq!(n.replace(b"{\"a\":\"MCP_SECRET_KEY_AB\"}"), None);
     // An escaped backslash is not an escape, unless read twice.
     let near = format!("\\\\u{:04x}{}", 'M' as u32, &SECRET[1..]);
-    assert!(n.find(near.as_bytes(), 1, true).is_empty(), "{near}");
+    assert!(n.find(near.as_bytes(), 1, true, true).is_empty(), "{near}");
     assert!(n.holds(near.as_bytes()), "{near}");
     assert_eq!(
         n.replace_str(&format!("a {SECRET} b {SECRET}")).as_deref(),
@@ -134,6 +134,28 @@ fn character_references_and_folded_case_are_the_secret() {
             "{spelled}"
         );
     }
+    // As HTML5 reads text: numeric references without `;` (to the end of
+    // the text too), the legacy names without `;` and in capitals.
+    let no_semicolons: String = SECRET.bytes().map(|b| format!("&#{b}")).collect();
+    assert!(n.holds(no_semicolons.as_bytes()), "{no_semicolons}");
+    assert!(n.holds(format!("x {no_semicolons} y").as_bytes()));
+    let decimal_no_semicolons = SECRET.replace('_', "&#95");
+    assert!(
+        n.holds(decimal_no_semicolons.as_bytes()),
+        "{decimal_no_semicolons}"
+    );
+    // A digit after it is read as the reference's own (`&#479` is not
+    // `/` then `9`), by HTML and here alike.
+    assert!(!n.holds(SECRET.replace('/', "&#47").as_bytes()));
+    let amp = Needles::credential(&[b"Up-Secret-7f3K&q-9qLz"]).unwrap();
+    for spelled in [
+        "Up-Secret-7f3K&AMP;q-9qLz",
+        "Up-Secret-7f3K&ampq-9qLz",
+        "Up-Secret-7f3K&amp",
+    ] {
+        let complete = spelled.len() > 20;
+        assert_eq!(amp.holds(spelled.as_bytes()), complete, "{spelled}");
+    }
     // `&amp;` read once more, as a double-escaping template writes it.
     let with_amp = Needles::credential(&[b"key&value-0123456789"]).unwrap();
     assert!(with_amp.holds(b"<b>key&amp;value&#45;0123456789</b>"));
@@ -173,13 +195,13 @@ async fn a_reference_split_across_chunks_is_found() {
 #[test]
 fn view_ranges_map_back_to_whole_escapes() {
     let useful = [true; 256];
-    let view = decode(b"ab%41\\u0042c", &useful).unwrap();
+    let view = decode(b"ab%41\\u0042c", &useful, true).unwrap();
     assert_eq!(view.text, b"abABc");
     assert_eq!(back(&view.anchors, 2..3), 2..5);
     assert_eq!(back(&view.anchors, 1..4), 1..11);
     assert_eq!(back(&view.anchors, 4..5), 11..12);
     assert_eq!(back(&view.anchors, 0..1), 0..1);
-    assert!(decode(b"no escapes", &useful).is_none());
+    assert!(decode(b"no escapes", &useful, true).is_none());
 }
 
 async fn streamed(chunks: &[&[u8]]) -> (Vec<u8>, bool, bool) {
