@@ -87,12 +87,13 @@ fn domain_end(text: &[u8], domain: usize, mut end: usize) -> Option<usize> {
         if valid_domain(&text[domain..end]) {
             return Some(end);
         }
-        // Or end with a full stop followed by a number
-        // (`ann@example.com。4242 …`). Only the first 253 bytes can be a
+        // Or end at an earlier stop, before what was glued on after one
+        // (`ann@example.com.x`, `ann@example.com.1`, `ann@example.com。4242`:
+        // SQL's `email || '.x'`). Only the first 253 bytes can be a
         // domain: a long run of labels costs one pass, not one per stop.
         end = (domain..end.min(domain + MAX_DOMAIN + 1))
             .rev()
-            .find(|&i| full_stop_at(text, i).is_some())?;
+            .find(|&i| text[i] == b'.' || full_stop_at(text, i).is_some())?;
     }
 }
 

@@ -51,6 +51,11 @@ fn emails_with_characters_glued_to_the_domain() {
     assert_finds(Email, "ada@example.com42x", "ada@example.com42x");
     assert_finds(Email, "ada@example.com_", "ada@example.com");
     assert_finds(Email, "0ada@example.com", "0ada@example.com");
+    // What follows a stop and is no top-level label of its own leaves the
+    // address before it (`email || '.x'`).
+    for tail in [".x", ".1", ".x1", ".c0m", ".x.y", ".-"] {
+        assert_finds(Email, &format!("ada@example.com{tail}"), "ada@example.com");
+    }
     // Still no address: a one-letter top-level label, digits first.
     for text in ["me@example.c0m", "a@b.c1", "v@1.2.3"] {
         assert_clean(text);
