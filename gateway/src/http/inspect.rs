@@ -22,12 +22,16 @@ use super::problem::Problem;
 use super::proxy::HttpConnection;
 use super::record::{self, Counted, ExchangeRecord, Outcome, RecordedVerdict};
 use super::secrets::Needles;
+use super::upload::UploadWatch;
 
 /// What to do with an inspected request.
 pub enum Inspected {
-    /// Forward it with this body; `streamed`: only its first part was read
-    /// (`stream_large_requests`), the rest follows unread.
-    Forward { body: Body, streamed: bool },
+    /// Forward it with this body; `upload`: only its first part was read
+    /// (`stream_large_requests`), the rest follows unread, at this pace.
+    Forward {
+        body: Body,
+        upload: Option<UploadWatch>,
+    },
     /// Answer the agent with this, upstream untouched (an MCP refusal is a
     /// JSON-RPC error, not a problem document).
     Answer(Response<Body>),
@@ -127,20 +131,17 @@ pub async fn request(
         }
     }
 
-    let streamed = collected.rest.is_some();
-    let forward = match collected.rest {
-        None => body::full(collected.bytes),
+    let (body, upload) = match collected.rest {
+        None => (body::full(collected.bytes), None),
         Some(rest) => {
-            let rest = Counted::new(rest, rec.request_bytes.clone());
-            Prefixed::new(collected.bytes, rest)
+            let (rest, upload) = Counted::watched(rest, rec.request_bytes.clone());
+            let body = Prefixed::new(collected.bytes, rest)
                 .map_err(BoxError::from)
-                .boxed_unsync()
+                .boxed_unsync();
+            (body, Some(upload))
         }
     };
-    Ok(Inspected::Forward {
-        body: forward,
-        streamed,
-    })
+    Ok(Inspected::Forward { body, upload })
 }
 
 /// The body as guardrails see it: decoded when the agent compressed it.

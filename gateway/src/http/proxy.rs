@@ -31,7 +31,6 @@ use super::record::{self, ConnMetrics, Counted, ExchangeRecord, Outcome, Recorde
 use super::route::{self, RouteError};
 use super::secrets::{Guarded, Needles};
 use super::session::ClientTrail;
-use super::upload::Watched;
 use super::upstream::Upstream;
 use crate::audit::Audit;
 use crate::recording::Recorder;
@@ -274,7 +273,8 @@ async fn exchange(
     let (mut parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_string);
     let inspect = chain.has_guardrails() || (conn.mcp && parts.method == Method::POST);
-    let (upstream_body, streamed) = if inspect {
+    // `upload`: the body streams (unread, or past what was inspected).
+    let (upstream_body, upload) = if inspect {
         let inspection = Inspection {
             conn,
             chain: &chain,
@@ -286,20 +286,22 @@ async fn exchange(
             token,
         };
         match inspect::request(inspection, body, rec).await? {
-            Inspected::Forward { body, streamed } => (body, streamed),
+            Inspected::Forward { body, upload } => (body, upload),
             Inspected::Answer(resp) => return Ok(resp),
         }
     } else {
-        let streamed = !hyper::body::Body::is_end_stream(&body);
-        let body = Counted::new(body, rec.request_bytes.clone())
-            .map_err(BoxError::from)
-            .boxed_unsync();
-        (body, streamed)
+        if hyper::body::Body::is_end_stream(&body) {
+            let body = Counted::new(body, rec.request_bytes.clone());
+            (body.map_err(BoxError::from).boxed_unsync(), None)
+        } else {
+            let (body, upload) = Counted::watched(body, rec.request_bytes.clone());
+            (body.map_err(BoxError::from).boxed_unsync(), Some(upload))
+        }
     };
     // What was not read whole is searched as it goes: the upload is
     // aborted before the bytes that complete the token leave.
     let mut token_sent = None;
-    let upstream_body = match token.filter(|_| streamed).and_then(Needles::token) {
+    let upstream_body = match token.filter(|_| upload.is_some()).and_then(Needles::token) {
         Some(needles) => {
             let found = Arc::new(AtomicBool::new(false));
             token_sent = Some(found.clone());
@@ -312,13 +314,6 @@ async fn exchange(
             .boxed_unsync()
         }
         None => upstream_body,
-    };
-    // A streamed body's pace sets when the answer is due.
-    let (upstream_body, upload) = if streamed {
-        let (body, watch) = Watched::new(upstream_body);
-        (body.boxed_unsync(), Some(watch))
-    } else {
-        (upstream_body, None)
     };
 
     let masked = chain.has_maskers();

@@ -22,6 +22,7 @@ use super::body::{Body, BoxError};
 use super::listener::ActivityGuard;
 use super::secrets::Needles;
 use super::session::ClientTrail;
+use super::upload::UploadWatch;
 use crate::recording::entry::BodyCapture;
 
 /// Bodies kept in a record are cut to this many bytes.
@@ -298,7 +299,8 @@ impl ExchangeRecord {
             token: authorization
                 .as_ref()
                 .and_then(|v| super::auth::bearer_value(v).ok())
-                .filter(|t| t.len() >= super::auth::MIN_TOKEN),
+                .filter(|t| t.len() >= super::auth::MIN_TOKEN)
+                .map(|t| (t, super::secrets::token_shortest(t))),
             token_needles: std::cell::OnceCell::new(),
             credential: credential.as_deref(),
         };
@@ -344,16 +346,15 @@ impl ExchangeRecord {
 /// The secrets [`ExchangeRecord::scrub`] takes out. The token's search is
 /// built only for a text long enough to hold it.
 struct Scrubber<'a> {
-    token: Option<&'a str>,
+    /// The token, and the shortest text that can hold a part of it.
+    token: Option<(&'a str, usize)>,
     token_needles: std::cell::OnceCell<Option<Needles>>,
     credential: Option<&'a Needles>,
 }
 
 impl Scrubber<'_> {
     fn token(&self, len: usize) -> Option<&Needles> {
-        let token = self
-            .token
-            .filter(|t| len >= super::secrets::token_shortest(t))?;
+        let (token, _) = self.token.filter(|(_, shortest)| len >= *shortest)?;
         self.token_needles
             .get_or_init(|| Needles::token(token))
             .as_ref()
@@ -546,11 +547,29 @@ impl Drop for Recorded {
 pub struct Counted<B> {
     inner: B,
     count: Arc<AtomicU64>,
+    /// For a body streamed upstream: its pace, which sets when the answer
+    /// is due (see [`super::upload`]).
+    watch: Option<UploadWatch>,
 }
 
 impl<B> Counted<B> {
     pub fn new(inner: B, count: Arc<AtomicU64>) -> Self {
-        Self { inner, count }
+        Self {
+            inner,
+            count,
+            watch: None,
+        }
+    }
+
+    /// Counted, and watched as it streams.
+    pub fn watched(inner: B, count: Arc<AtomicU64>) -> (Self, UploadWatch) {
+        let watch = UploadWatch::new();
+        let body = Self {
+            inner,
+            count,
+            watch: Some(watch.clone()),
+        };
+        (body, watch)
     }
 }
 
@@ -575,12 +594,19 @@ where
                     None => continue,
                 }
             }
+            if let Some(watch) = &self.watch {
+                watch.polled(&polled, self.inner.is_end_stream());
+            }
             return polled;
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if end && let Some(watch) = &self.watch {
+            watch.ended();
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -1,21 +1,17 @@
-//! A request body streamed to the upstream, watched as it goes: the
+//! A request body streamed to the upstream, watched as it goes (by the
+//! wrapper that counts its bytes, [`super::record::Counted`]): the
 //! upstream's answer is not due until the body has been sent (an upload
 //! that takes longer than `response_timeout_ms` is not the upstream being
 //! slow), and while it is being sent, a pause longer than the body timeout
 //! is the agent's stall (408) or the upstream no longer reading (504).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
-
-use super::body::BoxError;
-
-/// What the sending side sees of a [`Watched`] body.
+/// How far a streamed request body has gone, shared by the body and the
+/// exchange waiting for the upstream's answer.
 #[derive(Clone)]
 pub struct UploadWatch(Arc<State>);
 
@@ -37,6 +33,40 @@ pub enum Stage {
 }
 
 impl UploadWatch {
+    pub fn new() -> Self {
+        Self(Arc::new(State {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            awaiting_agent: AtomicBool::new(false),
+        }))
+    }
+
+    /// What one poll of the body gave; `end`: the body says it has ended
+    /// (hyper asks `is_end_stream` rather than polling past a body's
+    /// announced length).
+    pub fn polled<T, E>(&self, polled: &Poll<Option<Result<T, E>>>, end: bool) {
+        match polled {
+            Poll::Pending => self.0.awaiting_agent.store(true, Ordering::Relaxed),
+            Poll::Ready(Some(Ok(_))) => {
+                self.0.awaiting_agent.store(false, Ordering::Relaxed);
+                self.touch();
+                if end {
+                    self.0.done.store(true, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(None | Some(Err(_))) => self.ended(),
+        }
+    }
+
+    /// The body has ended (or failed): the answer is due from now.
+    pub fn ended(&self) {
+        if !self.0.done.load(Ordering::Relaxed) {
+            self.touch();
+            self.0.done.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn touch(&self) {
         let ms = u64::try_from(self.0.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.0.last_ms.store(ms, Ordering::Relaxed);
@@ -52,73 +82,5 @@ impl UploadWatch {
                 awaiting_agent: self.0.awaiting_agent.load(Ordering::Relaxed),
             }
         }
-    }
-}
-
-pub struct Watched<B> {
-    inner: B,
-    watch: UploadWatch,
-}
-
-impl<B> Watched<B> {
-    pub fn new(inner: B) -> (Self, UploadWatch) {
-        let watch = UploadWatch(Arc::new(State {
-            started: Instant::now(),
-            last_ms: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            awaiting_agent: AtomicBool::new(false),
-        }));
-        (
-            Self {
-                inner,
-                watch: watch.clone(),
-            },
-            watch,
-        )
-    }
-}
-
-impl<B> HttpBody for Watched<B>
-where
-    B: HttpBody<Data = Bytes, Error = BoxError> + Unpin,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let state = &self.watch.0;
-        match &polled {
-            Poll::Pending => state.awaiting_agent.store(true, Ordering::Relaxed),
-            Poll::Ready(Some(Ok(_))) => {
-                state.awaiting_agent.store(false, Ordering::Relaxed);
-                self.watch.touch();
-                // hyper asks `is_end_stream` rather than polling past a
-                // body's announced length.
-                if self.inner.is_end_stream() {
-                    state.done.store(true, Ordering::Relaxed);
-                }
-            }
-            Poll::Ready(None | Some(Err(_))) => {
-                self.watch.touch();
-                state.done.store(true, Ordering::Relaxed);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        let end = self.inner.is_end_stream();
-        if end && !self.watch.0.done.swap(true, Ordering::Relaxed) {
-            self.watch.touch();
-        }
-        end
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

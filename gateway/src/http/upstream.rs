@@ -192,27 +192,25 @@ impl Upstream {
         let started = Instant::now();
         let response = client.request(req);
         tokio::pin!(response);
+        // What the deadline is follows the upload: re-read at each one.
         let late = loop {
-            let due = match upload.map(|(w, pause)| (w.stage(), pause)) {
+            let stage = upload.map(|(w, pause)| (w.stage(), pause));
+            let due = match &stage {
                 None => started + self.response_timeout,
-                Some((Stage::Sent(at), _)) => at + self.response_timeout,
-                Some((Stage::Sending { last, .. }, pause)) => last + pause,
+                Some((Stage::Sent(at), _)) => *at + self.response_timeout,
+                Some((Stage::Sending { last, .. }, pause)) => *last + *pause,
             };
+            if Instant::now() >= due {
+                match stage {
+                    Some((Stage::Sending { awaiting_agent, .. }, pause)) => {
+                        return Err(stalled_upload(awaiting_agent, pause));
+                    }
+                    _ => break None,
+                }
+            }
             tokio::select! {
                 sent = &mut response => break Some(sent),
-                () = tokio::time::sleep_until(due.into()) => {
-                    let now = Instant::now();
-                    match upload.map(|(w, pause)| (w.stage(), pause)) {
-                        Some((Stage::Sending { last, awaiting_agent }, pause))
-                            if now >= last + pause =>
-                        {
-                            return Err(stalled_upload(awaiting_agent, pause));
-                        }
-                        Some((Stage::Sending { .. }, _)) => continue,
-                        Some((Stage::Sent(at), _)) if now < at + self.response_timeout => continue,
-                        _ => break None,
-                    }
-                }
+                () = tokio::time::sleep_until(due.into()) => {}
             }
         };
         match late {

@@ -5,18 +5,8 @@
 
 use serde_json::json;
 
-use super::{assert_clean, assert_finds, body, found, masker, redact};
-use crate::entity::Entity::{self, *};
-
-/// `text` holds no value of `entity` (it may hold others).
-#[track_caller]
-fn assert_no(entity: Entity, text: &str) {
-    assert!(
-        !found(text).iter().any(|(e, _)| *e == entity),
-        "{text}: {:?}",
-        found(text)
-    );
-}
+use super::{assert_clean, assert_finds, assert_no, body, masker, redact};
+use crate::entity::Entity::*;
 
 #[test]
 fn dashed_ssns_with_letters_or_underscores_glued_on() {

@@ -52,6 +52,16 @@ fn assert_finds(entity: Entity, text: &str, value: &str) {
     assert_eq!(found(text), vec![(entity, value)], "in {text:?}");
 }
 
+/// `text` holds no value of `entity` (it may hold others).
+#[track_caller]
+fn assert_no(entity: Entity, text: &str) {
+    assert!(
+        !found(text).iter().any(|(e, _)| *e == entity),
+        "{text}: {:?}",
+        found(text)
+    );
+}
+
 /// Nothing at all is found in `text`.
 #[track_caller]
 fn assert_clean(text: &str) {

@@ -4,18 +4,8 @@
 
 use serde_json::json;
 
-use super::{assert_clean, assert_finds, body, found, mask_text, masker, redact};
-use crate::entity::Entity::{self, *};
-
-/// `text` holds no value of `entity` (it may hold others).
-#[track_caller]
-fn assert_no(entity: Entity, text: &str) {
-    assert!(
-        !found(text).iter().any(|(e, _)| *e == entity),
-        "{text}: {:?}",
-        found(text)
-    );
-}
+use super::{assert_clean, assert_finds, assert_no, body, mask_text, masker, redact};
+use crate::entity::Entity::*;
 
 const SPACES: [char; 5] = ['\u{a0}', '\u{2007}', '\u{202f}', '\u{2009}', '\u{3000}'];
 const DASHES: [char; 6] = [
