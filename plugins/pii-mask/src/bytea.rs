@@ -47,6 +47,20 @@ pub fn next_run(text: &[u8], from: usize) -> Option<Run> {
     None
 }
 
+/// Decodes a text-format bytea cell in the hex output format (`\x6164…`)
+/// into `out`; `false` for the escape format, whose printable bytes are
+/// already there to scan as they are (or for hex that does not decode).
+pub fn whole(value: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    match value.strip_prefix(b"\\x") {
+        Some(digits) if digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) => {
+            decode(digits, out);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Appends the bytes of the hex digit pairs `hex` to `out`.
 pub fn decode(hex: &[u8], out: &mut Vec<u8>) {
     for pair in hex.chunks_exact(2) {

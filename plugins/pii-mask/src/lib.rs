@@ -194,7 +194,7 @@ impl PiiMask {
                     Plan::Json => json::mask(&mut engine, value, &mut out),
                     Plan::Opaque => found_is_null(engine.text(value, true, &mut out), &mut out),
                     Plan::Bytes { hex_text } => {
-                        let bytes = if hex_text && bytea_hex(value, &mut decoded) {
+                        let bytes = if hex_text && bytea::whole(value, &mut decoded) {
                             &decoded[..]
                         } else {
                             value
@@ -241,26 +241,6 @@ fn found_is_null(outcome: Outcome, out: &mut Vec<u8>) -> Outcome {
             Outcome::Null
         }
     }
-}
-
-/// Decodes a text-format bytea in the hex output format (`\x6164…`) into
-/// `out`; `false` for the escape format, whose printable bytes are already
-/// there to scan as they are (or for hex that does not decode).
-fn bytea_hex(value: &[u8], out: &mut Vec<u8>) -> bool {
-    out.clear();
-    let Some(digits) = value.strip_prefix(b"\\x") else {
-        return false;
-    };
-    if digits.len() % 2 != 0 {
-        return false;
-    }
-    for pair in digits.chunks_exact(2) {
-        match (hex_digit(pair[0]), hex_digit(pair[1])) {
-            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// The value of one hexadecimal digit.

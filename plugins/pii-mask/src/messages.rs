@@ -24,6 +24,7 @@
 //! it; the failing row only in English.
 
 use crate::config::{Rule, RuleAction};
+use crate::detect::find;
 use crate::mask::{Engine, Strategy};
 
 /// The masking column rules in force for a session.
@@ -233,12 +234,4 @@ fn names(entry: &[u8]) -> Vec<String> {
         .filter(|n| !n.is_empty())
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect()
-}
-
-/// Where `needle` next occurs in `text` at or after `from`.
-fn find(text: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    text.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
 }

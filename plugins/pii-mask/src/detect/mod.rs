@@ -413,7 +413,7 @@ fn run(text: &[u8], i: usize, f: impl Fn(u8) -> bool) -> usize {
 }
 
 /// Where `needle` next occurs in `text` at or after `from`.
-fn find(text: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(text: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     let hay = text.get(from..)?;
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
